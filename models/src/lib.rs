@@ -1,0 +1,12 @@
+//! Sans-IO state machines for every component pgsim simulates. Nothing here reads a clock,
+//! touches the network or the disk, or draws from an unseeded RNG: time, inputs and randomness
+//! come in as arguments and effects go out as data.
+
+pub mod node;
+pub mod probe;
+pub mod rng;
+pub mod time;
+pub mod trace;
+
+pub use node::{Ctx, DiskError, DiskOp, Effect, Label, Message, Model, NodeId, TimerCmd};
+pub use time::SimTime;

@@ -1,0 +1,137 @@
+//! The sans-IO interface every component implements. Handlers get the time, the input and an
+//! RNG; they write effects (sends, timers, disk operations, trace events, metrics) into `Ctx`.
+//! The simulator (or a unit test) decides what happens to those effects.
+
+use std::fmt::Debug;
+use std::time::Duration;
+
+use crate::rng::SimRng;
+use crate::time::SimTime;
+use crate::trace::TraceKind;
+
+/// Index of a node in the scenario's node table.
+pub type NodeId = u32;
+
+/// A message on the simulated network.
+pub trait Message: Clone + Debug {
+    /// Bytes on the wire; links with a bandwidth limit serialise this many bytes.
+    fn size_bytes(&self) -> u64 {
+        128
+    }
+    /// Short name for traces ("ping", "append_entries").
+    fn label(&self) -> &'static str;
+}
+
+/// A disk operation; completions come back through `Model::on_disk`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "op")]
+pub enum DiskOp {
+    /// Make what was written durable. The model's `durable()` is snapshotted when the fsync is
+    /// issued and survives a crash once it completes.
+    Fsync,
+    /// Sequential write of this many bytes (base backups, WAL segments).
+    Write { bytes: u64 },
+    /// Sequential read of this many bytes.
+    Read { bytes: u64 },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiskError {
+    /// EIO: the device failed the request.
+    Io,
+    /// ENOSPC: the disk is full (writes and fsyncs fail; reads succeed).
+    NoSpace,
+}
+
+/// Structured metric labels, so recording a sample allocates nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Label {
+    None,
+    Node(NodeId),
+    Pair(NodeId, NodeId),
+    Tag(&'static str),
+}
+
+/// Effects that leave the node. Timers stay inside the node runner and are not listed here.
+#[derive(Clone, Debug)]
+pub enum Effect<M> {
+    Send { at: SimTime, to: NodeId, msg: M },
+    Disk { at: SimTime, op: DiskOp, token: u64 },
+    Trace { at: SimTime, kind: TraceKind },
+    /// Add `delta` to a counter.
+    Count { at: SimTime, metric: &'static str, label: Label, delta: u64 },
+    /// Record one sample of a distribution (latencies in ms, sizes in bytes).
+    Observe { at: SimTime, metric: &'static str, label: Label, value: f64 },
+}
+
+/// Timer commands a handler issued; the runner applies them in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimerCmd<T> {
+    Set { timer: T, at: SimTime },
+    Cancel { timer: T },
+}
+
+/// What a handler sees and writes to.
+pub struct Ctx<'a, M, T> {
+    pub now: SimTime,
+    pub id: NodeId,
+    pub rng: &'a mut SimRng,
+    pub effects: &'a mut Vec<Effect<M>>,
+    pub timers: &'a mut Vec<TimerCmd<T>>,
+}
+
+impl<M, T> Ctx<'_, M, T> {
+    pub fn send(&mut self, to: NodeId, msg: M) {
+        assert_ne!(to, self.id, "a node does not message itself over the network");
+        self.effects.push(Effect::Send { at: self.now, to, msg });
+    }
+    /// (Re)arms `timer`; a timer has at most one pending deadline.
+    pub fn set_timer(&mut self, timer: T, after: Duration) {
+        let at = self.now + after;
+        self.timers.push(TimerCmd::Set { timer, at });
+    }
+    pub fn cancel_timer(&mut self, timer: T) {
+        self.timers.push(TimerCmd::Cancel { timer });
+    }
+    pub fn disk(&mut self, op: DiskOp, token: u64) {
+        self.effects.push(Effect::Disk { at: self.now, op, token });
+    }
+    pub fn trace(&mut self, kind: TraceKind) {
+        self.effects.push(Effect::Trace { at: self.now, kind });
+    }
+    pub fn count(&mut self, metric: &'static str, label: Label, delta: u64) {
+        self.effects.push(Effect::Count { at: self.now, metric, label, delta });
+    }
+    pub fn observe(&mut self, metric: &'static str, label: Label, value: f64) {
+        assert!(value.is_finite(), "metric {metric} got a non-finite sample");
+        self.effects.push(Effect::Observe { at: self.now, metric, label, value });
+    }
+}
+
+/// A component as a state machine. Constructed by a factory from its durable state, so a
+/// restart after a crash sees exactly what it had fsynced.
+pub trait Model {
+    type Msg: Message;
+    type Timer: Copy + Ord + Debug;
+    /// What survives a crash (Raft's term, vote and log; PostgreSQL's flushed WAL).
+    type Durable: Clone + Default + Debug;
+
+    /// Called once per incarnation, before any other handler.
+    fn on_start(&mut self, ctx: &mut Ctx<'_, Self::Msg, Self::Timer>);
+    fn on_message(&mut self, ctx: &mut Ctx<'_, Self::Msg, Self::Timer>, from: NodeId, msg: Self::Msg);
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self::Msg, Self::Timer>, timer: Self::Timer);
+    fn on_disk(
+        &mut self,
+        _ctx: &mut Ctx<'_, Self::Msg, Self::Timer>,
+        _token: u64,
+        _result: Result<(), DiskError>,
+    ) {
+    }
+    /// Snapshot of the durable state, taken when an fsync is issued.
+    fn durable(&self) -> Self::Durable {
+        Self::Durable::default()
+    }
+    /// Called after every handler; assert the model's own invariants here.
+    fn check_invariants(&self) {}
+}

@@ -1,0 +1,255 @@
+//! The trace vocabulary: one stream of typed events that checkers, the UI and reports read.
+//! Every component adds its variants here, so a trace file has a single, documented schema.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::node::{DiskError, DiskOp, NodeId};
+
+/// A node reference inside an event. Serialised as the node's *name* while a name table is
+/// installed (`with_node_names`), so that `events.jsonl` reads well with `jq`; as its index
+/// otherwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NodeRef(pub NodeId);
+
+thread_local! {
+    static NODE_NAMES: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with `names` as the table that (de)serialises `NodeRef`s.
+pub fn with_node_names<R>(names: &[String], f: impl FnOnce() -> R) -> R {
+    let previous = NODE_NAMES.with(|n| std::mem::replace(&mut *n.borrow_mut(), names.to_vec()));
+    let result = f();
+    NODE_NAMES.with(|n| *n.borrow_mut() = previous);
+    result
+}
+
+impl Serialize for NodeRef {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        NODE_NAMES.with(|n| match n.borrow().get(self.0 as usize) {
+            Some(name) => s.serialize_str(name),
+            None => s.serialize_u32(self.0),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for NodeRef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Index(u32),
+            Name(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Index(i) => Ok(NodeRef(i)),
+            Raw::Name(name) => NODE_NAMES.with(|n| {
+                n.borrow()
+                    .iter()
+                    .position(|x| *x == name)
+                    .map(|i| NodeRef(i as NodeId))
+                    .ok_or_else(|| serde::de::Error::custom(format!("unknown node {name:?} in trace")))
+            }),
+        }
+    }
+}
+
+/// One trace event. `seq` is dense from 0; `t_ns` is simulated nanoseconds since start.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub seq: u64,
+    pub t_ns: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<NodeRef>,
+    #[serde(flatten)]
+    pub kind: TraceKind,
+}
+
+/// Why the network did not deliver a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DropReason {
+    /// Random loss configured on the link or region link.
+    Loss,
+    /// A `partition` fault blocks this direction.
+    Partition,
+    /// A `link-down` or flapping link is down.
+    LinkDown,
+    /// A degraded switch on the path dropped it.
+    SwitchDegraded,
+    /// A dead (or flapped-down) switch on the path.
+    SwitchDown,
+    /// The receiver is crashed.
+    NodeDown,
+}
+
+impl DropReason {
+    pub const ALL: [DropReason; 6] = [
+        DropReason::Loss,
+        DropReason::Partition,
+        DropReason::LinkDown,
+        DropReason::SwitchDegraded,
+        DropReason::SwitchDown,
+        DropReason::NodeDown,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::Loss => "loss",
+            DropReason::Partition => "partition",
+            DropReason::LinkDown => "link_down",
+            DropReason::SwitchDegraded => "switch_degraded",
+            DropReason::SwitchDown => "switch_down",
+            DropReason::NodeDown => "node_down",
+        }
+    }
+}
+
+/// One row of the per-second metrics: a counter (`count` only) or a distribution.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricRow {
+    pub metric: String,
+    pub label: String,
+    pub count: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dist: Option<DistStats>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DistStats {
+    pub min: f64,
+    pub mean: f64,
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TraceKind {
+    RunStarted {
+        pgsim_version: String,
+        scenario: String,
+        scenario_hash: String,
+        seed: u64,
+        duration_ns: u64,
+        /// Node names by index; `NodeRef`s elsewhere in the trace refer to these.
+        nodes: Vec<String>,
+        /// The engine's conservative window: the smallest one-way latency of any path.
+        lookahead_ns: u64,
+    },
+    FaultStarted {
+        fault: u32,
+        fault_kind: String,
+        detail: String,
+    },
+    FaultHealed {
+        fault: u32,
+        fault_kind: String,
+    },
+    /// A flapping link or switch changed state.
+    Flapped {
+        fault: u32,
+        down: bool,
+    },
+    NodeCrashed,
+    NodeRestarted {
+        incarnation: u32,
+    },
+    NodePaused,
+    NodeResumed,
+    /// Only with `--trace messages`.
+    MessageSent {
+        to: NodeRef,
+        msg: Cow<'static, str>,
+        bytes: u64,
+        deliver_at_ns: u64,
+    },
+    MessageDropped {
+        from: NodeRef,
+        to: NodeRef,
+        msg: Cow<'static, str>,
+        reason: DropReason,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        via: Option<String>,
+    },
+    DiskFailed {
+        #[serde(flatten)]
+        op: DiskOp,
+        error: DiskError,
+    },
+    /// Per-second rollup of every metric series that saw activity in that second.
+    Metrics {
+        second: u64,
+        rows: Vec<MetricRow>,
+    },
+    InvariantViolated {
+        checker: String,
+        detail: String,
+    },
+    RunFinished {
+        sim_ns: u64,
+    },
+}
+
+impl TraceKind {
+    /// Snake-case name as it appears in `events.jsonl`'s `kind` field.
+    pub fn name(&self) -> &'static str {
+        match self {
+            TraceKind::RunStarted { .. } => "run_started",
+            TraceKind::FaultStarted { .. } => "fault_started",
+            TraceKind::FaultHealed { .. } => "fault_healed",
+            TraceKind::Flapped { .. } => "flapped",
+            TraceKind::NodeCrashed => "node_crashed",
+            TraceKind::NodeRestarted { .. } => "node_restarted",
+            TraceKind::NodePaused => "node_paused",
+            TraceKind::NodeResumed => "node_resumed",
+            TraceKind::MessageSent { .. } => "message_sent",
+            TraceKind::MessageDropped { .. } => "message_dropped",
+            TraceKind::DiskFailed { .. } => "disk_failed",
+            TraceKind::Metrics { .. } => "metrics",
+            TraceKind::InvariantViolated { .. } => "invariant_violated",
+            TraceKind::RunFinished { .. } => "run_finished",
+        }
+    }
+
+    /// Events a person stepping through a run wants to stop at.
+    pub fn is_significant(&self) -> bool {
+        !matches!(
+            self,
+            TraceKind::Metrics { .. } | TraceKind::MessageSent { .. } | TraceKind::MessageDropped { .. }
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_refs_round_trip_by_name() {
+        let names = vec!["a1".to_string(), "b2".to_string()];
+        let ev = Event {
+            seq: 3,
+            t_ns: 1_500,
+            node: Some(NodeRef(1)),
+            kind: TraceKind::MessageDropped {
+                from: NodeRef(1),
+                to: NodeRef(0),
+                msg: "ping".into(),
+                reason: DropReason::SwitchDegraded,
+                via: Some("core".into()),
+            },
+        };
+        let line = with_node_names(&names, || serde_json::to_string(&ev).unwrap());
+        assert_eq!(
+            line,
+            r#"{"seq":3,"t_ns":1500,"node":"b2","kind":"message_dropped","from":"b2","to":"a1","msg":"ping","reason":"switch_degraded","via":"core"}"#
+        );
+        let back: Event = with_node_names(&names, || serde_json::from_str(&line).unwrap());
+        assert_eq!(back, ev);
+        // Without a table the index is written.
+        assert!(serde_json::to_string(&NodeRef(1)).unwrap() == "1");
+    }
+}
