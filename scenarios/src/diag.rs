@@ -1,0 +1,68 @@
+//! Errors that point at the place in the file: `path:line:column: message`, then the line
+//! with a caret under the offending value.
+
+use std::fmt;
+use std::ops::Range;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub path: String,
+    /// 1-based; 0 when the error is not about a place in the file (unreadable file).
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+    /// The offending line and the caret under it, if any.
+    pub excerpt: Option<(String, usize, usize)>,
+}
+
+impl Diagnostic {
+    pub fn at(path: &str, text: &str, span: Range<usize>, message: impl Into<String>) -> Diagnostic {
+        let start = span.start.min(text.len());
+        let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+        let line = text[..start].matches('\n').count() + 1;
+        let column = text[line_start..start].chars().count() + 1;
+        let width = text[start..span.end.clamp(start, line_end)].chars().count().max(1);
+        Diagnostic {
+            path: path.to_string(),
+            line,
+            column,
+            message: message.into(),
+            excerpt: Some((text[line_start..line_end].trim_end_matches('\r').to_string(), column, width)),
+        }
+    }
+
+    pub fn whole_file(path: &str, message: impl Into<String>) -> Diagnostic {
+        Diagnostic { path: path.to_string(), line: 0, column: 0, message: message.into(), excerpt: None }
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            return write!(f, "{}: {}", self.path, self.message);
+        }
+        write!(f, "{}:{}:{}: {}", self.path, self.line, self.column, self.message)?;
+        if let Some((text, column, width)) = &self.excerpt {
+            let gutter = self.line.to_string().len();
+            write!(f, "\n{:gutter$} |\n{} | {}\n{:gutter$} | {}{}", "", self.line, text, "", " ".repeat(column - 1), "^".repeat(*width))?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Diagnostic {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn points_at_line_and_column() {
+        let text = "a = 1\nkind = \"partitoin\"\n";
+        let start = text.find("\"partitoin\"").unwrap();
+        let d = Diagnostic::at("x.toml", text, start..start + 11, "unknown fault kind");
+        assert_eq!((d.line, d.column), (2, 8));
+        assert_eq!(d.to_string(), "x.toml:2:8: unknown fault kind\n  |\n2 | kind = \"partitoin\"\n  |        ^^^^^^^^^^^");
+    }
+}

@@ -1,0 +1,236 @@
+//! `[[fault]]` validation: which fields each kind takes, and resolving its targets.
+
+use std::ops::Range;
+use std::time::Duration;
+
+use crate::diag::Diagnostic;
+use crate::model::*;
+use crate::raw::*;
+use crate::validate::{FaultCx, Topo};
+
+type Res<T> = Result<T, Diagnostic>;
+
+/// Kind name, required fields, optional fields (besides at/for/until).
+const KINDS: &[(&str, &[&str], &[&str])] = &[
+    ("partition", &["from", "to"], &["one_way"]),
+    ("link-down", &["between"], &["one_way"]),
+    ("link-degraded", &["between"], &["one_way", "loss_ratio", "extra_latency"]),
+    ("link-flapping", &["between", "period"], &["one_way", "down_for"]),
+    ("switch-down", &["switch"], &[]),
+    ("switch-degraded", &["switch", "loss_ratio"], &["ports"]),
+    ("switch-flapping", &["switch", "period"], &["down_for"]),
+    ("node-crash", &["node"], &[]),
+    ("node-pause", &["node"], &[]),
+    ("disk-stall", &["node"], &[]),
+    ("disk-errors", &["node"], &["error_ratio"]),
+    ("disk-full", &["node"], &[]),
+    ("disk-slow", &["node", "factor"], &[]),
+];
+
+/// Kinds whose fault only makes sense for a while (a permanent pause or stall is a crash).
+const NEED_END: &[&str] = &["node-pause", "disk-stall"];
+
+fn present(f: &RawFault) -> Vec<(&'static str, Range<usize>)> {
+    let mut v = Vec::new();
+    macro_rules! field {
+        ($($name:ident => $key:literal),*) => {
+            $(if let Some(x) = &f.$name { v.push(($key, x.span())); })*
+        };
+    }
+    field!(node => "node", switch => "switch", between => "between", from => "from", to => "to",
+        one_way => "one_way", ports => "ports", loss_ratio => "loss_ratio", extra_latency => "extra_latency",
+        period => "period", down_for => "down_for", factor => "factor", error_ratio => "error_ratio");
+    v
+}
+
+pub(crate) fn fault(cx: FaultCx<'_>, topo: &Topo<'_>, index: u32, sf: &S<RawFault>) -> Res<Fault> {
+    let span = sf.span();
+    let f = sf.get_ref();
+    let kind_name = f.kind.get_ref().as_str();
+    let Some((_, required, optional)) = KINDS.iter().find(|(k, _, _)| *k == kind_name) else {
+        let names: Vec<&str> = KINDS.iter().map(|k| k.0).collect();
+        return cx.err(f.kind.span(), format!("unknown fault kind {kind_name:?}; expected one of: {}", names.join(", ")));
+    };
+    let fields = present(f);
+    for (name, fspan) in &fields {
+        if !required.contains(name) && !optional.contains(name) {
+            let takes: Vec<&str> = required.iter().chain(optional.iter()).copied().collect();
+            return cx.err(
+                fspan.clone(),
+                format!("fault kind {kind_name:?} does not take `{name}`; it takes: {}", takes.join(", ")),
+            );
+        }
+    }
+    for name in *required {
+        if !fields.iter().any(|(n, _)| n == name) {
+            return cx.err(f.kind.span(), format!("fault kind {kind_name:?} needs `{name}`"));
+        }
+    }
+
+    let at = f.at.get_ref().0;
+    let until = match (&f.for_, &f.until) {
+        (Some(d), None) => Some(at + cx.positive(d, "for")?),
+        (None, Some(u)) => {
+            if u.get_ref().0 <= at {
+                return cx.err(u.span(), format!("until ({:?}) must be after at ({:?})", u.get_ref().0, at));
+            }
+            Some(u.get_ref().0)
+        }
+        (Some(_), Some(u)) => return cx.err(u.span(), "give either `for` or `until`, not both"),
+        (None, None) => None,
+    };
+    if until.is_none() && NEED_END.contains(&kind_name) {
+        return cx.err(f.kind.span(), format!("fault kind {kind_name:?} needs `for` or `until`"));
+    }
+
+    let node_names: Vec<String> = topo.nodes.iter().map(|n| n.name.clone()).collect();
+    let switch_names: Vec<String> = topo.switches.iter().map(|s| s.name.clone()).collect();
+    let one_way = f.one_way.as_ref().is_some_and(|b| *b.get_ref());
+    let node = || -> Res<NodeIdx> { Ok(cx.lookup(&node_names, f.node.as_ref().unwrap(), "node")? as NodeIdx) };
+    let switch = || cx.lookup(&switch_names, f.switch.as_ref().unwrap(), "switch");
+    let between = || -> Res<(NodeIdx, NodeIdx)> {
+        let b = f.between.as_ref().unwrap();
+        let v = b.get_ref();
+        if v.len() != 2 {
+            return cx.err(b.span(), format!("between takes exactly two node names, got {}", v.len()));
+        }
+        let (x, y) = (cx.lookup(&node_names, &v[0], "node")?, cx.lookup(&node_names, &v[1], "node")?);
+        if x == y {
+            return cx.err(b.span(), "between names the same node twice");
+        }
+        Ok((x as NodeIdx, y as NodeIdx))
+    };
+    let flap = || -> Res<(Duration, Duration)> {
+        let period = cx.positive(f.period.as_ref().unwrap(), "period")?;
+        let down_for = match &f.down_for {
+            Some(d) => {
+                let d2 = cx.positive(d, "down_for")?;
+                if d2 >= period {
+                    return cx.err(d.span(), "down_for must be shorter than period");
+                }
+                d2
+            }
+            None => period / 2,
+        };
+        Ok((period, down_for))
+    };
+    let loss = |default: f64| f.loss_ratio.as_ref().map(|l| cx.ratio(l, "loss_ratio")).transpose().map(|v| v.unwrap_or(default));
+
+    let kind = match kind_name {
+        "partition" => FaultKind::Partition {
+            from: targets(&cx, topo, f.from.as_ref().unwrap())?,
+            to: targets(&cx, topo, f.to.as_ref().unwrap())?,
+            one_way,
+        },
+        "link-down" => {
+            let (a, b) = between()?;
+            FaultKind::LinkDown { a, b, one_way }
+        }
+        "link-degraded" => {
+            let (a, b) = between()?;
+            if f.loss_ratio.is_none() && f.extra_latency.is_none() {
+                return cx.err(f.kind.span(), "link-degraded needs loss_ratio, extra_latency or both");
+            }
+            let extra_latency = f.extra_latency.as_ref().map_or(Duration::ZERO, |d| d.get_ref().0);
+            FaultKind::LinkDegraded { a, b, one_way, loss_ratio: loss(0.0)?, extra_latency }
+        }
+        "link-flapping" => {
+            let (a, b) = between()?;
+            let (period, down_for) = flap()?;
+            FaultKind::LinkFlapping { a, b, one_way, period, down_for }
+        }
+        "switch-down" => FaultKind::SwitchDown { switch: switch()? },
+        "switch-degraded" => {
+            let sw = switch()?;
+            FaultKind::SwitchDegraded { switch: sw, loss_ratio: loss(0.0)?, ports: ports(&cx, topo, sw, f.ports.as_ref())? }
+        }
+        "switch-flapping" => {
+            let sw = switch()?;
+            let (period, down_for) = flap()?;
+            FaultKind::SwitchFlapping { switch: sw, period, down_for }
+        }
+        "node-crash" => FaultKind::NodeCrash { node: node()? },
+        "node-pause" => FaultKind::NodePause { node: node()? },
+        "disk-stall" => FaultKind::DiskStall { node: node()? },
+        "disk-errors" => {
+            let error_ratio = f.error_ratio.as_ref().map(|r| cx.ratio(r, "error_ratio")).transpose()?.unwrap_or(1.0);
+            FaultKind::DiskErrors { node: node()?, error_ratio }
+        }
+        "disk-full" => FaultKind::DiskFull { node: node()? },
+        "disk-slow" => {
+            let fa = f.factor.as_ref().unwrap();
+            if !(*fa.get_ref() >= 1.0 && fa.get_ref().is_finite()) {
+                return cx.err(fa.span(), format!("factor must be a number >= 1, got {}", fa.get_ref()));
+            }
+            FaultKind::DiskSlow { node: node()?, factor: *fa.get_ref() }
+        }
+        _ => unreachable!("every kind in KINDS is handled"),
+    };
+    Ok(Fault { index, line: cx.line_of(&span), at, until, kind })
+}
+
+/// Node, rack or region names to the set of nodes they contain.
+fn targets(cx: &FaultCx<'_>, topo: &Topo<'_>, names: &S<Vec<S<String>>>) -> Res<Vec<NodeIdx>> {
+    if names.get_ref().is_empty() {
+        return cx.err(names.span(), "expected at least one node, rack or region name");
+    }
+    let mut out = Vec::new();
+    for n in names.get_ref() {
+        let s = n.get_ref();
+        let members: Vec<NodeIdx> = if let Some(i) = topo.nodes.iter().position(|x| &x.name == s) {
+            vec![i as NodeIdx]
+        } else if let Some(r) = topo.racks.iter().position(|x| &x.name == s) {
+            (0..topo.nodes.len()).filter(|&i| topo.nodes[i].rack == r).map(|i| i as NodeIdx).collect()
+        } else if let Some(g) = topo.regions.iter().position(|x| &x.name == s) {
+            (0..topo.nodes.len()).filter(|&i| topo.nodes[i].region == g).map(|i| i as NodeIdx).collect()
+        } else {
+            return cx.err(n.span(), format!("unknown node, rack or region {s:?}"));
+        };
+        out.extend(members);
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+/// The ports a switch has: ToR: its nodes and "uplink"; core: its region's ToR switches and "wan".
+pub fn switch_ports(topo_nodes: &[Node], switches: &[Switch], sw: usize) -> Vec<String> {
+    let s = &switches[sw];
+    let mut ports: Vec<String> = match s.role {
+        SwitchRole::Tor => topo_nodes.iter().filter(|n| n.switch == sw).map(|n| n.name.clone()).collect(),
+        SwitchRole::Core => switches
+            .iter()
+            .filter(|t| t.role == SwitchRole::Tor && t.region == s.region)
+            .map(|t| t.name.clone())
+            .collect(),
+    };
+    ports.push(if s.role == SwitchRole::Tor { "uplink".into() } else { "wan".into() });
+    ports
+}
+
+fn ports(cx: &FaultCx<'_>, topo: &Topo<'_>, sw: usize, raw: Option<&S<Vec<S<Vec<S<String>>>>>>) -> Res<Vec<(PortName, PortName)>> {
+    let Some(raw) = raw else { return Ok(vec![]) };
+    let known = switch_ports(topo.nodes, topo.switches, sw);
+    let mut out = Vec::new();
+    for p in raw.get_ref() {
+        let v = p.get_ref();
+        if v.len() != 2 {
+            return cx.err(p.span(), format!("each entry of ports is a pair of port names, got {}", v.len()));
+        }
+        for n in v {
+            if !known.contains(n.get_ref()) {
+                return cx.err(
+                    n.span(),
+                    format!(
+                        "switch {:?} has no port {:?}; its ports are: {}",
+                        topo.switches[sw].name,
+                        n.get_ref(),
+                        known.join(", ")
+                    ),
+                );
+            }
+        }
+        out.push((v[0].get_ref().clone(), v[1].get_ref().clone()));
+    }
+    Ok(out)
+}

@@ -1,0 +1,220 @@
+//! The validated scenario: names resolved to indices, defaults filled in, units converted.
+//! This is what the simulator consumes.
+
+use std::time::Duration;
+
+pub type NodeIdx = u32;
+
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// Path as given by the user (for messages and replay commands).
+    pub path: String,
+    /// FNV-1a 64 of the file's bytes, as 16 hex digits.
+    pub source_hash: String,
+    pub name: String,
+    pub description: String,
+    pub duration: Duration,
+    pub seed: u64,
+    pub network: NetworkDefaults,
+    pub regions: Vec<Region>,
+    pub region_links: Vec<RegionLink>,
+    pub switches: Vec<Switch>,
+    pub racks: Vec<Rack>,
+    pub nodes: Vec<Node>,
+    pub links: Vec<Link>,
+    pub probe: ProbeSpec,
+    pub faults: Vec<Fault>,
+    pub asserts: Vec<Assertion>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NetworkDefaults {
+    pub switch_latency: Duration,
+    pub region_latency: Duration,
+    pub jitter: Duration,
+    pub loss_ratio: f64,
+}
+
+impl Default for NetworkDefaults {
+    fn default() -> Self {
+        NetworkDefaults {
+            switch_latency: Duration::from_micros(100),
+            region_latency: Duration::from_micros(250),
+            jitter: Duration::from_micros(50),
+            loss_ratio: 0.0,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Region {
+    pub name: String,
+    pub core_switch: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct RegionLink {
+    pub a: usize,
+    pub b: usize,
+    pub latency: Duration,
+    pub jitter: Duration,
+    pub loss_ratio: f64,
+    pub bandwidth_bytes_per_s: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SwitchRole {
+    /// Top of rack: ports are its nodes and "uplink".
+    Tor,
+    /// A region's core: ports are the region's ToR switches and "wan".
+    Core,
+}
+
+#[derive(Clone, Debug)]
+pub struct Switch {
+    pub name: String,
+    pub region: usize,
+    pub role: SwitchRole,
+}
+
+#[derive(Clone, Debug)]
+pub struct Rack {
+    pub name: String,
+    pub region: usize,
+    pub switch: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeKind {
+    Probe,
+}
+
+impl NodeKind {
+    pub const NAMES: &'static [&'static str] = &["probe"];
+}
+
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub name: String,
+    pub rack: usize,
+    pub region: usize,
+    pub switch: usize,
+    pub kind: NodeKind,
+    pub disk: DiskSpec,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DiskSpec {
+    pub fsync_latency: Duration,
+    pub fsync_jitter: Duration,
+    pub read_bytes_per_s: u64,
+    pub write_bytes_per_s: u64,
+}
+
+impl Default for DiskSpec {
+    /// A datacentre NVMe drive with power-loss protection.
+    fn default() -> Self {
+        DiskSpec {
+            fsync_latency: Duration::from_micros(500),
+            fsync_jitter: Duration::from_micros(500),
+            read_bytes_per_s: 2_000_000_000,
+            write_bytes_per_s: 1_000_000_000,
+        }
+    }
+}
+
+/// Overrides the path between two nodes, in one direction.
+#[derive(Clone, Debug)]
+pub struct Link {
+    pub from: NodeIdx,
+    pub to: NodeIdx,
+    pub latency: Option<Duration>,
+    pub jitter: Option<Duration>,
+    pub loss_ratio: f64,
+    pub bandwidth_bytes_per_s: Option<u64>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ProbeSpec {
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub payload_bytes: u64,
+    pub fsync_interval: Option<Duration>,
+}
+
+impl Default for ProbeSpec {
+    fn default() -> Self {
+        ProbeSpec {
+            interval: Duration::from_millis(100),
+            timeout: Duration::from_secs(1),
+            payload_bytes: 64,
+            fsync_interval: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Fault {
+    pub index: u32,
+    /// 1-based line of the `[[fault]]` table, for messages.
+    pub line: usize,
+    pub at: Duration,
+    /// When the fault heals; `None` = never.
+    pub until: Option<Duration>,
+    pub kind: FaultKind,
+}
+
+/// A port of a switch: a node (on a ToR), a ToR switch (on a core), "uplink" or "wan".
+pub type PortName = String;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum FaultKind {
+    Partition { from: Vec<NodeIdx>, to: Vec<NodeIdx>, one_way: bool },
+    LinkDown { a: NodeIdx, b: NodeIdx, one_way: bool },
+    LinkDegraded { a: NodeIdx, b: NodeIdx, one_way: bool, loss_ratio: f64, extra_latency: Duration },
+    LinkFlapping { a: NodeIdx, b: NodeIdx, one_way: bool, period: Duration, down_for: Duration },
+    SwitchDown { switch: usize },
+    /// Drops `loss_ratio` of the packets crossing it; only between these port pairs if any.
+    SwitchDegraded { switch: usize, loss_ratio: f64, ports: Vec<(PortName, PortName)> },
+    SwitchFlapping { switch: usize, period: Duration, down_for: Duration },
+    /// Crash; restarts when the fault heals.
+    NodeCrash { node: NodeIdx },
+    NodePause { node: NodeIdx },
+    /// fsyncs and writes hang until the fault heals.
+    DiskStall { node: NodeIdx },
+    DiskErrors { node: NodeIdx, error_ratio: f64 },
+    DiskFull { node: NodeIdx },
+    /// Disk latencies multiplied, throughputs divided, by `factor`.
+    DiskSlow { node: NodeIdx, factor: f64 },
+}
+
+impl FaultKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            FaultKind::Partition { .. } => "partition",
+            FaultKind::LinkDown { .. } => "link-down",
+            FaultKind::LinkDegraded { .. } => "link-degraded",
+            FaultKind::LinkFlapping { .. } => "link-flapping",
+            FaultKind::SwitchDown { .. } => "switch-down",
+            FaultKind::SwitchDegraded { .. } => "switch-degraded",
+            FaultKind::SwitchFlapping { .. } => "switch-flapping",
+            FaultKind::NodeCrash { .. } => "node-crash",
+            FaultKind::NodePause { .. } => "node-pause",
+            FaultKind::DiskStall { .. } => "disk-stall",
+            FaultKind::DiskErrors { .. } => "disk-errors",
+            FaultKind::DiskFull { .. } => "disk-full",
+            FaultKind::DiskSlow { .. } => "disk-slow",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Assertion {
+    pub name: String,
+    pub line: usize,
+    /// Dotted path into summary.json, e.g. `probe.pairs.a1->b1.loss_ratio`.
+    pub metric: String,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub equals: Option<f64>,
+}

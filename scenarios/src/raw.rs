@@ -1,0 +1,200 @@
+//! The scenario file as written: serde structs that mirror the TOML, with spans kept on every
+//! value that validation may need to point at. Unknown keys are errors everywhere.
+
+use serde::{Deserialize, Deserializer};
+use toml::Spanned;
+
+use crate::units;
+
+/// A duration written as "100ms", "5s", "1h30m".
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Dur(pub std::time::Duration);
+
+/// A size written as "64B", "1MiB", "1.5TB".
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Size(pub u64);
+
+/// A bandwidth written as "125MB/s" or "10Gbit/s", in bytes per second.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Bandwidth(pub u64);
+
+macro_rules! unit_deserialize {
+    ($ty:ident, $parse:path, $what:literal) => {
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl serde::de::Visitor<'_> for V {
+                    type Value = $ty;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str($what)
+                    }
+                    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<$ty, E> {
+                        $parse(s).map($ty).map_err(E::custom)
+                    }
+                }
+                d.deserialize_str(V)
+            }
+        }
+    };
+}
+unit_deserialize!(Dur, units::parse_duration, "a duration string such as \"100ms\" or \"5s\"");
+unit_deserialize!(Size, units::parse_size, "a size string such as \"64B\" or \"1MiB\"");
+unit_deserialize!(Bandwidth, units::parse_bandwidth, "a bandwidth string such as \"125MB/s\"");
+
+pub type S<T> = Spanned<T>;
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RawScenario {
+    pub scenario: S<RawHeader>,
+    #[serde(default)]
+    pub network: RawNetwork,
+    #[serde(default)]
+    pub disk: RawDisk,
+    #[serde(default, rename = "region")]
+    pub regions: Vec<S<RawRegion>>,
+    #[serde(default, rename = "region_link")]
+    pub region_links: Vec<S<RawRegionLink>>,
+    #[serde(default, rename = "rack")]
+    pub racks: Vec<S<RawRack>>,
+    #[serde(default, rename = "node")]
+    pub nodes: Vec<S<RawNode>>,
+    #[serde(default, rename = "link")]
+    pub links: Vec<S<RawLink>>,
+    #[serde(default)]
+    pub probe: Option<RawProbe>,
+    #[serde(default, rename = "fault")]
+    pub faults: Vec<S<RawFault>>,
+    #[serde(default, rename = "assert")]
+    pub asserts: Vec<S<RawAssert>>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RawHeader {
+    pub name: S<String>,
+    #[serde(default)]
+    pub description: String,
+    pub duration: S<Dur>,
+    #[serde(default)]
+    pub seed: u64,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawNetwork {
+    /// One-way latency between two nodes behind the same switch.
+    pub switch_latency: Option<S<Dur>>,
+    /// One-way latency between two nodes of a region behind different switches.
+    pub region_latency: Option<S<Dur>>,
+    /// Uniform extra delay in [0, jitter] on paths inside a region.
+    pub jitter: Option<S<Dur>>,
+    pub loss_ratio: Option<S<f64>>,
+}
+
+#[derive(Deserialize, Debug, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RawDisk {
+    pub fsync_latency: Option<S<Dur>>,
+    pub fsync_jitter: Option<S<Dur>>,
+    pub read_throughput: Option<S<Bandwidth>>,
+    pub write_throughput: Option<S<Bandwidth>>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RawRegion {
+    pub name: S<String>,
+    /// Name of the region's core switch (default "<region>-core").
+    pub core_switch: Option<S<String>>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RawRegionLink {
+    pub between: S<Vec<S<String>>>,
+    pub latency: S<Dur>,
+    pub jitter: Option<S<Dur>>,
+    pub loss_ratio: Option<S<f64>>,
+    /// Shared by all traffic in each direction between the two regions.
+    pub bandwidth: Option<S<Bandwidth>>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RawRack {
+    pub name: S<String>,
+    pub region: S<String>,
+    /// The rack's top-of-rack switch (default "<rack>-tor"); racks may share one.
+    pub switch: Option<S<String>>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RawNode {
+    pub name: S<String>,
+    pub rack: S<String>,
+    pub kind: S<String>,
+    #[serde(default)]
+    pub disk: RawDisk,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RawLink {
+    /// Both directions between two nodes...
+    pub between: Option<S<Vec<S<String>>>>,
+    /// ...or one direction.
+    pub from: Option<S<String>>,
+    pub to: Option<S<String>>,
+    /// Replaces the path's one-way latency.
+    pub latency: Option<S<Dur>>,
+    pub jitter: Option<S<Dur>>,
+    /// Added to the path's loss.
+    pub loss_ratio: Option<S<f64>>,
+    pub bandwidth: Option<S<Bandwidth>>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RawProbe {
+    pub interval: Option<S<Dur>>,
+    pub timeout: Option<S<Dur>>,
+    pub payload: Option<S<Size>>,
+    pub fsync_interval: Option<S<Dur>>,
+}
+
+/// Every fault field; which ones a kind takes is checked in validation, so that a stray field
+/// is reported at its own position.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RawFault {
+    pub at: S<Dur>,
+    #[serde(rename = "for")]
+    pub for_: Option<S<Dur>>,
+    pub until: Option<S<Dur>>,
+    pub kind: S<String>,
+    pub node: Option<S<String>>,
+    pub switch: Option<S<String>>,
+    pub between: Option<S<Vec<S<String>>>>,
+    pub from: Option<S<Vec<S<String>>>>,
+    pub to: Option<S<Vec<S<String>>>>,
+    pub one_way: Option<S<bool>>,
+    pub ports: Option<S<Vec<S<Vec<S<String>>>>>>,
+    pub loss_ratio: Option<S<f64>>,
+    pub extra_latency: Option<S<Dur>>,
+    pub period: Option<S<Dur>>,
+    pub down_for: Option<S<Dur>>,
+    pub factor: Option<S<f64>>,
+    pub error_ratio: Option<S<f64>>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RawAssert {
+    pub name: S<String>,
+    pub metric: S<String>,
+    pub min: Option<S<f64>>,
+    pub max: Option<S<f64>>,
+    pub equals: Option<S<f64>>,
+}

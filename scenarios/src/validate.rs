@@ -1,0 +1,409 @@
+//! From the file as written to a `Scenario`: every name resolved, every value checked, every
+//! error pointing at its place in the file.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::time::Duration;
+
+use crate::diag::Diagnostic;
+use crate::model::*;
+use crate::raw::*;
+
+type Res<T> = Result<T, Diagnostic>;
+
+struct Cx<'a> {
+    path: &'a str,
+    text: &'a str,
+}
+
+impl Cx<'_> {
+    fn err<T>(&self, span: Range<usize>, msg: impl Into<String>) -> Res<T> {
+        Err(Diagnostic::at(self.path, self.text, span, msg))
+    }
+    fn line_of(&self, span: &Range<usize>) -> usize {
+        self.text[..span.start.min(self.text.len())].matches('\n').count() + 1
+    }
+    fn ratio(&self, v: &S<f64>, what: &str) -> Res<f64> {
+        let x = *v.get_ref();
+        if !(0.0..=1.0).contains(&x) {
+            return self.err(v.span(), format!("{what} must be between 0 and 1, got {x}"));
+        }
+        Ok(x)
+    }
+    fn positive(&self, d: &S<Dur>, what: &str) -> Res<Duration> {
+        if d.get_ref().0.is_zero() {
+            return self.err(d.span(), format!("{what} must be greater than zero"));
+        }
+        Ok(d.get_ref().0)
+    }
+    fn name(&self, n: &S<String>, what: &str) -> Res<String> {
+        let s = n.get_ref();
+        let ok = !s.is_empty()
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+        if !ok {
+            return self.err(
+                n.span(),
+                format!("{what} name {s:?} must start with a letter or digit and use only letters, digits, '-' and '_'"),
+            );
+        }
+        Ok(s.clone())
+    }
+}
+
+/// Looks a name up in a table, with an error that lists what exists.
+fn lookup(cx: &Cx<'_>, table: &[String], n: &S<String>, what: &str) -> Res<usize> {
+    if let Some(i) = table.iter().position(|x| x == n.get_ref()) {
+        return Ok(i);
+    }
+    let shown: Vec<&str> = table.iter().take(12).map(String::as_str).collect();
+    let more = if table.len() > 12 { ", …" } else { "" };
+    let expected = if table.is_empty() {
+        format!("no {what}s are defined")
+    } else {
+        format!("expected one of: {}{more}", shown.join(", "))
+    };
+    cx.err(n.span(), format!("unknown {what} {:?}; {expected}", n.get_ref()))
+}
+
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3))
+}
+
+pub fn parse_str(path: &str, text: &str) -> Res<Scenario> {
+    let cx = Cx { path, text };
+    let raw: RawScenario = match toml::from_str(text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            let msg = e.message().trim().to_string();
+            return Err(match e.span() {
+                Some(span) => Diagnostic::at(path, text, span, msg),
+                None => Diagnostic::whole_file(path, msg),
+            });
+        }
+    };
+    build(&cx, raw)
+}
+
+fn build(cx: &Cx<'_>, raw: RawScenario) -> Res<Scenario> {
+    let header = raw.scenario.get_ref();
+    if header.name.get_ref().trim().is_empty() {
+        return cx.err(header.name.span(), "scenario name must not be empty");
+    }
+    let duration = cx.positive(&header.duration, "scenario duration")?;
+
+    let network = network_defaults(cx, &raw.network)?;
+    let global_disk = disk_spec(cx, &raw.disk, &DiskSpec::default())?;
+
+    // Every name lives in one namespace, so partition targets can name any of them.
+    let mut names: BTreeMap<String, &'static str> = BTreeMap::new();
+    let mut claim = |n: &S<String>, what: &'static str| -> Res<String> {
+        let s = cx.name(n, what)?;
+        if let Some(prev) = names.insert(s.clone(), what) {
+            return cx.err(n.span(), format!("name {s:?} is already used by a {prev}"));
+        }
+        Ok(s)
+    };
+
+    if raw.regions.is_empty() {
+        return cx.err(raw.scenario.span(), "a scenario needs at least one [[region]]");
+    }
+    let mut regions = Vec::new();
+    let mut switches: Vec<Switch> = Vec::new();
+    for r in &raw.regions {
+        let r = r.get_ref();
+        let name = claim(&r.name, "region")?;
+        let core_name = match &r.core_switch {
+            Some(c) => claim(c, "switch")?,
+            None => {
+                let c = format!("{name}-core");
+                claim(&S::new(r.name.span(), c.clone()), "switch")?;
+                c
+            }
+        };
+        switches.push(Switch { name: core_name, region: regions.len(), role: SwitchRole::Core });
+        regions.push(Region { name, core_switch: switches.len() - 1 });
+    }
+    let region_names: Vec<String> = regions.iter().map(|r| r.name.clone()).collect();
+
+    let mut racks = Vec::new();
+    for rk in &raw.racks {
+        let rk = rk.get_ref();
+        let name = claim(&rk.name, "rack")?;
+        let region = lookup(cx, &region_names, &rk.region, "region")?;
+        let switch_name = rk.switch.as_ref().map(|s| s.get_ref().clone()).unwrap_or_else(|| format!("{name}-tor"));
+        let span = rk.switch.as_ref().map_or(rk.name.span(), |s| s.span());
+        let switch = match switches.iter().position(|s| s.name == switch_name) {
+            Some(i) if switches[i].role == SwitchRole::Core => {
+                return cx.err(span, format!("{switch_name:?} is a region's core switch, not a top-of-rack switch"));
+            }
+            Some(i) if switches[i].region != region => {
+                return cx.err(span, format!("switch {switch_name:?} serves racks in another region"));
+            }
+            Some(i) => i,
+            None => {
+                claim(&S::new(span.clone(), switch_name.clone()), "switch")?;
+                switches.push(Switch { name: switch_name, region, role: SwitchRole::Tor });
+                switches.len() - 1
+            }
+        };
+        racks.push(Rack { name, region, switch });
+    }
+    let rack_names: Vec<String> = racks.iter().map(|r| r.name.clone()).collect();
+
+    if raw.nodes.is_empty() {
+        return cx.err(raw.scenario.span(), "a scenario needs at least one [[node]]");
+    }
+    let mut nodes = Vec::new();
+    for n in &raw.nodes {
+        let n = n.get_ref();
+        let name = claim(&n.name, "node")?;
+        let rack = lookup(cx, &rack_names, &n.rack, "rack")?;
+        let kind = match n.kind.get_ref().as_str() {
+            "probe" => NodeKind::Probe,
+            other => {
+                return cx.err(
+                    n.kind.span(),
+                    format!("unknown node kind {other:?}; expected one of: {}", NodeKind::NAMES.join(", ")),
+                );
+            }
+        };
+        let disk = disk_spec(cx, &n.disk, &global_disk)?;
+        nodes.push(Node { name, rack, region: racks[rack].region, switch: racks[rack].switch, kind, disk });
+    }
+    let node_names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
+    if nodes.len() > u32::MAX as usize / 2 {
+        return cx.err(raw.scenario.span(), "too many nodes");
+    }
+
+    let region_links = region_links(cx, &raw.region_links, &region_names)?;
+    let links = node_links(cx, &raw.links, &node_names)?;
+    let probe = probe_spec(cx, raw.probe.as_ref())?;
+    let topo = Topo { nodes: &nodes, racks: &racks, regions: &regions, switches: &switches };
+    let faults = raw
+        .faults
+        .iter()
+        .enumerate()
+        .map(|(i, f)| crate::faults::fault(cx_ref(cx), &topo, i as u32, f))
+        .collect::<Res<Vec<_>>>()?;
+    let asserts = raw.asserts.iter().map(|a| assertion(cx, a)).collect::<Res<Vec<_>>>()?;
+
+    Ok(Scenario {
+        path: cx.path.to_string(),
+        source_hash: format!("{:016x}", fnv1a64(cx.text.as_bytes())),
+        name: header.name.get_ref().clone(),
+        description: header.description.clone(),
+        duration,
+        seed: header.seed,
+        network,
+        regions,
+        region_links,
+        switches,
+        racks,
+        nodes,
+        links,
+        probe,
+        faults,
+        asserts,
+    })
+}
+
+/// The parts of the topology fault validation resolves names against.
+pub(crate) struct Topo<'a> {
+    pub nodes: &'a [Node],
+    pub racks: &'a [Rack],
+    pub regions: &'a [Region],
+    pub switches: &'a [Switch],
+}
+
+pub(crate) struct FaultCx<'a> {
+    pub path: &'a str,
+    pub text: &'a str,
+}
+
+fn cx_ref<'a>(cx: &Cx<'a>) -> FaultCx<'a> {
+    FaultCx { path: cx.path, text: cx.text }
+}
+
+impl FaultCx<'_> {
+    pub fn err<T>(&self, span: Range<usize>, msg: impl Into<String>) -> Res<T> {
+        Err(Diagnostic::at(self.path, self.text, span, msg))
+    }
+    pub fn line_of(&self, span: &Range<usize>) -> usize {
+        Cx { path: self.path, text: self.text }.line_of(span)
+    }
+    pub fn ratio(&self, v: &S<f64>, what: &str) -> Res<f64> {
+        Cx { path: self.path, text: self.text }.ratio(v, what)
+    }
+    pub fn positive(&self, d: &S<Dur>, what: &str) -> Res<Duration> {
+        Cx { path: self.path, text: self.text }.positive(d, what)
+    }
+    pub fn lookup(&self, table: &[String], n: &S<String>, what: &str) -> Res<usize> {
+        lookup(&Cx { path: self.path, text: self.text }, table, n, what)
+    }
+}
+
+fn network_defaults(cx: &Cx<'_>, n: &RawNetwork) -> Res<NetworkDefaults> {
+    let d = NetworkDefaults::default();
+    let lat = |v: &Option<S<Dur>>, what: &str, default| -> Res<Duration> {
+        match v {
+            // Zero latency would leave the engine no lookahead window.
+            Some(v) => cx.positive(v, what),
+            None => Ok(default),
+        }
+    };
+    Ok(NetworkDefaults {
+        switch_latency: lat(&n.switch_latency, "switch_latency", d.switch_latency)?,
+        region_latency: lat(&n.region_latency, "region_latency", d.region_latency)?,
+        jitter: n.jitter.as_ref().map_or(d.jitter, |j| j.get_ref().0),
+        loss_ratio: n.loss_ratio.as_ref().map(|l| cx.ratio(l, "loss_ratio")).transpose()?.unwrap_or(0.0),
+    })
+}
+
+fn disk_spec(cx: &Cx<'_>, d: &RawDisk, base: &DiskSpec) -> Res<DiskSpec> {
+    Ok(DiskSpec {
+        fsync_latency: d.fsync_latency.as_ref().map_or(base.fsync_latency, |v| v.get_ref().0),
+        fsync_jitter: d.fsync_jitter.as_ref().map_or(base.fsync_jitter, |v| v.get_ref().0),
+        read_bytes_per_s: d.read_throughput.as_ref().map_or(base.read_bytes_per_s, |v| v.get_ref().0),
+        write_bytes_per_s: d.write_throughput.as_ref().map_or(base.write_bytes_per_s, |v| v.get_ref().0),
+    })
+    .and_then(|spec| {
+        if spec.fsync_latency.is_zero() {
+            let span = d.fsync_latency.as_ref().map_or(0..0, |v| v.span());
+            return cx.err(span, "fsync_latency must be greater than zero");
+        }
+        Ok(spec)
+    })
+}
+
+fn pair(cx: &Cx<'_>, between: &S<Vec<S<String>>>, table: &[String], what: &str) -> Res<(usize, usize)> {
+    let v = between.get_ref();
+    if v.len() != 2 {
+        return cx.err(between.span(), format!("between takes exactly two {what} names, got {}", v.len()));
+    }
+    let a = lookup(cx, table, &v[0], what)?;
+    let b = lookup(cx, table, &v[1], what)?;
+    if a == b {
+        return cx.err(between.span(), format!("between names the same {what} twice"));
+    }
+    Ok((a, b))
+}
+
+fn region_links(cx: &Cx<'_>, raw: &[S<RawRegionLink>], regions: &[String]) -> Res<Vec<RegionLink>> {
+    let mut out: Vec<RegionLink> = Vec::new();
+    for l in raw {
+        let l = l.get_ref();
+        let (a, b) = pair(cx, &l.between, regions, "region")?;
+        if out.iter().any(|x| (x.a, x.b) == (a, b) || (x.a, x.b) == (b, a)) {
+            return cx.err(l.between.span(), "a region_link between these regions is already defined");
+        }
+        out.push(RegionLink {
+            a,
+            b,
+            latency: cx.positive(&l.latency, "latency")?,
+            jitter: l.jitter.as_ref().map_or(Duration::ZERO, |j| j.get_ref().0),
+            loss_ratio: l.loss_ratio.as_ref().map(|v| cx.ratio(v, "loss_ratio")).transpose()?.unwrap_or(0.0),
+            bandwidth_bytes_per_s: l.bandwidth.as_ref().map(|b| b.get_ref().0),
+        });
+    }
+    for a in 0..regions.len() {
+        for b in a + 1..regions.len() {
+            if !out.iter().any(|x| (x.a, x.b) == (a, b) || (x.a, x.b) == (b, a)) {
+                return Err(Diagnostic::at(
+                    cx.path,
+                    cx.text,
+                    0..0,
+                    format!(
+                        "no [[region_link]] between {:?} and {:?}; every pair of regions needs one (latency, and optionally jitter, loss_ratio, bandwidth)",
+                        regions[a], regions[b]
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn node_links(cx: &Cx<'_>, raw: &[S<RawLink>], nodes: &[String]) -> Res<Vec<Link>> {
+    let mut out = Vec::new();
+    for l in raw {
+        let span = l.span();
+        let l = l.get_ref();
+        let (from, to, both) = match (&l.between, &l.from, &l.to) {
+            (Some(b), None, None) => {
+                let (a, b) = pair(cx, b, nodes, "node")?;
+                (a, b, true)
+            }
+            (None, Some(f), Some(t)) => {
+                let (a, b) = (lookup(cx, nodes, f, "node")?, lookup(cx, nodes, t, "node")?);
+                if a == b {
+                    return cx.err(t.span(), "a link's from and to must be different nodes");
+                }
+                (a, b, false)
+            }
+            _ => return cx.err(span, "a [[link]] takes either between = [a, b] or both from and to"),
+        };
+        if let Some(lat) = &l.latency {
+            cx.positive(lat, "latency")?;
+        }
+        let link = Link {
+            from: from as NodeIdx,
+            to: to as NodeIdx,
+            latency: l.latency.as_ref().map(|v| v.get_ref().0),
+            jitter: l.jitter.as_ref().map(|v| v.get_ref().0),
+            loss_ratio: l.loss_ratio.as_ref().map(|v| cx.ratio(v, "loss_ratio")).transpose()?.unwrap_or(0.0),
+            bandwidth_bytes_per_s: l.bandwidth.as_ref().map(|b| b.get_ref().0),
+        };
+        if both {
+            out.push(Link { from: link.to, to: link.from, ..link.clone() });
+        }
+        out.push(link);
+    }
+    Ok(out)
+}
+
+fn probe_spec(cx: &Cx<'_>, raw: Option<&RawProbe>) -> Res<ProbeSpec> {
+    let d = ProbeSpec::default();
+    let Some(p) = raw else { return Ok(d) };
+    let interval = p.interval.as_ref().map(|v| cx.positive(v, "probe interval")).transpose()?.unwrap_or(d.interval);
+    let timeout = p.timeout.as_ref().map_or(d.timeout, |v| v.get_ref().0);
+    if timeout < interval / 2 {
+        let span = p.timeout.as_ref().map_or(0..0, |v| v.span());
+        return cx.err(span, "probe timeout must be at least half the probe interval");
+    }
+    let fsync_interval = p.fsync_interval.as_ref().map(|v| cx.positive(v, "fsync_interval")).transpose()?;
+    Ok(ProbeSpec { interval, timeout, payload_bytes: p.payload.as_ref().map_or(d.payload_bytes, |v| v.get_ref().0), fsync_interval })
+}
+
+fn assertion(cx: &Cx<'_>, a: &S<RawAssert>) -> Res<Assertion> {
+    let span = a.span();
+    let a = a.get_ref();
+    if a.name.get_ref().trim().is_empty() {
+        return cx.err(a.name.span(), "assertion name must not be empty");
+    }
+    let metric = a.metric.get_ref();
+    if metric.is_empty() || metric.split('.').any(str::is_empty) {
+        return cx.err(a.metric.span(), "metric must be a dotted path into summary.json, e.g. \"probe.pairs.a->b.loss_ratio\"");
+    }
+    if a.min.is_none() && a.max.is_none() && a.equals.is_none() {
+        return cx.err(span, "an [[assert]] needs at least one of min, max, equals");
+    }
+    for v in [&a.min, &a.max, &a.equals].into_iter().flatten() {
+        if !v.get_ref().is_finite() {
+            return cx.err(v.span(), "bounds must be finite numbers");
+        }
+    }
+    if let (Some(lo), Some(hi)) = (&a.min, &a.max) {
+        if lo.get_ref() > hi.get_ref() {
+            return cx.err(hi.span(), format!("max {} is below min {}", hi.get_ref(), lo.get_ref()));
+        }
+    }
+    Ok(Assertion {
+        name: a.name.get_ref().clone(),
+        line: cx.line_of(&span),
+        metric: metric.clone(),
+        min: a.min.as_ref().map(|v| *v.get_ref()),
+        max: a.max.as_ref().map(|v| *v.get_ref()),
+        equals: a.equals.as_ref().map(|v| *v.get_ref()),
+    })
+}
