@@ -18,12 +18,29 @@ thread_local! {
     static NODE_NAMES: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Restores the previous name table when dropped.
+pub struct NodeNamesGuard {
+    previous: Vec<String>,
+}
+
+impl Drop for NodeNamesGuard {
+    fn drop(&mut self) {
+        let previous = std::mem::take(&mut self.previous);
+        NODE_NAMES.with(|n| *n.borrow_mut() = previous);
+    }
+}
+
+/// Installs `names` as the table that (de)serialises `NodeRef`s on this thread until the
+/// guard is dropped.
+pub fn install_node_names(names: &[String]) -> NodeNamesGuard {
+    let previous = NODE_NAMES.with(|n| std::mem::replace(&mut *n.borrow_mut(), names.to_vec()));
+    NodeNamesGuard { previous }
+}
+
 /// Runs `f` with `names` as the table that (de)serialises `NodeRef`s.
 pub fn with_node_names<R>(names: &[String], f: impl FnOnce() -> R) -> R {
-    let previous = NODE_NAMES.with(|n| std::mem::replace(&mut *n.borrow_mut(), names.to_vec()));
-    let result = f();
-    NODE_NAMES.with(|n| *n.borrow_mut() = previous);
-    result
+    let _guard = install_node_names(names);
+    f()
 }
 
 impl Serialize for NodeRef {

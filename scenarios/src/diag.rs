@@ -21,14 +21,16 @@ impl Diagnostic {
         let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
         let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
         let line = text[..start].matches('\n').count() + 1;
-        let column = text[line_start..start].chars().count() + 1;
+        let excerpt = text[line_start..line_end].trim_end_matches('\r');
+        // A position on a CRLF line's "\n" is the end of the line, like an LF line's "\n".
+        let column = (text[line_start..start].chars().count() + 1).min(excerpt.chars().count() + 1);
         let width = text[start..span.end.clamp(start, line_end)].chars().count().max(1);
         Diagnostic {
             path: path.to_string(),
             line,
             column,
             message: message.into(),
-            excerpt: Some((text[line_start..line_end].trim_end_matches('\r').to_string(), column, width)),
+            excerpt: Some((excerpt.to_string(), column, width)),
         }
     }
 

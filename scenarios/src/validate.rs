@@ -77,6 +77,10 @@ pub fn parse_str(path: &str, text: &str) -> Res<Scenario> {
         Err(e) => {
             let msg = e.message().trim().to_string();
             return Err(match e.span() {
+                // A missing top-level table is reported with the document's empty span: no place in the file.
+                Some(span) if span.is_empty() && span.start == 0 && msg.starts_with("missing field") => {
+                    Diagnostic::whole_file(path, msg)
+                }
                 Some(span) => Diagnostic::at(path, text, span, msg),
                 None => Diagnostic::whole_file(path, msg),
             });
@@ -176,7 +180,7 @@ fn build(cx: &Cx<'_>, raw: RawScenario) -> Res<Scenario> {
         return cx.err(raw.scenario.span(), "too many nodes");
     }
 
-    let region_links = region_links(cx, &raw.region_links, &region_names)?;
+    let region_links = region_links(cx, &raw.region_links, &raw.regions, &region_names)?;
     let links = node_links(cx, &raw.links, &node_names)?;
     let probe = probe_spec(cx, raw.probe.as_ref())?;
     let topo = Topo { nodes: &nodes, racks: &racks, regions: &regions, switches: &switches };
@@ -289,7 +293,12 @@ fn pair(cx: &Cx<'_>, between: &S<Vec<S<String>>>, table: &[String], what: &str) 
     Ok((a, b))
 }
 
-fn region_links(cx: &Cx<'_>, raw: &[S<RawRegionLink>], regions: &[String]) -> Res<Vec<RegionLink>> {
+fn region_links(
+    cx: &Cx<'_>,
+    raw: &[S<RawRegionLink>],
+    raw_regions: &[S<RawRegion>],
+    regions: &[String],
+) -> Res<Vec<RegionLink>> {
     let mut out: Vec<RegionLink> = Vec::new();
     for l in raw {
         let l = l.get_ref();
@@ -309,15 +318,14 @@ fn region_links(cx: &Cx<'_>, raw: &[S<RawRegionLink>], regions: &[String]) -> Re
     for a in 0..regions.len() {
         for b in a + 1..regions.len() {
             if !out.iter().any(|x| (x.a, x.b) == (a, b) || (x.a, x.b) == (b, a)) {
-                return Err(Diagnostic::at(
-                    cx.path,
-                    cx.text,
-                    0..0,
+                // Reported at the later of the two regions: the one that made the link necessary.
+                return cx.err(
+                    raw_regions[b].get_ref().name.span(),
                     format!(
                         "no [[region_link]] between {:?} and {:?}; every pair of regions needs one (latency, and optionally jitter, loss_ratio, bandwidth)",
                         regions[a], regions[b]
                     ),
-                ));
+                );
             }
         }
     }
@@ -368,7 +376,7 @@ fn probe_spec(cx: &Cx<'_>, raw: Option<&RawProbe>) -> Res<ProbeSpec> {
     let interval = p.interval.as_ref().map(|v| cx.positive(v, "probe interval")).transpose()?.unwrap_or(d.interval);
     let timeout = p.timeout.as_ref().map_or(d.timeout, |v| v.get_ref().0);
     if timeout < interval / 2 {
-        let span = p.timeout.as_ref().map_or(0..0, |v| v.span());
+        let span = p.timeout.as_ref().or(p.interval.as_ref()).map_or(0..0, |v| v.span());
         return cx.err(span, "probe timeout must be at least half the probe interval");
     }
     let fsync_interval = p.fsync_interval.as_ref().map(|v| cx.positive(v, "fsync_interval")).transpose()?;

@@ -1,1 +1,18 @@
+//! The simulator: drives the sans-IO models on madsim nodes, owns the network, the disks, the
+//! fault timeline, the checkers and the trace.
 
+pub mod bare;
+pub mod check;
+mod describe;
+pub mod disk;
+pub mod engine;
+pub mod metrics;
+pub mod net;
+pub mod run;
+pub mod runner;
+pub mod summary;
+pub mod trace;
+pub mod world;
+
+pub use run::{RunOptions, RunOutput, run};
+pub use trace::Detail;

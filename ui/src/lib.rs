@@ -1,1 +1,3 @@
+//! The `pgsim` command line (and, later, the terminal UI).
 
+pub mod cli;

@@ -1,0 +1,157 @@
+//! Counters and distributions that models and the engine record. They live outside the nodes,
+//! so a crash does not lose them; they roll up per simulated second (into the trace) and over
+//! the whole run (into the summary).
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+use models::Label;
+use models::trace::{DistStats, MetricRow};
+
+/// Samples are stored in thousandths, so "ms" metrics keep microsecond resolution.
+const SCALE: f64 = 1000.0;
+
+#[derive(Clone)]
+pub struct Acc {
+    pub count: u64,
+    pub sum: f64,
+    pub min: f64,
+    pub max: f64,
+    hist: Option<Histogram<u64>>,
+}
+
+impl Acc {
+    fn new(dist: bool) -> Acc {
+        let hist = dist.then(|| Histogram::new(3).expect("3 significant figures is valid"));
+        Acc { count: 0, sum: 0.0, min: f64::INFINITY, max: f64::NEG_INFINITY, hist }
+    }
+
+    fn observe(&mut self, v: f64) {
+        self.count += 1;
+        self.sum += v;
+        self.min = self.min.min(v);
+        self.max = self.max.max(v);
+        if let Some(h) = &mut self.hist {
+            h.saturating_record((v.max(0.0) * SCALE).round() as u64);
+        }
+    }
+
+    pub fn quantile(&self, q: f64) -> f64 {
+        match &self.hist {
+            Some(h) if self.count > 0 => (h.value_at_quantile(q) as f64 / SCALE).clamp(self.min, self.max),
+            _ => f64::NAN,
+        }
+    }
+
+    pub fn dist(&self) -> Option<DistStats> {
+        (self.hist.is_some() && self.count > 0).then(|| DistStats {
+            min: self.min,
+            mean: self.sum / self.count as f64,
+            p50: self.quantile(0.5),
+            p99: self.quantile(0.99),
+            max: self.max,
+        })
+    }
+}
+
+pub struct Series {
+    pub second: Acc,
+    pub total: Acc,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    series: BTreeMap<(&'static str, Label), Series>,
+}
+
+impl Metrics {
+    fn entry(&mut self, metric: &'static str, label: Label, dist: bool) -> &mut Series {
+        self.series.entry((metric, label)).or_insert_with(|| Series { second: Acc::new(dist), total: Acc::new(dist) })
+    }
+
+    pub fn count(&mut self, metric: &'static str, label: Label, delta: u64) {
+        let s = self.entry(metric, label, false);
+        assert!(s.total.hist.is_none(), "metric {metric} used both as counter and distribution");
+        s.second.count += delta;
+        s.total.count += delta;
+    }
+
+    pub fn observe(&mut self, metric: &'static str, label: Label, value: f64) {
+        let s = self.entry(metric, label, true);
+        assert!(s.total.hist.is_some(), "metric {metric} used both as counter and distribution");
+        s.second.observe(value);
+        s.total.observe(value);
+    }
+
+    /// Rows for every series active since the last flush; resets the per-second accumulators.
+    pub fn flush_second(&mut self, names: &[String]) -> Vec<MetricRow> {
+        let mut rows = Vec::new();
+        for ((metric, label), s) in &mut self.series {
+            if s.second.count == 0 {
+                continue;
+            }
+            rows.push(MetricRow {
+                metric: metric.to_string(),
+                label: label_string(*label, names),
+                count: s.second.count,
+                dist: s.second.dist(),
+            });
+            let dist = s.second.hist.is_some();
+            s.second = Acc::new(dist);
+        }
+        rows
+    }
+
+    /// Whole-run accumulators, in a fixed order.
+    pub fn totals(&self) -> impl Iterator<Item = (&'static str, Label, &Acc)> {
+        self.series.iter().map(|((m, l), s)| (*m, *l, &s.total))
+    }
+
+    pub fn total(&self, metric: &'static str, label: Label) -> Option<&Acc> {
+        self.series.get(&(metric, label)).map(|s| &s.total)
+    }
+}
+
+pub fn label_string(label: Label, names: &[String]) -> String {
+    match label {
+        Label::None => String::new(),
+        Label::Node(n) => names[n as usize].clone(),
+        Label::Pair(a, b) => format!("{}->{}", names[a as usize], names[b as usize]),
+        Label::Tag(t) => t.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_reset_totals_accumulate() {
+        let names = vec!["a".to_string(), "b".to_string()];
+        let mut m = Metrics::default();
+        m.count("sent", Label::Pair(0, 1), 3);
+        for v in [1.0, 2.0, 3.0, 100.0] {
+            m.observe("rtt_ms", Label::Node(1), v);
+        }
+        let rows = m.flush_second(&names);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].metric, "rtt_ms");
+        assert_eq!(rows[0].label, "b");
+        let d = rows[0].dist.unwrap();
+        assert_eq!((d.min, d.max, d.mean), (1.0, 100.0, 26.5));
+        assert!((d.p50 - 2.0).abs() < 0.01, "p50 {}", d.p50);
+        assert_eq!(rows[1].label, "a->b");
+        assert!(m.flush_second(&names).is_empty(), "a quiet second emits nothing");
+        m.count("sent", Label::Pair(0, 1), 2);
+        assert_eq!(m.total("sent", Label::Pair(0, 1)).unwrap().count, 5);
+        assert_eq!(m.total("rtt_ms", Label::Node(1)).unwrap().count, 4);
+    }
+
+    #[test]
+    #[should_panic(expected = "both as counter and distribution")]
+    fn kinds_do_not_mix() {
+        let mut m = Metrics::default();
+        m.count("x", Label::None, 1);
+        m.observe("x", Label::None, 1.0);
+    }
+}

@@ -1,0 +1,285 @@
+//! pgsim's own network layer: per directed path latency (base + jitter), loss, bandwidth, and
+//! the network faults (partitions, cut/degraded/flapping links, dead/degraded/flapping switches).
+//! Pure: the driver asks `route` what happens to a message and gets a verdict.
+
+use std::time::Duration;
+
+use models::rng::{SimRng, Stream, stream_rng};
+use models::trace::DropReason;
+use models::{NodeId, SimTime};
+use rand::Rng;
+use scenarios::{FaultKind, Scenario};
+
+/// One switch crossed by a path, with the ports the packet enters and leaves by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Hop {
+    switch: u16,
+    port_in: u16,
+    port_out: u16,
+}
+
+#[derive(Clone, Debug)]
+struct PathSpec {
+    base_latency_ns: u64,
+    jitter_ns: u64,
+    loss_ratio: f64,
+    /// Bandwidth resource shared by this path (index into `busy_until`) and its rate.
+    bandwidth: Option<(usize, u64)>,
+    hops: Vec<Hop>,
+}
+
+/// What active faults do to one directed path; recomputed whenever a fault changes.
+#[derive(Clone, Debug, Default)]
+struct PathState {
+    blocked: Option<(DropReason, Option<u16>)>,
+    extra_loss_ratio: f64,
+    extra_latency_ns: u64,
+    /// Loss from degraded switches on the path, and the first such switch (for the trace).
+    switch_loss_ratio: f64,
+    switch_loss_via: Option<u16>,
+}
+
+/// A network fault in force now (flapping ones only while in their down phase).
+#[derive(Clone, Debug)]
+struct Active {
+    fault: u32,
+    kind: FaultKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Verdict {
+    Deliver(SimTime),
+    Drop(DropReason, Option<u16>),
+}
+
+pub struct Network {
+    n: usize,
+    seed: u64,
+    switch_names: Vec<String>,
+    /// Port names per switch, to resolve the ports of degraded-switch faults.
+    switch_ports: Vec<Vec<String>>,
+    paths: Vec<PathSpec>,
+    state: Vec<PathState>,
+    rngs: Vec<Option<SimRng>>,
+    busy_until: Vec<SimTime>,
+    active: Vec<Active>,
+    lookahead_ns: u64,
+}
+
+impl Network {
+    pub fn new(sc: &Scenario, seed: u64) -> Network {
+        let n = sc.nodes.len();
+        let switch_ports: Vec<Vec<String>> =
+            (0..sc.switches.len()).map(|s| scenarios::switch_ports(&sc.nodes, &sc.switches, s)).collect();
+        let port = |sw: usize, name: &str| -> u16 {
+            switch_ports[sw].iter().position(|p| p == name).expect("port exists by construction") as u16
+        };
+        let mut resources = 0usize;
+        // One shared resource per direction of each bandwidth-limited region link.
+        let mut region_res = std::collections::BTreeMap::new();
+        for l in &sc.region_links {
+            if let Some(bw) = l.bandwidth_bytes_per_s {
+                region_res.insert((l.a, l.b), (resources, bw));
+                region_res.insert((l.b, l.a), (resources + 1, bw));
+                resources += 2;
+            }
+        }
+        let mut paths = Vec::with_capacity(n * n);
+        for from in 0..n {
+            for to in 0..n {
+                let (a, b) = (&sc.nodes[from], &sc.nodes[to]);
+                let mut hops = Vec::new();
+                let (mut latency, mut jitter, mut loss, mut bandwidth) =
+                    (sc.network.switch_latency, sc.network.jitter, sc.network.loss_ratio, None);
+                if from == to {
+                    // Never used: models do not message themselves.
+                } else if a.switch == b.switch {
+                    hops.push(Hop { switch: a.switch as u16, port_in: port(a.switch, &a.name), port_out: port(a.switch, &b.name) });
+                } else {
+                    let core_a = sc.regions[a.region].core_switch;
+                    let core_b = sc.regions[b.region].core_switch;
+                    let tor_a = &sc.switches[a.switch].name;
+                    let tor_b = &sc.switches[b.switch].name;
+                    hops.push(Hop { switch: a.switch as u16, port_in: port(a.switch, &a.name), port_out: port(a.switch, "uplink") });
+                    if a.region == b.region {
+                        latency = sc.network.region_latency;
+                        hops.push(Hop { switch: core_a as u16, port_in: port(core_a, tor_a), port_out: port(core_a, tor_b) });
+                    } else {
+                        let rl = sc
+                            .region_links
+                            .iter()
+                            .find(|l| (l.a, l.b) == (a.region, b.region) || (l.a, l.b) == (b.region, a.region))
+                            .expect("validation requires a region_link for every pair");
+                        latency = rl.latency;
+                        jitter = rl.jitter + sc.network.jitter;
+                        loss = 1.0 - (1.0 - loss) * (1.0 - rl.loss_ratio);
+                        bandwidth = region_res.get(&(a.region, b.region)).copied();
+                        hops.push(Hop { switch: core_a as u16, port_in: port(core_a, tor_a), port_out: port(core_a, "wan") });
+                        hops.push(Hop { switch: core_b as u16, port_in: port(core_b, "wan"), port_out: port(core_b, tor_b) });
+                    }
+                    hops.push(Hop { switch: b.switch as u16, port_in: port(b.switch, "uplink"), port_out: port(b.switch, &b.name) });
+                }
+                for l in sc.links.iter().filter(|l| (l.from as usize, l.to as usize) == (from, to)) {
+                    latency = l.latency.unwrap_or(latency);
+                    jitter = l.jitter.unwrap_or(jitter);
+                    loss = 1.0 - (1.0 - loss) * (1.0 - l.loss_ratio);
+                    if let Some(bw) = l.bandwidth_bytes_per_s {
+                        bandwidth = Some((resources, bw));
+                        resources += 1;
+                    }
+                }
+                paths.push(PathSpec {
+                    base_latency_ns: latency.as_nanos() as u64,
+                    jitter_ns: jitter.as_nanos() as u64,
+                    loss_ratio: loss,
+                    bandwidth,
+                    hops,
+                });
+            }
+        }
+        let lookahead_ns = (0..n)
+            .flat_map(|f| (0..n).filter(move |&t| t != f).map(move |t| f * n + t))
+            .map(|i| paths[i].base_latency_ns)
+            .min()
+            .unwrap_or(1_000_000);
+        assert!(lookahead_ns > 0, "validation guarantees positive latencies");
+        Network {
+            n,
+            seed,
+            switch_names: sc.switches.iter().map(|s| s.name.clone()).collect(),
+            switch_ports,
+            state: vec![PathState::default(); n * n],
+            rngs: (0..n * n).map(|_| None).collect(),
+            busy_until: vec![SimTime::ZERO; resources],
+            paths,
+            active: Vec::new(),
+            lookahead_ns,
+        }
+    }
+
+    /// The smallest one-way latency of any path: no message sent at `t` arrives before
+    /// `t + lookahead`, which is what lets the engine run nodes in parallel windows.
+    pub fn lookahead(&self) -> Duration {
+        Duration::from_nanos(self.lookahead_ns)
+    }
+
+    pub fn switch_name(&self, sw: u16) -> &str {
+        &self.switch_names[sw as usize]
+    }
+
+    /// What happens to `bytes` sent from `from` to `to` at `at`.
+    pub fn route(&mut self, at: SimTime, from: NodeId, to: NodeId, bytes: u64) -> Verdict {
+        let (from, to) = (from as usize, to as usize);
+        assert!(from < self.n && to < self.n && from != to, "route {from}->{to} out of range");
+        let i = from * self.n + to;
+        let seed = self.seed;
+        let rng = self.rngs[i]
+            .get_or_insert_with(|| stream_rng(seed, Stream::Link { from: from as u32, to: to as u32 }));
+        let (spec, state) = (&self.paths[i], &self.state[i]);
+        if let Some((reason, via)) = state.blocked {
+            return Verdict::Drop(reason, via);
+        }
+        let loss = 1.0 - (1.0 - spec.loss_ratio) * (1.0 - state.extra_loss_ratio);
+        if loss > 0.0 && rng.r#gen::<f64>() < loss {
+            return Verdict::Drop(DropReason::Loss, None);
+        }
+        if state.switch_loss_ratio > 0.0 && rng.r#gen::<f64>() < state.switch_loss_ratio {
+            return Verdict::Drop(DropReason::SwitchDegraded, state.switch_loss_via);
+        }
+        let jitter_ns = if spec.jitter_ns > 0 { rng.gen_range(0..=spec.jitter_ns) } else { 0 };
+        let mut depart = at;
+        if let Some((res, bytes_per_s)) = spec.bandwidth {
+            // Serialisation on a shared link: wait for the link, then occupy it for bytes/rate.
+            let start = depart.max(self.busy_until[res]);
+            let transmit_ns = (bytes as u128 * 1_000_000_000 / bytes_per_s as u128) as u64;
+            self.busy_until[res] = SimTime(start.0 + transmit_ns);
+            depart = self.busy_until[res];
+        }
+        Verdict::Deliver(SimTime(depart.0 + spec.base_latency_ns + state.extra_latency_ns + jitter_ns))
+    }
+
+    /// A network fault starts (or a flapping one enters its down phase).
+    pub fn activate(&mut self, fault: u32, kind: &FaultKind) {
+        self.active.push(Active { fault, kind: kind.clone() });
+        self.recompute();
+    }
+
+    pub fn deactivate(&mut self, fault: u32) {
+        self.active.retain(|a| a.fault != fault);
+        self.recompute();
+    }
+
+    fn recompute(&mut self) {
+        let n = self.n;
+        for s in &mut self.state {
+            *s = PathState::default();
+        }
+        for a in &self.active {
+            let block = |state: &mut Vec<PathState>, f: usize, t: usize, reason, via| {
+                let s = &mut state[f * n + t];
+                if s.blocked.is_none() {
+                    s.blocked = Some((reason, via));
+                }
+            };
+            match &a.kind {
+                FaultKind::Partition { from, to, one_way } => {
+                    for &f in from {
+                        for &t in to {
+                            if f != t {
+                                block(&mut self.state, f as usize, t as usize, DropReason::Partition, None);
+                                if !one_way {
+                                    block(&mut self.state, t as usize, f as usize, DropReason::Partition, None);
+                                }
+                            }
+                        }
+                    }
+                }
+                FaultKind::LinkDown { a, b, one_way } | FaultKind::LinkFlapping { a, b, one_way, .. } => {
+                    block(&mut self.state, *a as usize, *b as usize, DropReason::LinkDown, None);
+                    if !one_way {
+                        block(&mut self.state, *b as usize, *a as usize, DropReason::LinkDown, None);
+                    }
+                }
+                FaultKind::LinkDegraded { a, b, one_way, loss_ratio, extra_latency } => {
+                    let mut dirs = vec![(*a as usize, *b as usize)];
+                    if !one_way {
+                        dirs.push((*b as usize, *a as usize));
+                    }
+                    for (f, t) in dirs {
+                        let s = &mut self.state[f * n + t];
+                        s.extra_loss_ratio = 1.0 - (1.0 - s.extra_loss_ratio) * (1.0 - loss_ratio);
+                        s.extra_latency_ns += extra_latency.as_nanos() as u64;
+                    }
+                }
+                FaultKind::SwitchDown { switch } | FaultKind::SwitchFlapping { switch, .. } => {
+                    for i in 0..n * n {
+                        if self.paths[i].hops.iter().any(|h| h.switch as usize == *switch) {
+                            block(&mut self.state, i / n, i % n, DropReason::SwitchDown, Some(*switch as u16));
+                        }
+                    }
+                }
+                FaultKind::SwitchDegraded { switch, loss_ratio, ports } => {
+                    let names = &self.switch_ports[*switch];
+                    let idx = |p: &str| names.iter().position(|x| x == p).expect("validated port") as u16;
+                    let pairs: Vec<(u16, u16)> = ports.iter().map(|(p, q)| (idx(p), idx(q))).collect();
+                    for i in 0..n * n {
+                        let crosses = self.paths[i].hops.iter().any(|h| {
+                            h.switch as usize == *switch
+                                && (pairs.is_empty()
+                                    || pairs.iter().any(|&(p, q)| {
+                                        (h.port_in, h.port_out) == (p, q) || (h.port_in, h.port_out) == (q, p)
+                                    }))
+                        });
+                        if crosses {
+                            let s = &mut self.state[i];
+                            s.switch_loss_ratio = 1.0 - (1.0 - s.switch_loss_ratio) * (1.0 - loss_ratio);
+                            s.switch_loss_via.get_or_insert(*switch as u16);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+

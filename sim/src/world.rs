@@ -1,0 +1,444 @@
+//! Everything outside the nodes: the network, the disks, the delivery queue, the fault
+//! timeline, metrics and the trace. Both the madsim engine and the bare reference loop drive
+//! the models through this, so they differ only in how node handlers are scheduled.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+use std::time::Duration;
+
+use models::rng::{Stream, stream_rng};
+use models::trace::{DropReason, NodeRef, TraceKind};
+use models::{Effect, Label, Message, Model, NodeId, SimTime};
+use scenarios::{Fault, FaultKind, Scenario};
+
+use crate::disk::Disk;
+use crate::metrics::Metrics;
+use crate::net::{Network, Verdict};
+use crate::runner::Inbound;
+use crate::trace::{Detail, Trace};
+
+pub const METRIC_DELIVERED: &str = "net_delivered";
+pub const METRIC_DROPPED: &str = "net_dropped";
+pub const METRIC_DELIVERY_MS: &str = "net_delivery_ms";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Up,
+    Paused,
+    Down,
+}
+
+pub enum Payload<M: Model> {
+    Msg(M::Msg),
+    Disk { op: models::DiskOp, token: u64, result: Result<(), models::DiskError>, incarnation: u32, durable: Option<M::Durable> },
+}
+
+/// An entry of the delivery queue. Ordered by (time, receiver, class, sender, sequence on that
+/// link), a key that does not depend on the order in which senders were scheduled.
+pub struct Delivery<M: Model> {
+    pub at: SimTime,
+    pub to: NodeId,
+    pub from: NodeId,
+    pub seq: u64,
+    pub payload: Payload<M>,
+}
+
+impl<M: Model> Delivery<M> {
+    fn key(&self) -> (SimTime, NodeId, u8, NodeId, u64) {
+        let class = matches!(self.payload, Payload::Disk { .. }) as u8;
+        (self.at, self.to, class, self.from, self.seq)
+    }
+}
+impl<M: Model> PartialEq for Delivery<M> {
+    fn eq(&self, o: &Self) -> bool {
+        self.key() == o.key()
+    }
+}
+impl<M: Model> Eq for Delivery<M> {}
+impl<M: Model> PartialOrd for Delivery<M> {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl<M: Model> Ord for Delivery<M> {
+    fn cmp(&self, o: &Self) -> Ordering {
+        self.key().cmp(&o.key())
+    }
+}
+
+/// Driver actions on the timeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Action {
+    FaultStart(u32),
+    FaultEnd(u32),
+    Flap { fault: u32, down: bool },
+    /// Roll up metrics of the second that ends here.
+    MetricsTick(u64),
+}
+
+/// What a fault does to nodes; the engine implements it with madsim's kill/restart/pause.
+pub trait NodeControl<M: Model> {
+    fn crash(&mut self, node: NodeId);
+    /// Start a new incarnation from what the node had fsynced.
+    fn restart(&mut self, node: NodeId, incarnation: u32, durable: &M::Durable);
+    fn pause(&mut self, node: NodeId);
+    fn resume(&mut self, node: NodeId);
+}
+
+pub struct NodeMeta<M: Model> {
+    pub status: Status,
+    pub incarnation: u32,
+    /// What the node has fsynced; a restart starts from this.
+    pub durable: M::Durable,
+}
+
+pub struct World<M: Model> {
+    pub seed: u64,
+    pub end: SimTime,
+    pub names: Vec<String>,
+    pub faults: Vec<Fault>,
+    pub net: Network,
+    pub disks: Vec<Disk>,
+    pub metrics: Metrics,
+    pub trace: Trace,
+    pub nodes: Vec<NodeMeta<M>>,
+    pub now: SimTime,
+    pub faults_injected: u32,
+    heap: BinaryHeap<Reverse<Delivery<M>>>,
+    link_seq: Vec<u64>,
+    disk_seq: u64,
+    /// Disk operations in flight: their kind and, for fsyncs, the durable snapshot.
+    disk_ops: std::collections::BTreeMap<(NodeId, u64), (models::DiskOp, Option<M::Durable>)>,
+    actions: BinaryHeap<Reverse<(SimTime, Action)>>,
+    fault_active: Vec<bool>,
+    /// Trace events of the current window, sorted by time before they are recorded.
+    pending_events: Vec<(SimTime, Option<NodeId>, TraceKind)>,
+}
+
+impl<M: Model> World<M> {
+    pub fn new(sc: &Scenario, seed: u64, detail: Detail) -> World<M> {
+        let names: Vec<String> = sc.nodes.iter().map(|n| n.name.clone()).collect();
+        let n = names.len();
+        let checkers: Vec<Box<dyn crate::check::Checker>> = vec![Box::new(crate::check::Lifecycle::default())];
+        let mut trace = Trace::new(&names, detail, checkers);
+        let net = Network::new(sc, seed);
+        trace.push(
+            SimTime::ZERO,
+            None,
+            TraceKind::RunStarted {
+                pgsim_version: env!("CARGO_PKG_VERSION").to_string(),
+                scenario: sc.name.clone(),
+                scenario_hash: sc.source_hash.clone(),
+                seed,
+                duration_ns: sc.duration.as_nanos() as u64,
+                nodes: names.clone(),
+                lookahead_ns: net.lookahead().as_nanos() as u64,
+            },
+        );
+        let end = SimTime::from_duration(sc.duration);
+        let mut actions = BinaryHeap::new();
+        for f in &sc.faults {
+            actions.push(Reverse((SimTime::from_duration(f.at), Action::FaultStart(f.index))));
+            if let Some(u) = f.until {
+                actions.push(Reverse((SimTime::from_duration(u), Action::FaultEnd(f.index))));
+            }
+        }
+        for s in 1..=sc.duration.as_secs() {
+            actions.push(Reverse((SimTime(s * 1_000_000_000), Action::MetricsTick(s - 1))));
+        }
+        World {
+            seed,
+            end,
+            faults: sc.faults.clone(),
+            disks: sc
+                .nodes
+                .iter()
+                .enumerate()
+                .map(|(i, nd)| Disk::new(nd.disk.clone(), stream_rng(seed, Stream::Disk { node: i as u32 })))
+                .collect(),
+            net,
+            metrics: Metrics::default(),
+            trace,
+            nodes: (0..n).map(|_| NodeMeta { status: Status::Up, incarnation: 0, durable: M::Durable::default() }).collect(),
+            now: SimTime::ZERO,
+            faults_injected: 0,
+            heap: BinaryHeap::new(),
+            link_seq: vec![0; n * n],
+            disk_seq: 0,
+            disk_ops: Default::default(),
+            actions,
+            fault_active: vec![false; sc.faults.len()],
+            pending_events: Vec::new(),
+            names,
+        }
+    }
+
+    pub fn lookahead(&self) -> Duration {
+        self.net.lookahead()
+    }
+
+    pub fn next_delivery(&self) -> Option<SimTime> {
+        self.heap.peek().map(|Reverse(d)| d.at)
+    }
+
+    pub fn next_action(&self) -> Option<SimTime> {
+        self.actions.peek().map(|Reverse((t, _))| *t)
+    }
+
+    fn event(&mut self, at: SimTime, node: Option<NodeId>, kind: TraceKind) {
+        self.pending_events.push((at, node, kind));
+    }
+
+    /// Records the buffered events in time order (stable, so equal times keep their order).
+    pub fn flush_events(&mut self) {
+        self.pending_events.sort_by_key(|(t, _, _)| *t);
+        for (t, node, kind) in self.pending_events.drain(..) {
+            self.trace.push(t, node, kind);
+        }
+    }
+
+    fn dropped(&mut self, at: SimTime, from: NodeId, to: NodeId, msg: &M::Msg, reason: DropReason, via: Option<u16>) {
+        self.metrics.count(METRIC_DROPPED, Label::Tag(reason.as_str()), 1);
+        let via = via.map(|s| self.net.switch_name(s).to_string());
+        let kind =
+            TraceKind::MessageDropped { from: NodeRef(from), to: NodeRef(to), msg: msg.label().into(), reason, via };
+        self.event(at, Some(from), kind);
+    }
+
+    /// Applies one effect a node produced. `snapshot` is the durable state for an fsync.
+    pub fn apply(&mut self, node: NodeId, effect: Effect<M::Msg>, snapshot: Option<M::Durable>) {
+        match effect {
+            Effect::Send { at, to, msg } => {
+                assert!((to as usize) < self.nodes.len(), "send to unknown node {to}");
+                match self.net.route(at, node, to, msg.size_bytes()) {
+                    Verdict::Deliver(when) => {
+                        assert!(when >= at + self.lookahead(), "delivery inside the lookahead window");
+                        if self.trace.detail == Detail::Messages {
+                            let kind = TraceKind::MessageSent {
+                                to: NodeRef(to),
+                                msg: msg.label().into(),
+                                bytes: msg.size_bytes(),
+                                deliver_at_ns: when.0,
+                            };
+                            self.event(at, Some(node), kind);
+                        }
+                        let i = node as usize * self.nodes.len() + to as usize;
+                        self.link_seq[i] += 1;
+                        let seq = self.link_seq[i];
+                        self.heap.push(Reverse(Delivery { at: when, to, from: node, seq, payload: Payload::Msg(msg) }));
+                    }
+                    Verdict::Drop(reason, via) => self.dropped(at, node, to, &msg, reason, via),
+                }
+            }
+            Effect::Disk { at, op, token } => {
+                let incarnation = self.nodes[node as usize].incarnation;
+                self.disk_ops.insert((node, token), (op, snapshot));
+                if let Some(c) = self.disks[node as usize].submit(at, op, token) {
+                    self.push_disk(node, token, c, incarnation);
+                }
+            }
+            Effect::Trace { at, kind } => self.event(at, Some(node), kind),
+            Effect::Count { metric, label, delta, .. } => self.metrics.count(metric, label, delta),
+            Effect::Observe { metric, label, value, .. } => self.metrics.observe(metric, label, value),
+        }
+    }
+}
+
+impl<M: Model> World<M> {
+    fn push_disk(&mut self, node: NodeId, token: u64, c: crate::disk::Completion, incarnation: u32) {
+        let (op, durable) = self.disk_ops.remove(&(node, token)).expect("disk op registered");
+        self.disk_seq += 1;
+        let durable = if c.result.is_ok() { durable } else { None };
+        let payload = Payload::Disk { op, token, result: c.result, incarnation, durable };
+        self.heap.push(Reverse(Delivery { at: c.at, to: node, from: node, seq: self.disk_seq, payload }));
+    }
+
+    /// Pops the next delivery due before `before` that a node will receive. Messages to a
+    /// crashed node are dropped (and traced); completions of a previous incarnation's disk
+    /// requests vanish. Returns the receiver and the input.
+    pub fn pop_due(&mut self, before: SimTime) -> Option<(NodeId, Inbound<M::Msg>)> {
+        while self.heap.peek().is_some_and(|Reverse(d)| d.at < before) {
+            let Reverse(d) = self.heap.pop().expect("peeked");
+            let meta = &mut self.nodes[d.to as usize];
+            match d.payload {
+                Payload::Msg(msg) => {
+                    if meta.status == Status::Down {
+                        self.dropped(d.at, d.from, d.to, &msg, DropReason::NodeDown, None);
+                        continue;
+                    }
+                    self.metrics.count(METRIC_DELIVERED, Label::None, 1);
+                    return Some((d.to, Inbound::Msg { at: d.at, from: d.from, msg }));
+                }
+                Payload::Disk { op, token, result, incarnation, durable } => {
+                    if meta.status == Status::Down || meta.incarnation != incarnation {
+                        continue;
+                    }
+                    if let Err(error) = result {
+                        self.event(d.at, Some(d.to), TraceKind::DiskFailed { op, error });
+                    }
+                    let meta = &mut self.nodes[d.to as usize];
+                    if let Some(durable) = durable {
+                        meta.durable = durable;
+                    }
+                    return Some((d.to, Inbound::Disk { at: d.at, token, result }));
+                }
+            }
+        }
+        None
+    }
+
+    /// Runs every timeline action due at or before `t`.
+    pub fn run_actions(&mut self, t: SimTime, ctl: &mut dyn NodeControl<M>) {
+        while let Some(&Reverse((at, action))) = self.actions.peek() {
+            if at > t {
+                break;
+            }
+            self.actions.pop();
+            self.now = self.now.max(at);
+            self.run_action(at, action, ctl);
+        }
+        self.flush_events();
+    }
+
+    fn run_action(&mut self, at: SimTime, action: Action, ctl: &mut dyn NodeControl<M>) {
+        match action {
+            Action::MetricsTick(second) => {
+                let rows = self.metrics.flush_second(&self.names);
+                if !rows.is_empty() {
+                    self.event(at, None, TraceKind::Metrics { second, rows });
+                }
+            }
+            Action::FaultStart(i) => self.fault_start(at, i, ctl),
+            Action::FaultEnd(i) => self.fault_end(at, i, ctl),
+            Action::Flap { fault, down } => {
+                if !self.fault_active[fault as usize] {
+                    return;
+                }
+                let f = self.faults[fault as usize].clone();
+                let (period, down_for) = match f.kind {
+                    FaultKind::LinkFlapping { period, down_for, .. } | FaultKind::SwitchFlapping { period, down_for, .. } => {
+                        (period, down_for)
+                    }
+                    _ => unreachable!("only flapping faults flap"),
+                };
+                if down {
+                    self.net.activate(fault, &f.kind);
+                    self.actions.push(Reverse((at + down_for, Action::Flap { fault, down: false })));
+                } else {
+                    self.net.deactivate(fault);
+                    self.actions.push(Reverse((at + (period - down_for), Action::Flap { fault, down: true })));
+                }
+                self.event(at, None, TraceKind::Flapped { fault, down });
+            }
+        }
+    }
+
+    fn fault_start(&mut self, at: SimTime, i: u32, ctl: &mut dyn NodeControl<M>) {
+        let f = self.faults[i as usize].clone();
+        self.fault_active[i as usize] = true;
+        self.faults_injected += 1;
+        let detail = crate::describe::fault(&f, &self.names, &self.net);
+        self.event(at, None, TraceKind::FaultStarted { fault: i, fault_kind: f.kind.name().into(), detail });
+        match f.kind {
+            FaultKind::Partition { .. }
+            | FaultKind::LinkDown { .. }
+            | FaultKind::LinkDegraded { .. }
+            | FaultKind::SwitchDown { .. }
+            | FaultKind::SwitchDegraded { .. } => self.net.activate(i, &f.kind),
+            FaultKind::LinkFlapping { .. } | FaultKind::SwitchFlapping { .. } => {
+                self.actions.push(Reverse((at, Action::Flap { fault: i, down: true })));
+            }
+            FaultKind::NodeCrash { node } => self.crash(at, node, ctl),
+            FaultKind::NodePause { node } => {
+                if self.nodes[node as usize].status == Status::Up {
+                    self.nodes[node as usize].status = Status::Paused;
+                    ctl.pause(node);
+                    self.event(at, Some(node), TraceKind::NodePaused);
+                }
+            }
+            FaultKind::DiskStall { node } => self.disks[node as usize].stall_start(i),
+            FaultKind::DiskErrors { node, error_ratio } => self.disks[node as usize].errors_start(i, error_ratio),
+            FaultKind::DiskFull { node } => self.disks[node as usize].full_start(i),
+            FaultKind::DiskSlow { node, factor } => self.disks[node as usize].slow_start(i, factor),
+        }
+    }
+
+    fn fault_end(&mut self, at: SimTime, i: u32, ctl: &mut dyn NodeControl<M>) {
+        if !self.fault_active[i as usize] {
+            return;
+        }
+        self.fault_active[i as usize] = false;
+        let f = self.faults[i as usize].clone();
+        self.event(at, None, TraceKind::FaultHealed { fault: i, fault_kind: f.kind.name().into() });
+        match f.kind {
+            FaultKind::NodeCrash { node } => self.restart(at, node, ctl),
+            FaultKind::NodePause { node } => {
+                if self.nodes[node as usize].status == Status::Paused {
+                    self.nodes[node as usize].status = Status::Up;
+                    ctl.resume(node);
+                    self.event(at, Some(node), TraceKind::NodeResumed);
+                }
+            }
+            FaultKind::DiskStall { node } => {
+                let incarnation = self.nodes[node as usize].incarnation;
+                for (token, c) in self.disks[node as usize].stall_end(i, at) {
+                    self.push_disk(node, token, c, incarnation);
+                }
+            }
+            FaultKind::DiskErrors { node, .. } | FaultKind::DiskFull { node } | FaultKind::DiskSlow { node, .. } => {
+                self.disks[node as usize].heal(i)
+            }
+            _ => self.net.deactivate(i),
+        }
+    }
+
+    fn crash(&mut self, at: SimTime, node: NodeId, ctl: &mut dyn NodeControl<M>) {
+        if self.nodes[node as usize].status == Status::Down {
+            return;
+        }
+        self.nodes[node as usize].status = Status::Down;
+        self.disks[node as usize].crash();
+        self.disk_ops.retain(|(n, _), _| *n != node);
+        ctl.crash(node);
+        self.event(at, Some(node), TraceKind::NodeCrashed);
+    }
+
+    fn restart(&mut self, at: SimTime, node: NodeId, ctl: &mut dyn NodeControl<M>) {
+        let meta = &mut self.nodes[node as usize];
+        if meta.status != Status::Down {
+            return;
+        }
+        meta.status = Status::Up;
+        meta.incarnation += 1;
+        let incarnation = meta.incarnation;
+        ctl.restart(node, incarnation, &meta.durable);
+        self.event(at, Some(node), TraceKind::NodeRestarted { incarnation });
+    }
+
+    /// Collects what a node produced during a window, in the order it produced it.
+    pub fn collect(&mut self, node: NodeId, effects: &mut Vec<Effect<M::Msg>>, snapshots: &mut Vec<(u64, M::Durable)>) {
+        let mut snaps = snapshots.drain(..);
+        for e in effects.drain(..) {
+            let snapshot = match &e {
+                Effect::Disk { op: models::DiskOp::Fsync, token, .. } => {
+                    let (t, s) = snaps.next().expect("one snapshot per fsync");
+                    assert_eq!(t, *token);
+                    Some(s)
+                }
+                _ => None,
+            };
+            self.apply(node, e, snapshot);
+        }
+    }
+
+    /// Ends the run: the last partial second of metrics and the closing event.
+    pub fn finish(&mut self) {
+        let rows = self.metrics.flush_second(&self.names);
+        let end = self.end;
+        if !rows.is_empty() {
+            self.event(end, None, TraceKind::Metrics { second: end.0 / 1_000_000_000, rows });
+        }
+        self.event(end, None, TraceKind::RunFinished { sim_ns: end.0 });
+        self.flush_events();
+    }
+}

@@ -1,0 +1,165 @@
+//! `pgsim run`, `pgsim validate`. Exit codes: 0 pass, 1 an assertion or invariant failed,
+//! 2 bad input or usage, 3 internal error.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use sim::{Detail, RunOptions};
+
+pub const EXIT_PASS: i32 = 0;
+pub const EXIT_FAIL: i32 = 1;
+pub const EXIT_BAD_INPUT: i32 = 2;
+pub const EXIT_INTERNAL: i32 = 3;
+
+#[derive(Parser, Debug)]
+#[command(name = "pgsim", version, about = "Deterministic simulator of a PostgreSQL high-availability stack")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum TraceLevel {
+    /// Significant events and per-second metrics.
+    Default,
+    /// Also every message sent.
+    Messages,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a scenario and check its assertions.
+    Run {
+        /// Scenario file (TOML).
+        file: PathBuf,
+        /// Seed (default: the scenario's own).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Write summary.json, events.jsonl and metrics.csv into this folder (replaced whole).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// How much goes into the trace.
+        #[arg(long, value_enum, default_value = "default")]
+        trace: TraceLevel,
+        /// Print only the outcome line.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Check scenario files without running them.
+    Validate {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_BAD_INPUT } else { EXIT_PASS };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match cli.command {
+        Command::Run { file, seed, out, trace, quiet } => {
+            let detail = match trace {
+                TraceLevel::Default => Detail::Default,
+                TraceLevel::Messages => Detail::Messages,
+            };
+            run(&file, seed, out.as_deref(), detail, quiet)
+        }
+        Command::Validate { files } => validate(&files),
+    }
+}
+
+fn validate(files: &[PathBuf]) -> i32 {
+    let mut code = EXIT_PASS;
+    for f in files {
+        match scenarios::load(f) {
+            Ok(sc) => println!(
+                "{}: ok ({} nodes, {} faults, {} assertions, {:?})",
+                f.display(),
+                sc.nodes.len(),
+                sc.faults.len(),
+                sc.asserts.len(),
+                sc.duration
+            ),
+            Err(d) => {
+                eprintln!("{d}");
+                code = EXIT_BAD_INPUT;
+            }
+        }
+    }
+    code
+}
+
+fn run(file: &Path, seed: Option<u64>, out: Option<&Path>, detail: Detail, quiet: bool) -> i32 {
+    let sc = match scenarios::load(file) {
+        Ok(sc) => sc,
+        Err(d) => {
+            eprintln!("{d}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let seed_used = seed.unwrap_or(sc.seed);
+    let result = std::panic::catch_unwind(|| sim::run(&sc, RunOptions { seed: Some(seed_used), detail }));
+    let output = match result {
+        Ok(o) => o,
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| payload.downcast_ref::<&str>().copied())
+                .unwrap_or("(no message)");
+            eprintln!("pgsim: internal error (seed {seed_used}): {msg}");
+            eprintln!("replay with: pgsim run {} --seed {seed_used}", file.display());
+            return EXIT_INTERNAL;
+        }
+    };
+    if let Some(dir) = out {
+        let names = output.world.names.clone();
+        let events = &output.world.trace.events;
+        let written = reports::write_dir_atomically(dir, |tmp| {
+            reports::write_json(&tmp.join("summary.json"), &output.summary)?;
+            reports::write_events(&tmp.join("events.jsonl"), events, &names)?;
+            reports::csv_out::write_metrics(&tmp.join("metrics.csv"), events).map_err(std::io::Error::other)
+        });
+        if let Err(e) = written {
+            eprintln!("pgsim: cannot write {}: {e}", dir.display());
+            return EXIT_BAD_INPUT;
+        }
+    }
+    print_summary(&output, quiet);
+    if output.passed() { EXIT_PASS } else { EXIT_FAIL }
+}
+
+fn print_summary(o: &sim::RunOutput, quiet: bool) {
+    let s = &o.summary;
+    let sim_s = s["sim_seconds"].as_f64().unwrap_or(0.0);
+    let outcome = s["outcome"].as_str().unwrap_or("?");
+    if !quiet {
+        println!(
+            "{}  seed {}  {:.1} s simulated in {:.3} s ({:.0}x)",
+            s["scenario"].as_str().unwrap_or("?"),
+            o.seed,
+            sim_s,
+            o.wall_seconds,
+            sim_s / o.wall_seconds.max(1e-9)
+        );
+        println!(
+            "events {}  trace_hash {}  faults injected {}  messages delivered {}",
+            s["events"],
+            s["trace_hash"].as_str().unwrap_or("?"),
+            s["faults_injected"],
+            s["network"]["delivered"]
+        );
+        for a in &o.assertions {
+            println!("  {} {}: {}", if a.passed { "PASS" } else { "FAIL" }, a.name, a.detail);
+        }
+        for (checker, detail) in &o.world.trace.violations {
+            println!("  INVARIANT {checker}: {detail}");
+        }
+    }
+    println!("outcome: {outcome} ({} of {} assertions passed)", o.assertions.iter().filter(|a| a.passed).count(), o.assertions.len());
+}
