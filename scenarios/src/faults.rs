@@ -208,7 +208,7 @@ pub fn switch_ports(topo_nodes: &[Node], switches: &[Switch], sw: usize) -> Vec<
     ports
 }
 
-fn ports(cx: &FaultCx<'_>, topo: &Topo<'_>, sw: usize, raw: Option<&S<Vec<S<Vec<S<String>>>>>>) -> Res<Vec<(PortName, PortName)>> {
+fn ports(cx: &FaultCx<'_>, topo: &Topo<'_>, sw: usize, raw: Option<&PortPairs>) -> Res<Vec<(PortName, PortName)>> {
     let Some(raw) = raw else { return Ok(vec![]) };
     let known = switch_ports(topo.nodes, topo.switches, sw);
     let mut out = Vec::new();

@@ -43,6 +43,9 @@ unit_deserialize!(Bandwidth, units::parse_bandwidth, "a bandwidth string such as
 
 pub type S<T> = Spanned<T>;
 
+/// `ports = [["a", "b"], ...]` of a switch fault.
+pub type PortPairs = S<Vec<S<Vec<S<String>>>>>;
+
 #[derive(Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct RawScenario {
@@ -180,7 +183,7 @@ pub struct RawFault {
     pub from: Option<S<Vec<S<String>>>>,
     pub to: Option<S<Vec<S<String>>>>,
     pub one_way: Option<S<bool>>,
-    pub ports: Option<S<Vec<S<Vec<S<String>>>>>>,
+    pub ports: Option<PortPairs>,
     pub loss_ratio: Option<S<f64>>,
     pub extra_latency: Option<S<Dur>>,
     pub period: Option<S<Dur>>,

@@ -401,10 +401,11 @@ fn assertion(cx: &Cx<'_>, a: &S<RawAssert>) -> Res<Assertion> {
             return cx.err(v.span(), "bounds must be finite numbers");
         }
     }
-    if let (Some(lo), Some(hi)) = (&a.min, &a.max) {
-        if lo.get_ref() > hi.get_ref() {
+    match (&a.min, &a.max) {
+        (Some(lo), Some(hi)) if lo.get_ref() > hi.get_ref() => {
             return cx.err(hi.span(), format!("max {} is below min {}", hi.get_ref(), lo.get_ref()));
         }
+        _ => {}
     }
     Ok(Assertion {
         name: a.name.get_ref().clone(),

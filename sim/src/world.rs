@@ -66,14 +66,15 @@ impl<M: Model> Ord for Delivery<M> {
     }
 }
 
-/// Driver actions on the timeline.
+/// Driver actions on the timeline. At one instant they run in this order: the second that
+/// ends is rolled up first, then faults that end, then faults that start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Action {
-    FaultStart(u32),
-    FaultEnd(u32),
-    Flap { fault: u32, down: bool },
     /// Roll up metrics of the second that ends here.
     MetricsTick(u64),
+    FaultEnd(u32),
+    FaultStart(u32),
+    Flap { fault: u32, down: bool },
 }
 
 /// What a fault does to nodes; the engine implements it with madsim's kill/restart/pause.
