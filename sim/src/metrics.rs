@@ -22,7 +22,9 @@ pub struct Acc {
 
 impl Acc {
     fn new(dist: bool) -> Acc {
-        let hist = dist.then(|| Histogram::new(3).expect("3 significant figures is valid"));
+        // Two significant figures (1 % resolution) keep a histogram at a few kB; it grows
+        // with the range of values recorded.
+        let hist = dist.then(|| Histogram::new(2).expect("2 significant figures is valid"));
         Acc { count: 0, sum: 0.0, min: f64::INFINITY, max: f64::NEG_INFINITY, hist }
     }
 
@@ -32,7 +34,9 @@ impl Acc {
         self.min = self.min.min(v);
         self.max = self.max.max(v);
         if let Some(h) = &mut self.hist {
-            h.saturating_record((v.max(0.0) * SCALE).round() as u64);
+            // An auto-resizing histogram only refuses values beyond u64; those are clamped.
+            let scaled = (v.max(0.0) * SCALE).min(u64::MAX as f64 / 4.0).round() as u64;
+            h.record(scaled).expect("auto-resizing histogram records any value it is given");
         }
     }
 
@@ -130,7 +134,7 @@ mod tests {
         let names = vec!["a".to_string(), "b".to_string()];
         let mut m = Metrics::default();
         m.count("sent", Label::Pair(0, 1), 3);
-        for v in [1.0, 2.0, 3.0, 100.0] {
+        for v in [1.0, 2.0, 3.0, 4.0, 100.0] {
             m.observe("rtt_ms", Label::Node(1), v);
         }
         let rows = m.flush_second(&names);
@@ -138,13 +142,14 @@ mod tests {
         assert_eq!(rows[0].metric, "rtt_ms");
         assert_eq!(rows[0].label, "b");
         let d = rows[0].dist.unwrap();
-        assert_eq!((d.min, d.max, d.mean), (1.0, 100.0, 26.5));
-        assert!((d.p50 - 2.0).abs() < 0.01, "p50 {}", d.p50);
+        assert_eq!((d.min, d.max, d.mean), (1.0, 100.0, 22.0));
+        assert!((d.p50 - 3.0).abs() < 0.01, "p50 {}", d.p50);
+        assert!((d.p99 - 100.0).abs() < 0.1, "p99 {}", d.p99);
         assert_eq!(rows[1].label, "a->b");
         assert!(m.flush_second(&names).is_empty(), "a quiet second emits nothing");
         m.count("sent", Label::Pair(0, 1), 2);
         assert_eq!(m.total("sent", Label::Pair(0, 1)).unwrap().count, 5);
-        assert_eq!(m.total("rtt_ms", Label::Node(1)).unwrap().count, 4);
+        assert_eq!(m.total("rtt_ms", Label::Node(1)).unwrap().count, 5);
     }
 
     #[test]

@@ -283,3 +283,7 @@ impl Network {
     }
 }
 
+
+#[cfg(test)]
+#[path = "net_tests.rs"]
+mod tests;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use models::probe::{Probe, ProbeConfig};
-use models::{NodeId, SimTime};
+use models::NodeId;
 use scenarios::{NodeKind, Scenario};
 use serde_json::{Value, json};
 
@@ -79,7 +79,7 @@ pub fn finish(sc: &Scenario, seed: u64, world: World<Probe>, engine: EngineStats
         "events": world.trace.events.len(),
         "trace_hash": format!("{:016x}", world.trace.hash()),
         "faults_injected": world.faults_injected,
-        "network": summary::network(&world.metrics, world.lookahead().as_secs_f64() * 1e3),
+        "network": summary::network(&world.metrics, world.lookahead().as_secs_f64() * 1e3, world.messages_in_flight()),
         "probe": summary::probe(&world.metrics, &world.names),
         "disk": summary::disks(&world.metrics, &world.names),
         "nodes": summary::nodes(&world.trace.events, &world.names),
@@ -93,6 +93,5 @@ pub fn finish(sc: &Scenario, seed: u64, world: World<Probe>, engine: EngineStats
     obj.insert("assertions".into(), serde_json::to_value(&assertions).expect("serialisable"));
     obj.insert("invariant_violations".into(), Value::Array(violations));
     obj.insert("outcome".into(), json!(if passed { "pass" } else { "fail" }));
-    let _ = SimTime::ZERO;
     RunOutput { seed, world, engine, wall_seconds, assertions, summary }
 }

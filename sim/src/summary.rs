@@ -28,13 +28,18 @@ fn dist(prefix: &str, acc: Option<&Acc>, out: &mut Map<String, Value>) {
     out.insert(format!("{prefix}_max"), r6(a.max));
 }
 
-pub fn network(metrics: &Metrics, lookahead_ms: f64) -> Value {
+pub fn network(metrics: &Metrics, lookahead_ms: f64, in_flight_at_end: usize) -> Value {
     let count = |m, l| metrics.total(m, l).map_or(0, |a| a.count);
     let mut dropped = Map::new();
     for r in DropReason::ALL {
         dropped.insert(r.as_str().into(), json!(count(METRIC_DROPPED, Label::Tag(r.as_str()))));
     }
-    json!({ "delivered": count(METRIC_DELIVERED, Label::None), "dropped": dropped, "lookahead_ms": r6(lookahead_ms) })
+    json!({
+        "delivered": count(METRIC_DELIVERED, Label::None),
+        "dropped": dropped,
+        "in_flight_at_end": in_flight_at_end,
+        "lookahead_ms": r6(lookahead_ms),
+    })
 }
 
 /// Per-pair probe figures: sent, received, timed out, loss ratio and round-trip times.

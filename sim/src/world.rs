@@ -182,6 +182,11 @@ impl<M: Model> World<M> {
         self.heap.peek().map(|Reverse(d)| d.at)
     }
 
+    /// Messages routed but not yet delivered (at the end of a run: still on the wire).
+    pub fn messages_in_flight(&self) -> usize {
+        self.heap.iter().filter(|Reverse(d)| matches!(d.payload, Payload::Msg(_))).count()
+    }
+
     pub fn next_action(&self) -> Option<SimTime> {
         self.actions.peek().map(|Reverse((t, _))| *t)
     }
