@@ -17,6 +17,8 @@ pub struct RunOptions {
     /// Overrides the scenario's seed.
     pub seed: Option<u64>,
     pub detail: Detail,
+    /// Panic deliberately at this simulated time (tests of the tool's error handling).
+    pub debug_panic_at: Option<std::time::Duration>,
 }
 
 pub struct RunOutput {
@@ -52,7 +54,14 @@ pub fn probe_factory(sc: &Scenario) -> Factory<Probe> {
 
 /// The simulation itself, inside a madsim runtime (also what the determinism check reruns).
 pub async fn simulate(sc: &Scenario, seed: u64, detail: Detail) -> (World<Probe>, EngineStats) {
-    let mut world = World::new(sc, seed, detail);
+    simulate_with(sc, seed, RunOptions { seed: Some(seed), detail, debug_panic_at: None }).await
+}
+
+async fn simulate_with(sc: &Scenario, seed: u64, opts: RunOptions) -> (World<Probe>, EngineStats) {
+    let mut world = World::new(sc, seed, opts.detail);
+    if let Some(at) = opts.debug_panic_at {
+        world.schedule_debug_panic(models::SimTime::from_duration(at));
+    }
     let stats = drive(&mut world, probe_factory(sc)).await;
     (world, stats)
 }
@@ -62,7 +71,7 @@ pub fn run(sc: &Scenario, opts: RunOptions) -> RunOutput {
     // Wall time is read outside the runtime, where madsim does not intercept the clock.
     let wall = std::time::Instant::now();
     let rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
-    let (world, engine) = rt.block_on(simulate(sc, seed, opts.detail));
+    let (world, engine) = rt.block_on(simulate_with(sc, seed, opts));
     let wall_seconds = wall.elapsed().as_secs_f64();
     finish(sc, seed, world, engine, wall_seconds)
 }

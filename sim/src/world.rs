@@ -75,6 +75,8 @@ pub enum Action {
     FaultEnd(u32),
     FaultStart(u32),
     Flap { fault: u32, down: bool },
+    /// Test hook for the tool's own crash handling (`pgsim run --debug-panic-at`).
+    DebugPanic,
 }
 
 /// What a fault does to nodes; the engine implements it with madsim's kill/restart/pause.
@@ -172,6 +174,11 @@ impl<M: Model> World<M> {
             pending_events: Vec::new(),
             names,
         }
+    }
+
+    /// Schedules a deliberate panic (to test how the tool reports internal errors).
+    pub fn schedule_debug_panic(&mut self, at: SimTime) {
+        self.actions.push(Reverse((at, Action::DebugPanic)));
     }
 
     pub fn lookahead(&self) -> Duration {
@@ -315,6 +322,7 @@ impl<M: Model> World<M> {
                 }
             }
             Action::FaultStart(i) => self.fault_start(at, i, ctl),
+            Action::DebugPanic => panic!("debug panic requested at {at}"),
             Action::FaultEnd(i) => self.fault_end(at, i, ctl),
             Action::Flap { fault, down } => {
                 if !self.fault_active[fault as usize] {

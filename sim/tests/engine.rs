@@ -26,7 +26,7 @@ fn bare(sc: &scenarios::Scenario, seed: u64) -> World<Probe> {
 fn engine_matches_bare_loop_on_the_smoke_scenario() {
     let sc = smoke();
     for seed in [1, 2, 3] {
-        let engine = run(&sc, RunOptions { seed: Some(seed), detail: Detail::Default });
+        let engine = run(&sc, RunOptions { seed: Some(seed), detail: Detail::Default, debug_panic_at: None });
         let world = bare(&sc, seed);
         let reference = sim::run::finish(&sc, seed, world, Default::default(), 0.0);
         for key in ["probe", "disk", "network", "nodes", "faults_injected"] {
@@ -39,9 +39,9 @@ fn engine_matches_bare_loop_on_the_smoke_scenario() {
 #[test]
 fn same_seed_same_trace_different_seed_different_trace() {
     let sc = smoke();
-    let a = run(&sc, RunOptions { seed: Some(5), detail: Detail::Default });
-    let b = run(&sc, RunOptions { seed: Some(5), detail: Detail::Default });
-    let c = run(&sc, RunOptions { seed: Some(6), detail: Detail::Default });
+    let a = run(&sc, RunOptions { seed: Some(5), detail: Detail::Default, debug_panic_at: None });
+    let b = run(&sc, RunOptions { seed: Some(5), detail: Detail::Default, debug_panic_at: None });
+    let c = run(&sc, RunOptions { seed: Some(6), detail: Detail::Default, debug_panic_at: None });
     assert_eq!(a.world.trace.hash(), b.world.trace.hash());
     assert_eq!(a.world.trace.events, b.world.trace.events);
     assert_ne!(a.world.trace.hash(), c.world.trace.hash());
@@ -50,8 +50,8 @@ fn same_seed_same_trace_different_seed_different_trace() {
 #[test]
 fn message_trace_adds_every_send() {
     let sc = smoke();
-    let d = run(&sc, RunOptions { seed: Some(1), detail: Detail::Default });
-    let m = run(&sc, RunOptions { seed: Some(1), detail: Detail::Messages });
+    let d = run(&sc, RunOptions { seed: Some(1), detail: Detail::Default, debug_panic_at: None });
+    let m = run(&sc, RunOptions { seed: Some(1), detail: Detail::Messages, debug_panic_at: None });
     let sent = m.world.trace.events.iter().filter(|e| e.kind.name() == "message_sent").count() as u64;
     let delivered = m.summary["network"]["delivered"].as_u64().unwrap();
     let dropped_on_arrival = m.summary["network"]["dropped"]["node_down"].as_u64().unwrap();
@@ -79,7 +79,7 @@ fn madsim_determinism_check_with_faults() {
 #[test]
 fn pause_is_madsims_and_crash_loses_volatile_state() {
     let sc = smoke();
-    let out = run(&sc, RunOptions { seed: Some(1), detail: Detail::Default });
+    let out = run(&sc, RunOptions { seed: Some(1), detail: Detail::Default, debug_panic_at: None });
     let kinds: Vec<&str> = out.world.trace.events.iter().map(|e| e.kind.name()).collect();
     for k in ["node_paused", "node_resumed", "node_crashed", "node_restarted", "flapped", "message_dropped", "metrics"] {
         assert!(kinds.contains(&k), "trace lacks {k}");

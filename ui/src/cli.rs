@@ -44,6 +44,9 @@ enum Command {
         /// Print only the outcome line.
         #[arg(long, short)]
         quiet: bool,
+        /// Panic at this simulated time: exercises the internal-error path (exit 3).
+        #[arg(long, hide = true, value_parser = parse_duration_arg)]
+        debug_panic_at: Option<std::time::Duration>,
     },
     /// Check scenario files without running them.
     Validate {
@@ -62,12 +65,13 @@ pub fn main() -> i32 {
         }
     };
     match cli.command {
-        Command::Run { file, seed, out, trace, quiet } => {
+        Command::Run { file, seed, out, trace, quiet, debug_panic_at } => {
             let detail = match trace {
                 TraceLevel::Default => Detail::Default,
                 TraceLevel::Messages => Detail::Messages,
             };
-            run(&file, seed, out.as_deref(), detail, quiet)
+            let opts = RunOptions { seed, detail, debug_panic_at };
+            run(&file, opts, out.as_deref(), quiet)
         }
         Command::Validate { files } => validate(&files),
     }
@@ -94,7 +98,11 @@ fn validate(files: &[PathBuf]) -> i32 {
     code
 }
 
-fn run(file: &Path, seed: Option<u64>, out: Option<&Path>, detail: Detail, quiet: bool) -> i32 {
+fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
+    scenarios::units::parse_duration(s)
+}
+
+fn run(file: &Path, opts: RunOptions, out: Option<&Path>, quiet: bool) -> i32 {
     let sc = match scenarios::load(file) {
         Ok(sc) => sc,
         Err(d) => {
@@ -102,8 +110,9 @@ fn run(file: &Path, seed: Option<u64>, out: Option<&Path>, detail: Detail, quiet
             return EXIT_BAD_INPUT;
         }
     };
-    let seed_used = seed.unwrap_or(sc.seed);
-    let result = std::panic::catch_unwind(|| sim::run(&sc, RunOptions { seed: Some(seed_used), detail }));
+    let seed_used = opts.seed.unwrap_or(sc.seed);
+    let opts = RunOptions { seed: Some(seed_used), ..opts };
+    let result = std::panic::catch_unwind(|| sim::run(&sc, opts));
     let output = match result {
         Ok(o) => o,
         Err(payload) => {
@@ -113,7 +122,14 @@ fn run(file: &Path, seed: Option<u64>, out: Option<&Path>, detail: Detail, quiet
                 .or_else(|| payload.downcast_ref::<&str>().copied())
                 .unwrap_or("(no message)");
             eprintln!("pgsim: internal error (seed {seed_used}): {msg}");
-            eprintln!("replay with: pgsim run {} --seed {seed_used}", file.display());
+            let mut flags = String::new();
+            if opts.detail == Detail::Messages {
+                flags.push_str(" --trace messages");
+            }
+            if let Some(at) = opts.debug_panic_at {
+                flags.push_str(&format!(" --debug-panic-at {}ms", at.as_millis()));
+            }
+            eprintln!("replay with: pgsim run {} --seed {seed_used}{flags}", file.display());
             return EXIT_INTERNAL;
         }
     };

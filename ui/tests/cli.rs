@@ -1,0 +1,124 @@
+//! The `pgsim` binary as users and CI run it: exit codes, output folders, determinism across
+//! processes.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const SMOKE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/network-smoke.toml");
+
+fn pgsim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pgsim")).args(args).env_remove("RUST_BACKTRACE").output().expect("runs pgsim")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("pgsim-cli-{}-{name}", std::process::id()));
+    let _ = fs::remove_dir_all(&d);
+    fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn summary(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
+}
+
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3))
+}
+
+#[test]
+fn run_writes_summary_events_and_metrics() {
+    let base = tmp("out");
+    let out = base.join("run");
+    let o = pgsim(&["run", SMOKE, "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("outcome: pass"), "{stdout}");
+    let s = summary(&out);
+    for key in ["scenario", "seed", "pgsim_version", "sim_seconds", "wall_seconds", "events", "trace_hash", "faults_injected", "assertions", "outcome"] {
+        assert!(s.get(key).is_some(), "summary.json lacks {key}");
+    }
+    assert_eq!(s["outcome"], "pass");
+    assert_eq!(s["sim_seconds"], 120.0);
+    let a = &s["assertions"][0];
+    assert!(a["name"].is_string() && a["passed"].is_boolean() && a["detail"].is_string());
+    let events = fs::read(out.join("events.jsonl")).unwrap();
+    let lines = events.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count();
+    assert_eq!(lines as u64, s["events"].as_u64().unwrap());
+    assert_eq!(format!("{:016x}", fnv1a64(&events)), s["trace_hash"], "trace_hash is the hash of events.jsonl");
+    let csv = fs::read_to_string(out.join("metrics.csv")).unwrap();
+    assert!(csv.starts_with("second,metric,label,count,min,mean,p50,p99,max\n"));
+    assert!(csv.lines().any(|l| l.contains(",probe_rtt_ms,p1->p2,")));
+    fs::remove_dir_all(&base).unwrap();
+}
+
+#[test]
+fn same_seed_in_two_processes_gives_the_same_trace() {
+    let base = tmp("det");
+    let runs: Vec<(serde_json::Value, Vec<u8>)> = ["a", "b", "c"]
+        .iter()
+        .zip(["7", "7", "8"])
+        .map(|(name, seed)| {
+            let dir = base.join(name);
+            let o = pgsim(&["run", SMOKE, "--seed", seed, "--out", dir.to_str().unwrap(), "-q"]);
+            assert!(o.status.success());
+            (summary(&dir), fs::read(dir.join("events.jsonl")).unwrap())
+        })
+        .collect();
+    assert_eq!(runs[0].0["trace_hash"], runs[1].0["trace_hash"]);
+    assert!(runs[0].1 == runs[1].1, "events.jsonl byte-identical");
+    assert_ne!(runs[0].0["trace_hash"], runs[2].0["trace_hash"]);
+    assert_eq!(runs[2].0["seed"], 8);
+    fs::remove_dir_all(&base).unwrap();
+}
+
+#[test]
+fn bad_input_exits_2_with_position_and_writes_nothing() {
+    let base = tmp("bad");
+    let file = base.join("bad.toml");
+    let text = fs::read_to_string(SMOKE).unwrap().replace("kind = \"partition\"", "kind = \"partitoin\"");
+    fs::write(&file, &text).unwrap();
+    let out = base.join("never");
+    let o = pgsim(&["run", file.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let line = text.lines().position(|l| l.contains("partitoin")).unwrap() + 1;
+    assert!(err.starts_with(&format!("{}:{line}:8: unknown fault kind \"partitoin\"", file.display())), "{err}");
+    assert!(!out.exists(), "no output folder for bad input");
+    assert_eq!(fs::read_dir(&base).unwrap().count(), 1, "no temporary folder either");
+    let v = pgsim(&["validate", SMOKE, file.to_str().unwrap()]);
+    assert_eq!(v.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&v.stdout).contains("network-smoke.toml: ok"));
+    assert_eq!(pgsim(&["validate", SMOKE]).status.code(), Some(0));
+    assert_eq!(pgsim(&["run", "/no/such/file.toml"]).status.code(), Some(2));
+    assert_eq!(pgsim(&["run", SMOKE, "--seed", "abc"]).status.code(), Some(2), "usage errors exit 2");
+    assert_eq!(pgsim(&["frobnicate"]).status.code(), Some(2));
+    fs::remove_dir_all(&base).unwrap();
+}
+
+#[test]
+fn failed_assertion_exits_1_and_still_writes_output() {
+    let base = tmp("fail");
+    let file = base.join("strict.toml");
+    let text = fs::read_to_string(SMOKE).unwrap() + "\n[[assert]]\nname = \"impossible\"\nmetric = \"faults_injected\"\nequals = 99\n";
+    fs::write(&file, text).unwrap();
+    let out = base.join("run");
+    let o = pgsim(&["run", file.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("FAIL impossible: faults_injected = 6 (expected == 99)"));
+    assert_eq!(summary(&out)["outcome"], "fail");
+    fs::remove_dir_all(&base).unwrap();
+}
+
+#[test]
+fn internal_error_exits_3_with_replay_command() {
+    let base = tmp("panic");
+    let out = base.join("run");
+    let o = pgsim(&["run", SMOKE, "--seed", "4", "--debug-panic-at", "30s", "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("internal error (seed 4)"), "{err}");
+    assert!(err.contains(&format!("replay with: pgsim run {SMOKE} --seed 4 --debug-panic-at 30000ms")), "{err}");
+    assert!(!out.exists(), "no half-written output");
+    fs::remove_dir_all(&base).unwrap();
+}
