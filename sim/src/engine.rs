@@ -110,10 +110,10 @@ async fn node_main<M: Model>(shared: SharedRef<M>, id: NodeId, seed: u64, factor
         mem::swap(&mut slot.snapshots, &mut runner.snapshots);
         slot.next_timer = next_timer;
         s.pending -= 1;
-        if s.pending == 0 {
-            if let Some(w) = s.driver.take() {
-                w.wake();
-            }
+        if s.pending == 0
+            && let Some(w) = s.driver.take()
+        {
+            w.wake();
         }
     }
 }

@@ -66,6 +66,9 @@ impl<M: Model> Ord for Delivery<M> {
     }
 }
 
+/// A disk operation in flight: its kind and, for an fsync, the durable snapshot it will save.
+type DiskInFlight<M> = (models::DiskOp, Option<<M as Model>::Durable>);
+
 /// Driver actions on the timeline. At one instant they run in this order: the second that
 /// ends is rolled up first, then faults that end, then faults that start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -111,7 +114,7 @@ pub struct World<M: Model> {
     link_seq: Vec<u64>,
     disk_seq: u64,
     /// Disk operations in flight: their kind and, for fsyncs, the durable snapshot.
-    disk_ops: std::collections::BTreeMap<(NodeId, u64), (models::DiskOp, Option<M::Durable>)>,
+    disk_ops: std::collections::BTreeMap<(NodeId, u64), DiskInFlight<M>>,
     actions: BinaryHeap<Reverse<(SimTime, Action)>>,
     fault_active: Vec<bool>,
     /// Trace events of the current window, sorted by time before they are recorded.

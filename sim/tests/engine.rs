@@ -66,12 +66,10 @@ fn message_trace_adds_every_send() {
 /// scheduling order included) was the same.
 #[test]
 fn madsim_determinism_check_with_faults() {
-    fn once() -> impl std::future::Future<Output = u64> {
-        async {
-            let sc = smoke();
-            let (world, _) = simulate(&sc, 11, Detail::Default).await;
-            world.trace.hash()
-        }
+    async fn once() -> u64 {
+        let sc = smoke();
+        let (world, _) = simulate(&sc, 11, Detail::Default).await;
+        world.trace.hash()
     }
     madsim::runtime::Runtime::check_determinism(11, madsim::Config::default(), once);
 }
