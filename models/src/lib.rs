@@ -2,9 +2,12 @@
 //! touches the network or the disk, or draws from an unseeded RNG: time, inputs and randomness
 //! come in as arguments and effects go out as data.
 
+pub mod etcd;
 pub mod node;
 pub mod probe;
+pub mod raft;
 pub mod rng;
+pub mod stack;
 pub mod time;
 pub mod trace;
 

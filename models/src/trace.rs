@@ -205,6 +205,34 @@ pub enum TraceKind {
         checker: String,
         detail: String,
     },
+    /// A Raft member starts a (pre-)vote campaign for `term`.
+    RaftCampaign {
+        term: u64,
+        pre_vote: bool,
+        transfer: bool,
+    },
+    /// A member won an election. `log_terms` lists (first index, term) runs of its log, so
+    /// checkers can verify it holds every committed entry.
+    RaftLeaderElected {
+        term: u64,
+        last_index: u64,
+        log_terms: Vec<(u64, u64)>,
+    },
+    RaftSteppedDown {
+        term: u64,
+        /// "higher_term" or "check_quorum".
+        reason: String,
+    },
+    /// A member applied a committed entry (fed to checkers; recorded with `--trace messages`).
+    EtcdApplied {
+        index: u64,
+        term: u64,
+        digest: u64,
+    },
+    /// The member stopped, as etcd exits on a failed WAL write.
+    EtcdHalted {
+        reason: String,
+    },
     RunFinished {
         sim_ns: u64,
     },
@@ -228,6 +256,11 @@ impl TraceKind {
             TraceKind::Metrics { .. } => "metrics",
             TraceKind::InvariantViolated { .. } => "invariant_violated",
             TraceKind::RunFinished { .. } => "run_finished",
+            TraceKind::RaftCampaign { .. } => "raft_campaign",
+            TraceKind::RaftLeaderElected { .. } => "raft_leader_elected",
+            TraceKind::RaftSteppedDown { .. } => "raft_stepped_down",
+            TraceKind::EtcdApplied { .. } => "etcd_applied",
+            TraceKind::EtcdHalted { .. } => "etcd_halted",
         }
     }
 
@@ -235,8 +268,16 @@ impl TraceKind {
     pub fn is_significant(&self) -> bool {
         !matches!(
             self,
-            TraceKind::Metrics { .. } | TraceKind::MessageSent { .. } | TraceKind::MessageDropped { .. }
+            TraceKind::Metrics { .. }
+                | TraceKind::MessageSent { .. }
+                | TraceKind::MessageDropped { .. }
+                | TraceKind::EtcdApplied { .. }
         )
+    }
+
+    /// Fine-grained events that checkers always see but the default trace does not keep.
+    pub fn is_detail(&self) -> bool {
+        matches!(self, TraceKind::MessageSent { .. } | TraceKind::EtcdApplied { .. })
     }
 }
 
