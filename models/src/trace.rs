@@ -205,6 +205,10 @@ pub enum TraceKind {
         checker: String,
         detail: String,
     },
+    /// An operator acted (move-leader, manual failover, ...).
+    OperatorAction {
+        action: String,
+    },
     /// A Raft member starts a (pre-)vote campaign for `term`.
     RaftCampaign {
         term: u64,
@@ -228,6 +232,10 @@ pub enum TraceKind {
         index: u64,
         term: u64,
         digest: u64,
+    },
+    /// A client's writes commit again after `unavailable_ms` in which none did.
+    EtcdWritesResumed {
+        unavailable_ms: f64,
     },
     /// The member stopped, as etcd exits on a failed WAL write.
     EtcdHalted {
@@ -256,11 +264,13 @@ impl TraceKind {
             TraceKind::Metrics { .. } => "metrics",
             TraceKind::InvariantViolated { .. } => "invariant_violated",
             TraceKind::RunFinished { .. } => "run_finished",
+            TraceKind::OperatorAction { .. } => "operator_action",
             TraceKind::RaftCampaign { .. } => "raft_campaign",
             TraceKind::RaftLeaderElected { .. } => "raft_leader_elected",
             TraceKind::RaftSteppedDown { .. } => "raft_stepped_down",
             TraceKind::EtcdApplied { .. } => "etcd_applied",
             TraceKind::EtcdHalted { .. } => "etcd_halted",
+            TraceKind::EtcdWritesResumed { .. } => "etcd_writes_resumed",
         }
     }
 

@@ -5,8 +5,8 @@
 
 use std::time::Instant;
 
-use models::probe::Probe;
-use sim::run::probe_factory;
+use models::stack::StackNode;
+use sim::run::factory;
 use sim::trace::Detail;
 use sim::world::World;
 
@@ -23,7 +23,7 @@ fn mesh(nodes: usize, racks: usize, interval_ms: u64, seconds: u64) -> scenarios
     scenarios::parse_str("bench.toml", &t).expect("bench scenario is valid")
 }
 
-fn delivered(world: &World<Probe>) -> u64 {
+fn delivered(world: &World<StackNode>) -> u64 {
     world.metrics.total(sim::world::METRIC_DELIVERED, models::Label::None).map_or(0, |a| a.count)
 }
 
@@ -37,8 +37,8 @@ fn engine_once(sc: &scenarios::Scenario, seed: u64) -> (u64, f64, u64) {
 
 fn bare_once(sc: &scenarios::Scenario, seed: u64) -> (u64, f64) {
     let wall = Instant::now();
-    let mut world = World::new(sc, seed, Detail::Default);
-    let factory = probe_factory(sc);
+    let mut world = sim::run::world(sc, seed, Detail::Default);
+    let factory = factory(sc);
     sim::bare::run(&mut world, &*factory);
     (delivered(&world), wall.elapsed().as_secs_f64())
 }

@@ -75,3 +75,112 @@ mod tests {
         assert!(c.on_event(&ev(0, heal)).is_some());
     }
 }
+
+/// Raft election safety: at most one leader per term.
+#[derive(Default)]
+pub struct OneLeaderPerTerm {
+    leaders: BTreeMap<u64, u32>,
+}
+
+impl Checker for OneLeaderPerTerm {
+    fn name(&self) -> &'static str {
+        "raft_one_leader_per_term"
+    }
+    fn on_event(&mut self, ev: &Event) -> Option<String> {
+        let TraceKind::RaftLeaderElected { term, .. } = &ev.kind else { return None };
+        let node = ev.node?.0;
+        match self.leaders.insert(*term, node) {
+            Some(other) if other != node => Some(format!("nodes {other} and {node} both led term {term}")),
+            _ => None,
+        }
+    }
+}
+
+/// State machine safety (no two members apply different entries at one index) and leader
+/// completeness (a new leader's log holds every entry committed before it was elected).
+#[derive(Default)]
+pub struct RaftLogSafety {
+    /// index -> (term, digest) of the entry applied there.
+    applied: BTreeMap<u64, (u64, u64)>,
+}
+
+impl RaftLogSafety {
+    fn term_in(log_terms: &[(u64, u64)], index: u64) -> Option<u64> {
+        log_terms.iter().rev().find(|(start, _)| *start <= index).map(|(_, t)| *t)
+    }
+}
+
+impl Checker for RaftLogSafety {
+    fn name(&self) -> &'static str {
+        "raft_log_safety"
+    }
+    fn on_event(&mut self, ev: &Event) -> Option<String> {
+        match &ev.kind {
+            TraceKind::EtcdApplied { index, term, digest } => match self.applied.insert(*index, (*term, *digest)) {
+                Some(prev) if prev != (*term, *digest) => Some(format!(
+                    "index {index} applied as (term {}, digest {:x}) and as (term {term}, digest {digest:x})",
+                    prev.0, prev.1
+                )),
+                _ => None,
+            },
+            TraceKind::RaftLeaderElected { term, last_index, log_terms } => {
+                let (&top, _) = self.applied.last_key_value()?;
+                if *last_index < top {
+                    return Some(format!("leader of term {term} has {last_index} entries but {top} are committed"));
+                }
+                // Checking the last index of each committed term suffices: by log matching,
+                // agreeing there means agreeing on everything before.
+                let mut prev_term = None;
+                for (&index, &(t, _)) in self.applied.iter().rev() {
+                    if prev_term == Some(t) {
+                        continue;
+                    }
+                    prev_term = Some(t);
+                    if Self::term_in(log_terms, index) != Some(t) {
+                        return Some(format!("leader of term {term} lacks committed entry {index} of term {t}"));
+                    }
+                }
+                None
+            }
+            _ => None,
+        }
+    }
+}
+
+pub fn all() -> Vec<Box<dyn Checker>> {
+    vec![Box::new(Lifecycle::default()), Box::new(OneLeaderPerTerm::default()), Box::new(RaftLogSafety::default())]
+}
+
+#[cfg(test)]
+mod raft_tests {
+    use super::*;
+    use models::trace::NodeRef;
+
+    fn ev(node: u32, kind: TraceKind) -> Event {
+        Event { seq: 0, t_ns: 0, node: Some(NodeRef(node)), kind }
+    }
+    fn elected(term: u64, last_index: u64, log_terms: Vec<(u64, u64)>) -> TraceKind {
+        TraceKind::RaftLeaderElected { term, last_index, log_terms }
+    }
+
+    #[test]
+    fn two_leaders_in_one_term_are_caught() {
+        let mut c = OneLeaderPerTerm::default();
+        assert_eq!(c.on_event(&ev(1, elected(3, 0, vec![]))), None);
+        assert_eq!(c.on_event(&ev(2, elected(4, 0, vec![]))), None);
+        assert!(c.on_event(&ev(3, elected(3, 0, vec![]))).is_some());
+    }
+
+    #[test]
+    fn divergent_applies_and_incomplete_leaders_are_caught() {
+        let mut c = RaftLogSafety::default();
+        let applied = |i, t, d| TraceKind::EtcdApplied { index: i, term: t, digest: d };
+        assert_eq!(c.on_event(&ev(1, applied(1, 1, 10))), None);
+        assert_eq!(c.on_event(&ev(2, applied(1, 1, 10))), None);
+        assert_eq!(c.on_event(&ev(1, applied(2, 2, 11))), None);
+        assert!(c.on_event(&ev(3, applied(2, 2, 12))).is_some(), "different digest at index 2");
+        assert_eq!(c.on_event(&ev(1, elected(3, 3, vec![(1, 1), (2, 2), (3, 3)]))), None);
+        assert!(c.on_event(&ev(1, elected(4, 1, vec![(1, 1)]))).is_some(), "too short");
+        assert!(c.on_event(&ev(1, elected(4, 3, vec![(1, 1), (2, 3)]))).is_some(), "wrong term at 2");
+    }
+}

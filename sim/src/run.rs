@@ -2,15 +2,17 @@
 
 use std::sync::Arc;
 
+use models::etcd::{EtcdConfig, EtcdMember, EtcdMsg, EtcdWriter, WriterConfig};
 use models::probe::{Probe, ProbeConfig};
-use models::NodeId;
-use scenarios::{NodeKind, Scenario};
+use models::stack::{Hosted, StackDurable, StackMsg, StackNode};
+use models::{NodeId, SimTime};
+use scenarios::{ActionKind, NodeKind, Scenario};
 use serde_json::{Value, json};
 
 use crate::engine::{EngineStats, Factory, drive};
 use crate::summary::{self, AssertionResult};
 use crate::trace::Detail;
-use crate::world::World;
+use crate::world::{OperatorAction, World};
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RunOptions {
@@ -23,7 +25,7 @@ pub struct RunOptions {
 
 pub struct RunOutput {
     pub seed: u64,
-    pub world: World<Probe>,
+    pub world: World<StackNode>,
     pub engine: EngineStats,
     pub wall_seconds: f64,
     pub assertions: Vec<AssertionResult>,
@@ -36,33 +38,78 @@ impl RunOutput {
     }
 }
 
-/// The model factory for a scenario's nodes.
-pub fn probe_factory(sc: &Scenario) -> Factory<Probe> {
-    let probes: Vec<NodeId> =
-        (0..sc.nodes.len()).filter(|&i| sc.nodes[i].kind == NodeKind::Probe).map(|i| i as NodeId).collect();
-    let spec = sc.probe.clone();
-    Arc::new(move |id: NodeId, _durable: ()| {
-        Probe::new(ProbeConfig {
+fn nodes_of(sc: &Scenario, kind: NodeKind) -> Vec<NodeId> {
+    (0..sc.nodes.len()).filter(|&i| sc.nodes[i].kind == kind).map(|i| i as NodeId).collect()
+}
+
+/// Builds each node's component for an incarnation, from its durable state.
+pub fn factory(sc: &Scenario) -> Factory<StackNode> {
+    let probes = nodes_of(sc, NodeKind::Probe);
+    let members = nodes_of(sc, NodeKind::Etcd);
+    let kinds: Vec<NodeKind> = sc.nodes.iter().map(|n| n.kind).collect();
+    let (probe, etcd, writer, check_quorum) = (sc.probe.clone(), sc.etcd.clone(), sc.etcd_writer.clone(), sc.sim.check_quorum);
+    Arc::new(move |id: NodeId, durable: StackDurable| match kinds[id as usize] {
+        NodeKind::Probe => StackNode::Probe(Hosted::new(Probe::new(ProbeConfig {
             targets: probes.iter().copied().filter(|&p| p != id).collect(),
-            interval: spec.interval,
-            timeout: spec.timeout,
-            payload_bytes: spec.payload_bytes,
-            fsync_interval: spec.fsync_interval,
-        })
+            interval: probe.interval,
+            timeout: probe.timeout,
+            payload_bytes: probe.payload_bytes,
+            fsync_interval: probe.fsync_interval,
+        }))),
+        NodeKind::Etcd => {
+            let hs = match durable {
+                StackDurable::Etcd(hs) => hs,
+                StackDurable::None => Default::default(),
+            };
+            let cfg = EtcdConfig {
+                peers: members.clone(),
+                heartbeat_interval: etcd.heartbeat_interval,
+                election_timeout: etcd.election_timeout,
+                pre_vote: etcd.pre_vote,
+                check_quorum,
+            };
+            StackNode::Etcd(Hosted::new(EtcdMember::new(cfg, hs)))
+        }
+        NodeKind::EtcdWriter => StackNode::Writer(Hosted::new(EtcdWriter::new(WriterConfig {
+            members: members.clone(),
+            start_after: writer.start_after,
+            write_interval: writer.write_interval,
+            request_timeout: writer.request_timeout,
+        }))),
     })
 }
 
+/// The scenario's operator actions as the messages they inject.
+fn operator_actions(sc: &Scenario, world: &mut World<StackNode>) {
+    for a in &sc.actions {
+        let (description, inject) = match a.kind {
+            ActionKind::MoveLeader { to } => (
+                format!("etcdctl move-leader {}", sc.nodes[to as usize].name),
+                nodes_of(sc, NodeKind::Etcd).into_iter().map(|m| (m, StackMsg::Etcd(EtcdMsg::MoveLeader { to }))).collect(),
+            ),
+        };
+        world.schedule_operator(OperatorAction { at: SimTime::from_duration(a.at), description, inject });
+    }
+}
+
+/// A world ready to run: trace header written, operator actions scheduled.
+pub fn world(sc: &Scenario, seed: u64, detail: Detail) -> World<StackNode> {
+    let mut world = World::new(sc, seed, detail);
+    operator_actions(sc, &mut world);
+    world
+}
+
 /// The simulation itself, inside a madsim runtime (also what the determinism check reruns).
-pub async fn simulate(sc: &Scenario, seed: u64, detail: Detail) -> (World<Probe>, EngineStats) {
+pub async fn simulate(sc: &Scenario, seed: u64, detail: Detail) -> (World<StackNode>, EngineStats) {
     simulate_with(sc, seed, RunOptions { seed: Some(seed), detail, debug_panic_at: None }).await
 }
 
-async fn simulate_with(sc: &Scenario, seed: u64, opts: RunOptions) -> (World<Probe>, EngineStats) {
-    let mut world = World::new(sc, seed, opts.detail);
+async fn simulate_with(sc: &Scenario, seed: u64, opts: RunOptions) -> (World<StackNode>, EngineStats) {
+    let mut world = world(sc, seed, opts.detail);
     if let Some(at) = opts.debug_panic_at {
-        world.schedule_debug_panic(models::SimTime::from_duration(at));
+        world.schedule_debug_panic(SimTime::from_duration(at));
     }
-    let stats = drive(&mut world, probe_factory(sc)).await;
+    let stats = drive(&mut world, factory(sc)).await;
     (world, stats)
 }
 
@@ -76,7 +123,7 @@ pub fn run(sc: &Scenario, opts: RunOptions) -> RunOutput {
     finish(sc, seed, world, engine, wall_seconds)
 }
 
-pub fn finish(sc: &Scenario, seed: u64, world: World<Probe>, engine: EngineStats, wall_seconds: f64) -> RunOutput {
+pub fn finish(sc: &Scenario, seed: u64, world: World<StackNode>, engine: EngineStats, wall_seconds: f64) -> RunOutput {
     let mut summary = json!({
         "scenario": sc.name,
         "scenario_path": sc.path,
@@ -94,6 +141,11 @@ pub fn finish(sc: &Scenario, seed: u64, world: World<Probe>, engine: EngineStats
         "nodes": summary::nodes(&world.trace.events, &world.names),
         "engine": { "windows": engine.windows, "node_wakeups": engine.node_wakeups },
     });
+    let obj = summary.as_object_mut().expect("summary is an object");
+    if sc.nodes.iter().any(|n| n.kind == NodeKind::Etcd) {
+        let e = summary::etcd(&world.trace.events, &world.metrics, &world.names, sc.etcd_writer.write_interval, world.end);
+        obj.insert("etcd".into(), e);
+    }
     let assertions: Vec<AssertionResult> = sc.asserts.iter().map(|a| summary::evaluate(a, &summary)).collect();
     let violations: Vec<Value> =
         world.trace.violations.iter().map(|(c, d)| json!({ "checker": c, "detail": d })).collect();

@@ -174,3 +174,85 @@ mod tests {
         assert!(!evaluate(&assertion("probe", Some(0.0), None), &s).passed, "an object is not a number");
     }
 }
+
+/// The `etcd` object: elections, leaders, and whether writes could commit.
+pub fn etcd(
+    events: &[models::trace::Event],
+    metrics: &Metrics,
+    names: &[String],
+    write_interval: std::time::Duration,
+    end: models::SimTime,
+) -> Value {
+    use models::etcd::writer_metrics::{FAILED, OK, UNAVAILABLE_US, WRITE_MS};
+    let (mut leader_changes, mut elections, mut pre_votes, mut max_term) = (0u64, 0u64, 0u64, 0u64);
+    let (mut higher_term, mut check_quorum) = (0u64, 0u64);
+    // Leaderless time: from the start, or a step-down, until the next election win.
+    let mut leader: Option<(u32, u64)> = None;
+    let mut leaderless_since = Some(0u64);
+    let mut leaderless_ns = 0u64;
+    for ev in events {
+        match &ev.kind {
+            TraceKind::RaftCampaign { term, pre_vote, .. } => {
+                if *pre_vote {
+                    pre_votes += 1;
+                } else {
+                    elections += 1;
+                    max_term = max_term.max(*term);
+                }
+            }
+            TraceKind::RaftLeaderElected { term, .. } => {
+                leader_changes += 1;
+                max_term = max_term.max(*term);
+                leader = ev.node.map(|n| (n.0, *term));
+                if let Some(since) = leaderless_since.take() {
+                    leaderless_ns += ev.t_ns - since;
+                }
+            }
+            TraceKind::RaftSteppedDown { reason, term } => {
+                if reason == "check_quorum" {
+                    check_quorum += 1;
+                } else {
+                    higher_term += 1;
+                }
+                if leader.is_some_and(|(n, t)| Some(n) == ev.node.map(|x| x.0) && t == *term) {
+                    leader = None;
+                    leaderless_since = Some(ev.t_ns);
+                }
+            }
+            TraceKind::NodeCrashed | TraceKind::EtcdHalted { .. } => {
+                if leader.is_some_and(|(n, _)| Some(n) == ev.node.map(|x| x.0)) {
+                    leader = None;
+                    leaderless_since = Some(ev.t_ns);
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(since) = leaderless_since {
+        leaderless_ns += end.0.saturating_sub(since);
+    }
+    let sum = |m| metrics.totals().filter(|(name, _, _)| *name == m).map(|(_, _, a)| a.count).sum::<u64>();
+    let (ok, failed) = (sum(OK), sum(FAILED));
+    let mut out = Map::new();
+    out.insert("leader_changes".into(), json!(leader_changes));
+    out.insert("elections_started".into(), json!(elections));
+    out.insert("pre_vote_campaigns".into(), json!(pre_votes));
+    out.insert("max_term".into(), json!(max_term));
+    out.insert("step_downs".into(), json!({ "higher_term": higher_term, "check_quorum": check_quorum }));
+    out.insert("leader".into(), leader.map_or(Value::Null, |(n, _)| json!(names[n as usize])));
+    out.insert("leaderless_seconds".into(), r6(leaderless_ns as f64 / 1e9));
+    out.insert("writes_ok".into(), json!(ok));
+    out.insert("writes_failed".into(), json!(failed));
+    // Gaps between acknowledged writes beyond one interval (see the writer). With several
+    // writers, the mean over them.
+    let writers = metrics.totals().filter(|(n, _, _)| *n == OK).count().max(1) as f64;
+    out.insert("write_unavailable_seconds".into(), r6(sum(UNAVAILABLE_US) as f64 / 1e6 / writers));
+    let _ = write_interval;
+    let mut lat = Map::new();
+    let all: Vec<&Acc> = metrics.totals().filter(|(n, _, _)| *n == WRITE_MS).map(|(_, _, a)| a).collect();
+    if let [one] = all.as_slice() {
+        dist("write_ms", Some(one), &mut lat);
+    }
+    out.extend(lat);
+    Value::Object(out)
+}

@@ -65,18 +65,23 @@ impl Trace {
         if let Some(last) = self.events.last() {
             assert!(at.0 >= last.t_ns, "trace time went backwards: {at:?} after {}", last.t_ns);
         }
+        if kind.is_detail() && self.detail != Detail::Messages {
+            // Checkers still see it; the recorded trace (and its hash) does not keep it.
+            let ev = Event { seq: self.events.len() as u64, t_ns: at.0, node: node.map(NodeRef), kind };
+            let found = run_checkers(&mut self.checkers, &ev);
+            return self.report(at, node, found);
+        }
         let ev = Event { seq: self.events.len() as u64, t_ns: at.0, node: node.map(NodeRef), kind };
         self.line.clear();
         serde_json::to_writer(&mut self.line, &ev).expect("events serialise");
         self.line.push(b'\n');
         self.hash.write(&self.line);
-        let mut found = Vec::new();
-        for c in &mut self.checkers {
-            if let Some(detail) = c.on_event(&ev) {
-                found.push((c.name().to_string(), detail));
-            }
-        }
         self.events.push(ev);
+        let found = run_checkers(&mut self.checkers, self.events.last().expect("just pushed"));
+        self.report(at, node, found);
+    }
+
+    fn report(&mut self, at: SimTime, node: Option<NodeId>, found: Vec<(String, String)>) {
         for (checker, detail) in found {
             self.violations.push((checker.clone(), detail.clone()));
             self.push(at, node, TraceKind::InvariantViolated { checker, detail });
@@ -86,6 +91,10 @@ impl Trace {
     pub fn hash(&self) -> u64 {
         self.hash.finish()
     }
+}
+
+fn run_checkers(checkers: &mut [Box<dyn Checker>], ev: &Event) -> Vec<(String, String)> {
+    checkers.iter_mut().filter_map(|c| c.on_event(ev).map(|d| (c.name().to_string(), d))).collect()
 }
 
 #[cfg(test)]

@@ -80,6 +80,16 @@ pub enum Action {
     Flap { fault: u32, down: bool },
     /// Test hook for the tool's own crash handling (`pgsim run --debug-panic-at`).
     DebugPanic,
+    /// An operator action of the scenario (index into `World::operator`).
+    Operator(u32),
+}
+
+/// An operator action, already turned into the messages it injects (each delivered to a
+/// node as if from itself).
+pub struct OperatorAction<M: Model> {
+    pub at: SimTime,
+    pub description: String,
+    pub inject: Vec<(NodeId, M::Msg)>,
 }
 
 /// What a fault does to nodes; the engine implements it with madsim's kill/restart/pause.
@@ -113,6 +123,8 @@ pub struct World<M: Model> {
     heap: BinaryHeap<Reverse<Delivery<M>>>,
     link_seq: Vec<u64>,
     disk_seq: u64,
+    link_seq_operator: u64,
+    operator: Vec<OperatorAction<M>>,
     /// Disk operations in flight: their kind and, for fsyncs, the durable snapshot.
     disk_ops: std::collections::BTreeMap<(NodeId, u64), DiskInFlight<M>>,
     actions: BinaryHeap<Reverse<(SimTime, Action)>>,
@@ -125,7 +137,7 @@ impl<M: Model> World<M> {
     pub fn new(sc: &Scenario, seed: u64, detail: Detail) -> World<M> {
         let names: Vec<String> = sc.nodes.iter().map(|n| n.name.clone()).collect();
         let n = names.len();
-        let checkers: Vec<Box<dyn crate::check::Checker>> = vec![Box::new(crate::check::Lifecycle::default())];
+        let checkers = crate::check::all();
         let mut trace = Trace::new(&names, detail, checkers);
         let net = Network::new(sc, seed);
         trace.push(
@@ -171,6 +183,8 @@ impl<M: Model> World<M> {
             heap: BinaryHeap::new(),
             link_seq: vec![0; n * n],
             disk_seq: 0,
+            link_seq_operator: 0,
+            operator: Vec::new(),
             disk_ops: Default::default(),
             actions,
             fault_active: vec![false; sc.faults.len()],
@@ -180,6 +194,11 @@ impl<M: Model> World<M> {
     }
 
     /// Schedules a deliberate panic (to test how the tool reports internal errors).
+    pub fn schedule_operator(&mut self, action: OperatorAction<M>) {
+        self.actions.push(Reverse((action.at, Action::Operator(self.operator.len() as u32))));
+        self.operator.push(action);
+    }
+
     pub fn schedule_debug_panic(&mut self, at: SimTime) {
         self.actions.push(Reverse((at, Action::DebugPanic)));
     }
@@ -326,6 +345,17 @@ impl<M: Model> World<M> {
             }
             Action::FaultStart(i) => self.fault_start(at, i, ctl),
             Action::DebugPanic => panic!("debug panic requested at {at}"),
+            Action::Operator(i) => {
+                let action = &mut self.operator[i as usize];
+                let inject = std::mem::take(&mut action.inject);
+                let description = action.description.clone();
+                for (to, msg) in inject {
+                    self.link_seq_operator += 1;
+                    let seq = self.link_seq_operator;
+                    self.heap.push(Reverse(Delivery { at, to, from: to, seq, payload: Payload::Msg(msg) }));
+                }
+                self.event(at, None, TraceKind::OperatorAction { action: description });
+            }
             Action::FaultEnd(i) => self.fault_end(at, i, ctl),
             Action::Flap { fault, down } => {
                 if !self.fault_active[fault as usize] {

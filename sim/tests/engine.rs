@@ -1,7 +1,7 @@
 //! The engine against the bare reference loop, determinism, and madsim's own check.
 
-use models::probe::Probe;
-use sim::run::{probe_factory, simulate};
+use models::stack::StackNode;
+use sim::run::{factory, simulate};
 use sim::trace::Detail;
 use sim::world::World;
 use sim::{RunOptions, run};
@@ -12,9 +12,9 @@ fn smoke() -> scenarios::Scenario {
     scenarios::parse_str("network-smoke.toml", SMOKE).expect("shipped scenario is valid")
 }
 
-fn bare(sc: &scenarios::Scenario, seed: u64) -> World<Probe> {
-    let mut world = World::new(sc, seed, Detail::Default);
-    let factory = probe_factory(sc);
+fn bare(sc: &scenarios::Scenario, seed: u64) -> World<StackNode> {
+    let mut world = sim::run::world(sc, seed, Detail::Default);
+    let factory = factory(sc);
     sim::bare::run(&mut world, &*factory);
     world
 }

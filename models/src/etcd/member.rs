@@ -251,7 +251,10 @@ impl Model for EtcdMember {
         self.raft_mut().dirty = false;
         // Replays the committed log into the state machine (etcd replays its WAL).
         self.after(ctx);
-        ctx.set_timer(EtcdTimer::Tick, self.cfg.heartbeat_interval);
+        // Members start at different moments, so their ticks are out of phase; aligned ticks
+        // would make every simultaneous timeout a split vote.
+        let phase_ns = rand::Rng::gen_range(ctx.rng, 0..self.cfg.heartbeat_interval.as_nanos() as u64);
+        ctx.set_timer(EtcdTimer::Tick, Duration::from_nanos(phase_ns.max(1)));
     }
 
     fn on_message(&mut self, ctx: &mut ECtx<'_>, from: NodeId, msg: EtcdMsg) {

@@ -6,7 +6,7 @@ mod writer;
 
 pub use kv::{Kv, KeyValue, Lease};
 pub use member::{EtcdConfig, EtcdMember, EtcdTimer};
-pub use writer::{EtcdWriter, WriterConfig, WriterTimer};
+pub use writer::{EtcdWriter, WriterConfig, WriterTimer, metrics as writer_metrics};
 
 use crate::raft::RaftMsg;
 

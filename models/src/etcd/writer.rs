@@ -12,10 +12,22 @@ use crate::time::SimTime;
 pub const METRIC_WRITES_OK: &str = "etcd_writes_ok";
 pub const METRIC_WRITES_FAILED: &str = "etcd_writes_failed";
 pub const METRIC_WRITE_MS: &str = "etcd_write_ms";
+/// Microseconds without any acknowledged write, beyond one write interval.
+pub const METRIC_UNAVAILABLE_US: &str = "etcd_write_unavailable_us";
+
+/// The writer's metric names, for summaries.
+pub mod metrics {
+    pub const OK: &str = super::METRIC_WRITES_OK;
+    pub const FAILED: &str = super::METRIC_WRITES_FAILED;
+    pub const WRITE_MS: &str = super::METRIC_WRITE_MS;
+    pub const UNAVAILABLE_US: &str = super::METRIC_UNAVAILABLE_US;
+}
 
 #[derive(Clone, Debug)]
 pub struct WriterConfig {
     pub members: Vec<NodeId>,
+    /// Delay before the first write.
+    pub start_after: Duration,
     pub write_interval: Duration,
     /// A write not acknowledged within this counts as failed.
     pub request_timeout: Duration,
@@ -36,6 +48,7 @@ pub struct EtcdWriter {
     target: usize,
     next_id: u64,
     outstanding: BTreeMap<u64, Outstanding>,
+    last_ack: Option<SimTime>,
 }
 
 type WCtx<'a> = Ctx<'a, EtcdMsg, WriterTimer>;
@@ -43,7 +56,7 @@ type WCtx<'a> = Ctx<'a, EtcdMsg, WriterTimer>;
 impl EtcdWriter {
     pub fn new(cfg: WriterConfig) -> EtcdWriter {
         assert!(!cfg.members.is_empty());
-        EtcdWriter { cfg, target: 0, next_id: 0, outstanding: BTreeMap::new() }
+        EtcdWriter { cfg, target: 0, next_id: 0, outstanding: BTreeMap::new(), last_ack: None }
     }
 
     fn request(id: u64) -> Request {
@@ -69,7 +82,7 @@ impl Model for EtcdWriter {
     type Durable = ();
 
     fn on_start(&mut self, ctx: &mut WCtx<'_>) {
-        ctx.set_timer(WriterTimer::Tick, self.cfg.write_interval);
+        ctx.set_timer(WriterTimer::Tick, self.cfg.start_after.max(self.cfg.write_interval));
     }
 
     fn on_message(&mut self, ctx: &mut WCtx<'_>, from: NodeId, msg: EtcdMsg) {
@@ -83,6 +96,17 @@ impl Model for EtcdWriter {
                 let o = self.outstanding.remove(&id).expect("present");
                 ctx.count(METRIC_WRITES_OK, Label::Node(ctx.id), 1);
                 ctx.observe(METRIC_WRITE_MS, Label::Node(ctx.id), (ctx.now - o.issued).as_secs_f64() * 1e3);
+                // With a write every interval, a gap of more than two intervals between
+                // acknowledgements means nothing could commit for (gap - interval).
+                let interval = self.cfg.write_interval;
+                if let Some(prev) = self.last_ack.filter(|p| ctx.now - *p > interval * 2) {
+                    let lost = ctx.now - prev - interval;
+                    ctx.count(METRIC_UNAVAILABLE_US, Label::Node(ctx.id), lost.as_micros() as u64);
+                    ctx.trace(crate::trace::TraceKind::EtcdWritesResumed {
+                        unavailable_ms: (lost.as_secs_f64() * 1e3 * 1e3).round() / 1e3,
+                    });
+                }
+                self.last_ack = Some(ctx.now);
             }
             Err(EtcdError::NotLeader { hint: Some(leader) }) if leader != from => {
                 if let Some(i) = self.cfg.members.iter().position(|m| *m == leader) {

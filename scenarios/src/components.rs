@@ -1,0 +1,186 @@
+//! Component sections of a scenario: `[etcd]` (etcd's own flag names), `[etcd_writer]`,
+//! `[sim]` switches, and `[[action]]` operator actions on the timeline.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::diag::Diagnostic;
+use crate::model::NodeIdx;
+use crate::raw::{Dur, S};
+
+/// `[etcd]`, spelled as etcd's flags: milliseconds as integers, kebab-case.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawEtcd {
+    #[serde(rename = "heartbeat-interval")]
+    pub heartbeat_interval: Option<S<u64>>,
+    #[serde(rename = "election-timeout")]
+    pub election_timeout: Option<S<u64>>,
+    #[serde(rename = "pre-vote")]
+    pub pre_vote: Option<bool>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawWriter {
+    /// When the first write goes out (lets the cluster elect its first leader).
+    pub start_after: Option<S<Dur>>,
+    pub write_interval: Option<S<Dur>>,
+    pub request_timeout: Option<S<Dur>>,
+}
+
+/// Simulator-only switches that real systems do not offer.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawSim {
+    /// etcd always runs Raft with CheckQuorum; turning it off shows why.
+    pub check_quorum: Option<bool>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RawAction {
+    pub at: S<Dur>,
+    pub kind: S<String>,
+    /// move-leader: the member to hand leadership to.
+    pub to: Option<S<String>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct EtcdSpec {
+    pub heartbeat_interval: Duration,
+    pub election_timeout: Duration,
+    pub pre_vote: bool,
+}
+
+impl Default for EtcdSpec {
+    /// etcd 3.4's defaults.
+    fn default() -> Self {
+        EtcdSpec { heartbeat_interval: Duration::from_millis(100), election_timeout: Duration::from_millis(1000), pre_vote: false }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct WriterSpec {
+    pub start_after: Duration,
+    pub write_interval: Duration,
+    pub request_timeout: Duration,
+}
+
+impl Default for WriterSpec {
+    fn default() -> Self {
+        WriterSpec {
+            start_after: Duration::ZERO,
+            write_interval: Duration::from_millis(100),
+            request_timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimSwitches {
+    pub check_quorum: bool,
+}
+
+impl Default for SimSwitches {
+    fn default() -> Self {
+        SimSwitches { check_quorum: true }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ActionKind {
+    /// `etcdctl move-leader`: the current leader hands over to `to`.
+    MoveLeader { to: NodeIdx },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Action {
+    pub at: Duration,
+    pub line: usize,
+    pub kind: ActionKind,
+}
+
+type Res<T> = Result<T, Diagnostic>;
+
+pub(crate) fn etcd(path: &str, text: &str, raw: &RawEtcd) -> Res<EtcdSpec> {
+    let d = EtcdSpec::default();
+    let ms = |v: &Option<S<u64>>, default: Duration, what: &str| -> Res<Duration> {
+        match v {
+            Some(v) if *v.get_ref() == 0 => Err(Diagnostic::at(path, text, v.span(), format!("{what} must be positive"))),
+            Some(v) => Ok(Duration::from_millis(*v.get_ref())),
+            None => Ok(default),
+        }
+    };
+    let hb = ms(&raw.heartbeat_interval, d.heartbeat_interval, "heartbeat-interval")?;
+    let et = ms(&raw.election_timeout, d.election_timeout, "election-timeout")?;
+    if et < hb * 5 {
+        // etcd refuses to start with this (it would elect leaders on every jitter).
+        let span = raw.election_timeout.as_ref().or(raw.heartbeat_interval.as_ref()).map_or(0..0, |v| v.span());
+        return Err(Diagnostic::at(
+            path,
+            text,
+            span,
+            format!(
+                "election-timeout ({} ms) must be at least 5 times heartbeat-interval ({} ms), as etcd requires",
+                et.as_millis(),
+                hb.as_millis()
+            ),
+        ));
+    }
+    Ok(EtcdSpec { heartbeat_interval: hb, election_timeout: et, pre_vote: raw.pre_vote.unwrap_or(d.pre_vote) })
+}
+
+pub(crate) fn writer(path: &str, text: &str, raw: &RawWriter) -> Res<WriterSpec> {
+    let d = WriterSpec::default();
+    let pos = |v: &Option<S<Dur>>, default: Duration, what: &str| -> Res<Duration> {
+        match v {
+            Some(v) if v.get_ref().0.is_zero() => {
+                Err(Diagnostic::at(path, text, v.span(), format!("{what} must be greater than zero")))
+            }
+            Some(v) => Ok(v.get_ref().0),
+            None => Ok(default),
+        }
+    };
+    Ok(WriterSpec {
+        start_after: raw.start_after.as_ref().map_or(d.start_after, |v| v.get_ref().0),
+        write_interval: pos(&raw.write_interval, d.write_interval, "write_interval")?,
+        request_timeout: pos(&raw.request_timeout, d.request_timeout, "request_timeout")?,
+    })
+}
+
+pub(crate) fn action(
+    path: &str,
+    text: &str,
+    raw: &S<RawAction>,
+    node_names: &[String],
+    is_etcd: impl Fn(usize) -> bool,
+) -> Res<Action> {
+    let span = raw.span();
+    let a = raw.get_ref();
+    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+    let kind = match a.kind.get_ref().as_str() {
+        "move-leader" => {
+            let Some(to) = &a.to else {
+                return Err(Diagnostic::at(path, text, a.kind.span(), "move-leader needs `to` (an etcd member)"));
+            };
+            let Some(i) = node_names.iter().position(|n| n == to.get_ref()) else {
+                return Err(Diagnostic::at(path, text, to.span(), format!("unknown node {:?}", to.get_ref())));
+            };
+            if !is_etcd(i) {
+                return Err(Diagnostic::at(path, text, to.span(), format!("{:?} is not an etcd member", to.get_ref())));
+            }
+            ActionKind::MoveLeader { to: i as NodeIdx }
+        }
+        other => {
+            return Err(Diagnostic::at(
+                path,
+                text,
+                a.kind.span(),
+                format!("unknown action kind {other:?}; expected one of: move-leader"),
+            ));
+        }
+    };
+    Ok(Action { at: a.at.get_ref().0, line, kind })
+}
