@@ -25,6 +25,10 @@ pub struct Scenario {
     pub probe: ProbeSpec,
     pub faults: Vec<Fault>,
     pub asserts: Vec<Assertion>,
+    pub etcd: crate::EtcdSpec,
+    pub etcd_writer: crate::WriterSpec,
+    pub sim: crate::SimSwitches,
+    pub actions: Vec<crate::Action>,
 }
 
 #[derive(Clone, Debug)]
@@ -87,10 +91,12 @@ pub struct Rack {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NodeKind {
     Probe,
+    Etcd,
+    EtcdWriter,
 }
 
 impl NodeKind {
-    pub const NAMES: &'static [&'static str] = &["probe"];
+    pub const NAMES: &'static [&'static str] = &["probe", "etcd", "etcd-writer"];
 }
 
 #[derive(Clone, Debug)]
@@ -169,23 +175,67 @@ pub type PortName = String;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum FaultKind {
-    Partition { from: Vec<NodeIdx>, to: Vec<NodeIdx>, one_way: bool },
-    LinkDown { a: NodeIdx, b: NodeIdx, one_way: bool },
-    LinkDegraded { a: NodeIdx, b: NodeIdx, one_way: bool, loss_ratio: f64, extra_latency: Duration },
-    LinkFlapping { a: NodeIdx, b: NodeIdx, one_way: bool, period: Duration, down_for: Duration },
-    SwitchDown { switch: usize },
+    Partition {
+        from: Vec<NodeIdx>,
+        to: Vec<NodeIdx>,
+        one_way: bool,
+    },
+    LinkDown {
+        a: NodeIdx,
+        b: NodeIdx,
+        one_way: bool,
+    },
+    LinkDegraded {
+        a: NodeIdx,
+        b: NodeIdx,
+        one_way: bool,
+        loss_ratio: f64,
+        extra_latency: Duration,
+    },
+    LinkFlapping {
+        a: NodeIdx,
+        b: NodeIdx,
+        one_way: bool,
+        period: Duration,
+        down_for: Duration,
+    },
+    SwitchDown {
+        switch: usize,
+    },
     /// Drops `loss_ratio` of the packets crossing it; only between these port pairs if any.
-    SwitchDegraded { switch: usize, loss_ratio: f64, ports: Vec<(PortName, PortName)> },
-    SwitchFlapping { switch: usize, period: Duration, down_for: Duration },
+    SwitchDegraded {
+        switch: usize,
+        loss_ratio: f64,
+        ports: Vec<(PortName, PortName)>,
+    },
+    SwitchFlapping {
+        switch: usize,
+        period: Duration,
+        down_for: Duration,
+    },
     /// Crash; restarts when the fault heals.
-    NodeCrash { node: NodeIdx },
-    NodePause { node: NodeIdx },
+    NodeCrash {
+        node: NodeIdx,
+    },
+    NodePause {
+        node: NodeIdx,
+    },
     /// fsyncs and writes hang until the fault heals.
-    DiskStall { node: NodeIdx },
-    DiskErrors { node: NodeIdx, error_ratio: f64 },
-    DiskFull { node: NodeIdx },
+    DiskStall {
+        node: NodeIdx,
+    },
+    DiskErrors {
+        node: NodeIdx,
+        error_ratio: f64,
+    },
+    DiskFull {
+        node: NodeIdx,
+    },
     /// Disk latencies multiplied, throughputs divided, by `factor`.
-    DiskSlow { node: NodeIdx, factor: f64 },
+    DiskSlow {
+        node: NodeIdx,
+        factor: f64,
+    },
 }
 
 impl FaultKind {

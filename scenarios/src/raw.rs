@@ -37,9 +37,21 @@ macro_rules! unit_deserialize {
         }
     };
 }
-unit_deserialize!(Dur, units::parse_duration, "a duration string such as \"100ms\" or \"5s\"");
-unit_deserialize!(Size, units::parse_size, "a size string such as \"64B\" or \"1MiB\"");
-unit_deserialize!(Bandwidth, units::parse_bandwidth, "a bandwidth string such as \"125MB/s\"");
+unit_deserialize!(
+    Dur,
+    units::parse_duration,
+    "a duration string such as \"100ms\" or \"5s\""
+);
+unit_deserialize!(
+    Size,
+    units::parse_size,
+    "a size string such as \"64B\" or \"1MiB\""
+);
+unit_deserialize!(
+    Bandwidth,
+    units::parse_bandwidth,
+    "a bandwidth string such as \"125MB/s\""
+);
 
 pub type S<T> = Spanned<T>;
 
@@ -70,6 +82,14 @@ pub struct RawScenario {
     pub faults: Vec<S<RawFault>>,
     #[serde(default, rename = "assert")]
     pub asserts: Vec<S<RawAssert>>,
+    #[serde(default)]
+    pub etcd: crate::components::RawEtcd,
+    #[serde(default)]
+    pub etcd_writer: crate::components::RawWriter,
+    #[serde(default)]
+    pub sim: crate::components::RawSim,
+    #[serde(default, rename = "action")]
+    pub actions: Vec<S<crate::components::RawAction>>,
 }
 
 #[derive(Deserialize, Debug)]
