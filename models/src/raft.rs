@@ -121,6 +121,8 @@ pub enum StepDown {
     HigherTerm,
     /// CheckQuorum: no quorum heard from within an election timeout.
     CheckQuorum,
+    /// It handed leadership over (move-leader) and its transferee campaigned.
+    Transfer,
 }
 
 /// Things worth a trace event, drained by the host after each call.
@@ -548,11 +550,15 @@ impl Raft {
                     return;
                 }
             }
+            let reason = match m {
+                RaftMsg::Vote { transfer: true, .. } if self.lead_transferee == Some(from) => StepDown::Transfer,
+                _ => StepDown::HigherTerm,
+            };
             match &m {
                 RaftMsg::Vote { pre: true, .. } => {}
                 RaftMsg::VoteResp { pre: true, reject: false, .. } => {}
-                RaftMsg::App { .. } | RaftMsg::Heartbeat { .. } => self.step_down(mterm, Some(from), StepDown::HigherTerm, rng),
-                _ => self.step_down(mterm, None, StepDown::HigherTerm, rng),
+                RaftMsg::App { .. } | RaftMsg::Heartbeat { .. } => self.step_down(mterm, Some(from), reason, rng),
+                _ => self.step_down(mterm, None, reason, rng),
             }
         } else if mterm < self.hs.term {
             let term = self.hs.term;

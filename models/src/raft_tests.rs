@@ -265,6 +265,7 @@ fn leader_transfer_hands_over_at_the_next_term() {
     net.deliver();
     assert_eq!(net.leaders(), vec![2]);
     assert_eq!(net.nodes[2].hs.term, 2);
+    assert!(net.nodes[0].events.contains(&RaftEvent::SteppedDown { term: 1, reason: StepDown::Transfer }));
     assert!(net.nodes[2].events.iter().any(|e| matches!(e, RaftEvent::Campaign { transfer: true, .. })));
     assert!(!net.nodes[1].transfer_leader(0), "only the leader transfers");
 }

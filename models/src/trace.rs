@@ -224,7 +224,7 @@ pub enum TraceKind {
     },
     RaftSteppedDown {
         term: u64,
-        /// "higher_term" or "check_quorum".
+        /// "higher_term", "check_quorum" or "transfer".
         reason: String,
     },
     /// A member applied a committed entry (fed to checkers; recorded with `--trace messages`).

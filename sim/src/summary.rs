@@ -185,7 +185,7 @@ pub fn etcd(
 ) -> Value {
     use models::etcd::writer_metrics::{FAILED, OK, UNAVAILABLE_US, WRITE_MS};
     let (mut leader_changes, mut elections, mut pre_votes, mut max_term) = (0u64, 0u64, 0u64, 0u64);
-    let (mut higher_term, mut check_quorum) = (0u64, 0u64);
+    let (mut higher_term, mut check_quorum, mut transfer) = (0u64, 0u64, 0u64);
     // Leaderless time: from the start, or a step-down, until the next election win.
     let mut leader: Option<(u32, u64)> = None;
     let mut leaderless_since = Some(0u64);
@@ -209,10 +209,10 @@ pub fn etcd(
                 }
             }
             TraceKind::RaftSteppedDown { reason, term } => {
-                if reason == "check_quorum" {
-                    check_quorum += 1;
-                } else {
-                    higher_term += 1;
+                match reason.as_str() {
+                    "check_quorum" => check_quorum += 1,
+                    "transfer" => transfer += 1,
+                    _ => higher_term += 1,
                 }
                 if leader.is_some_and(|(n, t)| Some(n) == ev.node.map(|x| x.0) && t == *term) {
                     leader = None;
@@ -238,7 +238,7 @@ pub fn etcd(
     out.insert("elections_started".into(), json!(elections));
     out.insert("pre_vote_campaigns".into(), json!(pre_votes));
     out.insert("max_term".into(), json!(max_term));
-    out.insert("step_downs".into(), json!({ "higher_term": higher_term, "check_quorum": check_quorum }));
+    out.insert("step_downs".into(), json!({ "higher_term": higher_term, "check_quorum": check_quorum, "transfer": transfer }));
     out.insert("leader".into(), leader.map_or(Value::Null, |(n, _)| json!(names[n as usize])));
     out.insert("leaderless_seconds".into(), r6(leaderless_ns as f64 / 1e9));
     out.insert("writes_ok".into(), json!(ok));

@@ -110,6 +110,7 @@ impl EtcdMember {
                     reason: match reason {
                         StepDown::HigherTerm => "higher_term",
                         StepDown::CheckQuorum => "check_quorum",
+                        StepDown::Transfer => "transfer",
                     }
                     .into(),
                 },
