@@ -15,21 +15,13 @@ fuzz_target!(|data: &[u8]| {
             // Touch the result: every index the loader produced must be in range.
             let n = s.nodes.len() as u32;
             for node in &s.nodes {
-                assert!(
-                    node.rack < s.racks.len()
-                        && node.region < s.regions.len()
-                        && node.switch < s.switches.len()
-                );
+                assert!(node.rack < s.racks.len() && node.region < s.regions.len() && node.switch < s.switches.len());
             }
             for link in &s.links {
                 assert!(link.from < n && link.to < n && link.from != link.to);
             }
             for f in &s.faults {
-                assert!(
-                    f.until.is_none_or(|u| u > f.at),
-                    "fault {} heals before it starts",
-                    f.index
-                );
+                assert!(f.until.is_none_or(|u| u > f.at), "fault {} heals before it starts", f.index);
                 let _ = f.kind.name();
                 if let scenarios::FaultKind::SwitchDegraded { switch, .. } = &f.kind {
                     let ports = scenarios::switch_ports(&s.nodes, &s.switches, *switch);
@@ -46,11 +38,7 @@ fuzz_target!(|data: &[u8]| {
                 assert!(d.excerpt.is_none());
             } else {
                 assert!(d.column >= 1);
-                assert!(
-                    d.line <= text.split('\n').count(),
-                    "line {} past the end",
-                    d.line
-                );
+                assert!(d.line <= text.split('\n').count(), "line {} past the end", d.line);
             }
             // Rendering the excerpt and caret must not panic either.
             let shown = d.to_string();

@@ -57,7 +57,11 @@ pub struct EtcdSpec {
 impl Default for EtcdSpec {
     /// etcd 3.4's defaults.
     fn default() -> Self {
-        EtcdSpec { heartbeat_interval: Duration::from_millis(100), election_timeout: Duration::from_millis(1000), pre_vote: false }
+        EtcdSpec {
+            heartbeat_interval: Duration::from_millis(100),
+            election_timeout: Duration::from_millis(1000),
+            pre_vote: false,
+        }
     }
 }
 
@@ -108,7 +112,9 @@ pub(crate) fn etcd(path: &str, text: &str, raw: &RawEtcd) -> Res<EtcdSpec> {
     let d = EtcdSpec::default();
     let ms = |v: &Option<S<u64>>, default: Duration, what: &str| -> Res<Duration> {
         match v {
-            Some(v) if *v.get_ref() == 0 => Err(Diagnostic::at(path, text, v.span(), format!("{what} must be positive"))),
+            Some(v) if *v.get_ref() == 0 => {
+                Err(Diagnostic::at(path, text, v.span(), format!("{what} must be positive")))
+            }
             Some(v) => Ok(Duration::from_millis(*v.get_ref())),
             None => Ok(default),
         }

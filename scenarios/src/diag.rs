@@ -16,12 +16,7 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn at(
-        path: &str,
-        text: &str,
-        span: Range<usize>,
-        message: impl Into<String>,
-    ) -> Diagnostic {
+    pub fn at(path: &str, text: &str, span: Range<usize>, message: impl Into<String>) -> Diagnostic {
         let start = span.start.min(text.len());
         let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
         let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
@@ -29,10 +24,7 @@ impl Diagnostic {
         let excerpt = text[line_start..line_end].trim_end_matches('\r');
         // A position on a CRLF line's "\n" is the end of the line, like an LF line's "\n".
         let column = (text[line_start..start].chars().count() + 1).min(excerpt.chars().count() + 1);
-        let width = text[start..span.end.clamp(start, line_end)]
-            .chars()
-            .count()
-            .max(1);
+        let width = text[start..span.end.clamp(start, line_end)].chars().count().max(1);
         Diagnostic {
             path: path.to_string(),
             line,
@@ -43,13 +35,7 @@ impl Diagnostic {
     }
 
     pub fn whole_file(path: &str, message: impl Into<String>) -> Diagnostic {
-        Diagnostic {
-            path: path.to_string(),
-            line: 0,
-            column: 0,
-            message: message.into(),
-            excerpt: None,
-        }
+        Diagnostic { path: path.to_string(), line: 0, column: 0, message: message.into(), excerpt: None }
     }
 }
 
@@ -58,11 +44,7 @@ impl fmt::Display for Diagnostic {
         if self.line == 0 {
             return write!(f, "{}: {}", self.path, self.message);
         }
-        write!(
-            f,
-            "{}:{}:{}: {}",
-            self.path, self.line, self.column, self.message
-        )?;
+        write!(f, "{}:{}:{}: {}", self.path, self.line, self.column, self.message)?;
         if let Some((text, column, width)) = &self.excerpt {
             let gutter = self.line.to_string().len();
             write!(

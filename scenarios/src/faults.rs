@@ -14,16 +14,8 @@ type Res<T> = Result<T, Diagnostic>;
 const KINDS: &[(&str, &[&str], &[&str])] = &[
     ("partition", &["from", "to"], &["one_way"]),
     ("link-down", &["between"], &["one_way"]),
-    (
-        "link-degraded",
-        &["between"],
-        &["one_way", "loss_ratio", "extra_latency"],
-    ),
-    (
-        "link-flapping",
-        &["between", "period"],
-        &["one_way", "down_for"],
-    ),
+    ("link-degraded", &["between"], &["one_way", "loss_ratio", "extra_latency"]),
+    ("link-flapping", &["between", "period"], &["one_way", "down_for"]),
     ("switch-down", &["switch"], &[]),
     ("switch-degraded", &["switch", "loss_ratio"], &["ports"]),
     ("switch-flapping", &["switch", "period"], &["down_for"]),
@@ -57,13 +49,8 @@ pub(crate) fn fault(cx: FaultCx<'_>, topo: &Topo<'_>, index: u32, sf: &S<RawFaul
     let kind_name = f.kind.get_ref().as_str();
     let Some((_, required, optional)) = KINDS.iter().find(|(k, _, _)| *k == kind_name) else {
         let names: Vec<&str> = KINDS.iter().map(|k| k.0).collect();
-        return cx.err(
-            f.kind.span(),
-            format!(
-                "unknown fault kind {kind_name:?}; expected one of: {}",
-                names.join(", ")
-            ),
-        );
+        return cx
+            .err(f.kind.span(), format!("unknown fault kind {kind_name:?}; expected one of: {}", names.join(", ")));
     };
     let fields = present(f);
     for (name, fspan) in &fields {
@@ -71,19 +58,13 @@ pub(crate) fn fault(cx: FaultCx<'_>, topo: &Topo<'_>, index: u32, sf: &S<RawFaul
             let takes: Vec<&str> = required.iter().chain(optional.iter()).copied().collect();
             return cx.err(
                 fspan.clone(),
-                format!(
-                    "fault kind {kind_name:?} does not take `{name}`; it takes: {}",
-                    takes.join(", ")
-                ),
+                format!("fault kind {kind_name:?} does not take `{name}`; it takes: {}", takes.join(", ")),
             );
         }
     }
     for name in *required {
         if !fields.iter().any(|(n, _)| n == name) {
-            return cx.err(
-                f.kind.span(),
-                format!("fault kind {kind_name:?} needs `{name}`"),
-            );
+            return cx.err(f.kind.span(), format!("fault kind {kind_name:?} needs `{name}`"));
         }
     }
 
@@ -92,10 +73,7 @@ pub(crate) fn fault(cx: FaultCx<'_>, topo: &Topo<'_>, index: u32, sf: &S<RawFaul
         (Some(d), None) => Some(at + cx.positive(d, "for")?),
         (None, Some(u)) => {
             if u.get_ref().0 <= at {
-                return cx.err(
-                    u.span(),
-                    format!("until ({:?}) must be after at ({:?})", u.get_ref().0, at),
-                );
+                return cx.err(u.span(), format!("until ({:?}) must be after at ({:?})", u.get_ref().0, at));
             }
             Some(u.get_ref().0)
         }
@@ -103,32 +81,21 @@ pub(crate) fn fault(cx: FaultCx<'_>, topo: &Topo<'_>, index: u32, sf: &S<RawFaul
         (None, None) => None,
     };
     if until.is_none() && NEED_END.contains(&kind_name) {
-        return cx.err(
-            f.kind.span(),
-            format!("fault kind {kind_name:?} needs `for` or `until`"),
-        );
+        return cx.err(f.kind.span(), format!("fault kind {kind_name:?} needs `for` or `until`"));
     }
 
     let node_names: Vec<String> = topo.nodes.iter().map(|n| n.name.clone()).collect();
     let switch_names: Vec<String> = topo.switches.iter().map(|s| s.name.clone()).collect();
     let one_way = f.one_way.as_ref().is_some_and(|b| *b.get_ref());
-    let node = || -> Res<NodeIdx> {
-        Ok(cx.lookup(&node_names, f.node.as_ref().unwrap(), "node")? as NodeIdx)
-    };
+    let node = || -> Res<NodeIdx> { Ok(cx.lookup(&node_names, f.node.as_ref().unwrap(), "node")? as NodeIdx) };
     let switch = || cx.lookup(&switch_names, f.switch.as_ref().unwrap(), "switch");
     let between = || -> Res<(NodeIdx, NodeIdx)> {
         let b = f.between.as_ref().unwrap();
         let v = b.get_ref();
         if v.len() != 2 {
-            return cx.err(
-                b.span(),
-                format!("between takes exactly two node names, got {}", v.len()),
-            );
+            return cx.err(b.span(), format!("between takes exactly two node names, got {}", v.len()));
         }
-        let (x, y) = (
-            cx.lookup(&node_names, &v[0], "node")?,
-            cx.lookup(&node_names, &v[1], "node")?,
-        );
+        let (x, y) = (cx.lookup(&node_names, &v[0], "node")?, cx.lookup(&node_names, &v[1], "node")?);
         if x == y {
             return cx.err(b.span(), "between names the same node twice");
         }
@@ -149,11 +116,7 @@ pub(crate) fn fault(cx: FaultCx<'_>, topo: &Topo<'_>, index: u32, sf: &S<RawFaul
         Ok((period, down_for))
     };
     let loss = |default: f64| {
-        f.loss_ratio
-            .as_ref()
-            .map(|l| cx.ratio(l, "loss_ratio"))
-            .transpose()
-            .map(|v| v.unwrap_or(default))
+        f.loss_ratio.as_ref().map(|l| cx.ratio(l, "loss_ratio")).transpose().map(|v| v.unwrap_or(default))
     };
 
     let kind = match kind_name {
@@ -169,33 +132,15 @@ pub(crate) fn fault(cx: FaultCx<'_>, topo: &Topo<'_>, index: u32, sf: &S<RawFaul
         "link-degraded" => {
             let (a, b) = between()?;
             if f.loss_ratio.is_none() && f.extra_latency.is_none() {
-                return cx.err(
-                    f.kind.span(),
-                    "link-degraded needs loss_ratio, extra_latency or both",
-                );
+                return cx.err(f.kind.span(), "link-degraded needs loss_ratio, extra_latency or both");
             }
-            let extra_latency = f
-                .extra_latency
-                .as_ref()
-                .map_or(Duration::ZERO, |d| d.get_ref().0);
-            FaultKind::LinkDegraded {
-                a,
-                b,
-                one_way,
-                loss_ratio: loss(0.0)?,
-                extra_latency,
-            }
+            let extra_latency = f.extra_latency.as_ref().map_or(Duration::ZERO, |d| d.get_ref().0);
+            FaultKind::LinkDegraded { a, b, one_way, loss_ratio: loss(0.0)?, extra_latency }
         }
         "link-flapping" => {
             let (a, b) = between()?;
             let (period, down_for) = flap()?;
-            FaultKind::LinkFlapping {
-                a,
-                b,
-                one_way,
-                period,
-                down_for,
-            }
+            FaultKind::LinkFlapping { a, b, one_way, period, down_for }
         }
         "switch-down" => FaultKind::SwitchDown { switch: switch()? },
         "switch-degraded" => {
@@ -209,59 +154,32 @@ pub(crate) fn fault(cx: FaultCx<'_>, topo: &Topo<'_>, index: u32, sf: &S<RawFaul
         "switch-flapping" => {
             let sw = switch()?;
             let (period, down_for) = flap()?;
-            FaultKind::SwitchFlapping {
-                switch: sw,
-                period,
-                down_for,
-            }
+            FaultKind::SwitchFlapping { switch: sw, period, down_for }
         }
         "node-crash" => FaultKind::NodeCrash { node: node()? },
         "node-pause" => FaultKind::NodePause { node: node()? },
         "disk-stall" => FaultKind::DiskStall { node: node()? },
         "disk-errors" => {
-            let error_ratio = f
-                .error_ratio
-                .as_ref()
-                .map(|r| cx.ratio(r, "error_ratio"))
-                .transpose()?
-                .unwrap_or(1.0);
-            FaultKind::DiskErrors {
-                node: node()?,
-                error_ratio,
-            }
+            let error_ratio = f.error_ratio.as_ref().map(|r| cx.ratio(r, "error_ratio")).transpose()?.unwrap_or(1.0);
+            FaultKind::DiskErrors { node: node()?, error_ratio }
         }
         "disk-full" => FaultKind::DiskFull { node: node()? },
         "disk-slow" => {
             let fa = f.factor.as_ref().unwrap();
             if !(*fa.get_ref() >= 1.0 && fa.get_ref().is_finite()) {
-                return cx.err(
-                    fa.span(),
-                    format!("factor must be a number >= 1, got {}", fa.get_ref()),
-                );
+                return cx.err(fa.span(), format!("factor must be a number >= 1, got {}", fa.get_ref()));
             }
-            FaultKind::DiskSlow {
-                node: node()?,
-                factor: *fa.get_ref(),
-            }
+            FaultKind::DiskSlow { node: node()?, factor: *fa.get_ref() }
         }
         _ => unreachable!("every kind in KINDS is handled"),
     };
-    Ok(Fault {
-        index,
-        line: cx.line_of(&span),
-        at,
-        until,
-        kind,
-    })
+    Ok(Fault { index, line: cx.line_of(&span), at, until, kind })
 }
 
 /// Node, rack or region names to the set of nodes they contain.
 fn targets(cx: &FaultCx<'_>, topo: &Topo<'_>, names: &S<Vec<S<String>>>) -> Res<Vec<NodeIdx>> {
     if names.get_ref().is_empty() {
-        return cx.err(
-            names.span(),
-            "expected at least one node, rack or region name",
-        );
+        return cx.err(names.span(), "expected at least one node, rack or region name");
     }
     let mut out = Vec::new();
     for n in names.get_ref() {
@@ -269,15 +187,9 @@ fn targets(cx: &FaultCx<'_>, topo: &Topo<'_>, names: &S<Vec<S<String>>>) -> Res<
         let members: Vec<NodeIdx> = if let Some(i) = topo.nodes.iter().position(|x| &x.name == s) {
             vec![i as NodeIdx]
         } else if let Some(r) = topo.racks.iter().position(|x| &x.name == s) {
-            (0..topo.nodes.len())
-                .filter(|&i| topo.nodes[i].rack == r)
-                .map(|i| i as NodeIdx)
-                .collect()
+            (0..topo.nodes.len()).filter(|&i| topo.nodes[i].rack == r).map(|i| i as NodeIdx).collect()
         } else if let Some(g) = topo.regions.iter().position(|x| &x.name == s) {
-            (0..topo.nodes.len())
-                .filter(|&i| topo.nodes[i].region == g)
-                .map(|i| i as NodeIdx)
-                .collect()
+            (0..topo.nodes.len()).filter(|&i| topo.nodes[i].region == g).map(|i| i as NodeIdx).collect()
         } else {
             return cx.err(n.span(), format!("unknown node, rack or region {s:?}"));
         };
@@ -292,44 +204,25 @@ fn targets(cx: &FaultCx<'_>, topo: &Topo<'_>, names: &S<Vec<S<String>>>) -> Res<
 pub fn switch_ports(topo_nodes: &[Node], switches: &[Switch], sw: usize) -> Vec<String> {
     let s = &switches[sw];
     let mut ports: Vec<String> = match s.role {
-        SwitchRole::Tor => topo_nodes
-            .iter()
-            .filter(|n| n.switch == sw)
-            .map(|n| n.name.clone())
-            .collect(),
+        SwitchRole::Tor => topo_nodes.iter().filter(|n| n.switch == sw).map(|n| n.name.clone()).collect(),
         SwitchRole::Core => switches
             .iter()
             .filter(|t| t.role == SwitchRole::Tor && t.region == s.region)
             .map(|t| t.name.clone())
             .collect(),
     };
-    ports.push(if s.role == SwitchRole::Tor {
-        "uplink".into()
-    } else {
-        "wan".into()
-    });
+    ports.push(if s.role == SwitchRole::Tor { "uplink".into() } else { "wan".into() });
     ports
 }
 
-fn ports(
-    cx: &FaultCx<'_>,
-    topo: &Topo<'_>,
-    sw: usize,
-    raw: Option<&PortPairs>,
-) -> Res<Vec<(PortName, PortName)>> {
+fn ports(cx: &FaultCx<'_>, topo: &Topo<'_>, sw: usize, raw: Option<&PortPairs>) -> Res<Vec<(PortName, PortName)>> {
     let Some(raw) = raw else { return Ok(vec![]) };
     let known = switch_ports(topo.nodes, topo.switches, sw);
     let mut out = Vec::new();
     for p in raw.get_ref() {
         let v = p.get_ref();
         if v.len() != 2 {
-            return cx.err(
-                p.span(),
-                format!(
-                    "each entry of ports is a pair of port names, got {}",
-                    v.len()
-                ),
-            );
+            return cx.err(p.span(), format!("each entry of ports is a pair of port names, got {}", v.len()));
         }
         for n in v {
             if !known.contains(n.get_ref()) {

@@ -18,15 +18,12 @@ pub use validate::parse_str;
 /// Reads and validates a scenario file.
 pub fn load(path: &std::path::Path) -> Result<Scenario, Diagnostic> {
     let shown = path.display().to_string();
-    let bytes = std::fs::read(path)
-        .map_err(|e| Diagnostic::whole_file(&shown, format!("cannot read scenario: {e}")))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| Diagnostic::whole_file(&shown, format!("cannot read scenario: {e}")))?;
     let text = String::from_utf8(bytes).map_err(|e| {
         Diagnostic::whole_file(
             &shown,
-            format!(
-                "scenario is not UTF-8 (invalid byte at offset {})",
-                e.utf8_error().valid_up_to()
-            ),
+            format!("scenario is not UTF-8 (invalid byte at offset {})", e.utf8_error().valid_up_to()),
         )
     })?;
     parse_str(&shown, &text)

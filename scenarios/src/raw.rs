@@ -37,21 +37,9 @@ macro_rules! unit_deserialize {
         }
     };
 }
-unit_deserialize!(
-    Dur,
-    units::parse_duration,
-    "a duration string such as \"100ms\" or \"5s\""
-);
-unit_deserialize!(
-    Size,
-    units::parse_size,
-    "a size string such as \"64B\" or \"1MiB\""
-);
-unit_deserialize!(
-    Bandwidth,
-    units::parse_bandwidth,
-    "a bandwidth string such as \"125MB/s\""
-);
+unit_deserialize!(Dur, units::parse_duration, "a duration string such as \"100ms\" or \"5s\"");
+unit_deserialize!(Size, units::parse_size, "a size string such as \"64B\" or \"1MiB\"");
+unit_deserialize!(Bandwidth, units::parse_bandwidth, "a bandwidth string such as \"125MB/s\"");
 
 pub type S<T> = Spanned<T>;
 

@@ -3,16 +3,8 @@
 
 use std::time::Duration;
 
-const DURATION_UNITS: &[(&str, f64)] = &[
-    ("ns", 1.0),
-    ("us", 1e3),
-    ("µs", 1e3),
-    ("ms", 1e6),
-    ("s", 1e9),
-    ("m", 60e9),
-    ("h", 3600e9),
-    ("d", 86400e9),
-];
+const DURATION_UNITS: &[(&str, f64)] =
+    &[("ns", 1.0), ("us", 1e3), ("µs", 1e3), ("ms", 1e6), ("s", 1e9), ("m", 60e9), ("h", 3600e9), ("d", 86400e9)];
 
 const SIZE_UNITS: &[(&str, f64)] = &[
     ("B", 1.0),
@@ -31,19 +23,13 @@ fn terms(s: &str) -> Result<Vec<(f64, &str)>, String> {
     let mut out = Vec::new();
     let mut rest = s;
     while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
         if num_len == 0 {
             return Err(format!("expected a number at {rest:?}"));
         }
-        let number: f64 = rest[..num_len]
-            .parse()
-            .map_err(|_| format!("{:?} is not a number", &rest[..num_len]))?;
+        let number: f64 = rest[..num_len].parse().map_err(|_| format!("{:?} is not a number", &rest[..num_len]))?;
         rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
         out.push((number, &rest[..unit_len]));
         rest = &rest[unit_len..];
     }
@@ -57,9 +43,7 @@ fn unit_factor(table: &[(&str, f64)], unit: &str) -> Option<f64> {
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     if s.starts_with('-') {
-        return Err(format!(
-            "duration {s:?} is negative; durations count forwards from 0"
-        ));
+        return Err(format!("duration {s:?} is negative; durations count forwards from 0"));
     }
     let expected = "expected a duration such as \"250us\", \"100ms\", \"5s\", \"1h30m\"";
     let parts = terms(s).map_err(|e| format!("{e}; {expected}"))?;
@@ -73,9 +57,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         ns += number * factor;
     }
     if !ns.is_finite() || ns > 1e18 {
-        return Err(format!(
-            "duration {s:?} is too long (at most about 31 years)"
-        ));
+        return Err(format!("duration {s:?} is too long (at most about 31 years)"));
     }
     Ok(Duration::from_nanos(ns.round() as u64))
 }
@@ -107,18 +89,10 @@ pub fn parse_bandwidth(s: &str) -> Result<u64, String> {
     let Some(per_s) = s.strip_suffix("/s") else {
         return Err(format!("{s:?} has no \"/s\"; {expected}"));
     };
-    let bits = [
-        ("Tbit", 1e12),
-        ("Gbit", 1e9),
-        ("Mbit", 1e6),
-        ("Kbit", 1e3),
-        ("bit", 1.0),
-    ];
+    let bits = [("Tbit", 1e12), ("Gbit", 1e9), ("Mbit", 1e6), ("Kbit", 1e3), ("bit", 1.0)];
     let bytes_per_s = match bits.iter().find(|(u, _)| per_s.ends_with(u)) {
         Some((unit, factor)) => {
-            let number: f64 = per_s[..per_s.len() - unit.len()]
-                .parse()
-                .map_err(|_| format!("{s:?}: {expected}"))?;
+            let number: f64 = per_s[..per_s.len() - unit.len()].parse().map_err(|_| format!("{s:?}: {expected}"))?;
             number * factor / 8.0
         }
         None => parse_size(per_s).map_err(|e| format!("{e} (in bandwidth {s:?})"))? as f64,
@@ -140,11 +114,7 @@ mod tests {
         assert_eq!(parse_duration("0.25ms"), Ok(Duration::from_micros(250)));
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
         assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
-        assert!(
-            parse_duration("5")
-                .unwrap_err()
-                .contains("unknown duration unit \"\"")
-        );
+        assert!(parse_duration("5").unwrap_err().contains("unknown duration unit \"\""));
         assert!(parse_duration("5 parsecs").is_err());
         assert!(parse_duration("-5s").unwrap_err().contains("negative"));
         assert!(parse_duration("").is_err());

@@ -21,10 +21,7 @@ impl Cx<'_> {
         Err(Diagnostic::at(self.path, self.text, span, msg))
     }
     fn line_of(&self, span: &Range<usize>) -> usize {
-        self.text[..span.start.min(self.text.len())]
-            .matches('\n')
-            .count()
-            + 1
+        self.text[..span.start.min(self.text.len())].matches('\n').count() + 1
     }
     fn ratio(&self, v: &S<f64>, what: &str) -> Res<f64> {
         let x = *v.get_ref();
@@ -42,13 +39,14 @@ impl Cx<'_> {
     fn name(&self, n: &S<String>, what: &str) -> Res<String> {
         let s = n.get_ref();
         let ok = !s.is_empty()
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
         if !ok {
             return self.err(
                 n.span(),
-                format!("{what} name {s:?} must start with a letter or digit and use only letters, digits, '-' and '_'"),
+                format!(
+                    "{what} name {s:?} must start with a letter or digit and use only letters, digits, '-' and '_'"
+                ),
             );
         }
         Ok(s.clone())
@@ -67,16 +65,11 @@ fn lookup(cx: &Cx<'_>, table: &[String], n: &S<String>, what: &str) -> Res<usize
     } else {
         format!("expected one of: {}{more}", shown.join(", "))
     };
-    cx.err(
-        n.span(),
-        format!("unknown {what} {:?}; {expected}", n.get_ref()),
-    )
+    cx.err(n.span(), format!("unknown {what} {:?}; {expected}", n.get_ref()))
 }
 
 fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3)
-    })
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3))
 }
 
 pub fn parse_str(path: &str, text: &str) -> Res<Scenario> {
@@ -87,9 +80,7 @@ pub fn parse_str(path: &str, text: &str) -> Res<Scenario> {
             let msg = e.message().trim().to_string();
             return Err(match e.span() {
                 // A missing top-level table is reported with the document's empty span: no place in the file.
-                Some(span)
-                    if span.is_empty() && span.start == 0 && msg.starts_with("missing field") =>
-                {
+                Some(span) if span.is_empty() && span.start == 0 && msg.starts_with("missing field") => {
                     Diagnostic::whole_file(path, msg)
                 }
                 Some(span) => Diagnostic::at(path, text, span, msg),
@@ -121,10 +112,7 @@ fn build(cx: &Cx<'_>, raw: RawScenario) -> Res<Scenario> {
     };
 
     if raw.regions.is_empty() {
-        return cx.err(
-            raw.scenario.span(),
-            "a scenario needs at least one [[region]]",
-        );
+        return cx.err(raw.scenario.span(), "a scenario needs at least one [[region]]");
     }
     let mut regions = Vec::new();
     let mut switches: Vec<Switch> = Vec::new();
@@ -139,15 +127,8 @@ fn build(cx: &Cx<'_>, raw: RawScenario) -> Res<Scenario> {
                 c
             }
         };
-        switches.push(Switch {
-            name: core_name,
-            region: regions.len(),
-            role: SwitchRole::Core,
-        });
-        regions.push(Region {
-            name,
-            core_switch: switches.len() - 1,
-        });
+        switches.push(Switch { name: core_name, region: regions.len(), role: SwitchRole::Core });
+        regions.push(Region { name, core_switch: switches.len() - 1 });
     }
     let region_names: Vec<String> = regions.iter().map(|r| r.name.clone()).collect();
 
@@ -156,49 +137,28 @@ fn build(cx: &Cx<'_>, raw: RawScenario) -> Res<Scenario> {
         let rk = rk.get_ref();
         let name = claim(&rk.name, "rack")?;
         let region = lookup(cx, &region_names, &rk.region, "region")?;
-        let switch_name = rk
-            .switch
-            .as_ref()
-            .map(|s| s.get_ref().clone())
-            .unwrap_or_else(|| format!("{name}-tor"));
+        let switch_name = rk.switch.as_ref().map(|s| s.get_ref().clone()).unwrap_or_else(|| format!("{name}-tor"));
         let span = rk.switch.as_ref().map_or(rk.name.span(), |s| s.span());
         let switch = match switches.iter().position(|s| s.name == switch_name) {
             Some(i) if switches[i].role == SwitchRole::Core => {
-                return cx.err(
-                    span,
-                    format!("{switch_name:?} is a region's core switch, not a top-of-rack switch"),
-                );
+                return cx.err(span, format!("{switch_name:?} is a region's core switch, not a top-of-rack switch"));
             }
             Some(i) if switches[i].region != region => {
-                return cx.err(
-                    span,
-                    format!("switch {switch_name:?} serves racks in another region"),
-                );
+                return cx.err(span, format!("switch {switch_name:?} serves racks in another region"));
             }
             Some(i) => i,
             None => {
                 claim(&S::new(span.clone(), switch_name.clone()), "switch")?;
-                switches.push(Switch {
-                    name: switch_name,
-                    region,
-                    role: SwitchRole::Tor,
-                });
+                switches.push(Switch { name: switch_name, region, role: SwitchRole::Tor });
                 switches.len() - 1
             }
         };
-        racks.push(Rack {
-            name,
-            region,
-            switch,
-        });
+        racks.push(Rack { name, region, switch });
     }
     let rack_names: Vec<String> = racks.iter().map(|r| r.name.clone()).collect();
 
     if raw.nodes.is_empty() {
-        return cx.err(
-            raw.scenario.span(),
-            "a scenario needs at least one [[node]]",
-        );
+        return cx.err(raw.scenario.span(), "a scenario needs at least one [[node]]");
     }
     let mut nodes = Vec::new();
     for n in &raw.nodes {
@@ -212,22 +172,12 @@ fn build(cx: &Cx<'_>, raw: RawScenario) -> Res<Scenario> {
             other => {
                 return cx.err(
                     n.kind.span(),
-                    format!(
-                        "unknown node kind {other:?}; expected one of: {}",
-                        NodeKind::NAMES.join(", ")
-                    ),
+                    format!("unknown node kind {other:?}; expected one of: {}", NodeKind::NAMES.join(", ")),
                 );
             }
         };
         let disk = disk_spec(cx, &n.disk, &global_disk)?;
-        nodes.push(Node {
-            name,
-            rack,
-            region: racks[rack].region,
-            switch: racks[rack].switch,
-            kind,
-            disk,
-        });
+        nodes.push(Node { name, rack, region: racks[rack].region, switch: racks[rack].switch, kind, disk });
     }
     let node_names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
     if nodes.len() > u32::MAX as usize / 2 {
@@ -237,12 +187,7 @@ fn build(cx: &Cx<'_>, raw: RawScenario) -> Res<Scenario> {
     let region_links = region_links(cx, &raw.region_links, &raw.regions, &region_names)?;
     let links = node_links(cx, &raw.links, &node_names)?;
     let probe = probe_spec(cx, raw.probe.as_ref())?;
-    let topo = Topo {
-        nodes: &nodes,
-        racks: &racks,
-        regions: &regions,
-        switches: &switches,
-    };
+    let topo = Topo { nodes: &nodes, racks: &racks, regions: &regions, switches: &switches };
     let faults = raw
         .faults
         .iter()
@@ -257,11 +202,7 @@ fn build(cx: &Cx<'_>, raw: RawScenario) -> Res<Scenario> {
         .iter()
         .map(|a| crate::components::action(cx.path, cx.text, a, &node_names, |i| nodes[i].kind == NodeKind::Etcd))
         .collect::<Res<Vec<_>>>()?;
-    let asserts = raw
-        .asserts
-        .iter()
-        .map(|a| assertion(cx, a))
-        .collect::<Res<Vec<_>>>()?;
+    let asserts = raw.asserts.iter().map(|a| assertion(cx, a)).collect::<Res<Vec<_>>>()?;
 
     Ok(Scenario {
         path: cx.path.to_string(),
@@ -301,10 +242,7 @@ pub(crate) struct FaultCx<'a> {
 }
 
 fn cx_ref<'a>(cx: &Cx<'a>) -> FaultCx<'a> {
-    FaultCx {
-        path: cx.path,
-        text: cx.text,
-    }
+    FaultCx { path: cx.path, text: cx.text }
 }
 
 impl FaultCx<'_> {
@@ -312,36 +250,16 @@ impl FaultCx<'_> {
         Err(Diagnostic::at(self.path, self.text, span, msg))
     }
     pub fn line_of(&self, span: &Range<usize>) -> usize {
-        Cx {
-            path: self.path,
-            text: self.text,
-        }
-        .line_of(span)
+        Cx { path: self.path, text: self.text }.line_of(span)
     }
     pub fn ratio(&self, v: &S<f64>, what: &str) -> Res<f64> {
-        Cx {
-            path: self.path,
-            text: self.text,
-        }
-        .ratio(v, what)
+        Cx { path: self.path, text: self.text }.ratio(v, what)
     }
     pub fn positive(&self, d: &S<Dur>, what: &str) -> Res<Duration> {
-        Cx {
-            path: self.path,
-            text: self.text,
-        }
-        .positive(d, what)
+        Cx { path: self.path, text: self.text }.positive(d, what)
     }
     pub fn lookup(&self, table: &[String], n: &S<String>, what: &str) -> Res<usize> {
-        lookup(
-            &Cx {
-                path: self.path,
-                text: self.text,
-            },
-            table,
-            n,
-            what,
-        )
+        lookup(&Cx { path: self.path, text: self.text }, table, n, what)
     }
 }
 
@@ -358,33 +276,16 @@ fn network_defaults(cx: &Cx<'_>, n: &RawNetwork) -> Res<NetworkDefaults> {
         switch_latency: lat(&n.switch_latency, "switch_latency", d.switch_latency)?,
         region_latency: lat(&n.region_latency, "region_latency", d.region_latency)?,
         jitter: n.jitter.as_ref().map_or(d.jitter, |j| j.get_ref().0),
-        loss_ratio: n
-            .loss_ratio
-            .as_ref()
-            .map(|l| cx.ratio(l, "loss_ratio"))
-            .transpose()?
-            .unwrap_or(0.0),
+        loss_ratio: n.loss_ratio.as_ref().map(|l| cx.ratio(l, "loss_ratio")).transpose()?.unwrap_or(0.0),
     })
 }
 
 fn disk_spec(cx: &Cx<'_>, d: &RawDisk, base: &DiskSpec) -> Res<DiskSpec> {
     Ok(DiskSpec {
-        fsync_latency: d
-            .fsync_latency
-            .as_ref()
-            .map_or(base.fsync_latency, |v| v.get_ref().0),
-        fsync_jitter: d
-            .fsync_jitter
-            .as_ref()
-            .map_or(base.fsync_jitter, |v| v.get_ref().0),
-        read_bytes_per_s: d
-            .read_throughput
-            .as_ref()
-            .map_or(base.read_bytes_per_s, |v| v.get_ref().0),
-        write_bytes_per_s: d
-            .write_throughput
-            .as_ref()
-            .map_or(base.write_bytes_per_s, |v| v.get_ref().0),
+        fsync_latency: d.fsync_latency.as_ref().map_or(base.fsync_latency, |v| v.get_ref().0),
+        fsync_jitter: d.fsync_jitter.as_ref().map_or(base.fsync_jitter, |v| v.get_ref().0),
+        read_bytes_per_s: d.read_throughput.as_ref().map_or(base.read_bytes_per_s, |v| v.get_ref().0),
+        write_bytes_per_s: d.write_throughput.as_ref().map_or(base.write_bytes_per_s, |v| v.get_ref().0),
     })
     .and_then(|spec| {
         if spec.fsync_latency.is_zero() {
@@ -395,26 +296,15 @@ fn disk_spec(cx: &Cx<'_>, d: &RawDisk, base: &DiskSpec) -> Res<DiskSpec> {
     })
 }
 
-fn pair(
-    cx: &Cx<'_>,
-    between: &S<Vec<S<String>>>,
-    table: &[String],
-    what: &str,
-) -> Res<(usize, usize)> {
+fn pair(cx: &Cx<'_>, between: &S<Vec<S<String>>>, table: &[String], what: &str) -> Res<(usize, usize)> {
     let v = between.get_ref();
     if v.len() != 2 {
-        return cx.err(
-            between.span(),
-            format!("between takes exactly two {what} names, got {}", v.len()),
-        );
+        return cx.err(between.span(), format!("between takes exactly two {what} names, got {}", v.len()));
     }
     let a = lookup(cx, table, &v[0], what)?;
     let b = lookup(cx, table, &v[1], what)?;
     if a == b {
-        return cx.err(
-            between.span(),
-            format!("between names the same {what} twice"),
-        );
+        return cx.err(between.span(), format!("between names the same {what} twice"));
     }
     Ok((a, b))
 }
@@ -429,35 +319,21 @@ fn region_links(
     for l in raw {
         let l = l.get_ref();
         let (a, b) = pair(cx, &l.between, regions, "region")?;
-        if out
-            .iter()
-            .any(|x| (x.a, x.b) == (a, b) || (x.a, x.b) == (b, a))
-        {
-            return cx.err(
-                l.between.span(),
-                "a region_link between these regions is already defined",
-            );
+        if out.iter().any(|x| (x.a, x.b) == (a, b) || (x.a, x.b) == (b, a)) {
+            return cx.err(l.between.span(), "a region_link between these regions is already defined");
         }
         out.push(RegionLink {
             a,
             b,
             latency: cx.positive(&l.latency, "latency")?,
             jitter: l.jitter.as_ref().map_or(Duration::ZERO, |j| j.get_ref().0),
-            loss_ratio: l
-                .loss_ratio
-                .as_ref()
-                .map(|v| cx.ratio(v, "loss_ratio"))
-                .transpose()?
-                .unwrap_or(0.0),
+            loss_ratio: l.loss_ratio.as_ref().map(|v| cx.ratio(v, "loss_ratio")).transpose()?.unwrap_or(0.0),
             bandwidth_bytes_per_s: l.bandwidth.as_ref().map(|b| b.get_ref().0),
         });
     }
     for a in 0..regions.len() {
         for b in a + 1..regions.len() {
-            if !out
-                .iter()
-                .any(|x| (x.a, x.b) == (a, b) || (x.a, x.b) == (b, a))
-            {
+            if !out.iter().any(|x| (x.a, x.b) == (a, b) || (x.a, x.b) == (b, a)) {
                 // Reported at the later of the two regions: the one that made the link necessary.
                 return cx.err(
                     raw_regions[b].get_ref().name.span(),
@@ -490,10 +366,7 @@ fn node_links(cx: &Cx<'_>, raw: &[S<RawLink>], nodes: &[String]) -> Res<Vec<Link
                 (a, b, false)
             }
             _ => {
-                return cx.err(
-                    span,
-                    "a [[link]] takes either between = [a, b] or both from and to",
-                );
+                return cx.err(span, "a [[link]] takes either between = [a, b] or both from and to");
             }
         };
         if let Some(lat) = &l.latency {
@@ -504,20 +377,11 @@ fn node_links(cx: &Cx<'_>, raw: &[S<RawLink>], nodes: &[String]) -> Res<Vec<Link
             to: to as NodeIdx,
             latency: l.latency.as_ref().map(|v| v.get_ref().0),
             jitter: l.jitter.as_ref().map(|v| v.get_ref().0),
-            loss_ratio: l
-                .loss_ratio
-                .as_ref()
-                .map(|v| cx.ratio(v, "loss_ratio"))
-                .transpose()?
-                .unwrap_or(0.0),
+            loss_ratio: l.loss_ratio.as_ref().map(|v| cx.ratio(v, "loss_ratio")).transpose()?.unwrap_or(0.0),
             bandwidth_bytes_per_s: l.bandwidth.as_ref().map(|b| b.get_ref().0),
         };
         if both {
-            out.push(Link {
-                from: link.to,
-                to: link.from,
-                ..link.clone()
-            });
+            out.push(Link { from: link.to, to: link.from, ..link.clone() });
         }
         out.push(link);
     }
@@ -527,36 +391,17 @@ fn node_links(cx: &Cx<'_>, raw: &[S<RawLink>], nodes: &[String]) -> Res<Vec<Link
 fn probe_spec(cx: &Cx<'_>, raw: Option<&RawProbe>) -> Res<ProbeSpec> {
     let d = ProbeSpec::default();
     let Some(p) = raw else { return Ok(d) };
-    let interval = p
-        .interval
-        .as_ref()
-        .map(|v| cx.positive(v, "probe interval"))
-        .transpose()?
-        .unwrap_or(d.interval);
+    let interval = p.interval.as_ref().map(|v| cx.positive(v, "probe interval")).transpose()?.unwrap_or(d.interval);
     let timeout = p.timeout.as_ref().map_or(d.timeout, |v| v.get_ref().0);
     if timeout < interval / 2 {
-        let span = p
-            .timeout
-            .as_ref()
-            .or(p.interval.as_ref())
-            .map_or(0..0, |v| v.span());
-        return cx.err(
-            span,
-            "probe timeout must be at least half the probe interval",
-        );
+        let span = p.timeout.as_ref().or(p.interval.as_ref()).map_or(0..0, |v| v.span());
+        return cx.err(span, "probe timeout must be at least half the probe interval");
     }
-    let fsync_interval = p
-        .fsync_interval
-        .as_ref()
-        .map(|v| cx.positive(v, "fsync_interval"))
-        .transpose()?;
+    let fsync_interval = p.fsync_interval.as_ref().map(|v| cx.positive(v, "fsync_interval")).transpose()?;
     Ok(ProbeSpec {
         interval,
         timeout,
-        payload_bytes: p
-            .payload
-            .as_ref()
-            .map_or(d.payload_bytes, |v| v.get_ref().0),
+        payload_bytes: p.payload.as_ref().map_or(d.payload_bytes, |v| v.get_ref().0),
         fsync_interval,
     })
 }
@@ -584,10 +429,7 @@ fn assertion(cx: &Cx<'_>, a: &S<RawAssert>) -> Res<Assertion> {
     }
     match (&a.min, &a.max) {
         (Some(lo), Some(hi)) if lo.get_ref() > hi.get_ref() => {
-            return cx.err(
-                hi.span(),
-                format!("max {} is below min {}", hi.get_ref(), lo.get_ref()),
-            );
+            return cx.err(hi.span(), format!("max {} is below min {}", hi.get_ref(), lo.get_ref()));
         }
         _ => {}
     }

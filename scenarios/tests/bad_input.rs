@@ -56,12 +56,8 @@ fn parse_expect(first_line: &str) -> Result<Expect, String> {
         .ok_or_else(|| format!("first line must start with `# expect: `, got {first_line:?}"))?;
     let mut parts = rest.splitn(3, ':');
     let mut number = |what: &str| -> Result<usize, String> {
-        let s = parts
-            .next()
-            .ok_or_else(|| format!("missing {what} in {first_line:?}"))?;
-        s.trim()
-            .parse()
-            .map_err(|_| format!("{what} {s:?} is not a number in {first_line:?}"))
+        let s = parts.next().ok_or_else(|| format!("missing {what} in {first_line:?}"))?;
+        s.trim().parse().map_err(|_| format!("{what} {s:?} is not a number in {first_line:?}"))
     };
     let line = number("LINE")?;
     let column = number("COLUMN")?;
@@ -70,21 +66,13 @@ fn parse_expect(first_line: &str) -> Result<Expect, String> {
         return Err(format!("empty message substring in {first_line:?}"));
     }
     if (line == 0) != (column == 0) {
-        return Err(format!(
-            "LINE and COLUMN must both be 0 or both be >= 1 in {first_line:?}"
-        ));
+        return Err(format!("LINE and COLUMN must both be 0 or both be >= 1 in {first_line:?}"));
     }
-    Ok(Expect {
-        line,
-        column,
-        substring,
-    })
+    Ok(Expect { line, column, substring })
 }
 
 fn bad_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("bad")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("bad")
 }
 
 fn bad_files() -> Vec<PathBuf> {
@@ -102,8 +90,7 @@ fn bad_files() -> Vec<PathBuf> {
 fn check(path: &Path) -> Result<(), String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
     let first_line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
-    let first_line =
-        std::str::from_utf8(first_line).map_err(|_| "first line is not UTF-8".to_string())?;
+    let first_line = std::str::from_utf8(first_line).map_err(|_| "first line is not UTF-8".to_string())?;
     let d = match scenarios::load(path) {
         Ok(s) => return Err(format!("loaded without error (scenario {:?})", s.name)),
         Err(d) => d,
@@ -112,20 +99,14 @@ fn check(path: &Path) -> Result<(), String> {
     let want = parse_expect(first_line).map_err(|e| format!("{e}\n  --- loader said:\n{shown}"))?;
     let mut problems = Vec::new();
     if (d.line, d.column) != (want.line, want.column) {
-        problems.push(format!(
-            "position is {}:{}, expected {}:{}",
-            d.line, d.column, want.line, want.column
-        ));
+        problems.push(format!("position is {}:{}, expected {}:{}", d.line, d.column, want.line, want.column));
     }
     if !d.message.contains(&want.substring) {
         problems.push(format!("message does not contain {:?}", want.substring));
     }
     let path_shown = path.display().to_string();
     if d.path != path_shown {
-        problems.push(format!(
-            "diagnostic path is {:?}, expected {path_shown:?}",
-            d.path
-        ));
+        problems.push(format!("diagnostic path is {:?}, expected {path_shown:?}", d.path));
     }
     let prefix = if want.line == 0 {
         format!("{path_shown}: ")
@@ -138,23 +119,14 @@ fn check(path: &Path) -> Result<(), String> {
     if want.line >= 1 {
         // The excerpt must be the line the position names, with the caret inside (or just past) it.
         let text = String::from_utf8_lossy(&bytes);
-        let line_text = text
-            .split('\n')
-            .nth(want.line - 1)
-            .unwrap_or_default()
-            .trim_end_matches('\r');
+        let line_text = text.split('\n').nth(want.line - 1).unwrap_or_default().trim_end_matches('\r');
         match &d.excerpt {
             Some((excerpt, column, width)) => {
                 if excerpt != line_text {
-                    problems.push(format!(
-                        "excerpt is {excerpt:?}, expected line {}: {line_text:?}",
-                        want.line
-                    ));
+                    problems.push(format!("excerpt is {excerpt:?}, expected line {}: {line_text:?}", want.line));
                 }
                 if *column != d.column || *width == 0 || column - 1 > line_text.chars().count() {
-                    problems.push(format!(
-                        "caret at column {column} width {width} does not fit {line_text:?}"
-                    ));
+                    problems.push(format!("caret at column {column} width {width} does not fit {line_text:?}"));
                 }
             }
             None => problems.push("no excerpt for a positioned error".to_string()),
@@ -162,23 +134,13 @@ fn check(path: &Path) -> Result<(), String> {
     } else if d.excerpt.is_some() {
         problems.push("whole-file error has an excerpt".to_string());
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{}\n  --- loader said:\n{shown}",
-            problems.join("; ")
-        ))
-    }
+    if problems.is_empty() { Ok(()) } else { Err(format!("{}\n  --- loader said:\n{shown}", problems.join("; "))) }
 }
 
 #[test]
 fn every_bad_file_is_reported_where_its_header_says() {
     let files = bad_files();
-    let names: Vec<String> = files
-        .iter()
-        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
-        .collect();
+    let names: Vec<String> = files.iter().map(|p| p.file_stem().unwrap().to_string_lossy().into_owned()).collect();
     let mut failures = Vec::new();
     for required in REQUIRED {
         if !names.iter().any(|n| n == required) {
@@ -218,16 +180,9 @@ fn parse_str_and_load_agree() {
 fn expectation_header_parser() {
     assert_eq!(
         parse_expect("# expect: 12:7: unknown fault kind \"x\"; expected: a, b"),
-        Ok(Expect {
-            line: 12,
-            column: 7,
-            substring: "unknown fault kind \"x\"; expected: a, b".into()
-        })
+        Ok(Expect { line: 12, column: 7, substring: "unknown fault kind \"x\"; expected: a, b".into() })
     );
-    assert_eq!(
-        parse_expect("# expect: 0:0: not UTF-8\r").map(|e| e.line),
-        Ok(0)
-    );
+    assert_eq!(parse_expect("# expect: 0:0: not UTF-8\r").map(|e| e.line), Ok(0));
     assert!(parse_expect("# expect 1:1: x").is_err());
     assert!(parse_expect("# expect: 1:x: y").is_err());
     assert!(parse_expect("# expect: 1:1:").is_err());
@@ -243,26 +198,12 @@ fn a_wrong_expectation_is_detected() {
     let body = src.split_once('\n').unwrap().1;
     let right = parse_expect(src.lines().next().unwrap()).unwrap();
     let variants = [
-        format!(
-            "# expect: {}:{}: {}\n",
-            right.line + 1,
-            right.column,
-            right.substring
-        ),
-        format!(
-            "# expect: {}:{}: {}\n",
-            right.line,
-            right.column + 1,
-            right.substring
-        ),
+        format!("# expect: {}:{}: {}\n", right.line + 1, right.column, right.substring),
+        format!("# expect: {}:{}: {}\n", right.line, right.column + 1, right.substring),
         format!("# expect: {}:{}: no such words\n", right.line, right.column),
     ];
     let path = dir.join("case.toml");
-    std::fs::write(
-        &path,
-        format!("{}{body}", src.lines().next().unwrap().to_owned() + "\n"),
-    )
-    .unwrap();
+    std::fs::write(&path, format!("{}{body}", src.lines().next().unwrap().to_owned() + "\n")).unwrap();
     assert_eq!(check(&path), Ok(()));
     for header in variants {
         std::fs::write(&path, format!("{header}{body}")).unwrap();

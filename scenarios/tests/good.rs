@@ -5,9 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use scenarios::{
-    Diagnostic, FaultKind, NetworkDefaults, NodeKind, ProbeSpec, Scenario, SwitchRole,
-};
+use scenarios::{Diagnostic, FaultKind, NetworkDefaults, NodeKind, ProbeSpec, Scenario, SwitchRole};
 
 const BASE: &str = include_str!("../../fuzz/seeds/base.toml");
 const FULL: &str = include_str!("../../fuzz/seeds/full.toml");
@@ -26,20 +24,12 @@ fn secs(n: u64) -> Duration {
 }
 
 fn index_of(names: impl IntoIterator<Item = String>, name: &str) -> usize {
-    names
-        .into_iter()
-        .position(|n| n == name)
-        .unwrap_or_else(|| panic!("no {name:?}"))
+    names.into_iter().position(|n| n == name).unwrap_or_else(|| panic!("no {name:?}"))
 }
 
 /// 1-based line of the `n`-th (0-based) line of `text` that equals `header`.
 fn line_of_nth(text: &str, header: &str, n: usize) -> usize {
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| *l == header)
-        .nth(n)
-        .map(|(i, _)| i + 1)
-        .expect("header present")
+    text.lines().enumerate().filter(|(_, l)| *l == header).nth(n).map(|(i, _)| i + 1).expect("header present")
 }
 
 #[test]
@@ -55,11 +45,8 @@ fn base_topology_resolves_to_indices() {
     let regions: Vec<&str> = s.regions.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(regions, ["pdx", "lux"]);
     // Core switches come first, in region order; then one ToR per rack, named after it.
-    let switches: Vec<(&str, usize, SwitchRole)> = s
-        .switches
-        .iter()
-        .map(|w| (w.name.as_str(), w.region, w.role.clone()))
-        .collect();
+    let switches: Vec<(&str, usize, SwitchRole)> =
+        s.switches.iter().map(|w| (w.name.as_str(), w.region, w.role.clone())).collect();
     assert_eq!(
         switches,
         [
@@ -72,34 +59,17 @@ fn base_topology_resolves_to_indices() {
     );
     assert_eq!(s.regions[0].core_switch, 0);
     assert_eq!(s.regions[1].core_switch, 1);
-    let racks: Vec<(&str, usize, usize)> = s
-        .racks
-        .iter()
-        .map(|r| (r.name.as_str(), r.region, r.switch))
-        .collect();
-    assert_eq!(
-        racks,
-        [("pdx-r1", 0, 2), ("pdx-r2", 0, 3), ("lux-r1", 1, 4)]
-    );
-    let nodes: Vec<(&str, usize, usize, usize)> = s
-        .nodes
-        .iter()
-        .map(|n| (n.name.as_str(), n.rack, n.region, n.switch))
-        .collect();
+    let racks: Vec<(&str, usize, usize)> = s.racks.iter().map(|r| (r.name.as_str(), r.region, r.switch)).collect();
+    assert_eq!(racks, [("pdx-r1", 0, 2), ("pdx-r2", 0, 3), ("lux-r1", 1, 4)]);
+    let nodes: Vec<(&str, usize, usize, usize)> =
+        s.nodes.iter().map(|n| (n.name.as_str(), n.rack, n.region, n.switch)).collect();
     assert_eq!(nodes, [("p1", 0, 0, 2), ("p2", 1, 0, 3), ("l1", 2, 1, 4)]);
     assert!(s.nodes.iter().all(|n| n.kind == NodeKind::Probe));
 
     assert_eq!(s.region_links.len(), 1);
     let rl = &s.region_links[0];
     assert_eq!(
-        (
-            rl.a,
-            rl.b,
-            rl.latency,
-            rl.jitter,
-            rl.loss_ratio,
-            rl.bandwidth_bytes_per_s
-        ),
+        (rl.a, rl.b, rl.latency, rl.jitter, rl.loss_ratio, rl.bandwidth_bytes_per_s),
         (0, 1, ms(70), ms(1), 0.0, None)
     );
     assert!(s.links.is_empty());
@@ -121,21 +91,11 @@ fn base_topology_resolves_to_indices() {
     assert_eq!((f.index, f.at, f.until), (1, secs(30), Some(secs(35))));
     assert_eq!(f.line, line_of_nth(BASE, "[[fault]]", 1));
     // "lux" is a region: it expands to its one node, l1 (index 2).
-    assert_eq!(
-        f.kind,
-        FaultKind::Partition {
-            from: vec![2],
-            to: vec![0],
-            one_way: true
-        }
-    );
+    assert_eq!(f.kind, FaultKind::Partition { from: vec![2], to: vec![0], one_way: true });
 
     assert_eq!(s.asserts.len(), 1);
     let a = &s.asserts[0];
-    assert_eq!(
-        (a.name.as_str(), a.metric.as_str()),
-        ("some loss", "probe.pairs.p1->p2.loss_ratio")
-    );
+    assert_eq!((a.name.as_str(), a.metric.as_str()), ("some loss", "probe.pairs.p1->p2.loss_ratio"));
     assert_eq!((a.min, a.max, a.equals), (Some(0.01), Some(0.5), None));
     assert_eq!(a.line, line_of_nth(BASE, "[[assert]]", 0));
 }
@@ -150,18 +110,7 @@ fn full_scenario_resolves_every_feature() {
 
     // An explicit core switch name replaces "<region>-core"; racks may share a named ToR.
     let names: Vec<&str> = s.switches.iter().map(|w| w.name.as_str()).collect();
-    assert_eq!(
-        names,
-        [
-            "pdx-spine",
-            "lux-core",
-            "fra-core",
-            "pdx-r1-tor",
-            "pdx-shared",
-            "lux-r1-tor",
-            "fra-r1-tor"
-        ]
-    );
+    assert_eq!(names, ["pdx-spine", "lux-core", "fra-core", "pdx-r1-tor", "pdx-shared", "lux-r1-tor", "fra-r1-tor"]);
     assert_eq!(s.regions[0].core_switch, switch("pdx-spine"));
     assert_eq!(s.racks[1].switch, switch("pdx-shared"));
     assert_eq!(s.racks[2].switch, switch("pdx-shared"));
@@ -169,151 +118,66 @@ fn full_scenario_resolves_every_feature() {
     assert_eq!(s.nodes[node("f1") as usize].region, 2);
 
     // Ports: a ToR has its nodes and "uplink"; a core has its region's ToRs and "wan".
-    assert_eq!(
-        scenarios::switch_ports(&s.nodes, &s.switches, switch("pdx-shared")),
-        ["p2", "p3", "uplink"]
-    );
+    assert_eq!(scenarios::switch_ports(&s.nodes, &s.switches, switch("pdx-shared")), ["p2", "p3", "uplink"]);
     assert_eq!(
         scenarios::switch_ports(&s.nodes, &s.switches, switch("pdx-spine")),
         ["pdx-r1-tor", "pdx-shared", "wan"]
     );
-    assert_eq!(
-        scenarios::switch_ports(&s.nodes, &s.switches, switch("lux-core")),
-        ["lux-r1-tor", "wan"]
-    );
+    assert_eq!(scenarios::switch_ports(&s.nodes, &s.switches, switch("lux-core")), ["lux-r1-tor", "wan"]);
 
     // Region links: all three pairs, written in any order.
     let pairs: Vec<(usize, usize)> = s.region_links.iter().map(|l| (l.a, l.b)).collect();
     assert_eq!(pairs, [(0, 1), (2, 0), (1, 2)]);
     assert_eq!(s.region_links[0].loss_ratio, 0.001);
     assert_eq!(s.region_links[0].bandwidth_bytes_per_s, Some(1_250_000_000));
-    assert_eq!(
-        (s.region_links[1].jitter, s.region_links[1].loss_ratio),
-        (Duration::ZERO, 0.0)
-    );
+    assert_eq!((s.region_links[1].jitter, s.region_links[1].loss_ratio), (Duration::ZERO, 0.0));
 
     // `between` is two directed links with the same settings; from/to is one.
     let mut links: Vec<(u32, u32)> = s.links.iter().map(|l| (l.from, l.to)).collect();
     links.sort_unstable();
-    let mut want = vec![
-        (node("p1"), node("l1")),
-        (node("l1"), node("p1")),
-        (node("l2"), node("f1")),
-    ];
+    let mut want = vec![(node("p1"), node("l1")), (node("l1"), node("p1")), (node("l2"), node("f1"))];
     want.sort_unstable();
     assert_eq!(links, want);
-    for l in s
-        .links
-        .iter()
-        .filter(|l| l.from == node("p1") || l.to == node("p1"))
-    {
-        assert_eq!(
-            (l.latency, l.jitter, l.loss_ratio, l.bandwidth_bytes_per_s),
-            (Some(ms(5)), None, 0.01, None)
-        );
+    for l in s.links.iter().filter(|l| l.from == node("p1") || l.to == node("p1")) {
+        assert_eq!((l.latency, l.jitter, l.loss_ratio, l.bandwidth_bytes_per_s), (Some(ms(5)), None, 0.01, None));
     }
     let one_way = s.links.iter().find(|l| l.from == node("l2")).unwrap();
     assert_eq!(
-        (
-            one_way.latency,
-            one_way.jitter,
-            one_way.bandwidth_bytes_per_s
-        ),
+        (one_way.latency, one_way.jitter, one_way.bandwidth_bytes_per_s),
         (None, Some(ms(2)), Some(125_000_000))
     );
 
     // Disk: [disk] overrides the defaults for every node, a node's own disk overrides [disk].
     let p1 = &s.nodes[node("p1") as usize].disk;
-    assert_eq!(
-        (p1.fsync_latency, p1.write_bytes_per_s),
-        (ms(2), 500_000_000)
-    );
-    assert_eq!(
-        p1.read_bytes_per_s,
-        scenarios::DiskSpec::default().read_bytes_per_s
-    );
+    assert_eq!((p1.fsync_latency, p1.write_bytes_per_s), (ms(2), 500_000_000));
+    assert_eq!(p1.read_bytes_per_s, scenarios::DiskSpec::default().read_bytes_per_s);
     let p2 = &s.nodes[node("p2") as usize].disk;
-    assert_eq!(
-        (p2.fsync_latency, p2.read_bytes_per_s, p2.write_bytes_per_s),
-        (ms(10), 1 << 30, 500_000_000)
-    );
+    assert_eq!((p2.fsync_latency, p2.read_bytes_per_s, p2.write_bytes_per_s), (ms(10), 1 << 30, 500_000_000));
 
     // Probe: omitted fields take their defaults.
     let d = ProbeSpec::default();
     assert_eq!((s.probe.interval, s.probe.timeout), (d.interval, d.timeout));
-    assert_eq!(
-        (s.probe.payload_bytes, s.probe.fsync_interval),
-        (1024, Some(secs(1)))
-    );
+    assert_eq!((s.probe.payload_bytes, s.probe.fsync_interval), (1024, Some(secs(1))));
 
-    let (p1, p2, p3, l1, l2, f1) = (
-        node("p1"),
-        node("p2"),
-        node("p3"),
-        node("l1"),
-        node("l2"),
-        node("f1"),
-    );
+    let (p1, p2, p3, l1, l2, f1) = (node("p1"), node("p2"), node("p3"), node("l1"), node("l2"), node("f1"));
     let want: Vec<(Duration, Option<Duration>, FaultKind)> = vec![
         // Rack "pdx-r2" is p2; region "fra" is f1.
-        (
-            secs(1),
-            Some(secs(3)),
-            FaultKind::Partition {
-                from: vec![p2, l1],
-                to: vec![f1],
-                one_way: false,
-            },
-        ),
+        (secs(1), Some(secs(3)), FaultKind::Partition { from: vec![p2, l1], to: vec![f1], one_way: false }),
         // Region "pdx" plus p1 again: deduplicated and sorted.
-        (
-            secs(5),
-            Some(secs(6)),
-            FaultKind::Partition {
-                from: vec![p1, p2, p3],
-                to: vec![p2, l1, l2],
-                one_way: true,
-            },
-        ),
-        (
-            secs(10),
-            Some(secs(20)),
-            FaultKind::LinkDown {
-                a: p1,
-                b: p2,
-                one_way: false,
-            },
-        ),
+        (secs(5), Some(secs(6)), FaultKind::Partition { from: vec![p1, p2, p3], to: vec![p2, l1, l2], one_way: true }),
+        (secs(10), Some(secs(20)), FaultKind::LinkDown { a: p1, b: p2, one_way: false }),
         (
             secs(11),
             Some(secs(12)),
-            FaultKind::LinkDegraded {
-                a: l1,
-                b: l2,
-                one_way: false,
-                loss_ratio: 0.0,
-                extra_latency: ms(5),
-            },
+            FaultKind::LinkDegraded { a: l1, b: l2, one_way: false, loss_ratio: 0.0, extra_latency: ms(5) },
         ),
         // down_for defaults to half the period.
         (
             secs(12),
             Some(secs(42)),
-            FaultKind::LinkFlapping {
-                a: p1,
-                b: f1,
-                one_way: true,
-                period: secs(10),
-                down_for: secs(5),
-            },
+            FaultKind::LinkFlapping { a: p1, b: f1, one_way: true, period: secs(10), down_for: secs(5) },
         ),
-        (
-            secs(13),
-            Some(secs(14)),
-            FaultKind::SwitchDown {
-                switch: switch("pdx-shared"),
-            },
-        ),
+        (secs(13), Some(secs(14)), FaultKind::SwitchDown { switch: switch("pdx-shared") }),
         (
             secs(14),
             Some(secs(15)),
@@ -326,38 +190,16 @@ fn full_scenario_resolves_every_feature() {
         (
             secs(15),
             Some(secs(35)),
-            FaultKind::SwitchFlapping {
-                switch: switch("lux-core"),
-                period: secs(4),
-                down_for: secs(1),
-            },
+            FaultKind::SwitchFlapping { switch: switch("lux-core"), period: secs(4), down_for: secs(1) },
         ),
         // No for/until: never heals.
         (secs(50), None, FaultKind::NodeCrash { node: l2 }),
-        (
-            secs(16),
-            Some(ms(16_500)),
-            FaultKind::NodePause { node: p3 },
-        ),
+        (secs(16), Some(ms(16_500)), FaultKind::NodePause { node: p3 }),
         (secs(17), Some(secs(18)), FaultKind::DiskStall { node: f1 }),
         // error_ratio defaults to 1.
-        (
-            secs(18),
-            Some(secs(19)),
-            FaultKind::DiskErrors {
-                node: p1,
-                error_ratio: 1.0,
-            },
-        ),
+        (secs(18), Some(secs(19)), FaultKind::DiskErrors { node: p1, error_ratio: 1.0 }),
         (secs(19), Some(secs(20)), FaultKind::DiskFull { node: p2 }),
-        (
-            secs(20),
-            Some(secs(80)),
-            FaultKind::DiskSlow {
-                node: l1,
-                factor: 4.0,
-            },
-        ),
+        (secs(20), Some(secs(80)), FaultKind::DiskSlow { node: l1, factor: 4.0 }),
     ];
     assert_eq!(s.faults.len(), want.len());
     for (i, (f, (at, until, kind))) in s.faults.iter().zip(want).enumerate() {
@@ -372,62 +214,38 @@ fn full_scenario_resolves_every_feature() {
     kinds.dedup();
     assert_eq!(kinds.len(), 13);
 
-    let a: Vec<(Option<f64>, Option<f64>, Option<f64>)> =
-        s.asserts.iter().map(|a| (a.min, a.max, a.equals)).collect();
+    let a: Vec<(Option<f64>, Option<f64>, Option<f64>)> = s.asserts.iter().map(|a| (a.min, a.max, a.equals)).collect();
     assert_eq!(a, [(None, None, Some(0.0)), (None, Some(100.0), None)]);
 }
 
 #[test]
 fn minimal_scenario_gets_defaults() {
     let s = parse("minimal.toml", MINIMAL);
-    assert_eq!(
-        (s.description.as_str(), s.seed, s.duration),
-        ("", 0, secs(1))
-    );
+    assert_eq!((s.description.as_str(), s.seed, s.duration), ("", 0, secs(1)));
     let d = NetworkDefaults::default();
     assert_eq!(
-        (
-            s.network.switch_latency,
-            s.network.region_latency,
-            s.network.jitter,
-            s.network.loss_ratio
-        ),
+        (s.network.switch_latency, s.network.region_latency, s.network.jitter, s.network.loss_ratio),
         (d.switch_latency, d.region_latency, d.jitter, d.loss_ratio)
     );
     let p = ProbeSpec::default();
     assert_eq!(
-        (
-            s.probe.interval,
-            s.probe.timeout,
-            s.probe.payload_bytes,
-            s.probe.fsync_interval
-        ),
+        (s.probe.interval, s.probe.timeout, s.probe.payload_bytes, s.probe.fsync_interval),
         (p.interval, p.timeout, p.payload_bytes, p.fsync_interval)
     );
     assert_eq!(s.nodes[0].disk, scenarios::DiskSpec::default());
     let switches: Vec<&str> = s.switches.iter().map(|w| w.name.as_str()).collect();
     assert_eq!(switches, ["r-core", "k-tor"]);
-    assert!(
-        s.region_links.is_empty()
-            && s.links.is_empty()
-            && s.faults.is_empty()
-            && s.asserts.is_empty()
-    );
+    assert!(s.region_links.is_empty() && s.links.is_empty() && s.faults.is_empty() && s.asserts.is_empty());
 }
 
 #[test]
 fn source_hash_is_fnv1a_of_the_bytes() {
     fn fnv(text: &str) -> String {
-        let h = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-        });
+        let h = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3));
         format!("{h:016x}")
     }
     let a = parse("a.toml", MINIMAL);
-    let b = parse(
-        "b.toml",
-        &format!("{MINIMAL}\n# a comment changes the hash\n"),
-    );
+    let b = parse("b.toml", &format!("{MINIMAL}\n# a comment changes the hash\n"));
     assert_eq!(a.source_hash, fnv(MINIMAL));
     assert_eq!(a.source_hash.len(), 16);
     assert_ne!(a.source_hash, b.source_hash);
@@ -436,10 +254,7 @@ fn source_hash_is_fnv1a_of_the_bytes() {
 #[test]
 fn load_reads_the_file_and_keeps_the_path() {
     let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds");
-    let mut files: Vec<_> = std::fs::read_dir(&seeds)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut files: Vec<_> = std::fs::read_dir(&seeds).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
     assert_eq!(files.len(), 3, "{files:?}");
     for path in files {
@@ -451,11 +266,7 @@ fn load_reads_the_file_and_keeps_the_path() {
     let missing = Path::new("/nonexistent/scenario.toml");
     let d = scenarios::load(missing).unwrap_err();
     assert_eq!((d.line, d.column), (0, 0));
-    assert!(
-        d.to_string()
-            .starts_with("/nonexistent/scenario.toml: cannot read scenario"),
-        "{d}"
-    );
+    assert!(d.to_string().starts_with("/nonexistent/scenario.toml: cannot read scenario"), "{d}");
 }
 
 /// xorshift64*: a tiny deterministic generator, so the test needs no extra crates.
@@ -475,8 +286,8 @@ impl Rng {
 
 /// Characters that TOML and the loader treat specially, plus some multi-byte ones.
 const ALPHABET: &[char] = &[
-    '[', ']', '{', '}', '=', ',', '.', '"', '\'', '#', '\n', '\r', '\t', ' ', '\\', '-', '+', '0',
-    '1', '9', 'e', 'a', 's', 'm', 'x', 'é', 'µ', '€', '😀', '\u{0}', '\u{feff}',
+    '[', ']', '{', '}', '=', ',', '.', '"', '\'', '#', '\n', '\r', '\t', ' ', '\\', '-', '+', '0', '1', '9', 'e', 'a',
+    's', 'm', 'x', 'é', 'µ', '€', '😀', '\u{0}', '\u{feff}',
 ];
 
 fn mutate(rng: &mut Rng, text: &str) -> String {
@@ -531,24 +342,14 @@ fn diagnostic_problem(text: &str, d: &Diagnostic) -> Option<String> {
         return Some(format!("column 0 on line {}", d.line));
     }
     let Some(line) = text.split('\n').nth(d.line - 1) else {
-        return Some(format!(
-            "line {} is past the end ({} lines)",
-            d.line,
-            text.split('\n').count()
-        ));
+        return Some(format!("line {} is past the end ({} lines)", d.line, text.split('\n').count()));
     };
     let line = line.trim_end_matches('\r');
     if d.column > line.chars().count() + 1 {
-        return Some(format!(
-            "column {} is past the end of line {:?}",
-            d.column, line
-        ));
+        return Some(format!("column {} is past the end of line {:?}", d.column, line));
     }
     if d.excerpt.as_ref().map(|e| e.0.as_str()) != Some(line) {
-        return Some(format!(
-            "excerpt {:?} is not line {} {line:?}",
-            d.excerpt, d.line
-        ));
+        return Some(format!("excerpt {:?} is not line {} {line:?}", d.excerpt, d.line));
     }
     if !shown.starts_with(&format!("m.toml:{}:{}: ", d.line, d.column)) {
         return Some(format!("shown as {shown:?}"));
@@ -565,17 +366,11 @@ fn mutated_scenarios_never_panic_and_point_inside_the_text() {
         let base = [BASE, FULL, MINIMAL][case % 3];
         let text = mutate(&mut rng, base);
         let result = std::panic::catch_unwind(|| scenarios::parse_str("m.toml", &text));
-        let result =
-            result.unwrap_or_else(|_| panic!("case {case}: parse_str panicked on:\n{text}"));
+        let result = result.unwrap_or_else(|_| panic!("case {case}: parse_str panicked on:\n{text}"));
         match result {
             Ok(s) => {
                 ok += 1;
-                assert!(
-                    s.nodes
-                        .iter()
-                        .all(|n| n.rack < s.racks.len() && n.switch < s.switches.len()),
-                    "case {case}"
-                );
+                assert!(s.nodes.iter().all(|n| n.rack < s.racks.len() && n.switch < s.switches.len()), "case {case}");
             }
             Err(d) => {
                 errors += 1;
@@ -585,29 +380,15 @@ fn mutated_scenarios_never_panic_and_point_inside_the_text() {
                     panic!("case {case}: {problem}\n--- diagnostic:\n{d}\n--- text:\n{text}");
                 }
                 // Same input, same answer.
-                assert_eq!(
-                    scenarios::parse_str("m.toml", &text).unwrap_err(),
-                    d,
-                    "case {case}"
-                );
+                assert_eq!(scenarios::parse_str("m.toml", &text).unwrap_err(), d, "case {case}");
             }
         }
     }
-    println!(
-        "{ok} loaded, {errors} errors ({whole_file} whole-file) on {} distinct lines",
-        distinct_lines.len()
-    );
+    println!("{ok} loaded, {errors} errors ({whole_file} whole-file) on {} distinct lines", distinct_lines.len());
     // The mutations must really exercise both paths and many places in the files.
     assert!(ok > 100 && errors > 1000, "ok {ok}, errors {errors}");
-    assert!(
-        distinct_lines.len() > 50,
-        "errors on only {} distinct lines",
-        distinct_lines.len()
-    );
-    assert!(
-        whole_file < errors / 10,
-        "{whole_file} whole-file errors of {errors}"
-    );
+    assert!(distinct_lines.len() > 50, "errors on only {} distinct lines", distinct_lines.len());
+    assert!(whole_file < errors / 10, "{whole_file} whole-file errors of {errors}");
 }
 
 #[test]
@@ -624,14 +405,6 @@ fn diagnostic_checker_rejects_bad_positions() {
     let mut wrong_excerpt = good.clone();
     wrong_excerpt.line = 1;
     assert!(diagnostic_problem(text, &wrong_excerpt).is_some());
-    assert!(
-        diagnostic_problem(text, &Diagnostic::whole_file("m.toml", "something else")).is_some()
-    );
-    assert_eq!(
-        diagnostic_problem(
-            text,
-            &Diagnostic::whole_file("m.toml", "missing field `scenario`")
-        ),
-        None
-    );
+    assert!(diagnostic_problem(text, &Diagnostic::whole_file("m.toml", "something else")).is_some());
+    assert_eq!(diagnostic_problem(text, &Diagnostic::whole_file("m.toml", "missing field `scenario`")), None);
 }
