@@ -56,13 +56,34 @@ pub enum Label {
 /// Effects that leave the node. Timers stay inside the node runner and are not listed here.
 #[derive(Clone, Debug)]
 pub enum Effect<M> {
-    Send { at: SimTime, to: NodeId, msg: M },
-    Disk { at: SimTime, op: DiskOp, token: u64 },
-    Trace { at: SimTime, kind: TraceKind },
+    Send {
+        at: SimTime,
+        to: NodeId,
+        msg: M,
+    },
+    Disk {
+        at: SimTime,
+        op: DiskOp,
+        token: u64,
+    },
+    Trace {
+        at: SimTime,
+        kind: TraceKind,
+    },
     /// Add `delta` to a counter.
-    Count { at: SimTime, metric: &'static str, label: Label, delta: u64 },
+    Count {
+        at: SimTime,
+        metric: &'static str,
+        label: Label,
+        delta: u64,
+    },
     /// Record one sample of a distribution (latencies in ms, sizes in bytes).
-    Observe { at: SimTime, metric: &'static str, label: Label, value: f64 },
+    Observe {
+        at: SimTime,
+        metric: &'static str,
+        label: Label,
+        value: f64,
+    },
 }
 
 /// Timer commands a handler issued; the runner applies them in order.
@@ -121,13 +142,7 @@ pub trait Model {
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self::Msg, Self::Timer>);
     fn on_message(&mut self, ctx: &mut Ctx<'_, Self::Msg, Self::Timer>, from: NodeId, msg: Self::Msg);
     fn on_timer(&mut self, ctx: &mut Ctx<'_, Self::Msg, Self::Timer>, timer: Self::Timer);
-    fn on_disk(
-        &mut self,
-        _ctx: &mut Ctx<'_, Self::Msg, Self::Timer>,
-        _token: u64,
-        _result: Result<(), DiskError>,
-    ) {
-    }
+    fn on_disk(&mut self, _ctx: &mut Ctx<'_, Self::Msg, Self::Timer>, _token: u64, _result: Result<(), DiskError>) {}
     /// Snapshot of the durable state, taken when an fsync is issued.
     fn durable(&self) -> Self::Durable {
         Self::Durable::default()

@@ -82,12 +82,8 @@ impl Probe {
     fn expire(&mut self, ctx: &mut PCtx<'_>) {
         let deadline = ctx.now;
         let timeout = self.cfg.timeout;
-        let expired: Vec<(NodeId, u64)> = self
-            .outstanding
-            .iter()
-            .filter(|(_, sent_at)| **sent_at + timeout <= deadline)
-            .map(|(k, _)| *k)
-            .collect();
+        let expired: Vec<(NodeId, u64)> =
+            self.outstanding.iter().filter(|(_, sent_at)| **sent_at + timeout <= deadline).map(|(k, _)| *k).collect();
         for key in expired {
             self.outstanding.remove(&key);
             ctx.count(METRIC_TIMED_OUT, Label::Pair(ctx.id, key.0), 1);

@@ -42,15 +42,43 @@ impl Entry {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RaftMsg {
     /// Vote or pre-vote request. `transfer`: campaign after TimeoutNow, which overrides leases.
-    Vote { term: Term, last_index: Index, last_term: Term, pre: bool, transfer: bool },
-    VoteResp { term: Term, pre: bool, reject: bool },
-    App { term: Term, prev_index: Index, prev_term: Term, entries: Vec<Entry>, commit: Index },
+    Vote {
+        term: Term,
+        last_index: Index,
+        last_term: Term,
+        pre: bool,
+        transfer: bool,
+    },
+    VoteResp {
+        term: Term,
+        pre: bool,
+        reject: bool,
+    },
+    App {
+        term: Term,
+        prev_index: Index,
+        prev_term: Term,
+        entries: Vec<Entry>,
+        commit: Index,
+    },
     /// `index`: the follower's last matching index, or (reject) the rejected prev_index with a
     /// hint of where to retry.
-    AppResp { term: Term, index: Index, reject: bool, hint: Index },
-    Heartbeat { term: Term, commit: Index },
-    HeartbeatResp { term: Term },
-    TimeoutNow { term: Term },
+    AppResp {
+        term: Term,
+        index: Index,
+        reject: bool,
+        hint: Index,
+    },
+    Heartbeat {
+        term: Term,
+        commit: Index,
+    },
+    HeartbeatResp {
+        term: Term,
+    },
+    TimeoutNow {
+        term: Term,
+    },
 }
 
 impl RaftMsg {
@@ -393,7 +421,11 @@ impl Raft {
         let id = self.id;
         if self.poll(id, true) >= self.quorum() {
             // Single-member cluster.
-            if pre { self.campaign(false, transfer, rng) } else { self.become_leader(rng) }
+            if pre {
+                self.campaign(false, transfer, rng)
+            } else {
+                self.become_leader(rng)
+            }
             return;
         }
         let (last_index, last_term) = (self.last_index(), self.last_term());
@@ -545,7 +577,8 @@ impl Raft {
         let mterm = m.term();
         if mterm > self.hs.term {
             if let RaftMsg::Vote { transfer, .. } = m {
-                let in_lease = self.cfg.check_quorum && self.lead.is_some() && self.election_elapsed < self.cfg.election_ticks;
+                let in_lease =
+                    self.cfg.check_quorum && self.lead.is_some() && self.election_elapsed < self.cfg.election_ticks;
                 if !transfer && in_lease {
                     return;
                 }

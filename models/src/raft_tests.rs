@@ -12,13 +12,21 @@ struct Net {
 }
 
 fn cfg(n: u32, pre_vote: bool, check_quorum: bool) -> RaftConfig {
-    RaftConfig { peers: (0..n).collect(), election_ticks: 10, heartbeat_ticks: 1, pre_vote, check_quorum, max_entries_per_msg: 64 }
+    RaftConfig {
+        peers: (0..n).collect(),
+        election_ticks: 10,
+        heartbeat_ticks: 1,
+        pre_vote,
+        check_quorum,
+        max_entries_per_msg: 64,
+    }
 }
 
 impl Net {
     fn new(n: u32, pre_vote: bool, check_quorum: bool) -> Net {
         let mut rng = stream_rng(42, Stream::Named(1));
-        let nodes = (0..n).map(|i| Raft::new(i, cfg(n, pre_vote, check_quorum), HardState::default(), &mut rng)).collect();
+        let nodes =
+            (0..n).map(|i| Raft::new(i, cfg(n, pre_vote, check_quorum), HardState::default(), &mut rng)).collect();
         Net { nodes, rng, queue: VecDeque::new(), cut: BTreeSet::new() }
     }
 
@@ -218,7 +226,9 @@ fn a_member_that_ran_ahead_deposes_the_leader_when_it_hears_it() {
     // One heartbeat gets through, and so does the answer.
     net.cut.clear();
     net.tick(2);
-    assert!(net.nodes[2].events.iter().any(|e| matches!(e, RaftEvent::SteppedDown { reason: StepDown::HigherTerm, .. })));
+    assert!(
+        net.nodes[2].events.iter().any(|e| matches!(e, RaftEvent::SteppedDown { reason: StepDown::HigherTerm, .. }))
+    );
     assert_ne!(net.nodes[2].role, Role::Leader);
 }
 

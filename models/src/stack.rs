@@ -61,7 +61,8 @@ impl<M: Model> Hosted<M> {
         wrap_timer: fn(M::Timer) -> StackTimer,
         f: impl FnOnce(&mut M, &mut Ctx<'_, M::Msg, M::Timer>),
     ) {
-        let mut ctx = Ctx { now: outer.now, id: outer.id, rng: outer.rng, effects: &mut self.effects, timers: &mut self.timers };
+        let mut ctx =
+            Ctx { now: outer.now, id: outer.id, rng: outer.rng, effects: &mut self.effects, timers: &mut self.timers };
         f(&mut self.model, &mut ctx);
         for e in self.effects.drain(..) {
             outer.effects.push(match e {
@@ -129,7 +130,9 @@ impl Model for StackNode {
             (StackNode::Probe(h), StackTimer::Probe(t)) => {
                 h.call(ctx, StackMsg::Probe, StackTimer::Probe, |m, c| m.on_timer(c, t))
             }
-            (StackNode::Etcd(h), StackTimer::Etcd(t)) => h.call(ctx, StackMsg::Etcd, StackTimer::Etcd, |m, c| m.on_timer(c, t)),
+            (StackNode::Etcd(h), StackTimer::Etcd(t)) => {
+                h.call(ctx, StackMsg::Etcd, StackTimer::Etcd, |m, c| m.on_timer(c, t))
+            }
             (StackNode::Writer(h), StackTimer::Writer(t)) => {
                 h.call(ctx, StackMsg::Etcd, StackTimer::Writer, |m, c| m.on_timer(c, t))
             }

@@ -51,7 +51,10 @@ fn median(mut xs: Vec<f64>) -> f64 {
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let reps = if quick { 1 } else { 7 };
-    println!("{:<34} {:>12} {:>14} {:>14} {:>7} {:>10}", "workload", "deliveries", "engine msg/s", "bare msg/s", "ratio", "msgs/window");
+    println!(
+        "{:<34} {:>12} {:>14} {:>14} {:>7} {:>10}",
+        "workload", "deliveries", "engine msg/s", "bare msg/s", "ratio", "msgs/window"
+    );
     for (label, sc) in [
         ("mesh 30 nodes, ping every 10 ms", mesh(30, 3, 10, 10)),
         ("mesh 12 nodes, ping every 50 ms", mesh(12, 3, 50, 30)),

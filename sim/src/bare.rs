@@ -39,7 +39,9 @@ impl<M: Model> NodeControl<M> for BareControl<'_, M> {
 pub fn run<M: Model>(world: &mut World<M>, factory: &dyn Fn(NodeId, M::Durable) -> M) -> u64 {
     let n = world.nodes.len();
     let mut ctl = BareControl {
-        runners: (0..n).map(|i| Some(Runner::new(i as NodeId, factory(i as NodeId, M::Durable::default()), world.seed, 0))).collect(),
+        runners: (0..n)
+            .map(|i| Some(Runner::new(i as NodeId, factory(i as NodeId, M::Durable::default()), world.seed, 0)))
+            .collect(),
         held: (0..n).map(|_| Vec::new()).collect(),
         factory,
         seed: world.seed,

@@ -20,12 +20,9 @@ pub fn fault(f: &Fault, names: &[String], net: &Network) -> String {
             format!("partition [{}] {} [{}]", nodes(names, from), arrow(*one_way), nodes(names, to))
         }
         FaultKind::LinkDown { a, b, one_way } => format!("link {} {} {} down", n(*a), arrow(*one_way), n(*b)),
-        FaultKind::LinkDegraded { a, b, one_way, loss_ratio, extra_latency } => format!(
-            "link {} {} {} degraded: loss {loss_ratio}, +{extra_latency:?}",
-            n(*a),
-            arrow(*one_way),
-            n(*b)
-        ),
+        FaultKind::LinkDegraded { a, b, one_way, loss_ratio, extra_latency } => {
+            format!("link {} {} {} degraded: loss {loss_ratio}, +{extra_latency:?}", n(*a), arrow(*one_way), n(*b))
+        }
         FaultKind::LinkFlapping { a, b, one_way, period, down_for } => {
             format!("link {} {} {} flapping: down {down_for:?} every {period:?}", n(*a), arrow(*one_way), n(*b))
         }

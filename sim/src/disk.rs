@@ -153,10 +153,10 @@ mod tests {
         assert_eq!(d.submit(SimTime(0), DiskOp::Fsync, 1), None);
         assert_eq!(d.submit(SimTime(MS), DiskOp::Fsync, 2), None);
         let done = d.stall_end(7, SimTime(3000 * MS));
-        assert_eq!(done.iter().map(|(t, c)| (*t, c.at)).collect::<Vec<_>>(), vec![
-            (1, SimTime(3002 * MS)),
-            (2, SimTime(3004 * MS))
-        ]);
+        assert_eq!(
+            done.iter().map(|(t, c)| (*t, c.at)).collect::<Vec<_>>(),
+            vec![(1, SimTime(3002 * MS)), (2, SimTime(3004 * MS))]
+        );
     }
 
     #[test]

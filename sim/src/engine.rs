@@ -250,7 +250,8 @@ where
                     continue;
                 }
                 let slot = &mut s.slots[i];
-                let due = slot.start_pending || !slot.inbox.is_empty() || slot.next_timer.is_some_and(|x| x < window_end);
+                let due =
+                    slot.start_pending || !slot.inbox.is_empty() || slot.next_timer.is_some_and(|x| x < window_end);
                 if due {
                     slot.start_pending = false;
                     slot.rung = true;

@@ -94,16 +94,28 @@ impl Network {
                 if from == to {
                     // Never used: models do not message themselves.
                 } else if a.switch == b.switch {
-                    hops.push(Hop { switch: a.switch as u16, port_in: port(a.switch, &a.name), port_out: port(a.switch, &b.name) });
+                    hops.push(Hop {
+                        switch: a.switch as u16,
+                        port_in: port(a.switch, &a.name),
+                        port_out: port(a.switch, &b.name),
+                    });
                 } else {
                     let core_a = sc.regions[a.region].core_switch;
                     let core_b = sc.regions[b.region].core_switch;
                     let tor_a = &sc.switches[a.switch].name;
                     let tor_b = &sc.switches[b.switch].name;
-                    hops.push(Hop { switch: a.switch as u16, port_in: port(a.switch, &a.name), port_out: port(a.switch, "uplink") });
+                    hops.push(Hop {
+                        switch: a.switch as u16,
+                        port_in: port(a.switch, &a.name),
+                        port_out: port(a.switch, "uplink"),
+                    });
                     if a.region == b.region {
                         latency = sc.network.region_latency;
-                        hops.push(Hop { switch: core_a as u16, port_in: port(core_a, tor_a), port_out: port(core_a, tor_b) });
+                        hops.push(Hop {
+                            switch: core_a as u16,
+                            port_in: port(core_a, tor_a),
+                            port_out: port(core_a, tor_b),
+                        });
                     } else {
                         let rl = sc
                             .region_links
@@ -114,10 +126,22 @@ impl Network {
                         jitter = rl.jitter + sc.network.jitter;
                         loss = 1.0 - (1.0 - loss) * (1.0 - rl.loss_ratio);
                         bandwidth = region_res.get(&(a.region, b.region)).copied();
-                        hops.push(Hop { switch: core_a as u16, port_in: port(core_a, tor_a), port_out: port(core_a, "wan") });
-                        hops.push(Hop { switch: core_b as u16, port_in: port(core_b, "wan"), port_out: port(core_b, tor_b) });
+                        hops.push(Hop {
+                            switch: core_a as u16,
+                            port_in: port(core_a, tor_a),
+                            port_out: port(core_a, "wan"),
+                        });
+                        hops.push(Hop {
+                            switch: core_b as u16,
+                            port_in: port(core_b, "wan"),
+                            port_out: port(core_b, tor_b),
+                        });
                     }
-                    hops.push(Hop { switch: b.switch as u16, port_in: port(b.switch, "uplink"), port_out: port(b.switch, &b.name) });
+                    hops.push(Hop {
+                        switch: b.switch as u16,
+                        port_in: port(b.switch, "uplink"),
+                        port_out: port(b.switch, &b.name),
+                    });
                 }
                 for l in sc.links.iter().filter(|l| (l.from as usize, l.to as usize) == (from, to)) {
                     latency = l.latency.unwrap_or(latency);
@@ -173,8 +197,8 @@ impl Network {
         assert!(from < self.n && to < self.n && from != to, "route {from}->{to} out of range");
         let i = from * self.n + to;
         let seed = self.seed;
-        let rng = self.rngs[i]
-            .get_or_insert_with(|| stream_rng(seed, Stream::Link { from: from as u32, to: to as u32 }));
+        let rng =
+            self.rngs[i].get_or_insert_with(|| stream_rng(seed, Stream::Link { from: from as u32, to: to as u32 }));
         let (spec, state) = (&self.paths[i], &self.state[i]);
         if let Some((reason, via)) = state.blocked {
             return Verdict::Drop(reason, via);
@@ -282,7 +306,6 @@ impl Network {
         }
     }
 }
-
 
 #[cfg(test)]
 #[path = "net_tests.rs"]

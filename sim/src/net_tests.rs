@@ -98,7 +98,8 @@ fn degraded_switch_drops_only_between_named_ports() {
     let sc = scenario("");
     let mut net = Network::new(&sc, 1);
     let core = sc.switches.iter().position(|s| s.name == "a-core").unwrap();
-    let kind = FaultKind::SwitchDegraded { switch: core, loss_ratio: 0.5, ports: vec![("r1-tor".into(), "r2-tor".into())] };
+    let kind =
+        FaultKind::SwitchDegraded { switch: core, loss_ratio: 0.5, ports: vec![("r1-tor".into(), "r2-tor".into())] };
     net.activate(7, &kind);
     let trials = 4000;
     let dropped = (0..trials).filter(|_| matches!(net.route(SimTime(0), 0, 2, 1), Verdict::Drop(..))).count();
@@ -121,7 +122,13 @@ fn dead_switch_and_degraded_link() {
     assert!(matches!(net.route(SimTime(0), 0, 1, 1), Verdict::Drop(DropReason::SwitchDown, Some(_))));
     assert!(matches!(net.route(SimTime(0), 2, 3, 1), Verdict::Deliver(_)), "other racks unaffected");
     net.deactivate(1);
-    let kind = FaultKind::LinkDegraded { a: 0, b: 1, one_way: false, loss_ratio: 0.0, extra_latency: Duration::from_millis(5) };
+    let kind = FaultKind::LinkDegraded {
+        a: 0,
+        b: 1,
+        one_way: false,
+        loss_ratio: 0.0,
+        extra_latency: Duration::from_millis(5),
+    };
     net.activate(2, &kind);
     assert_eq!(deliver_at(net.route(SimTime(0), 1, 0, 1)), 5 * MS + MS / 10);
 }

@@ -47,7 +47,8 @@ pub fn factory(sc: &Scenario) -> Factory<StackNode> {
     let probes = nodes_of(sc, NodeKind::Probe);
     let members = nodes_of(sc, NodeKind::Etcd);
     let kinds: Vec<NodeKind> = sc.nodes.iter().map(|n| n.kind).collect();
-    let (probe, etcd, writer, check_quorum) = (sc.probe.clone(), sc.etcd.clone(), sc.etcd_writer.clone(), sc.sim.check_quorum);
+    let (probe, etcd, writer, check_quorum) =
+        (sc.probe.clone(), sc.etcd.clone(), sc.etcd_writer.clone(), sc.sim.check_quorum);
     Arc::new(move |id: NodeId, durable: StackDurable| match kinds[id as usize] {
         NodeKind::Probe => StackNode::Probe(Hosted::new(Probe::new(ProbeConfig {
             targets: probes.iter().copied().filter(|&p| p != id).collect(),
@@ -85,7 +86,10 @@ fn operator_actions(sc: &Scenario, world: &mut World<StackNode>) {
         let (description, inject) = match a.kind {
             ActionKind::MoveLeader { to } => (
                 format!("etcdctl move-leader {}", sc.nodes[to as usize].name),
-                nodes_of(sc, NodeKind::Etcd).into_iter().map(|m| (m, StackMsg::Etcd(EtcdMsg::MoveLeader { to }))).collect(),
+                nodes_of(sc, NodeKind::Etcd)
+                    .into_iter()
+                    .map(|m| (m, StackMsg::Etcd(EtcdMsg::MoveLeader { to })))
+                    .collect(),
             ),
         };
         world.schedule_operator(OperatorAction { at: SimTime::from_duration(a.at), description, inject });
@@ -143,7 +147,8 @@ pub fn finish(sc: &Scenario, seed: u64, world: World<StackNode>, engine: EngineS
     });
     let obj = summary.as_object_mut().expect("summary is an object");
     if sc.nodes.iter().any(|n| n.kind == NodeKind::Etcd) {
-        let e = summary::etcd(&world.trace.events, &world.metrics, &world.names, sc.etcd_writer.write_interval, world.end);
+        let e =
+            summary::etcd(&world.trace.events, &world.metrics, &world.names, sc.etcd_writer.write_interval, world.end);
         obj.insert("etcd".into(), e);
     }
     let assertions: Vec<AssertionResult> = sc.asserts.iter().map(|a| summary::evaluate(a, &summary)).collect();

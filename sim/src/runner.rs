@@ -174,7 +174,12 @@ impl<M: Model> Runner<M> {
     /// Handles a window's inputs (already in delivery order) merged with the timers that fall
     /// in the window, in time order; on a tie the message goes first. Inputs older than
     /// `window_start` (a node that was paused) are handled at `window_start`.
-    pub fn run_window(&mut self, inbox: impl IntoIterator<Item = Inbound<M::Msg>>, window_start: SimTime, window_end: SimTime) {
+    pub fn run_window(
+        &mut self,
+        inbox: impl IntoIterator<Item = Inbound<M::Msg>>,
+        window_start: SimTime,
+        window_end: SimTime,
+    ) {
         self.start(window_start);
         let mut inbox = inbox.into_iter().peekable();
         loop {

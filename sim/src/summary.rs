@@ -1,7 +1,9 @@
 //! summary.json: the run's key figures, and the scenario's `[[assert]]`s evaluated on them.
 
 use models::Label;
-use models::probe::{METRIC_DISK_ERRORS, METRIC_FSYNC_MS, METRIC_RECEIVED, METRIC_RTT_MS, METRIC_SENT, METRIC_TIMED_OUT};
+use models::probe::{
+    METRIC_DISK_ERRORS, METRIC_FSYNC_MS, METRIC_RECEIVED, METRIC_RTT_MS, METRIC_SENT, METRIC_TIMED_OUT,
+};
 use models::trace::{DropReason, TraceKind};
 use serde_json::{Map, Value, json};
 
@@ -151,7 +153,11 @@ pub fn evaluate(a: &scenarios::Assertion, summary: &Value) -> AssertionResult {
         ok &= (x - eq).abs() <= 1e-9 * eq.abs().max(1.0);
         bounds.push(format!("== {eq}"));
     }
-    AssertionResult { name: a.name.clone(), passed: ok, detail: format!("{} = {x} (expected {})", a.metric, bounds.join(" and ")) }
+    AssertionResult {
+        name: a.name.clone(),
+        passed: ok,
+        detail: format!("{} = {x} (expected {})", a.metric, bounds.join(" and ")),
+    }
 }
 
 #[cfg(test)]
@@ -238,7 +244,10 @@ pub fn etcd(
     out.insert("elections_started".into(), json!(elections));
     out.insert("pre_vote_campaigns".into(), json!(pre_votes));
     out.insert("max_term".into(), json!(max_term));
-    out.insert("step_downs".into(), json!({ "higher_term": higher_term, "check_quorum": check_quorum, "transfer": transfer }));
+    out.insert(
+        "step_downs".into(),
+        json!({ "higher_term": higher_term, "check_quorum": check_quorum, "transfer": transfer }),
+    );
     out.insert("leader".into(), leader.map_or(Value::Null, |(n, _)| json!(names[n as usize])));
     out.insert("leaderless_seconds".into(), r6(leaderless_ns as f64 / 1e9));
     out.insert("writes_ok".into(), json!(ok));

@@ -30,7 +30,13 @@ pub enum Status {
 
 pub enum Payload<M: Model> {
     Msg(M::Msg),
-    Disk { op: models::DiskOp, token: u64, result: Result<(), models::DiskError>, incarnation: u32, durable: Option<M::Durable> },
+    Disk {
+        op: models::DiskOp,
+        token: u64,
+        result: Result<(), models::DiskError>,
+        incarnation: u32,
+        durable: Option<M::Durable>,
+    },
 }
 
 /// An entry of the delivery queue. Ordered by (time, receiver, class, sender, sequence on that
@@ -77,7 +83,10 @@ pub enum Action {
     MetricsTick(u64),
     FaultEnd(u32),
     FaultStart(u32),
-    Flap { fault: u32, down: bool },
+    Flap {
+        fault: u32,
+        down: bool,
+    },
     /// Test hook for the tool's own crash handling (`pgsim run --debug-panic-at`).
     DebugPanic,
     /// An operator action of the scenario (index into `World::operator`).
@@ -177,7 +186,9 @@ impl<M: Model> World<M> {
             net,
             metrics: Metrics::default(),
             trace,
-            nodes: (0..n).map(|_| NodeMeta { status: Status::Up, incarnation: 0, durable: M::Durable::default() }).collect(),
+            nodes: (0..n)
+                .map(|_| NodeMeta { status: Status::Up, incarnation: 0, durable: M::Durable::default() })
+                .collect(),
             now: SimTime::ZERO,
             faults_injected: 0,
             heap: BinaryHeap::new(),
@@ -363,9 +374,8 @@ impl<M: Model> World<M> {
                 }
                 let f = self.faults[fault as usize].clone();
                 let (period, down_for) = match f.kind {
-                    FaultKind::LinkFlapping { period, down_for, .. } | FaultKind::SwitchFlapping { period, down_for, .. } => {
-                        (period, down_for)
-                    }
+                    FaultKind::LinkFlapping { period, down_for, .. }
+                    | FaultKind::SwitchFlapping { period, down_for, .. } => (period, down_for),
                     _ => unreachable!("only flapping faults flap"),
                 };
                 if down {

@@ -30,7 +30,10 @@ fn engine_matches_bare_loop_on_the_smoke_scenario() {
         let world = bare(&sc, seed);
         let reference = sim::run::finish(&sc, seed, world, Default::default(), 0.0);
         for key in ["probe", "disk", "network", "nodes", "faults_injected"] {
-            assert_eq!(engine.summary[key], reference.summary[key], "seed {seed}: `{key}` differs between engine and bare loop");
+            assert_eq!(
+                engine.summary[key], reference.summary[key],
+                "seed {seed}: `{key}` differs between engine and bare loop"
+            );
         }
         assert!(engine.summary["network"]["delivered"].as_u64().unwrap() > 40_000);
     }
@@ -79,7 +82,8 @@ fn pause_is_madsims_and_crash_loses_volatile_state() {
     let sc = smoke();
     let out = run(&sc, RunOptions { seed: Some(1), detail: Detail::Default, debug_panic_at: None });
     let kinds: Vec<&str> = out.world.trace.events.iter().map(|e| e.kind.name()).collect();
-    for k in ["node_paused", "node_resumed", "node_crashed", "node_restarted", "flapped", "message_dropped", "metrics"] {
+    for k in ["node_paused", "node_resumed", "node_crashed", "node_restarted", "flapped", "message_dropped", "metrics"]
+    {
         assert!(kinds.contains(&k), "trace lacks {k}");
     }
     // l2 restarted with a fresh probe: its ping sequence restarted, and it pinged again.

@@ -177,5 +177,9 @@ fn print_summary(o: &sim::RunOutput, quiet: bool) {
             println!("  INVARIANT {checker}: {detail}");
         }
     }
-    println!("outcome: {outcome} ({} of {} assertions passed)", o.assertions.iter().filter(|a| a.passed).count(), o.assertions.len());
+    println!(
+        "outcome: {outcome} ({} of {} assertions passed)",
+        o.assertions.iter().filter(|a| a.passed).count(),
+        o.assertions.len()
+    );
 }

@@ -35,7 +35,18 @@ fn run_writes_summary_events_and_metrics() {
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("outcome: pass"), "{stdout}");
     let s = summary(&out);
-    for key in ["scenario", "seed", "pgsim_version", "sim_seconds", "wall_seconds", "events", "trace_hash", "faults_injected", "assertions", "outcome"] {
+    for key in [
+        "scenario",
+        "seed",
+        "pgsim_version",
+        "sim_seconds",
+        "wall_seconds",
+        "events",
+        "trace_hash",
+        "faults_injected",
+        "assertions",
+        "outcome",
+    ] {
         assert!(s.get(key).is_some(), "summary.json lacks {key}");
     }
     assert_eq!(s["outcome"], "pass");
@@ -100,7 +111,8 @@ fn bad_input_exits_2_with_position_and_writes_nothing() {
 fn failed_assertion_exits_1_and_still_writes_output() {
     let base = tmp("fail");
     let file = base.join("strict.toml");
-    let text = fs::read_to_string(SMOKE).unwrap() + "\n[[assert]]\nname = \"impossible\"\nmetric = \"faults_injected\"\nequals = 99\n";
+    let text = fs::read_to_string(SMOKE).unwrap()
+        + "\n[[assert]]\nname = \"impossible\"\nmetric = \"faults_injected\"\nequals = 99\n";
     fs::write(&file, text).unwrap();
     let out = base.join("run");
     let o = pgsim(&["run", file.to_str().unwrap(), "--out", out.to_str().unwrap()]);

@@ -35,7 +35,9 @@ impl Kv {
 
     fn compare(&self, c: &Compare) -> bool {
         match c {
-            Compare::CreateRevision { key, revision } => self.keys.get(key).map_or(0, |kv| kv.create_revision) == *revision,
+            Compare::CreateRevision { key, revision } => {
+                self.keys.get(key).map_or(0, |kv| kv.create_revision) == *revision
+            }
             Compare::ModRevision { key, revision } => self.keys.get(key).map_or(0, |kv| kv.mod_revision) == *revision,
             Compare::Value { key, value } => self.keys.get(key).is_some_and(|kv| kv.value == *value),
         }
@@ -170,11 +172,13 @@ mod tests {
         let a = kv.get("a").unwrap();
         assert_eq!((a.create_revision, a.mod_revision, a.version), (1, 2, 2));
         // The election pattern: create the key only if nobody holds it.
-        let claim = |v: &str| Command::Client(Request::Txn {
-            compare: vec![Compare::CreateRevision { key: "leader".into(), revision: 0 }],
-            success: vec![Op::Put { key: "leader".into(), value: v.into(), lease: None }],
-            failure: vec![Op::Get { key: "leader".into() }],
-        });
+        let claim = |v: &str| {
+            Command::Client(Request::Txn {
+                compare: vec![Compare::CreateRevision { key: "leader".into(), revision: 0 }],
+                success: vec![Op::Put { key: "leader".into(), value: v.into(), lease: None }],
+                failure: vec![Op::Get { key: "leader".into() }],
+            })
+        };
         assert!(matches!(kv.apply(3, &claim("x")), Ok(Reply::Txn { succeeded: true, revision: 3, .. })));
         match kv.apply(4, &claim("y")) {
             Ok(Reply::Txn { succeeded: false, revision: 3, gets }) => assert_eq!(gets[0].as_ref().unwrap().value, "x"),
@@ -186,7 +190,9 @@ mod tests {
     #[test]
     fn revoking_a_lease_deletes_its_keys() {
         let mut kv = Kv::default();
-        let Ok(Reply::Lease { id, .. }) = kv.apply(7, &Command::Client(Request::LeaseGrant { ttl_s: 10 })) else { panic!() };
+        let Ok(Reply::Lease { id, .. }) = kv.apply(7, &Command::Client(Request::LeaseGrant { ttl_s: 10 })) else {
+            panic!()
+        };
         assert_eq!(id, 7);
         kv.apply(8, &put("k", "v", Some(id))).unwrap();
         assert_eq!(kv.apply(9, &put("z", "v", Some(99))), Err(EtcdError::LeaseNotFound));

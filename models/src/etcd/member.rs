@@ -100,7 +100,9 @@ impl EtcdMember {
         let events = std::mem::take(&mut self.raft_mut().events);
         for ev in events {
             let kind = match ev {
-                RaftEvent::Campaign { term, pre, transfer } => TraceKind::RaftCampaign { term, pre_vote: pre, transfer },
+                RaftEvent::Campaign { term, pre, transfer } => {
+                    TraceKind::RaftCampaign { term, pre_vote: pre, transfer }
+                }
                 RaftEvent::BecameLeader { term } => {
                     let r = self.raft();
                     TraceKind::RaftLeaderElected { term, last_index: r.last_index(), log_terms: r.term_runs() }
@@ -203,7 +205,9 @@ impl EtcdMember {
             }
             req => {
                 let req = match req {
-                    Request::LeaseGrant { ttl_s } => Request::LeaseGrant { ttl_s: ttl_s.max(self.cfg.min_lease_ttl_s()) },
+                    Request::LeaseGrant { ttl_s } => {
+                        Request::LeaseGrant { ttl_s: ttl_s.max(self.cfg.min_lease_ttl_s()) }
+                    }
                     other => other,
                 };
                 let digest = mix64(((from as u64) << 40) ^ id);

@@ -4,7 +4,7 @@ mod kv;
 mod member;
 mod writer;
 
-pub use kv::{Kv, KeyValue, Lease};
+pub use kv::{KeyValue, Kv, Lease};
 pub use member::{EtcdConfig, EtcdMember, EtcdTimer};
 pub use writer::{EtcdWriter, WriterConfig, WriterTimer, metrics as writer_metrics};
 
@@ -17,9 +17,18 @@ pub type Revision = u64;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Compare {
     /// The key's create revision (0 when the key does not exist) equals this.
-    CreateRevision { key: String, revision: Revision },
-    ModRevision { key: String, revision: Revision },
-    Value { key: String, value: String },
+    CreateRevision {
+        key: String,
+        revision: Revision,
+    },
+    ModRevision {
+        key: String,
+        revision: Revision,
+    },
+    Value {
+        key: String,
+        value: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,11 +42,21 @@ pub enum Op {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
     Op(Op),
-    Txn { compare: Vec<Compare>, success: Vec<Op>, failure: Vec<Op> },
-    LeaseGrant { ttl_s: u64 },
+    Txn {
+        compare: Vec<Compare>,
+        success: Vec<Op>,
+        failure: Vec<Op>,
+    },
+    LeaseGrant {
+        ttl_s: u64,
+    },
     /// Not replicated, as in etcd: the leader's lessor refreshes the lease in memory.
-    LeaseKeepAlive { id: LeaseId },
-    LeaseRevoke { id: LeaseId },
+    LeaseKeepAlive {
+        id: LeaseId,
+    },
+    LeaseRevoke {
+        id: LeaseId,
+    },
 }
 
 impl Request {
@@ -93,7 +112,9 @@ pub enum Reply {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EtcdError {
     /// This member is not the leader; try `hint` if known.
-    NotLeader { hint: Option<crate::node::NodeId> },
+    NotLeader {
+        hint: Option<crate::node::NodeId>,
+    },
     /// Leadership changed before the request committed; the outcome is unknown.
     LeaderChanged,
     LeaseNotFound,
@@ -104,10 +125,18 @@ pub enum EtcdError {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EtcdMsg {
     Raft(RaftMsg),
-    Req { id: u64, req: Request },
-    Resp { id: u64, result: Result<Reply, EtcdError> },
+    Req {
+        id: u64,
+        req: Request,
+    },
+    Resp {
+        id: u64,
+        result: Result<Reply, EtcdError>,
+    },
     /// An operator's `etcdctl move-leader`, injected by the simulator (from the member itself).
-    MoveLeader { to: crate::node::NodeId },
+    MoveLeader {
+        to: crate::node::NodeId,
+    },
 }
 
 impl crate::node::Message for EtcdMsg {
