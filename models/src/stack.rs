@@ -84,7 +84,8 @@ impl<M: Model> Hosted<M> {
 
 pub enum StackNode {
     Probe(Hosted<Probe>),
-    Etcd(Hosted<EtcdMember>),
+    /// Boxed: a member is much larger than the other components.
+    Etcd(Box<Hosted<EtcdMember>>),
     Writer(Hosted<EtcdWriter>),
 }
 

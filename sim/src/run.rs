@@ -69,7 +69,7 @@ pub fn factory(sc: &Scenario) -> Factory<StackNode> {
                 pre_vote: etcd.pre_vote,
                 check_quorum,
             };
-            StackNode::Etcd(Hosted::new(EtcdMember::new(cfg, hs)))
+            StackNode::Etcd(Box::new(Hosted::new(EtcdMember::new(cfg, hs))))
         }
         NodeKind::EtcdWriter => StackNode::Writer(Hosted::new(EtcdWriter::new(WriterConfig {
             members: members.clone(),
@@ -147,8 +147,7 @@ pub fn finish(sc: &Scenario, seed: u64, world: World<StackNode>, engine: EngineS
     });
     let obj = summary.as_object_mut().expect("summary is an object");
     if sc.nodes.iter().any(|n| n.kind == NodeKind::Etcd) {
-        let e =
-            summary::etcd(&world.trace.events, &world.metrics, &world.names, sc.etcd_writer.write_interval, world.end);
+        let e = summary::etcd(&world.trace.events, &world.metrics, &world.names, world.end);
         obj.insert("etcd".into(), e);
     }
     let assertions: Vec<AssertionResult> = sc.asserts.iter().map(|a| summary::evaluate(a, &summary)).collect();

@@ -160,35 +160,8 @@ pub fn evaluate(a: &scenarios::Assertion, summary: &Value) -> AssertionResult {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn assertion(metric: &str, min: Option<f64>, max: Option<f64>) -> scenarios::Assertion {
-        scenarios::Assertion { name: "t".into(), line: 1, metric: metric.into(), min, max, equals: None }
-    }
-
-    #[test]
-    fn evaluates_paths_with_arrows() {
-        let s = json!({"probe": {"pairs": {"a->b": {"loss_ratio": 0.25}}}});
-        assert!(evaluate(&assertion("probe.pairs.a->b.loss_ratio", Some(0.2), Some(0.3)), &s).passed);
-        let r = evaluate(&assertion("probe.pairs.a->b.loss_ratio", None, Some(0.1)), &s);
-        assert!(!r.passed);
-        assert_eq!(r.detail, "probe.pairs.a->b.loss_ratio = 0.25 (expected <= 0.1)");
-        let r = evaluate(&assertion("probe.pairs.b->a.loss_ratio", Some(0.0), None), &s);
-        assert!(!r.passed && r.detail.contains("no `b->a` at `probe.pairs`; there: a->b"), "{}", r.detail);
-        assert!(!evaluate(&assertion("probe", Some(0.0), None), &s).passed, "an object is not a number");
-    }
-}
-
 /// The `etcd` object: elections, leaders, and whether writes could commit.
-pub fn etcd(
-    events: &[models::trace::Event],
-    metrics: &Metrics,
-    names: &[String],
-    write_interval: std::time::Duration,
-    end: models::SimTime,
-) -> Value {
+pub fn etcd(events: &[models::trace::Event], metrics: &Metrics, names: &[String], end: models::SimTime) -> Value {
     use models::etcd::writer_metrics::{FAILED, OK, UNAVAILABLE_US, WRITE_MS};
     let (mut leader_changes, mut elections, mut pre_votes, mut max_term) = (0u64, 0u64, 0u64, 0u64);
     let (mut higher_term, mut check_quorum, mut transfer) = (0u64, 0u64, 0u64);
@@ -225,11 +198,11 @@ pub fn etcd(
                     leaderless_since = Some(ev.t_ns);
                 }
             }
-            TraceKind::NodeCrashed | TraceKind::EtcdHalted { .. } => {
-                if leader.is_some_and(|(n, _)| Some(n) == ev.node.map(|x| x.0)) {
-                    leader = None;
-                    leaderless_since = Some(ev.t_ns);
-                }
+            TraceKind::NodeCrashed | TraceKind::EtcdHalted { .. }
+                if leader.is_some_and(|(n, _)| Some(n) == ev.node.map(|x| x.0)) =>
+            {
+                leader = None;
+                leaderless_since = Some(ev.t_ns);
             }
             _ => {}
         }
@@ -256,7 +229,6 @@ pub fn etcd(
     // writers, the mean over them.
     let writers = metrics.totals().filter(|(n, _, _)| *n == OK).count().max(1) as f64;
     out.insert("write_unavailable_seconds".into(), r6(sum(UNAVAILABLE_US) as f64 / 1e6 / writers));
-    let _ = write_interval;
     let mut lat = Map::new();
     let all: Vec<&Acc> = metrics.totals().filter(|(n, _, _)| *n == WRITE_MS).map(|(_, _, a)| a).collect();
     if let [one] = all.as_slice() {
@@ -264,4 +236,25 @@ pub fn etcd(
     }
     out.extend(lat);
     Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assertion(metric: &str, min: Option<f64>, max: Option<f64>) -> scenarios::Assertion {
+        scenarios::Assertion { name: "t".into(), line: 1, metric: metric.into(), min, max, equals: None }
+    }
+
+    #[test]
+    fn evaluates_paths_with_arrows() {
+        let s = json!({"probe": {"pairs": {"a->b": {"loss_ratio": 0.25}}}});
+        assert!(evaluate(&assertion("probe.pairs.a->b.loss_ratio", Some(0.2), Some(0.3)), &s).passed);
+        let r = evaluate(&assertion("probe.pairs.a->b.loss_ratio", None, Some(0.1)), &s);
+        assert!(!r.passed);
+        assert_eq!(r.detail, "probe.pairs.a->b.loss_ratio = 0.25 (expected <= 0.1)");
+        let r = evaluate(&assertion("probe.pairs.b->a.loss_ratio", Some(0.0), None), &s);
+        assert!(!r.passed && r.detail.contains("no `b->a` at `probe.pairs`; there: a->b"), "{}", r.detail);
+        assert!(!evaluate(&assertion("probe", Some(0.0), None), &s).passed, "an object is not a number");
+    }
 }

@@ -59,10 +59,10 @@ impl Kv {
     fn apply_ops(&mut self, ops: &[Op], gets: &mut Vec<Option<KeyValue>>) -> Result<bool, EtcdError> {
         let mut changed = false;
         for op in ops {
-            if let Op::Put { lease: Some(id), .. } = op {
-                if !self.leases.contains_key(id) {
-                    return Err(EtcdError::LeaseNotFound);
-                }
+            if let Op::Put { lease: Some(id), .. } = op
+                && !self.leases.contains_key(id)
+            {
+                return Err(EtcdError::LeaseNotFound);
             }
         }
         let rev = self.revision + 1;
@@ -70,12 +70,11 @@ impl Kv {
             match op {
                 Op::Put { key, value, lease } => {
                     let prev = self.keys.get(key).cloned();
-                    if let Some(old) = prev.as_ref().and_then(|p| p.lease) {
-                        if Some(old) != *lease {
-                            if let Some(l) = self.leases.get_mut(&old) {
-                                l.keys.remove(key);
-                            }
-                        }
+                    if let Some(old) = prev.as_ref().and_then(|p| p.lease)
+                        && Some(old) != *lease
+                        && let Some(l) = self.leases.get_mut(&old)
+                    {
+                        l.keys.remove(key);
                     }
                     if let Some(id) = lease {
                         self.leases.get_mut(id).expect("checked above").keys.insert(key.clone());
