@@ -206,6 +206,9 @@ where
     let mut ctl = MadsimControl { handle, ids, shared: shared.clone() };
     let lookahead = world.lookahead();
     let origin = madsim::time::Instant::now();
+    // The next simulated time at which madsim's clock is brought forward (at most once per ms:
+    // its timers have a 1 ms floor, and reading its clock costs a system call).
+    let mut next_clock_sync = SimTime::ZERO;
     let mut stats = EngineStats::default();
     let never = SimTime::MAX;
 
@@ -234,9 +237,9 @@ where
         world.now = t;
         // Keep madsim's clock with ours (to within its 1 ms timer floor), so madsim's own
         // time limit and logs agree with simulated time.
-        let target = origin + Duration::from_nanos(t.0);
-        if target > madsim::time::Instant::now() + Duration::from_millis(1) {
-            madsim::time::sleep_until(target).await;
+        if t >= next_clock_sync {
+            madsim::time::sleep_until(origin + Duration::from_nanos(t.0)).await;
+            next_clock_sync = t + Duration::from_millis(1);
         }
 
         {

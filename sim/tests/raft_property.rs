@@ -108,6 +108,9 @@ fn raft_is_safe_and_live_under_random_fault_schedules() {
             failures.push(format!("schedule {i}: no committed write in seconds {missing:?}\n{text}"));
         }
     }
-    assert!(failures.len() as u64 == SCHEDULES || elections > SCHEDULES, "the schedules do disturb the cluster ({elections} elections)");
+    assert!(
+        failures.len() as u64 == SCHEDULES || elections > SCHEDULES,
+        "the schedules do disturb the cluster ({elections} elections)"
+    );
     assert!(failures.is_empty(), "{} of {SCHEDULES} schedules failed:\n{}", failures.len(), failures.join("\n\n"));
 }
