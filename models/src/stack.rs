@@ -1,7 +1,7 @@
 //! Every component behind one `Model`, so one simulation can mix them: the enum delegates to
 //! the component and maps its messages, timers and durable state into the shared types.
 
-use crate::etcd::{EtcdMember, EtcdMsg, EtcdTimer, EtcdWriter, WriterTimer};
+use crate::etcd::{ElectorTimer, EtcdElector, EtcdMember, EtcdMsg, EtcdTimer, EtcdWriter, WriterTimer};
 use crate::node::{Ctx, DiskError, Effect, Message, Model, NodeId, TimerCmd};
 use crate::probe::{Probe, ProbeMsg, ProbeTimer};
 use crate::raft::HardState;
@@ -32,6 +32,7 @@ pub enum StackTimer {
     Probe(ProbeTimer),
     Etcd(EtcdTimer),
     Writer(WriterTimer),
+    Elector(ElectorTimer),
 }
 
 #[derive(Clone, Debug, Default)]
@@ -87,6 +88,7 @@ pub enum StackNode {
     /// Boxed: a member is much larger than the other components.
     Etcd(Box<Hosted<EtcdMember>>),
     Writer(Hosted<EtcdWriter>),
+    Elector(Hosted<EtcdElector>),
 }
 
 type SCtx<'a> = Ctx<'a, StackMsg, StackTimer>;
@@ -97,6 +99,7 @@ macro_rules! dispatch {
             StackNode::Probe(h) => h.call($ctx, StackMsg::Probe, StackTimer::Probe, |$m, $c| $body),
             StackNode::Etcd(h) => h.call($ctx, StackMsg::Etcd, StackTimer::Etcd, |$m, $c| $body),
             StackNode::Writer(h) => h.call($ctx, StackMsg::Etcd, StackTimer::Writer, |$m, $c| $body),
+            StackNode::Elector(h) => h.call($ctx, StackMsg::Etcd, StackTimer::Elector, |$m, $c| $body),
         }
     };
 }
@@ -121,6 +124,9 @@ impl Model for StackNode {
             (StackNode::Writer(h), StackMsg::Etcd(msg)) => {
                 h.call(ctx, StackMsg::Etcd, StackTimer::Writer, |m, c| m.on_message(c, from, msg))
             }
+            (StackNode::Elector(h), StackMsg::Etcd(msg)) => {
+                h.call(ctx, StackMsg::Etcd, StackTimer::Elector, |m, c| m.on_message(c, from, msg))
+            }
             // A message for another kind of component (a misaddressed packet) is dropped.
             _ => {}
         }
@@ -136,6 +142,9 @@ impl Model for StackNode {
             }
             (StackNode::Writer(h), StackTimer::Writer(t)) => {
                 h.call(ctx, StackMsg::Etcd, StackTimer::Writer, |m, c| m.on_timer(c, t))
+            }
+            (StackNode::Elector(h), StackTimer::Elector(t)) => {
+                h.call(ctx, StackMsg::Etcd, StackTimer::Elector, |m, c| m.on_timer(c, t))
             }
             (_, t) => panic!("timer {t:?} fired on the wrong kind of node"),
         }
@@ -157,6 +166,7 @@ impl Model for StackNode {
             StackNode::Probe(h) => h.model.check_invariants(),
             StackNode::Etcd(h) => h.model.check_invariants(),
             StackNode::Writer(h) => h.model.check_invariants(),
+            StackNode::Elector(h) => h.model.check_invariants(),
         }
     }
 }

@@ -237,6 +237,16 @@ pub enum TraceKind {
     EtcdWritesResumed {
         unavailable_ms: f64,
     },
+    /// A client holds an election key until `until_ns` (its own conservative view of its lease).
+    LockHeld {
+        key: String,
+        lease: u64,
+        until_ns: u64,
+    },
+    LockLost {
+        key: String,
+        reason: String,
+    },
     /// The member stopped, as etcd exits on a failed WAL write.
     EtcdHalted {
         reason: String,
@@ -270,6 +280,8 @@ impl TraceKind {
             TraceKind::RaftSteppedDown { .. } => "raft_stepped_down",
             TraceKind::EtcdApplied { .. } => "etcd_applied",
             TraceKind::EtcdHalted { .. } => "etcd_halted",
+            TraceKind::LockHeld { .. } => "lock_held",
+            TraceKind::LockLost { .. } => "lock_lost",
             TraceKind::EtcdWritesResumed { .. } => "etcd_writes_resumed",
         }
     }

@@ -30,6 +30,54 @@ pub struct RawWriter {
     pub request_timeout: Option<S<Dur>>,
 }
 
+/// `[etcd_elector]`: clients that elect a leader through a lease-backed key (as Stolon's
+/// sentinels do; their session TTL is 20 s).
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawElector {
+    pub ttl: Option<S<Dur>>,
+    pub tick: Option<S<Dur>>,
+    pub request_timeout: Option<S<Dur>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ElectorSpec {
+    pub ttl_s: u64,
+    pub tick: Duration,
+    pub request_timeout: Duration,
+}
+
+impl Default for ElectorSpec {
+    fn default() -> Self {
+        ElectorSpec { ttl_s: 20, tick: Duration::from_secs(1), request_timeout: Duration::from_secs(1) }
+    }
+}
+
+pub(crate) fn elector(path: &str, text: &str, raw: &RawElector) -> Res<ElectorSpec> {
+    let d = ElectorSpec::default();
+    let ttl_s = match &raw.ttl {
+        Some(v) if v.get_ref().0.as_secs() == 0 || v.get_ref().0.subsec_nanos() != 0 => {
+            return Err(Diagnostic::at(path, text, v.span(), "ttl must be a whole number of seconds, at least 1s"));
+        }
+        Some(v) => v.get_ref().0.as_secs(),
+        None => d.ttl_s,
+    };
+    let pos = |v: &Option<S<Dur>>, default: Duration, what: &str| -> Res<Duration> {
+        match v {
+            Some(v) if v.get_ref().0.is_zero() => {
+                Err(Diagnostic::at(path, text, v.span(), format!("{what} must be greater than zero")))
+            }
+            Some(v) => Ok(v.get_ref().0),
+            None => Ok(default),
+        }
+    };
+    Ok(ElectorSpec {
+        ttl_s,
+        tick: pos(&raw.tick, d.tick, "tick")?,
+        request_timeout: pos(&raw.request_timeout, d.request_timeout, "request_timeout")?,
+    })
+}
+
 /// Simulator-only switches that real systems do not offer.
 #[derive(Deserialize, Debug, Default)]
 #[serde(deny_unknown_fields)]

@@ -27,6 +27,7 @@ pub struct Scenario {
     pub asserts: Vec<Assertion>,
     pub etcd: crate::EtcdSpec,
     pub etcd_writer: crate::WriterSpec,
+    pub etcd_elector: crate::components::ElectorSpec,
     pub sim: crate::SimSwitches,
     pub actions: Vec<crate::Action>,
 }
@@ -93,10 +94,11 @@ pub enum NodeKind {
     Probe,
     Etcd,
     EtcdWriter,
+    EtcdElector,
 }
 
 impl NodeKind {
-    pub const NAMES: &'static [&'static str] = &["probe", "etcd", "etcd-writer"];
+    pub const NAMES: &'static [&'static str] = &["probe", "etcd", "etcd-writer", "etcd-elector"];
 }
 
 #[derive(Clone, Debug)]

@@ -75,6 +75,8 @@ pub struct RawScenario {
     #[serde(default)]
     pub etcd_writer: crate::components::RawWriter,
     #[serde(default)]
+    pub etcd_elector: crate::components::RawElector,
+    #[serde(default)]
     pub sim: crate::components::RawSim,
     #[serde(default, rename = "action")]
     pub actions: Vec<S<crate::components::RawAction>>,

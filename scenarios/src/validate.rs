@@ -169,6 +169,7 @@ fn build(cx: &Cx<'_>, raw: RawScenario) -> Res<Scenario> {
             "probe" => NodeKind::Probe,
             "etcd" => NodeKind::Etcd,
             "etcd-writer" => NodeKind::EtcdWriter,
+            "etcd-elector" => NodeKind::EtcdElector,
             other => {
                 return cx.err(
                     n.kind.span(),
@@ -196,6 +197,7 @@ fn build(cx: &Cx<'_>, raw: RawScenario) -> Res<Scenario> {
         .collect::<Res<Vec<_>>>()?;
     let etcd = crate::components::etcd(cx.path, cx.text, &raw.etcd)?;
     let etcd_writer = crate::components::writer(cx.path, cx.text, &raw.etcd_writer)?;
+    let etcd_elector = crate::components::elector(cx.path, cx.text, &raw.etcd_elector)?;
     let sim = crate::SimSwitches { check_quorum: raw.sim.check_quorum.unwrap_or(true) };
     let actions = raw
         .actions
@@ -223,6 +225,7 @@ fn build(cx: &Cx<'_>, raw: RawScenario) -> Res<Scenario> {
         asserts,
         etcd,
         etcd_writer,
+        etcd_elector,
         sim,
         actions,
     })

@@ -147,8 +147,80 @@ impl Checker for RaftLogSafety {
     }
 }
 
+/// An election key (a lease-backed lock) is held by one client at a time: the interval a
+/// holder claims (`lock_held` up to `until_ns`) never overlaps another holder's.
+#[derive(Default)]
+pub struct LeaseExclusivity {
+    holders: BTreeMap<String, (u32, u64)>,
+}
+
+impl Checker for LeaseExclusivity {
+    fn name(&self) -> &'static str {
+        "lease_exclusivity"
+    }
+    fn on_event(&mut self, ev: &Event) -> Option<String> {
+        let node = ev.node?.0;
+        match &ev.kind {
+            TraceKind::LockHeld { key, until_ns, .. } => {
+                let clash = match self.holders.get(key) {
+                    Some(&(other, until)) if other != node && until > ev.t_ns => {
+                        Some(format!("node {node} holds {key} while node {other} holds it until {until} ns"))
+                    }
+                    _ => None,
+                };
+                self.holders.insert(key.clone(), (node, *until_ns));
+                clash
+            }
+            TraceKind::LockLost { key, .. } => {
+                if self.holders.get(key).is_some_and(|(n, _)| *n == node) {
+                    self.holders.insert(key.clone(), (node, ev.t_ns));
+                }
+                None
+            }
+            TraceKind::NodeCrashed => {
+                // A crashed holder acts no more.
+                for h in self.holders.values_mut() {
+                    if h.0 == node {
+                        h.1 = h.1.min(ev.t_ns);
+                    }
+                }
+                None
+            }
+            _ => None,
+        }
+    }
+}
+
 pub fn all() -> Vec<Box<dyn Checker>> {
-    vec![Box::new(Lifecycle::default()), Box::new(OneLeaderPerTerm::default()), Box::new(RaftLogSafety::default())]
+    vec![
+        Box::new(Lifecycle::default()),
+        Box::new(OneLeaderPerTerm::default()),
+        Box::new(RaftLogSafety::default()),
+        Box::new(LeaseExclusivity::default()),
+    ]
+}
+
+#[cfg(test)]
+mod lease_tests {
+    use super::*;
+    use models::trace::NodeRef;
+
+    fn held(node: u32, t_ns: u64, until_ns: u64) -> Event {
+        let kind = TraceKind::LockHeld { key: "k".into(), lease: 1, until_ns };
+        Event { seq: 0, t_ns, node: Some(NodeRef(node)), kind }
+    }
+
+    #[test]
+    fn overlapping_holders_are_caught() {
+        let mut c = LeaseExclusivity::default();
+        assert_eq!(c.on_event(&held(1, 0, 100)), None);
+        assert_eq!(c.on_event(&held(1, 50, 150)), None, "renewal by the holder");
+        assert!(c.on_event(&held(2, 120, 300)).is_some(), "node 2 while node 1 holds until 150");
+        assert_eq!(c.on_event(&held(1, 400, 500)), None, "node 2's claim ended at 300");
+        let crash = Event { seq: 0, t_ns: 420, node: Some(NodeRef(1)), kind: TraceKind::NodeCrashed };
+        assert_eq!(c.on_event(&crash), None);
+        assert_eq!(c.on_event(&held(2, 430, 600)), None, "a crashed holder holds nothing");
+    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use models::etcd::{EtcdConfig, EtcdMember, EtcdMsg, EtcdWriter, WriterConfig};
+use models::etcd::{ElectorConfig, EtcdConfig, EtcdElector, EtcdMember, EtcdMsg, EtcdWriter, WriterConfig};
 use models::probe::{Probe, ProbeConfig};
 use models::stack::{Hosted, StackDurable, StackMsg, StackNode};
 use models::{NodeId, SimTime};
@@ -49,6 +49,7 @@ pub fn factory(sc: &Scenario) -> Factory<StackNode> {
     let kinds: Vec<NodeKind> = sc.nodes.iter().map(|n| n.kind).collect();
     let (probe, etcd, writer, check_quorum) =
         (sc.probe.clone(), sc.etcd.clone(), sc.etcd_writer.clone(), sc.sim.check_quorum);
+    let elector = sc.etcd_elector.clone();
     Arc::new(move |id: NodeId, durable: StackDurable| match kinds[id as usize] {
         NodeKind::Probe => StackNode::Probe(Hosted::new(Probe::new(ProbeConfig {
             targets: probes.iter().copied().filter(|&p| p != id).collect(),
@@ -76,6 +77,13 @@ pub fn factory(sc: &Scenario) -> Factory<StackNode> {
             start_after: writer.start_after,
             write_interval: writer.write_interval,
             request_timeout: writer.request_timeout,
+        }))),
+        NodeKind::EtcdElector => StackNode::Elector(Hosted::new(EtcdElector::new(ElectorConfig {
+            members: members.clone(),
+            key: "/pgsim/election".into(),
+            ttl_s: elector.ttl_s,
+            tick: elector.tick,
+            request_timeout: elector.request_timeout,
         }))),
     })
 }

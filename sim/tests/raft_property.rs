@@ -27,6 +27,11 @@ fn schedule(i: u64) -> String {
         );
     }
     s += "\n[[node]]\nname = \"w\"\nrack = \"k1\"\nkind = \"etcd-writer\"\n";
+    // Two clients compete for an election key; the lease checker watches them.
+    s += "\n[etcd_elector]\nttl = \"3s\"\ntick = \"200ms\"\n";
+    for c in 1..=2 {
+        s += &format!("\n[[node]]\nname = \"c{c}\"\nrack = \"k{c}\"\nkind = \"etcd-elector\"\n");
+    }
     let node = |rng: &mut ChaCha8Rng| format!("e{}", rng.gen_range(1..=members));
     for _ in 0..rng.gen_range(1..=6) {
         let at = rng.gen_range(3..HEAL_BY_S - 5);
@@ -34,7 +39,11 @@ fn schedule(i: u64) -> String {
         let head = format!("\n[[fault]]\nat = \"{at}s\"\nfor = \"{len}s\"\n");
         let body = match rng.gen_range(0..7) {
             0 => format!("kind = \"node-crash\"\nnode = \"{}\"\n", node(&mut rng)),
-            1 => format!("kind = \"node-pause\"\nnode = \"{}\"\n", node(&mut rng)),
+            1 => {
+                // Pause a member or, as often, a lock holder (a GC pause in a client).
+                let who = if rng.gen_bool(0.5) { node(&mut rng) } else { format!("c{}", rng.gen_range(1..=2)) };
+                format!("kind = \"node-pause\"\nnode = \"{who}\"\n")
+            }
             2 => {
                 let a = node(&mut rng);
                 let mut b = node(&mut rng);
@@ -76,6 +85,7 @@ fn schedule(i: u64) -> String {
 fn raft_is_safe_and_live_under_random_fault_schedules() {
     let mut failures = Vec::new();
     let mut elections = 0u64;
+    let mut lock_handovers = 0u64;
     for i in 0..SCHEDULES {
         let text = schedule(i);
         let sc = scenarios::parse_str(&format!("schedule-{i}.toml"), &text).expect("generated scenarios are valid");
@@ -93,6 +103,14 @@ fn raft_is_safe_and_live_under_random_fault_schedules() {
             continue;
         }
         elections += out.summary["etcd"]["elections_started"].as_u64().unwrap();
+        let mut holder = None;
+        for ev in &out.world.trace.events {
+            if let models::trace::TraceKind::LockHeld { .. } = ev.kind
+                && holder.replace(ev.node) != Some(ev.node)
+            {
+                lock_handovers += 1;
+            }
+        }
         // Liveness: every second from heal + bound to the end has committed writes.
         let from = HEAL_BY_S + LIVENESS_BOUND_S;
         let mut ok_seconds = std::collections::BTreeSet::new();
@@ -112,5 +130,77 @@ fn raft_is_safe_and_live_under_random_fault_schedules() {
         failures.len() as u64 == SCHEDULES || elections > SCHEDULES,
         "the schedules do disturb the cluster ({elections} elections)"
     );
+    assert!(failures.len() as u64 == SCHEDULES || lock_handovers > SCHEDULES, "locks change hands ({lock_handovers})");
     assert!(failures.is_empty(), "{} of {SCHEDULES} schedules failed:\n{}", failures.len(), failures.join("\n\n"));
+}
+
+/// Why etcd hard-wires CheckQuorum: without it, a leader cut off with a lock holder keeps
+/// acknowledging the holder's keepalives while the majority elects a new leader, lets the lease
+/// expire and hands the lock to someone else. The lease checker must catch that; with
+/// CheckQuorum on, the same schedules are safe.
+#[test]
+fn without_check_quorum_a_stale_leader_lets_two_clients_hold_the_lock() {
+    let text = |check_quorum: bool| {
+        format!(
+            r#"
+[scenario]
+name = "stale-leader-lease"
+duration = "60s"
+[sim]
+check_quorum = {check_quorum}
+[etcd_elector]
+ttl = "3s"
+tick = "200ms"
+[[region]]
+name = "r"
+[[rack]]
+name = "k1"
+region = "r"
+[[rack]]
+name = "k2"
+region = "r"
+[[node]]
+name = "e1"
+rack = "k1"
+kind = "etcd"
+[[node]]
+name = "e2"
+rack = "k2"
+kind = "etcd"
+[[node]]
+name = "e3"
+rack = "k2"
+kind = "etcd"
+[[node]]
+name = "c1"
+rack = "k1"
+kind = "etcd-elector"
+[[node]]
+name = "c2"
+rack = "k2"
+kind = "etcd-elector"
+[[action]]
+at = "3s"
+kind = "move-leader"
+to = "e1"
+[[fault]]
+at = "15s"
+for = "30s"
+kind = "partition"
+from = ["k1"]
+to = ["k2"]
+"#
+        )
+    };
+    let violated = |check_quorum: bool| -> usize {
+        let sc = scenarios::parse_str("stale.toml", &text(check_quorum)).unwrap();
+        (0..12)
+            .filter(|&seed| {
+                let out = run(&sc, RunOptions { seed: Some(seed), detail: Detail::Default, debug_panic_at: None });
+                out.world.trace.violations.iter().any(|(c, _)| c == "lease_exclusivity")
+            })
+            .count()
+    };
+    assert_eq!(violated(true), 0, "CheckQuorum keeps the lock exclusive");
+    assert!(violated(false) > 0, "without CheckQuorum the stale leader hands out a second holder");
 }

@@ -1,9 +1,11 @@
 //! etcd on top of Raft: a revisioned KV store with leases, served by members, used by clients.
 
+mod elector;
 mod kv;
 mod member;
 mod writer;
 
+pub use elector::{ElectorConfig, ElectorTimer, EtcdElector};
 pub use kv::{KeyValue, Kv, Lease};
 pub use member::{EtcdConfig, EtcdMember, EtcdTimer};
 pub use writer::{EtcdWriter, WriterConfig, WriterTimer, metrics as writer_metrics};
