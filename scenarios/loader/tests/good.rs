@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use scenarios::{Diagnostic, FaultKind, NetworkDefaults, NodeKind, ProbeSpec, Scenario, SwitchRole};
 
-const BASE: &str = include_str!("../../fuzz/seeds/base.toml");
-const FULL: &str = include_str!("../../fuzz/seeds/full.toml");
-const MINIMAL: &str = include_str!("../../fuzz/seeds/minimal.toml");
+const BASE: &str = include_str!("../../../fuzz/seeds/base.toml");
+const FULL: &str = include_str!("../../../fuzz/seeds/full.toml");
+const MINIMAL: &str = include_str!("../../../fuzz/seeds/minimal.toml");
 
 fn parse(name: &str, text: &str) -> Scenario {
     scenarios::parse_str(name, text).unwrap_or_else(|d| panic!("{name} must load:\n{d}"))
@@ -253,7 +253,7 @@ fn source_hash_is_fnv1a_of_the_bytes() {
 
 #[test]
 fn load_reads_the_file_and_keeps_the_path() {
-    let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds");
+    let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds");
     let mut files: Vec<_> = std::fs::read_dir(&seeds).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
     assert_eq!(files.len(), 3, "{files:?}");
