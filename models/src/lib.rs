@@ -4,6 +4,7 @@
 
 pub mod etcd;
 pub mod node;
+pub mod pg;
 pub mod probe;
 pub mod raft;
 pub mod rng;

@@ -3,6 +3,7 @@
 
 use crate::etcd::{ElectorTimer, EtcdElector, EtcdMember, EtcdMsg, EtcdTimer, EtcdWriter, WriterTimer};
 use crate::node::{Ctx, DiskError, Effect, Message, Model, NodeId, TimerCmd};
+use crate::pg::{PgDurable, PgMsg, PgNode, PgTimer};
 use crate::probe::{Probe, ProbeMsg, ProbeTimer};
 use crate::raft::HardState;
 
@@ -10,6 +11,7 @@ use crate::raft::HardState;
 pub enum StackMsg {
     Probe(ProbeMsg),
     Etcd(EtcdMsg),
+    Pg(PgMsg),
 }
 
 impl Message for StackMsg {
@@ -17,12 +19,14 @@ impl Message for StackMsg {
         match self {
             StackMsg::Probe(m) => m.size_bytes(),
             StackMsg::Etcd(m) => m.size_bytes(),
+            StackMsg::Pg(m) => m.size_bytes(),
         }
     }
     fn label(&self) -> &'static str {
         match self {
             StackMsg::Probe(m) => m.label(),
             StackMsg::Etcd(m) => m.label(),
+            StackMsg::Pg(m) => m.label(),
         }
     }
 }
@@ -33,6 +37,7 @@ pub enum StackTimer {
     Etcd(EtcdTimer),
     Writer(WriterTimer),
     Elector(ElectorTimer),
+    Pg(PgTimer),
 }
 
 #[derive(Clone, Debug, Default)]
@@ -40,6 +45,7 @@ pub enum StackDurable {
     #[default]
     None,
     Etcd(HardState),
+    Pg(PgDurable),
 }
 
 /// A component plus scratch buffers for its effects, reused across calls.
@@ -89,6 +95,7 @@ pub enum StackNode {
     Etcd(Box<Hosted<EtcdMember>>),
     Writer(Hosted<EtcdWriter>),
     Elector(Hosted<EtcdElector>),
+    Pg(Box<Hosted<PgNode>>),
 }
 
 type SCtx<'a> = Ctx<'a, StackMsg, StackTimer>;
@@ -100,6 +107,7 @@ macro_rules! dispatch {
             StackNode::Etcd(h) => h.call($ctx, StackMsg::Etcd, StackTimer::Etcd, |$m, $c| $body),
             StackNode::Writer(h) => h.call($ctx, StackMsg::Etcd, StackTimer::Writer, |$m, $c| $body),
             StackNode::Elector(h) => h.call($ctx, StackMsg::Etcd, StackTimer::Elector, |$m, $c| $body),
+            StackNode::Pg(h) => h.call($ctx, StackMsg::Pg, StackTimer::Pg, |$m, $c| $body),
         }
     };
 }
@@ -127,6 +135,9 @@ impl Model for StackNode {
             (StackNode::Elector(h), StackMsg::Etcd(msg)) => {
                 h.call(ctx, StackMsg::Etcd, StackTimer::Elector, |m, c| m.on_message(c, from, msg))
             }
+            (StackNode::Pg(h), StackMsg::Pg(msg)) => {
+                h.call(ctx, StackMsg::Pg, StackTimer::Pg, |m, c| m.on_message(c, from, msg))
+            }
             // A message for another kind of component (a misaddressed packet) is dropped.
             _ => {}
         }
@@ -146,6 +157,7 @@ impl Model for StackNode {
             (StackNode::Elector(h), StackTimer::Elector(t)) => {
                 h.call(ctx, StackMsg::Etcd, StackTimer::Elector, |m, c| m.on_timer(c, t))
             }
+            (StackNode::Pg(h), StackTimer::Pg(t)) => h.call(ctx, StackMsg::Pg, StackTimer::Pg, |m, c| m.on_timer(c, t)),
             (_, t) => panic!("timer {t:?} fired on the wrong kind of node"),
         }
     }
@@ -157,6 +169,7 @@ impl Model for StackNode {
     fn durable(&self) -> StackDurable {
         match self {
             StackNode::Etcd(h) => StackDurable::Etcd(h.model.durable()),
+            StackNode::Pg(h) => StackDurable::Pg(h.model.durable()),
             _ => StackDurable::None,
         }
     }
@@ -167,6 +180,7 @@ impl Model for StackNode {
             StackNode::Etcd(h) => h.model.check_invariants(),
             StackNode::Writer(h) => h.model.check_invariants(),
             StackNode::Elector(h) => h.model.check_invariants(),
+            StackNode::Pg(h) => h.model.check_invariants(),
         }
     }
 }

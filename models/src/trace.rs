@@ -247,6 +247,55 @@ pub enum TraceKind {
         key: String,
         reason: String,
     },
+    /// A PostgreSQL server's role changed (primary, standby, promoting, rebuilding, fenced).
+    PgRole {
+        cluster: String,
+        role: String,
+        tli: u32,
+        origin: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        upstream: Option<NodeRef>,
+    },
+    /// A standby became primary on a new timeline branching off its parent at `switch_lsn`.
+    PgPromoted {
+        cluster: String,
+        tli: u32,
+        origin: u32,
+        parent_tli: u32,
+        parent_origin: u32,
+        switch_lsn: u64,
+        accept_data_loss: bool,
+    },
+    /// Commits acknowledged to clients: `count` commits at `first_lsn`, `first_lsn + step`, ...
+    /// (fed to checkers; recorded with `--trace messages`).
+    PgCommitsAcked {
+        cluster: String,
+        tli: u32,
+        origin: u32,
+        level: String,
+        count: u64,
+        first_lsn: u64,
+        step: u64,
+        /// Confirmed by the synchronous standbys (not just local, for lack of any configured).
+        synced: bool,
+    },
+    /// A replication connection changed state (streaming, refused, timeouts).
+    PgReplication {
+        cluster: String,
+        peer: NodeRef,
+        state: String,
+    },
+    PgRebuild {
+        cluster: String,
+        method: String,
+        /// "started" or "finished".
+        phase: String,
+        seconds: f64,
+        bytes: u64,
+    },
+    PgPanic {
+        reason: String,
+    },
     /// The member stopped, as etcd exits on a failed WAL write.
     EtcdHalted {
         reason: String,
@@ -281,6 +330,12 @@ impl TraceKind {
             TraceKind::EtcdApplied { .. } => "etcd_applied",
             TraceKind::EtcdHalted { .. } => "etcd_halted",
             TraceKind::LockHeld { .. } => "lock_held",
+            TraceKind::PgRole { .. } => "pg_role",
+            TraceKind::PgPromoted { .. } => "pg_promoted",
+            TraceKind::PgCommitsAcked { .. } => "pg_commits_acked",
+            TraceKind::PgReplication { .. } => "pg_replication",
+            TraceKind::PgRebuild { .. } => "pg_rebuild",
+            TraceKind::PgPanic { .. } => "pg_panic",
             TraceKind::LockLost { .. } => "lock_lost",
             TraceKind::EtcdWritesResumed { .. } => "etcd_writes_resumed",
         }
@@ -294,12 +349,13 @@ impl TraceKind {
                 | TraceKind::MessageSent { .. }
                 | TraceKind::MessageDropped { .. }
                 | TraceKind::EtcdApplied { .. }
+                | TraceKind::PgCommitsAcked { .. }
         )
     }
 
     /// Fine-grained events that checkers always see but the default trace does not keep.
     pub fn is_detail(&self) -> bool {
-        matches!(self, TraceKind::MessageSent { .. } | TraceKind::EtcdApplied { .. })
+        matches!(self, TraceKind::MessageSent { .. } | TraceKind::EtcdApplied { .. } | TraceKind::PgCommitsAcked { .. })
     }
 }
 

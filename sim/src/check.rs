@@ -8,6 +8,14 @@ pub trait Checker {
     fn name(&self) -> &'static str;
     /// A description of the violation, if `ev` breaks the invariant.
     fn on_event(&mut self, ev: &Event) -> Option<String>;
+    /// Invariants that can only be judged once the run is over (at `end_ns`).
+    fn finish(&mut self, _end_ns: u64) -> Vec<String> {
+        Vec::new()
+    }
+    /// Figures this checker computed, for summary.json (section name, value).
+    fn report(&self) -> Option<(&'static str, serde_json::Value)> {
+        None
+    }
 }
 
 /// Lifecycle well-formedness: faults heal only after they start, and at most once; a node is
@@ -197,6 +205,7 @@ pub fn all() -> Vec<Box<dyn Checker>> {
         Box::new(OneLeaderPerTerm::default()),
         Box::new(RaftLogSafety::default()),
         Box::new(LeaseExclusivity::default()),
+        Box::new(crate::pg_check::PgDurability::default()),
     ]
 }
 

@@ -8,6 +8,7 @@ pub mod disk;
 pub mod engine;
 pub mod metrics;
 pub mod net;
+pub mod pg_check;
 pub mod run;
 pub mod runner;
 pub mod summary;

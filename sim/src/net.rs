@@ -187,6 +187,11 @@ impl Network {
         Duration::from_nanos(self.lookahead_ns)
     }
 
+    /// The bandwidth limit of the path from `from` to `to`, if any.
+    pub fn path_bandwidth(&self, from: NodeId, to: NodeId) -> Option<u64> {
+        self.paths[from as usize * self.n + to as usize].bandwidth.map(|(_, bps)| bps)
+    }
+
     pub fn switch_name(&self, sw: u16) -> &str {
         &self.switch_names[sw as usize]
     }

@@ -3,6 +3,9 @@
 use std::sync::Arc;
 
 use models::etcd::{ElectorConfig, EtcdConfig, EtcdElector, EtcdMember, EtcdMsg, EtcdWriter, WriterConfig};
+use models::pg::{
+    Capacity, PgConfig, PgDurable, PgMsg, PgNode, Phase, RebuildMethod, SyncLevel, SyncStandbyNames, Workload,
+};
 use models::probe::{Probe, ProbeConfig};
 use models::stack::{Hosted, StackDurable, StackMsg, StackNode};
 use models::{NodeId, SimTime};
@@ -50,6 +53,7 @@ pub fn factory(sc: &Scenario) -> Factory<StackNode> {
     let (probe, etcd, writer, check_quorum) =
         (sc.probe.clone(), sc.etcd.clone(), sc.etcd_writer.clone(), sc.sim.check_quorum);
     let elector = sc.etcd_elector.clone();
+    let pg: Vec<Option<PgConfig>> = (0..sc.nodes.len()).map(|i| pg_config(sc, i)).collect();
     Arc::new(move |id: NodeId, durable: StackDurable| match kinds[id as usize] {
         NodeKind::Probe => StackNode::Probe(Hosted::new(Probe::new(ProbeConfig {
             targets: probes.iter().copied().filter(|&p| p != id).collect(),
@@ -61,7 +65,7 @@ pub fn factory(sc: &Scenario) -> Factory<StackNode> {
         NodeKind::Etcd => {
             let hs = match durable {
                 StackDurable::Etcd(hs) => hs,
-                StackDurable::None => Default::default(),
+                _ => Default::default(),
             };
             let cfg = EtcdConfig {
                 peers: members.clone(),
@@ -85,23 +89,122 @@ pub fn factory(sc: &Scenario) -> Factory<StackNode> {
             tick: elector.tick,
             request_timeout: elector.request_timeout,
         }))),
+        NodeKind::Postgres => {
+            let durable = match durable {
+                StackDurable::Pg(d) => d,
+                _ => PgDurable::default(),
+            };
+            let cfg = pg[id as usize].clone().expect("postgres nodes have a config");
+            StackNode::Pg(Box::new(Hosted::new(PgNode::new(cfg, durable))))
+        }
+    })
+}
+
+/// A PostgreSQL server's configuration from its cluster and the `[postgres]` settings.
+fn pg_config(sc: &Scenario, i: usize) -> Option<PgConfig> {
+    let spec = sc.nodes[i].pg.as_ref()?;
+    let c = &sc.pg_clusters[spec.cluster];
+    let p = &sc.postgres;
+    let members: Vec<usize> =
+        (0..sc.nodes.len()).filter(|&j| sc.nodes[j].pg.as_ref().is_some_and(|q| q.cluster == spec.cluster)).collect();
+    let primary = members
+        .iter()
+        .copied()
+        .find(|&j| sc.nodes[j].pg.as_ref().is_some_and(|q| q.upstream.is_none()))
+        .expect("validated: one primary per cluster");
+    let at = |d: std::time::Duration| SimTime::from_duration(d);
+    Some(PgConfig {
+        cluster: c.name.clone(),
+        names: members.iter().map(|&j| (j as NodeId, sc.nodes[j].name.clone())).collect(),
+        initial_primary: primary as NodeId,
+        initial_upstream: spec.upstream,
+        synchronous_standby_names: SyncStandbyNames::parse(&c.synchronous_standby_names).expect("validated syntax"),
+        wal_sender_timeout: p.wal_sender_timeout,
+        wal_receiver_timeout: p.wal_receiver_timeout,
+        wal_receiver_status_interval: p.wal_receiver_status_interval,
+        wal_retrieve_retry_interval: p.wal_retrieve_retry_interval,
+        flow_tick: p.flow_tick,
+        workload: Workload {
+            write_tps: c.write_tps,
+            bytes_per_commit: c.bytes_per_commit,
+            write_amplification: c.write_amplification,
+            levels: vec![(SyncLevel::parse(&c.synchronous_commit).expect("validated level"), 1.0)],
+            client_timeout: c.client_timeout,
+            standby_read_tps: c.standby_read_tps,
+            phases: c
+                .phases
+                .iter()
+                .map(|ph| Phase {
+                    from: at(ph.at),
+                    until: at(ph.until),
+                    extra_wal_bytes_per_s: ph.extra_wal_bytes_per_s as f64,
+                    apply_slowdown: ph.apply_slowdown,
+                })
+                .collect(),
+        },
+        apply_bytes_per_s: spec.apply_bytes_per_s as f64,
+        capacity: Capacity {
+            cores: p.cores,
+            read_service: p.read_service,
+            write_service: p.write_service,
+            max_connections: p.max_connections,
+            ..Capacity::default()
+        },
+        stale_read_lag: p.stale_read_lag,
+        database_bytes: p.database_bytes,
+        wal_retained_bytes: p.wal_retained_bytes,
+        checkpoint_timeout: p.checkpoint_timeout,
+        max_inflight_bytes: 64 << 20,
     })
 }
 
 /// The scenario's operator actions as the messages they inject.
 fn operator_actions(sc: &Scenario, world: &mut World<StackNode>) {
     for a in &sc.actions {
-        let (description, inject) = match a.kind {
+        let name = |n: u32| sc.nodes[n as usize].name.clone();
+        let (description, inject): (String, Vec<(NodeId, StackMsg)>) = match &a.kind {
             ActionKind::MoveLeader { to } => (
-                format!("etcdctl move-leader {}", sc.nodes[to as usize].name),
+                format!("etcdctl move-leader {}", name(*to)),
                 nodes_of(sc, NodeKind::Etcd)
                     .into_iter()
-                    .map(|m| (m, StackMsg::Etcd(EtcdMsg::MoveLeader { to })))
+                    .map(|m| (m, StackMsg::Etcd(EtcdMsg::MoveLeader { to: *to })))
                     .collect(),
             ),
+            ActionKind::Promote { node, accept_data_loss } => (
+                format!(
+                    "pg_ctl promote on {}{}",
+                    name(*node),
+                    if *accept_data_loss { " (accepting data loss)" } else { "" }
+                ),
+                vec![(*node, StackMsg::Pg(PgMsg::Promote { accept_data_loss: *accept_data_loss }))],
+            ),
+            ActionKind::Fence { node } => (format!("fence {}", name(*node)), vec![(*node, StackMsg::Pg(PgMsg::Fence))]),
+            ActionKind::Follow { node, upstream } => (
+                format!("repoint {} to follow {}", name(*node), name(*upstream)),
+                vec![(*node, StackMsg::Pg(PgMsg::Follow { upstream: *upstream }))],
+            ),
+            ActionKind::Rebuild { node, upstream, method } => {
+                let method = RebuildMethod::parse(method).expect("validated method");
+                let bytes_per_s = copy_throughput(sc, world, *upstream, *node);
+                (
+                    format!("rebuild {} from {} with {}", name(*node), name(*upstream), method.as_str()),
+                    vec![(*node, StackMsg::Pg(PgMsg::Rebuild { method, upstream: *upstream, bytes_per_s }))],
+                )
+            }
         };
         world.schedule_operator(OperatorAction { at: SimTime::from_duration(a.at), description, inject });
     }
+}
+
+/// What a rebuild copies per second: the slowest of the path between the servers (a 10
+/// Gbit/s NIC where the scenario sets no bandwidth), the source's disk reads and the target's
+/// disk writes.
+fn copy_throughput(sc: &Scenario, world: &World<StackNode>, source: NodeId, target: NodeId) -> u64 {
+    let nic = 1_250_000_000;
+    let path = world.net.path_bandwidth(source, target).unwrap_or(nic);
+    path.min(sc.nodes[source as usize].disk.read_bytes_per_s)
+        .min(sc.nodes[target as usize].disk.write_bytes_per_s)
+        .max(1)
 }
 
 /// A world ready to run: trace header written, operator actions scheduled.
@@ -154,6 +257,12 @@ pub fn finish(sc: &Scenario, seed: u64, world: World<StackNode>, engine: EngineS
         "engine": { "windows": engine.windows, "node_wakeups": engine.node_wakeups },
     });
     let obj = summary.as_object_mut().expect("summary is an object");
+    for (section, value) in world.trace.reports() {
+        obj.insert(section.into(), value);
+    }
+    if sc.nodes.iter().any(|n| n.kind == NodeKind::Postgres) {
+        summary::postgres(obj, sc, &world.trace.events, &world.metrics, &world.names);
+    }
     if sc.nodes.iter().any(|n| n.kind == NodeKind::Etcd) {
         let e = summary::etcd(&world.trace.events, &world.metrics, &world.names, world.end);
         obj.insert("etcd".into(), e);

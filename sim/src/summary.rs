@@ -238,6 +238,79 @@ pub fn etcd(events: &[models::trace::Event], metrics: &Metrics, names: &[String]
     Value::Object(out)
 }
 
+/// Adds to the `postgres` object (which the durability checker started): lag per standby,
+/// reads, timed-out commits, rebuilds, and per-cluster write availability.
+pub fn postgres(
+    obj: &mut Map<String, Value>,
+    sc: &scenarios::Scenario,
+    events: &[models::trace::Event],
+    metrics: &Metrics,
+    names: &[String],
+) {
+    use models::pg::{
+        METRIC_LAG_BYTES, METRIC_LAG_S, METRIC_READS_OK, METRIC_READS_STALE, SyncLevel, acked_metric, timed_out_metric,
+    };
+    let pg = obj.entry("postgres").or_insert_with(|| json!({}));
+    let out = pg.as_object_mut().expect("postgres is an object");
+    let mut lag_s = Map::new();
+    let mut lag_bytes = Map::new();
+    for (i, name) in names.iter().enumerate() {
+        let label = Label::Node(i as u32);
+        if let Some(a) = metrics.total(METRIC_LAG_S, label) {
+            lag_s.insert(name.clone(), r6(a.max));
+        }
+        if let Some(a) = metrics.total(METRIC_LAG_BYTES, label) {
+            lag_bytes.insert(name.clone(), json!(a.max as u64));
+        }
+    }
+    out.insert("replication_lag_seconds_max".into(), Value::Object(lag_s));
+    out.insert("replication_lag_bytes_max".into(), Value::Object(lag_bytes));
+    let total = |m: &'static str| metrics.totals().filter(|(n, _, _)| *n == m).map(|(_, _, a)| a.count).sum::<u64>();
+    out.insert("reads".into(), json!(total(METRIC_READS_OK) + total(METRIC_READS_STALE)));
+    out.insert("stale_reads".into(), json!(total(METRIC_READS_STALE)));
+    let mut timed_out = Map::new();
+    let mut acked = Map::new();
+    for l in SyncLevel::ALL {
+        timed_out.insert(l.as_str().into(), json!(total(timed_out_metric(l))));
+        acked.insert(l.as_str().into(), json!(total(acked_metric(l))));
+    }
+    out.insert("commits_acknowledged_by_level".into(), Value::Object(acked));
+    out.insert("commits_timed_out".into(), Value::Object(timed_out));
+    let mut rebuilds = Vec::new();
+    for ev in events {
+        if let TraceKind::PgRebuild { method, phase, seconds, .. } = &ev.kind
+            && phase == "started"
+        {
+            let node = ev.node.map_or(String::new(), |n| names[n.0 as usize].clone());
+            rebuilds.push(json!({ "node": node, "method": method, "seconds": r6(*seconds) }));
+        }
+    }
+    out.insert("rebuilds".into(), Value::Array(rebuilds));
+    // Per cluster: seconds (after the first acknowledged commit) in which no commit was acknowledged.
+    let mut clusters = Map::new();
+    for (c, spec) in sc.pg_clusters.iter().enumerate() {
+        let members: Vec<&str> = sc
+            .nodes
+            .iter()
+            .filter(|n| n.pg.as_ref().is_some_and(|p| p.cluster == c))
+            .map(|n| n.name.as_str())
+            .collect();
+        let mut acked_seconds = std::collections::BTreeSet::new();
+        for ev in events {
+            if let TraceKind::Metrics { second, rows } = &ev.kind
+                && rows.iter().any(|r| r.metric.starts_with("pg_commits_acked_") && members.contains(&r.label.as_str()))
+            {
+                acked_seconds.insert(*second);
+            }
+        }
+        let first = acked_seconds.first().copied().unwrap_or(0);
+        let last_second = sc.duration.as_secs();
+        let unavailable = (first..last_second).filter(|s| !acked_seconds.contains(s)).count();
+        clusters.insert(spec.name.clone(), json!({ "write_unavailable_seconds": unavailable }));
+    }
+    out.insert("clusters".into(), Value::Object(clusters));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

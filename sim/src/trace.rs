@@ -88,6 +88,22 @@ impl Trace {
         }
     }
 
+    /// End-of-run invariants; violations are recorded at `at`.
+    pub fn finish(&mut self, at: SimTime) {
+        let mut found = Vec::new();
+        for c in &mut self.checkers {
+            for d in c.finish(at.0) {
+                found.push((c.name().to_string(), d));
+            }
+        }
+        self.report(at, None, found);
+    }
+
+    /// Summary sections contributed by checkers.
+    pub fn reports(&self) -> Vec<(&'static str, serde_json::Value)> {
+        self.checkers.iter().filter_map(|c| c.report()).collect()
+    }
+
     pub fn hash(&self) -> u64 {
         self.hash.finish()
     }

@@ -495,7 +495,8 @@ impl<M: Model> World<M> {
         if !rows.is_empty() {
             self.event(end, None, TraceKind::Metrics { second: end.0 / 1_000_000_000, rows });
         }
-        self.event(end, None, TraceKind::RunFinished { sim_ns: end.0 });
         self.flush_events();
+        self.trace.finish(end);
+        self.trace.push(end, None, TraceKind::RunFinished { sim_ns: end.0 });
     }
 }

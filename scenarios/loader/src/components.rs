@@ -93,6 +93,14 @@ pub struct RawAction {
     pub kind: S<String>,
     /// move-leader: the member to hand leadership to.
     pub to: Option<S<String>>,
+    /// promote, fence, rebuild, follow: the PostgreSQL server acted on.
+    pub node: Option<S<String>>,
+    /// rebuild, follow: the server to copy from or stream from.
+    pub upstream: Option<S<String>>,
+    /// rebuild: basebackup, pg_rewind_all_wal or pg_rewind_from_divergence.
+    pub method: Option<S<String>>,
+    /// promote: the operator knowingly accepts losing acknowledged commits.
+    pub accept_data_loss: Option<bool>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -145,6 +153,14 @@ impl Default for SimSwitches {
 pub enum ActionKind {
     /// `etcdctl move-leader`: the current leader hands over to `to`.
     MoveLeader { to: NodeIdx },
+    /// `pg_ctl promote` on a standby.
+    Promote { node: NodeIdx, accept_data_loss: bool },
+    /// Stop a server from accepting writes (fence an old primary).
+    Fence { node: NodeIdx },
+    /// Rebuild a server from `upstream` with pg_basebackup or pg_rewind.
+    Rebuild { node: NodeIdx, upstream: NodeIdx, method: String },
+    /// Point a standby at another upstream.
+    Follow { node: NodeIdx, upstream: NodeIdx },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -210,29 +226,61 @@ pub(crate) fn action(
     raw: &S<RawAction>,
     node_names: &[String],
     is_etcd: impl Fn(usize) -> bool,
+    is_pg: impl Fn(usize) -> bool,
 ) -> Res<Action> {
     let span = raw.span();
     let a = raw.get_ref();
     let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-    let kind = match a.kind.get_ref().as_str() {
-        "move-leader" => {
-            let Some(to) = &a.to else {
-                return Err(Diagnostic::at(path, text, a.kind.span(), "move-leader needs `to` (an etcd member)"));
-            };
-            let Some(i) = node_names.iter().position(|n| n == to.get_ref()) else {
-                return Err(Diagnostic::at(path, text, to.span(), format!("unknown node {:?}", to.get_ref())));
-            };
-            if !is_etcd(i) {
-                return Err(Diagnostic::at(path, text, to.span(), format!("{:?} is not an etcd member", to.get_ref())));
+    let kind_name = a.kind.get_ref().as_str();
+    let need = |field: &Option<S<String>>, what: &str| -> Res<S<String>> {
+        field.clone().ok_or_else(|| Diagnostic::at(path, text, a.kind.span(), format!("{kind_name} needs `{what}`")))
+    };
+    let node_of = |n: &S<String>, pg: bool| -> Res<NodeIdx> {
+        let Some(i) = node_names.iter().position(|x| x == n.get_ref()) else {
+            return Err(Diagnostic::at(path, text, n.span(), format!("unknown node {:?}", n.get_ref())));
+        };
+        if pg && !is_pg(i) {
+            return Err(Diagnostic::at(path, text, n.span(), format!("{:?} is not a postgres node", n.get_ref())));
+        }
+        if !pg && !is_etcd(i) {
+            return Err(Diagnostic::at(path, text, n.span(), format!("{:?} is not an etcd member", n.get_ref())));
+        }
+        Ok(i as NodeIdx)
+    };
+    let kind = match kind_name {
+        "move-leader" => ActionKind::MoveLeader { to: node_of(&need(&a.to, "to")?, false)? },
+        "promote" => ActionKind::Promote {
+            node: node_of(&need(&a.node, "node")?, true)?,
+            accept_data_loss: a.accept_data_loss.unwrap_or(false),
+        },
+        "fence" => ActionKind::Fence { node: node_of(&need(&a.node, "node")?, true)? },
+        "follow" => ActionKind::Follow {
+            node: node_of(&need(&a.node, "node")?, true)?,
+            upstream: node_of(&need(&a.upstream, "upstream")?, true)?,
+        },
+        "rebuild" => {
+            let method = need(&a.method, "method")?;
+            const METHODS: [&str; 3] = ["basebackup", "pg_rewind_all_wal", "pg_rewind_from_divergence"];
+            if !METHODS.contains(&method.get_ref().as_str()) {
+                return Err(Diagnostic::at(
+                    path,
+                    text,
+                    method.span(),
+                    format!("unknown rebuild method {:?}; expected one of: {}", method.get_ref(), METHODS.join(", ")),
+                ));
             }
-            ActionKind::MoveLeader { to: i as NodeIdx }
+            ActionKind::Rebuild {
+                node: node_of(&need(&a.node, "node")?, true)?,
+                upstream: node_of(&need(&a.upstream, "upstream")?, true)?,
+                method: method.get_ref().clone(),
+            }
         }
         other => {
             return Err(Diagnostic::at(
                 path,
                 text,
                 a.kind.span(),
-                format!("unknown action kind {other:?}; expected one of: move-leader"),
+                format!("unknown action kind {other:?}; expected one of: move-leader, promote, fence, rebuild, follow"),
             ));
         }
     };

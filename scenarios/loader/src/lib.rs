@@ -5,7 +5,9 @@ pub mod components;
 pub mod diag;
 mod faults;
 pub mod model;
+pub mod postgres;
 mod raw;
+mod syncnames;
 pub mod units;
 mod validate;
 
@@ -13,6 +15,7 @@ pub use components::{Action, ActionKind, EtcdSpec, SimSwitches, WriterSpec};
 pub use diag::Diagnostic;
 pub use faults::switch_ports;
 pub use model::*;
+pub use postgres::{ClusterSpec, PgNodeSpec, PgSettings, PhaseSpec};
 pub use validate::parse_str;
 
 /// Reads and validates a scenario file.

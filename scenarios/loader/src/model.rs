@@ -29,6 +29,8 @@ pub struct Scenario {
     pub etcd_writer: crate::WriterSpec,
     pub etcd_elector: crate::components::ElectorSpec,
     pub sim: crate::SimSwitches,
+    pub postgres: crate::PgSettings,
+    pub pg_clusters: Vec<crate::ClusterSpec>,
     pub actions: Vec<crate::Action>,
 }
 
@@ -95,10 +97,11 @@ pub enum NodeKind {
     Etcd,
     EtcdWriter,
     EtcdElector,
+    Postgres,
 }
 
 impl NodeKind {
-    pub const NAMES: &'static [&'static str] = &["probe", "etcd", "etcd-writer", "etcd-elector"];
+    pub const NAMES: &'static [&'static str] = &["probe", "etcd", "etcd-writer", "etcd-elector", "postgres"];
 }
 
 #[derive(Clone, Debug)]
@@ -109,6 +112,8 @@ pub struct Node {
     pub switch: usize,
     pub kind: NodeKind,
     pub disk: DiskSpec,
+    /// Set for `postgres` nodes.
+    pub pg: Option<crate::PgNodeSpec>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

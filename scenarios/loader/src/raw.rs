@@ -77,6 +77,10 @@ pub struct RawScenario {
     #[serde(default)]
     pub etcd_elector: crate::components::RawElector,
     #[serde(default)]
+    pub postgres: crate::postgres::RawPostgres,
+    #[serde(default, rename = "pg_cluster")]
+    pub pg_clusters: Vec<S<crate::postgres::RawCluster>>,
+    #[serde(default)]
     pub sim: crate::components::RawSim,
     #[serde(default, rename = "action")]
     pub actions: Vec<S<crate::components::RawAction>>,
@@ -150,6 +154,7 @@ pub struct RawNode {
     pub kind: S<String>,
     #[serde(default)]
     pub disk: RawDisk,
+    pub postgres: Option<S<crate::postgres::RawPgNode>>,
 }
 
 #[derive(Deserialize, Debug)]

@@ -170,6 +170,7 @@ fn build(cx: &Cx<'_>, raw: RawScenario) -> Res<Scenario> {
             "etcd" => NodeKind::Etcd,
             "etcd-writer" => NodeKind::EtcdWriter,
             "etcd-elector" => NodeKind::EtcdElector,
+            "postgres" => NodeKind::Postgres,
             other => {
                 return cx.err(
                     n.kind.span(),
@@ -178,8 +179,14 @@ fn build(cx: &Cx<'_>, raw: RawScenario) -> Res<Scenario> {
             }
         };
         let disk = disk_spec(cx, &n.disk, &global_disk)?;
-        nodes.push(Node { name, rack, region: racks[rack].region, switch: racks[rack].switch, kind, disk });
+        if n.postgres.is_some() && kind != NodeKind::Postgres {
+            return cx
+                .err(n.postgres.as_ref().unwrap().span(), "[node.postgres] is only for nodes of kind \"postgres\"");
+        }
+        nodes.push(Node { name, rack, region: racks[rack].region, switch: racks[rack].switch, kind, disk, pg: None });
     }
+    let postgres = crate::postgres::settings(cx.path, cx.text, &raw.postgres)?;
+    let pg_clusters = pg_clusters(cx, &raw, &mut nodes)?;
     let node_names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
     if nodes.len() > u32::MAX as usize / 2 {
         return cx.err(raw.scenario.span(), "too many nodes");
@@ -202,7 +209,16 @@ fn build(cx: &Cx<'_>, raw: RawScenario) -> Res<Scenario> {
     let actions = raw
         .actions
         .iter()
-        .map(|a| crate::components::action(cx.path, cx.text, a, &node_names, |i| nodes[i].kind == NodeKind::Etcd))
+        .map(|a| {
+            crate::components::action(
+                cx.path,
+                cx.text,
+                a,
+                &node_names,
+                |i| nodes[i].kind == NodeKind::Etcd,
+                |i| nodes[i].kind == NodeKind::Postgres,
+            )
+        })
         .collect::<Res<Vec<_>>>()?;
     let asserts = raw.asserts.iter().map(|a| assertion(cx, a)).collect::<Res<Vec<_>>>()?;
 
@@ -227,8 +243,95 @@ fn build(cx: &Cx<'_>, raw: RawScenario) -> Res<Scenario> {
         etcd_writer,
         etcd_elector,
         sim,
+        postgres,
+        pg_clusters,
         actions,
     })
+}
+
+/// Resolves `[[pg_cluster]]`s and each postgres node's cluster and upstream. With no
+/// `[[pg_cluster]]`, postgres nodes form one cluster named "main" with default settings.
+fn pg_clusters(cx: &Cx<'_>, raw: &RawScenario, nodes: &mut [Node]) -> Res<Vec<crate::ClusterSpec>> {
+    let mut clusters = Vec::new();
+    for c in &raw.pg_clusters {
+        let spec = crate::postgres::cluster(cx.path, cx.text, c.get_ref())?;
+        if clusters.iter().any(|x: &crate::ClusterSpec| x.name == spec.name) {
+            return cx.err(c.get_ref().name.span(), format!("pg_cluster {:?} is defined twice", spec.name));
+        }
+        clusters.push(spec);
+    }
+    let pg: Vec<usize> = (0..nodes.len()).filter(|&i| nodes[i].kind == NodeKind::Postgres).collect();
+    if pg.is_empty() {
+        return Ok(clusters);
+    }
+    if clusters.is_empty() {
+        let default = crate::postgres::RawCluster {
+            name: toml::Spanned::new(0..0, "main".to_string()),
+            synchronous_standby_names: None,
+            synchronous_commit: None,
+            write_tps: None,
+            bytes_per_commit: None,
+            write_amplification: None,
+            client_timeout: None,
+            standby_read_tps: None,
+            phases: vec![],
+        };
+        clusters.push(crate::postgres::cluster(cx.path, cx.text, &default)?);
+    }
+    let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
+    let cluster_names: Vec<String> = clusters.iter().map(|c| c.name.clone()).collect();
+    for (&i, raw_node) in pg.iter().zip(raw.nodes.iter().filter(|n| n.get_ref().kind.get_ref() == "postgres")) {
+        let spec = raw_node.get_ref().postgres.as_ref().map(|p| p.get_ref().clone()).unwrap_or_default();
+        let cluster = match &spec.cluster {
+            Some(c) => lookup(cx, &cluster_names, c, "pg_cluster")?,
+            None if clusters.len() == 1 => 0,
+            None => {
+                return cx.err(
+                    raw_node.get_ref().name.span(),
+                    "with several [[pg_cluster]]s, [node.postgres] needs `cluster`",
+                );
+            }
+        };
+        let upstream = match &spec.upstream {
+            Some(u) => {
+                let j = lookup(cx, &names, u, "node")?;
+                if nodes[j].kind != NodeKind::Postgres || j == i {
+                    return cx.err(u.span(), "upstream must be another postgres node");
+                }
+                Some(j as NodeIdx)
+            }
+            None => None,
+        };
+        let apply_bytes_per_s = spec.apply_rate.as_ref().map_or(200_000_000, |a| a.get_ref().0);
+        nodes[i].pg = Some(crate::PgNodeSpec { cluster, upstream, apply_bytes_per_s });
+    }
+    for (c, spec) in clusters.iter().enumerate() {
+        let primaries = pg
+            .iter()
+            .filter(|&&i| nodes[i].pg.as_ref().is_some_and(|p| p.cluster == c && p.upstream.is_none()))
+            .count();
+        if primaries != 1 {
+            return Err(Diagnostic::whole_file(
+                cx.path,
+                format!(
+                    "pg_cluster {:?} needs exactly one postgres node without `upstream` (its primary), has {primaries}",
+                    spec.name
+                ),
+            ));
+        }
+    }
+    for &i in &pg {
+        let p = nodes[i].pg.as_ref().expect("set above");
+        if let Some(u) = p.upstream
+            && nodes[u as usize].pg.as_ref().is_some_and(|q| q.cluster != p.cluster)
+        {
+            return Err(Diagnostic::whole_file(
+                cx.path,
+                format!("{} streams from {} in another pg_cluster", nodes[i].name, nodes[u as usize].name),
+            ));
+        }
+    }
+    Ok(clusters)
 }
 
 /// The parts of the topology fault validation resolves names against.

@@ -1,0 +1,103 @@
+//! Messages between PostgreSQL servers (the replication protocol, reduced) and from the
+//! operator (or, later, the cluster manager).
+
+use super::{History, Lsn, RebuildMethod, Timeline};
+use crate::time::SimTime;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PgMsg {
+    /// A standby asks its upstream to stream from `from`, telling where its WAL comes from.
+    StartReplication {
+        tl: Timeline,
+        history: History,
+        from: Lsn,
+    },
+    /// The upstream will stream; the standby adopts its timeline and history.
+    Streaming {
+        tl: Timeline,
+        history: History,
+    },
+    /// The standby's WAL has diverged from the upstream's: it must be rewound or rebuilt.
+    Refused {
+        reason: String,
+    },
+    /// WAL bytes [start, end); `sent_at` lets the standby measure time lag.
+    WalData {
+        tl: Timeline,
+        start: Lsn,
+        end: Lsn,
+        sent_at: SimTime,
+    },
+    /// The walsender's keepalive when there is nothing to send.
+    Keepalive {
+        sent_at: SimTime,
+    },
+    /// The walreceiver's reply: positions written, flushed and replayed.
+    Feedback {
+        write: Lsn,
+        flush: Lsn,
+        replay: Lsn,
+    },
+    /// pg_rewind and pg_basebackup ask the source where it stands.
+    RebuildQuery {
+        tl: Timeline,
+        history: History,
+        flushed: Lsn,
+    },
+    RebuildInfo {
+        tl: Timeline,
+        history: History,
+        flushed: Lsn,
+    },
+    /// Operator or cluster manager: `pg_ctl promote`.
+    Promote {
+        accept_data_loss: bool,
+    },
+    /// Stop accepting writes (fence, or shut down a demoted primary).
+    Fence,
+    /// Rebuild this server from `upstream`; `bytes_per_s` is the copy throughput the
+    /// simulator derives from the path bandwidth and both disks.
+    Rebuild {
+        method: RebuildMethod,
+        upstream: u32,
+        bytes_per_s: u64,
+    },
+    /// Follow another upstream (after a failover).
+    Follow {
+        upstream: u32,
+    },
+}
+
+impl PgMsg {
+    pub fn label(&self) -> &'static str {
+        match self {
+            PgMsg::StartReplication { .. } => "start_replication",
+            PgMsg::Streaming { .. } => "streaming",
+            PgMsg::Refused { .. } => "replication_refused",
+            PgMsg::WalData { .. } => "wal_data",
+            PgMsg::Keepalive { .. } => "wal_keepalive",
+            PgMsg::Feedback { .. } => "standby_status",
+            PgMsg::RebuildQuery { .. } => "rebuild_query",
+            PgMsg::RebuildInfo { .. } => "rebuild_info",
+            PgMsg::Promote { .. } => "promote",
+            PgMsg::Fence => "fence",
+            PgMsg::Rebuild { .. } => "rebuild",
+            PgMsg::Follow { .. } => "follow",
+        }
+    }
+    pub fn size_bytes(&self) -> u64 {
+        match self {
+            PgMsg::WalData { start, end, .. } => 64 + (end - start),
+            _ => 96,
+        }
+    }
+}
+
+impl crate::node::Message for PgMsg {
+    fn size_bytes(&self) -> u64 {
+        PgMsg::size_bytes(self)
+    }
+    fn label(&self) -> &'static str {
+        PgMsg::label(self)
+    }
+}

@@ -1,0 +1,250 @@
+//! PostgreSQL durability and split brain, judged from the trace.
+//!
+//! Every acknowledged commit has an LSN on a timeline. At the end of the run the cluster's
+//! final timeline (the one its live primary is on) and its ancestry say which of them
+//! survived: a commit on an ancestor survives if it lies before the switch point, a commit on a
+//! branch that was abandoned does not. Losing a commit that synchronous standbys had confirmed
+//! is a violation unless an operator knowingly promoted with `accept_data_loss`.
+
+use std::collections::BTreeMap;
+
+use models::trace::{Event, TraceKind};
+use serde_json::{Value, json};
+
+use crate::check::Checker;
+
+type Tl = (u32, u32);
+
+struct Acked {
+    tl: Tl,
+    level: String,
+    synced: bool,
+    count: u64,
+    first: u64,
+    step: u64,
+}
+
+#[derive(Default)]
+struct Cluster {
+    acked: Vec<Acked>,
+    parents: BTreeMap<Tl, (Tl, u64)>,
+    /// node -> (role, timeline, crashed)
+    nodes: BTreeMap<u32, (String, Tl, bool)>,
+    accept_data_loss: bool,
+    promotions: u64,
+    split_since: Option<u64>,
+    split_ns: u64,
+}
+
+impl Cluster {
+    fn live_primaries(&self) -> Vec<Tl> {
+        self.nodes.values().filter(|(r, _, crashed)| r == "primary" && !crashed).map(|(_, tl, _)| *tl).collect()
+    }
+    fn update_split(&mut self, t: u64) {
+        let split = self.live_primaries().len() >= 2;
+        match (split, self.split_since) {
+            (true, None) => self.split_since = Some(t),
+            (false, Some(since)) => {
+                self.split_ns += t - since;
+                self.split_since = None;
+            }
+            _ => {}
+        }
+    }
+    fn final_timeline(&self) -> Option<Tl> {
+        let live = self.live_primaries();
+        live.into_iter()
+            .max()
+            .or_else(|| self.parents.keys().max().copied())
+            .or_else(|| self.acked.first().map(|a| a.tl))
+    }
+    /// How many commits of `a` survive on `fin`'s history.
+    fn surviving(&self, fin: Tl, a: &Acked) -> u64 {
+        if a.tl == fin {
+            return a.count;
+        }
+        let mut tl = fin;
+        while let Some(&(parent, switch)) = self.parents.get(&tl) {
+            if parent == a.tl {
+                if switch < a.first {
+                    return 0;
+                }
+                return a.count.min((switch - a.first) / a.step + 1);
+            }
+            tl = parent;
+        }
+        0
+    }
+}
+
+#[derive(Default)]
+pub struct PgDurability {
+    clusters: BTreeMap<String, Cluster>,
+    node_cluster: BTreeMap<u32, String>,
+    result: Option<Value>,
+}
+
+impl Checker for PgDurability {
+    fn name(&self) -> &'static str {
+        "pg_durability"
+    }
+
+    fn on_event(&mut self, ev: &Event) -> Option<String> {
+        let node = ev.node.map(|n| n.0);
+        match &ev.kind {
+            TraceKind::PgCommitsAcked { cluster, tli, origin, level, count, first_lsn, step, synced } => {
+                let c = self.clusters.entry(cluster.clone()).or_default();
+                c.acked.push(Acked {
+                    tl: (*tli, *origin),
+                    level: level.clone(),
+                    synced: *synced,
+                    count: *count,
+                    first: *first_lsn,
+                    step: *step,
+                });
+            }
+            TraceKind::PgPromoted { cluster, tli, origin, parent_tli, parent_origin, switch_lsn, accept_data_loss } => {
+                let c = self.clusters.entry(cluster.clone()).or_default();
+                c.parents.insert((*tli, *origin), ((*parent_tli, *parent_origin), *switch_lsn));
+                c.accept_data_loss |= accept_data_loss;
+                c.promotions += 1;
+            }
+            TraceKind::PgRole { cluster, role, tli, origin, .. } => {
+                let n = node?;
+                self.node_cluster.insert(n, cluster.clone());
+                let c = self.clusters.entry(cluster.clone()).or_default();
+                c.nodes.insert(n, (role.clone(), (*tli, *origin), false));
+                c.update_split(ev.t_ns);
+            }
+            TraceKind::NodeCrashed => {
+                let n = node?;
+                let c = self.clusters.get_mut(self.node_cluster.get(&n)?)?;
+                if let Some(st) = c.nodes.get_mut(&n) {
+                    st.2 = true;
+                }
+                c.update_split(ev.t_ns);
+            }
+            _ => {}
+        }
+        None
+    }
+
+    fn finish(&mut self, end_ns: u64) -> Vec<String> {
+        let mut violations = Vec::new();
+        let mut lost: BTreeMap<&'static str, u64> =
+            ["off", "local", "remote_write", "on", "remote_apply"].into_iter().map(|l| (l, 0)).collect();
+        let (mut acked_total, mut lost_synced, mut split_ns, mut promotions) = (0u64, 0u64, 0u64, 0u64);
+        let mut finals = serde_json::Map::new();
+        for (name, c) in &mut self.clusters {
+            c.update_split(end_ns);
+            if let Some(since) = c.split_since.take() {
+                c.split_ns += end_ns - since;
+            }
+            split_ns += c.split_ns;
+            promotions += c.promotions;
+            let Some(fin) = c.final_timeline() else { continue };
+            finals.insert(name.clone(), json!(fin.0));
+            let mut cluster_lost_synced = 0;
+            for a in &c.acked {
+                acked_total += a.count;
+                let gone = a.count - c.surviving(fin, a);
+                if let Some(l) = lost.iter_mut().find(|(k, _)| **k == a.level) {
+                    *l.1 += gone;
+                }
+                if a.synced {
+                    cluster_lost_synced += gone;
+                }
+            }
+            lost_synced += cluster_lost_synced;
+            if cluster_lost_synced > 0 && !c.accept_data_loss {
+                violations.push(format!(
+                    "cluster {name}: {cluster_lost_synced} commits confirmed by synchronous standbys are not on the final timeline {}",
+                    fin.0
+                ));
+            }
+        }
+        let timelines: u64 = self.clusters.values().map(|c| 1 + c.parents.len() as u64).sum();
+        self.result = Some(json!({
+            "commits_acknowledged": acked_total,
+            "commits_lost": lost,
+            "commits_lost_synchronous": lost_synced,
+            "promotions": promotions,
+            "timelines": timelines,
+            "final_timeline": finals,
+            "split_brain_seconds": (split_ns as f64 / 1e9 * 1e6).round() / 1e6,
+        }));
+        violations
+    }
+
+    fn report(&self) -> Option<(&'static str, Value)> {
+        if self.clusters.is_empty() {
+            return None;
+        }
+        self.result.clone().map(|v| ("postgres", v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use models::trace::NodeRef;
+
+    fn ev(node: u32, t_ns: u64, kind: TraceKind) -> Event {
+        Event { seq: 0, t_ns, node: Some(NodeRef(node)), kind }
+    }
+    fn role(role: &str, tli: u32, origin: u32) -> TraceKind {
+        TraceKind::PgRole { cluster: "c".into(), role: role.into(), tli, origin, upstream: None }
+    }
+    fn acked(tli: u32, level: &str, count: u64, first: u64, synced: bool) -> TraceKind {
+        TraceKind::PgCommitsAcked {
+            cluster: "c".into(),
+            tli,
+            origin: 0,
+            level: level.into(),
+            count,
+            first_lsn: first,
+            step: 10,
+            synced,
+        }
+    }
+
+    /// An async standby promoted at LSN 150 keeps commits up to 150 and loses the rest of the
+    /// old primary's acknowledged ones; with synced commits lost, it is a violation.
+    #[test]
+    fn counts_commits_past_the_switch_point() {
+        let mut c = PgDurability::default();
+        c.on_event(&ev(0, 0, role("primary", 1, 0)));
+        c.on_event(&ev(1, 0, role("standby", 1, 0)));
+        c.on_event(&ev(0, 1, acked(1, "local", 10, 100, false))); // LSNs 100..=190
+        c.on_event(&ev(0, 2, acked(1, "on", 5, 200, true))); // 200..=240
+        c.on_event(&ev(0, 3, TraceKind::NodeCrashed));
+        let promoted = TraceKind::PgPromoted {
+            cluster: "c".into(),
+            tli: 2,
+            origin: 1,
+            parent_tli: 1,
+            parent_origin: 0,
+            switch_lsn: 150,
+            accept_data_loss: false,
+        };
+        c.on_event(&ev(1, 4, promoted));
+        c.on_event(&ev(1, 4, role("primary", 2, 1)));
+        let v = c.finish(10);
+        let r = c.report().unwrap().1;
+        assert_eq!(r["commits_lost"]["local"], 4, "100..=150 survive (6), 160..=190 are lost");
+        assert_eq!(r["commits_lost"]["on"], 5);
+        assert_eq!(r["commits_lost_synchronous"], 5);
+        assert_eq!(v.len(), 1, "synced commits lost without consent: {v:?}");
+        assert_eq!(r["split_brain_seconds"], 0.0, "the old primary had crashed");
+    }
+
+    #[test]
+    fn two_live_primaries_are_split_brain() {
+        let mut c = PgDurability::default();
+        c.on_event(&ev(0, 0, role("primary", 1, 0)));
+        c.on_event(&ev(1, 2_000_000_000, role("primary", 2, 1)));
+        c.on_event(&ev(0, 5_000_000_000, role("fenced", 1, 0)));
+        c.finish(9_000_000_000);
+        assert_eq!(c.report().unwrap().1["split_brain_seconds"], 3.0);
+    }
+}
