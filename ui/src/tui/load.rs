@@ -9,6 +9,7 @@ use models::trace::{Event, TraceKind, install_node_names};
 use scenarios::{NodeKind, Scenario};
 
 /// A run ready for the UI. Events are in trace order (`seq` dense, `t_ns` non-decreasing).
+#[derive(Clone)]
 pub struct Run {
     pub scenario: String,
     pub seed: u64,

@@ -3,6 +3,7 @@
 
 use std::io::{self, Stdout};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crossterm::event::{self, Event as TermEvent, KeyEventKind};
@@ -60,8 +61,16 @@ pub fn command(file: Option<&Path>, trace: Option<&Path>, seed: Option<u64>, deb
     }
 }
 
-/// Leaves raw mode and the alternate screen. Safe to call more than once.
+/// Whether raw mode and the alternate screen are on. Leaving the alternate screen twice is not
+/// harmless: the second `CSI ? 1049 l` restores the cursor saved on entry, and what is printed
+/// next (the panic message, the shell prompt) overwrites the screen.
+static ENTERED: AtomicBool = AtomicBool::new(false);
+
+/// Leaves raw mode and the alternate screen, once (the panic hook and `Restore` both call it).
 fn restore() -> io::Result<()> {
+    if !ENTERED.swap(false, Ordering::SeqCst) {
+        return Ok(());
+    }
     disable_raw_mode()?;
     execute!(io::stdout(), LeaveAlternateScreen, cursor::Show)
 }
@@ -83,6 +92,7 @@ fn enter() -> io::Result<Terminal<CrosstermBackend<Stdout>>> {
         let _ = restore();
         previous(info);
     }));
+    ENTERED.store(true, Ordering::SeqCst);
     enable_raw_mode()?;
     execute!(io::stdout(), EnterAlternateScreen, cursor::Hide)?;
     Terminal::new(CrosstermBackend::new(io::stdout()))
