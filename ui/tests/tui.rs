@@ -250,3 +250,20 @@ fn a_saved_run_opens_with_its_scenario_topology_or_without() {
     assert!(err.contains("events.jsonl:1: the first event must be run_started"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn pgsim_ui_refuses_bad_input_with_exit_code_2() {
+    let pgsim = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_pgsim")).args(args).output().expect("runs pgsim")
+    };
+    let no_file = pgsim(&["ui"]);
+    assert_eq!(no_file.status.code(), Some(2), "{}", String::from_utf8_lossy(&no_file.stderr));
+    let both = pgsim(&["ui", "x.toml", "--trace", "dir"]);
+    assert_eq!(both.status.code(), Some(2));
+    let missing = pgsim(&["ui", "--trace", "/nonexistent/pgsim-run"]);
+    assert_eq!(missing.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(stderr.contains("/nonexistent/pgsim-run/events.jsonl"), "{stderr}");
+    let bad_scenario = pgsim(&["ui", "/nonexistent/scenario.toml"]);
+    assert_eq!(bad_scenario.status.code(), Some(2));
+}

@@ -106,33 +106,36 @@ pub fn member_count(app: &App) -> usize {
     app.state.nodes.iter().filter(|n| n.member.is_some()).count()
 }
 
-/// Rows the etcd pane needs: borders, the leader line, the table's header and one row a member.
+/// Rows the etcd pane needs: borders (the top one carries the leader), the table's header and
+/// one row a member.
 pub fn etcd_rows(app: &App) -> u16 {
     match member_count(app) {
         0 => 3,
-        n => n as u16 + 4,
+        n => n as u16 + 3,
     }
 }
 
 pub fn etcd(f: &mut Frame, area: Rect, app: &App) {
-    let block = Block::bordered().title(" etcd ");
     if member_count(app) == 0 {
         let text = Line::styled("no etcd members in this run", Style::new().fg(Color::DarkGray));
+        let block = Block::bordered().title(" etcd ");
         f.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }).block(block), area);
         return;
     }
     let name = |i: usize| app.names.get(i).map_or("?", String::as_str);
-    let mut lines = vec![match (&app.state.leader, app.state.leaderless_since_ns) {
-        (Some(l), _) => Line::styled(
-            format!("leader {} term {} since {}", name(l.node as usize), l.term, timefmt::clock(l.since_ns)),
+    let title = match (&app.state.leader, app.state.leaderless_since_ns) {
+        (Some(l), _) => Span::styled(
+            format!(" etcd leader {} term {} since {} ", name(l.node as usize), l.term, timefmt::clock(l.since_ns)),
             Style::new().fg(Color::Green),
         ),
-        (None, Some(since)) => Line::styled(
-            format!("no leader since {}", timefmt::clock(since)),
+        (None, Some(since)) => Span::styled(
+            format!(" etcd: no leader since {} ", timefmt::clock(since)),
             Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
         ),
-        (None, None) => Line::raw("no leader"),
-    }];
+        (None, None) => Span::raw(" etcd: no leader "),
+    };
+    let block = Block::bordered().title(title);
+    let mut lines = Vec::new();
     let members: Vec<(usize, &NodeState)> =
         app.state.nodes.iter().enumerate().filter(|(_, n)| n.member.is_some()).collect();
     let w = members.iter().map(|&(i, _)| name(i).len()).max().unwrap_or(0).max(3) + 1;
