@@ -1,4 +1,4 @@
-//! `pgsim run`, `pgsim validate`. Exit codes: 0 pass, 1 an assertion or invariant failed,
+//! `pgsim run`, `pgsim validate`, `pgsim ui`. Exit codes: 0 pass, 1 an assertion or invariant failed,
 //! 2 bad input or usage, 3 internal error.
 
 use std::path::{Path, PathBuf};
@@ -48,6 +48,21 @@ enum Command {
         #[arg(long, hide = true, value_parser = parse_duration_arg)]
         debug_panic_at: Option<std::time::Duration>,
     },
+    /// Step forwards and backwards through a run in the terminal.
+    Ui {
+        /// Scenario file (TOML) to run first.
+        #[arg(required_unless_present = "trace", conflicts_with = "trace")]
+        file: Option<PathBuf>,
+        /// Seed (default: the scenario's own).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Open a saved run instead: a folder written by `pgsim run --out DIR`.
+        #[arg(long, value_name = "DIR")]
+        trace: Option<PathBuf>,
+        /// Panic after the first frame: exercises the terminal restore on panic.
+        #[arg(long, hide = true)]
+        debug_panic: bool,
+    },
     /// Check scenario files without running them.
     Validate {
         #[arg(required = true)]
@@ -72,6 +87,9 @@ pub fn main() -> i32 {
             };
             let opts = RunOptions { seed, detail, debug_panic_at };
             run(&file, opts, out.as_deref(), quiet)
+        }
+        Command::Ui { file, seed, trace, debug_panic } => {
+            crate::tui::term::command(file.as_deref(), trace.as_deref(), seed, debug_panic)
         }
         Command::Validate { files } => validate(&files),
     }

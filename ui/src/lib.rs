@@ -1,3 +1,4 @@
-//! The `pgsim` command line (and, later, the terminal UI).
+//! The `pgsim` command line and its terminal UI.
 
 pub mod cli;
+pub mod tui;

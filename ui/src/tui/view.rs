@@ -1,0 +1,129 @@
+//! Drawing: reads the app, never changes it. The screen, top to bottom: a header, topology
+//! beside etcd and PostgreSQL, traffic sparklines, the event list beside the selected event's
+//! details, and a footer with key hints, a prompt or a status line.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph};
+
+use crate::tui::app::{App, Mode};
+use crate::tui::{list, panes, timefmt};
+
+/// Below this the panes no longer fit; the screen says so instead of drawing garbage.
+const MIN_WIDTH: u16 = 40;
+const MIN_HEIGHT: u16 = 12;
+
+pub fn draw(f: &mut Frame, app: &App) {
+    let area = f.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let msg = format!("terminal {}x{} is too small for pgsim ui (80x24 or more)", area.width, area.height);
+        f.render_widget(Paragraph::new(msg).wrap(ratatui::widgets::Wrap { trim: true }), area);
+        return;
+    }
+    let [header, body, footer] =
+        Layout::vertical([Constraint::Length(1), Constraint::Fill(1), Constraint::Length(1)]).areas(area);
+    let traffic_rows = app.traffic.series.len().max(1) as u16 + 2;
+    // The state panes get two fifths of the body, more if etcd's members need it (up to half);
+    // the event list takes what is left.
+    let etcd_rows = panes::etcd_rows(app);
+    let top_rows = (body.height * 2 / 5).max(etcd_rows + 3).min(body.height / 2).max(8);
+    let [top, traffic, bottom] =
+        Layout::vertical([Constraint::Length(top_rows), Constraint::Length(traffic_rows), Constraint::Fill(1)])
+            .areas(body);
+    // Without etcd members the right column holds two placeholders: topology gets more.
+    let topology_percent = if panes::member_count(app) == 0 { 62 } else { 50 };
+    let [topology, right] =
+        Layout::horizontal([Constraint::Percentage(topology_percent), Constraint::Fill(1)]).areas(top);
+    let [etcd, postgres] =
+        Layout::vertical([Constraint::Length(etcd_rows.min(top_rows.saturating_sub(3))), Constraint::Fill(1)])
+            .areas(right);
+    let [events, details] = Layout::horizontal([Constraint::Percentage(58), Constraint::Fill(1)]).areas(bottom);
+
+    f.render_widget(header_line(app), header);
+    panes::topology(f, topology, app);
+    panes::etcd(f, etcd, app);
+    panes::postgres(f, postgres);
+    panes::traffic(f, traffic, app);
+    list::events(f, events, app);
+    list::details(f, details, app);
+    f.render_widget(footer_line(app), footer);
+    if app.mode == Mode::Help {
+        help(f, area);
+    }
+}
+
+fn header_line(app: &App) -> Paragraph<'static> {
+    let sep = Span::styled(" │ ", Style::new().fg(Color::DarkGray));
+    let play = if app.playing { "▶" } else { "⏸" };
+    // Most important first: a narrow terminal cuts the end of the line.
+    let mut spans = vec![
+        Span::styled(" pgsim ", Style::new().add_modifier(Modifier::BOLD)),
+        Span::styled(timefmt::clock(app.state.t_ns), Style::new().add_modifier(Modifier::BOLD)),
+        Span::raw(format!(" / {}", timefmt::clock(app.timeline.end_ns()))),
+        sep.clone(),
+        Span::raw(format!("{play} {}x", app.speed())),
+        sep.clone(),
+        Span::raw(format!("event {}/{}", app.cursor, app.timeline.len().saturating_sub(1))),
+        sep.clone(),
+        Span::raw(format!("{} seed {}", app.scenario, app.seed)),
+    ];
+    if !app.filter.is_empty() {
+        spans.push(sep);
+        spans.push(Span::styled(format!("filter: {}", app.filter.text), Style::new().fg(Color::Cyan)));
+    }
+    Paragraph::new(Line::from(spans)).style(Style::new().bg(Color::Blue).fg(Color::White))
+}
+
+fn footer_line(app: &App) -> Paragraph<'static> {
+    let line = match &app.mode {
+        Mode::Prompt { purpose, text } => Line::from(vec![
+            Span::styled(format!(" {}: ", purpose.label()), Style::new().fg(Color::Yellow)),
+            Span::raw(text.clone()),
+            Span::styled("█", Style::new().add_modifier(Modifier::SLOW_BLINK)),
+        ]),
+        _ if !app.status.is_empty() => {
+            Line::from(Span::styled(format!(" {}", app.status), Style::new().fg(Color::Yellow)))
+        }
+        _ => Line::from(Span::styled(
+            " ? help  space play  ←→ step  [] jump  g time  / search  f filter  q quit",
+            Style::new().fg(Color::DarkGray),
+        )),
+    };
+    Paragraph::new(line)
+}
+
+/// The `?` overlay: every key, what it does.
+pub const HELP_KEYS: [(&str, &str); 14] = [
+    ("space", "play / pause (simulated time at the speed shown)"),
+    ("→ / l", "next event (of those listed)"),
+    ("← / h", "previous event"),
+    ("]", "next significant event (faults, elections, crashes, ...)"),
+    ("[", "previous significant event"),
+    ("PgDn / PgUp", "20 events forwards / backwards"),
+    ("Home / End", "first / last event"),
+    ("g", "go to a time: 14:49 (mm:ss), 1:02:03, 90s, +6m, -30s"),
+    ("/", "search the event list (case-insensitive)"),
+    ("n / N", "next / previous match"),
+    ("f", "filter by kind prefix or node name (empty: all)"),
+    ("+ / -", "playback faster / slower"),
+    ("?", "this help (any key closes it)"),
+    ("q / Ctrl-C", "quit"),
+];
+
+fn help(f: &mut Frame, area: Rect) {
+    let width = 72.min(area.width);
+    let height = (HELP_KEYS.len() as u16 + 4).min(area.height);
+    let popup = Rect { x: area.x + (area.width - width) / 2, y: area.y + (area.height - height) / 2, width, height };
+    let mut lines: Vec<Line> = HELP_KEYS
+        .iter()
+        .map(|(key, what)| {
+            Line::from(vec![Span::styled(format!(" {key:<12}"), Style::new().fg(Color::Yellow)), Span::raw(*what)])
+        })
+        .collect();
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(" the panes show the state after the selected event", Style::new().fg(Color::DarkGray)));
+    f.render_widget(Clear, popup);
+    f.render_widget(Paragraph::new(lines).block(Block::bordered().title(" keys ")), popup);
+}
