@@ -68,6 +68,20 @@ pub fn summary(ev: &Event, names: &[String]) -> String {
         TraceKind::EtcdApplied { index, term, .. } => format!("index {index} term {term}"),
         TraceKind::EtcdWritesResumed { unavailable_ms } => format!("after {unavailable_ms:.1} ms"),
         TraceKind::EtcdHalted { reason } => reason.clone(),
+        TraceKind::LockHeld { key, until_ns, .. } => format!("{key} until {}", crate::tui::timefmt::clock(*until_ns)),
+        TraceKind::LockLost { key, reason } => format!("{key}: {reason}"),
+        TraceKind::PgRole { cluster, role, tli, upstream, .. } => {
+            let up = upstream.map(|u| format!(" of {}", name(names, u.0))).unwrap_or_default();
+            format!("{cluster}: {role}{up} on timeline {tli}")
+        }
+        TraceKind::PgPromoted { cluster, tli, switch_lsn, accept_data_loss, .. } => format!(
+            "{cluster}: timeline {tli} from LSN {switch_lsn}{}",
+            if *accept_data_loss { " (data loss accepted)" } else { "" }
+        ),
+        TraceKind::PgCommitsAcked { level, count, first_lsn, .. } => format!("{count} x {level} from LSN {first_lsn}"),
+        TraceKind::PgReplication { cluster, peer, state } => format!("{cluster}: {} {state}", name(names, peer.0)),
+        TraceKind::PgRebuild { method, phase, seconds, .. } => format!("{method} {phase} ({seconds:.0} s)"),
+        TraceKind::PgPanic { reason } => reason.clone(),
         TraceKind::RunFinished { .. } | TraceKind::NodeCrashed | TraceKind::NodePaused | TraceKind::NodeResumed => {
             String::new()
         }

@@ -91,6 +91,8 @@ pub fn node_kinds(sc: &Scenario) -> Vec<&'static str> {
             NodeKind::Probe => "probe",
             NodeKind::Etcd => "etcd",
             NodeKind::EtcdWriter => "writer",
+            NodeKind::EtcdElector => "elector",
+            NodeKind::Postgres => "postgres",
         })
         .collect()
 }
