@@ -154,7 +154,7 @@ fn pg_config(sc: &Scenario, i: usize) -> Option<PgConfig> {
         database_bytes: p.database_bytes,
         wal_retained_bytes: p.wal_retained_bytes,
         checkpoint_timeout: p.checkpoint_timeout,
-        max_inflight_bytes: 64 << 20,
+        max_inflight_bytes: 16 << 20,
     })
 }
 

@@ -277,15 +277,18 @@ pub fn postgres(
     out.insert("commits_acknowledged_by_level".into(), Value::Object(acked));
     out.insert("commits_timed_out".into(), Value::Object(timed_out));
     let mut rebuilds = Vec::new();
+    let mut rebuild_seconds = Map::new();
     for ev in events {
         if let TraceKind::PgRebuild { method, phase, seconds, .. } = &ev.kind
             && phase == "started"
         {
             let node = ev.node.map_or(String::new(), |n| names[n.0 as usize].clone());
+            rebuild_seconds.insert(node.clone(), r6(*seconds));
             rebuilds.push(json!({ "node": node, "method": method, "seconds": r6(*seconds) }));
         }
     }
     out.insert("rebuilds".into(), Value::Array(rebuilds));
+    out.insert("rebuild_seconds".into(), Value::Object(rebuild_seconds));
     // Per cluster: seconds (after the first acknowledged commit) in which no commit was acknowledged.
     let mut clusters = Map::new();
     for (c, spec) in sc.pg_clusters.iter().enumerate() {

@@ -27,10 +27,13 @@ pub enum PgMsg {
         start: Lsn,
         end: Lsn,
         sent_at: SimTime,
+        /// The upstream's flushed LSN, so the standby knows how far behind it is.
+        upstream_flushed: Lsn,
     },
     /// The walsender's keepalive when there is nothing to send.
     Keepalive {
         sent_at: SimTime,
+        upstream_flushed: Lsn,
     },
     /// The walreceiver's reply: positions written, flushed and replayed.
     Feedback {

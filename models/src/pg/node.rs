@@ -154,6 +154,8 @@ pub struct PgNode {
     wal_times: VecDeque<(Lsn, SimTime)>,
     last_status_sent: SimTime,
     out_of_order: u64,
+    /// Standby: the upstream's flushed LSN as last reported.
+    upstream_flushed: Lsn,
 }
 
 type PCtx<'a> = Ctx<'a, PgMsg, PgTimer>;
@@ -210,6 +212,7 @@ impl PgNode {
             wal_times: VecDeque::new(),
             last_status_sent: SimTime::ZERO,
             out_of_order: 0,
+            upstream_flushed: 0,
         }
     }
 
@@ -393,13 +396,13 @@ impl PgNode {
                     let w = self.walsenders.get_mut(&id).expect("listed");
                     w.sent = end;
                     w.last_send = now;
-                    ctx.send(id, PgMsg::WalData { tl, start, end, sent_at });
+                    ctx.send(id, PgMsg::WalData { tl, start, end, sent_at, upstream_flushed: flushed });
                 }
                 None => {
                     let w = self.walsenders.get_mut(&id).expect("listed");
                     if now - w.last_send >= Duration::from_secs(10) {
                         w.last_send = now;
-                        ctx.send(id, PgMsg::Keepalive { sent_at: now });
+                        ctx.send(id, PgMsg::Keepalive { sent_at: now, upstream_flushed: flushed });
                     }
                 }
             }
@@ -414,7 +417,7 @@ impl PgNode {
             .iter()
             .find(|(l, _)| *l > self.replay)
             .map_or(Duration::ZERO, |(_, t)| now.saturating_since(*t));
-        (behind, self.received.saturating_sub(self.replay))
+        (behind, self.upstream_flushed.max(self.received).saturating_sub(self.replay))
     }
 
     fn apply(&mut self, ctx: &mut PCtx<'_>) {
@@ -451,6 +454,7 @@ impl PgNode {
         self.replay = switch;
         self.wal_times.clear();
         self.flush_times.clear();
+        self.upstream_flushed = 0;
         ctx.trace(TraceKind::PgPromoted {
             cluster: self.cfg.cluster.clone(),
             tli: self.tl.tli,
@@ -604,7 +608,7 @@ impl Model for PgNode {
                     });
                 }
             }
-            PgMsg::WalData { tl, start, end, sent_at } => {
+            PgMsg::WalData { tl, start, end, sent_at, upstream_flushed } => {
                 let Role::Standby { upstream, streaming: true, .. } = &mut self.role else { return };
                 if *upstream != from || tl != self.tl {
                     return;
@@ -612,6 +616,7 @@ impl Model for PgNode {
                 if let Role::Standby { last_heard, .. } = &mut self.role {
                     *last_heard = ctx.now;
                 }
+                self.upstream_flushed = self.upstream_flushed.max(upstream_flushed);
                 if start > self.received || end <= self.received {
                     // Out of order or duplicate: the walsender resends from our write position.
                     self.out_of_order += 1;
@@ -621,11 +626,12 @@ impl Model for PgNode {
                 self.wal_times.push_back((end, sent_at));
                 self.request_fsync(ctx, end);
             }
-            PgMsg::Keepalive { .. } => {
+            PgMsg::Keepalive { upstream_flushed, .. } => {
                 if let Role::Standby { upstream, last_heard, .. } = &mut self.role
                     && *upstream == from
                 {
                     *last_heard = ctx.now;
+                    self.upstream_flushed = self.upstream_flushed.max(upstream_flushed);
                 }
             }
             PgMsg::Feedback { write, flush, replay } => {
