@@ -814,3 +814,7 @@ impl Model for PgNode {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "node_tests.rs"]
+mod tests;

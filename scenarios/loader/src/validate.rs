@@ -179,9 +179,10 @@ fn build(cx: &Cx<'_>, raw: RawScenario) -> Res<Scenario> {
             }
         };
         let disk = disk_spec(cx, &n.disk, &global_disk)?;
-        if n.postgres.is_some() && kind != NodeKind::Postgres {
-            return cx
-                .err(n.postgres.as_ref().unwrap().span(), "[node.postgres] is only for nodes of kind \"postgres\"");
+        if let Some(pg) = &n.postgres
+            && kind != NodeKind::Postgres
+        {
+            return cx.err(pg.span(), "[node.postgres] is only for nodes of kind \"postgres\"");
         }
         nodes.push(Node { name, rack, region: racks[rack].region, switch: racks[rack].switch, kind, disk, pg: None });
     }

@@ -1,0 +1,250 @@
+//! The PostgreSQL server through its sans-IO interface: a hand-driven cluster where messages
+//! arrive at once and every fsync completes at once, so each test controls exactly which
+//! feedback the primary has seen.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use super::*;
+use crate::node::{Ctx, Effect, Model, NodeId, TimerCmd};
+use crate::rng::{SimRng, Stream, stream_rng};
+use crate::time::SimTime;
+use crate::trace::TraceKind;
+
+const P: NodeId = 0;
+const S1: NodeId = 1;
+const S2: NodeId = 2;
+
+struct Cluster {
+    nodes: Vec<PgNode>,
+    now: SimTime,
+    rng: SimRng,
+    timers: Vec<BTreeMap<PgTimer, SimTime>>,
+    inbox: VecDeque<(NodeId, NodeId, PgMsg)>,
+    disk: VecDeque<(NodeId, u64)>,
+    /// Messages between these pairs are lost.
+    cut: Vec<(NodeId, NodeId)>,
+    traces: Vec<(NodeId, TraceKind)>,
+    counts: BTreeMap<&'static str, u64>,
+}
+
+fn cfg(id: NodeId, sync: &str, level: SyncLevel) -> PgConfig {
+    PgConfig {
+        cluster: "c".into(),
+        names: [(P, "p".to_string()), (S1, "s1".to_string()), (S2, "s2".to_string())].into_iter().collect(),
+        initial_primary: P,
+        initial_upstream: if id == P { None } else { Some(P) },
+        synchronous_standby_names: SyncStandbyNames::parse(sync).unwrap(),
+        wal_sender_timeout: Duration::from_secs(60),
+        wal_receiver_timeout: Duration::from_secs(60),
+        wal_receiver_status_interval: Duration::from_secs(10),
+        wal_retrieve_retry_interval: Duration::from_secs(5),
+        flow_tick: Duration::from_millis(100),
+        workload: Workload {
+            write_tps: 100.0,
+            bytes_per_commit: 100,
+            write_amplification: 1.0,
+            levels: vec![(level, 1.0)],
+            client_timeout: Duration::from_secs(5),
+            standby_read_tps: 0.0,
+            phases: vec![],
+        },
+        apply_bytes_per_s: 1e6,
+        capacity: Capacity::default(),
+        stale_read_lag: Duration::from_secs(60),
+        database_bytes: 1 << 30,
+        wal_retained_bytes: 1 << 30,
+        checkpoint_timeout: Duration::from_secs(300),
+        max_inflight_bytes: 1 << 20,
+    }
+}
+
+impl Cluster {
+    fn new(sync: &str, level: SyncLevel) -> Cluster {
+        let mut c = Cluster {
+            nodes: (0..3).map(|i| PgNode::new(cfg(i, sync, level), PgDurable::default())).collect(),
+            now: SimTime::ZERO,
+            rng: stream_rng(3, Stream::Named(9)),
+            timers: vec![BTreeMap::new(); 3],
+            inbox: VecDeque::new(),
+            disk: VecDeque::new(),
+            cut: vec![],
+            traces: vec![],
+            counts: BTreeMap::new(),
+        };
+        for i in 0..3 {
+            c.call(i, |m, ctx| m.on_start(ctx));
+        }
+        c
+    }
+
+    fn call(&mut self, id: NodeId, f: impl FnOnce(&mut PgNode, &mut Ctx<'_, PgMsg, PgTimer>)) {
+        let (mut effects, mut tcmds) = (Vec::new(), Vec::new());
+        let mut ctx = Ctx { now: self.now, id, rng: &mut self.rng, effects: &mut effects, timers: &mut tcmds };
+        f(&mut self.nodes[id as usize], &mut ctx);
+        self.nodes[id as usize].check_invariants();
+        for t in tcmds {
+            match t {
+                TimerCmd::Set { timer, at } => self.timers[id as usize].insert(timer, at),
+                TimerCmd::Cancel { timer } => self.timers[id as usize].remove(&timer),
+            };
+        }
+        for e in effects {
+            match e {
+                Effect::Send { to, msg, .. } => self.inbox.push_back((id, to, msg)),
+                Effect::Disk { token, .. } => self.disk.push_back((id, token)),
+                Effect::Trace { kind, .. } => self.traces.push((id, kind)),
+                Effect::Count { metric, delta, .. } => *self.counts.entry(metric).or_default() += delta,
+                Effect::Observe { .. } => {}
+            }
+        }
+    }
+
+    /// Delivers messages and completes fsyncs until nothing is pending.
+    fn settle(&mut self) {
+        loop {
+            if let Some((from, to, msg)) = self.inbox.pop_front() {
+                if !self.cut.contains(&(from, to)) {
+                    self.call(to, |m, ctx| m.on_message(ctx, from, msg));
+                }
+            } else if let Some((id, token)) = self.disk.pop_front() {
+                self.call(id, |m, ctx| m.on_disk(ctx, token, Ok(())));
+            } else {
+                return;
+            }
+        }
+    }
+
+    /// Advances time to `until`, firing timers in order and settling after each.
+    fn run_until(&mut self, until_ms: u64) {
+        let until = SimTime(until_ms * 1_000_000);
+        loop {
+            self.settle();
+            let next = (0..3u32)
+                .flat_map(|i| self.timers[i as usize].iter().map(move |(t, at)| (*at, i, *t)))
+                .filter(|(at, _, _)| *at <= until)
+                .min();
+            let Some((at, id, timer)) = next else { break };
+            self.timers[id as usize].remove(&timer);
+            self.now = self.now.max(at);
+            self.call(id, |m, ctx| m.on_timer(ctx, timer));
+        }
+        self.now = until;
+    }
+
+    fn acked(&self, level: SyncLevel) -> u64 {
+        self.counts.get(acked_metric(level)).copied().unwrap_or(0)
+    }
+    fn timed_out(&self, level: SyncLevel) -> u64 {
+        self.counts.get(timed_out_metric(level)).copied().unwrap_or(0)
+    }
+    fn isolate(&mut self, id: NodeId) {
+        for j in 0..3 {
+            if j != id {
+                self.cut.push((id, j));
+                self.cut.push((j, id));
+            }
+        }
+    }
+}
+
+#[test]
+fn off_and_local_ack_without_any_standby() {
+    for level in [SyncLevel::Off, SyncLevel::Local] {
+        let mut c = Cluster::new("FIRST 1 (s1)", level);
+        c.isolate(S1);
+        c.isolate(S2);
+        c.run_until(2000);
+        assert!(c.acked(level) >= 150, "{level:?}: {} acked", c.acked(level));
+    }
+}
+
+#[test]
+fn on_waits_for_the_named_standby_and_only_it() {
+    let mut c = Cluster::new("FIRST 1 (s1)", SyncLevel::On);
+    c.run_until(2000);
+    let with_s1 = c.acked(SyncLevel::On);
+    assert!(with_s1 >= 150, "s1 streams and confirms: {with_s1}");
+    // s1 goes silent; s2 still confirms everything but is not named: commits block, then time out.
+    c.isolate(S1);
+    c.run_until(4000);
+    let during = c.acked(SyncLevel::On) - with_s1;
+    assert!(during <= 20, "at most what was in flight: {during}");
+    c.run_until(12_000);
+    assert!(c.timed_out(SyncLevel::On) > 300, "clients give up after client_timeout");
+}
+
+#[test]
+fn any_quorum_lets_either_standby_confirm() {
+    let mut c = Cluster::new("ANY 1 (s1, s2)", SyncLevel::On);
+    c.run_until(1000);
+    c.isolate(S1);
+    let before = c.acked(SyncLevel::On);
+    c.run_until(3000);
+    assert!(c.acked(SyncLevel::On) - before >= 150, "s2 alone satisfies ANY 1");
+}
+
+#[test]
+fn empty_names_make_synchronous_levels_local() {
+    let mut c = Cluster::new("", SyncLevel::RemoteApply);
+    c.isolate(S1);
+    c.isolate(S2);
+    c.run_until(2000);
+    assert!(c.acked(SyncLevel::RemoteApply) >= 150);
+    assert!(c.traces.iter().all(|(_, t)| !matches!(t, TraceKind::PgCommitsAcked { synced: true, .. })));
+}
+
+#[test]
+fn remote_apply_needs_replay() {
+    // Replay is held back by a tiny apply rate, so flushes are confirmed but replay lags.
+    let mut c = Cluster::new("FIRST 1 (s1)", SyncLevel::RemoteApply);
+    c.nodes[S1 as usize].cfg.apply_bytes_per_s = 1.0;
+    c.run_until(2000);
+    assert!(c.acked(SyncLevel::RemoteApply) < 20, "{}", c.acked(SyncLevel::RemoteApply));
+    let mut d = Cluster::new("FIRST 1 (s1)", SyncLevel::On);
+    d.nodes[S1 as usize].cfg.apply_bytes_per_s = 1.0;
+    d.run_until(2000);
+    assert!(d.acked(SyncLevel::On) >= 150, "on needs only the flush");
+}
+
+#[test]
+fn promotion_switches_timeline_and_the_old_primary_has_diverged() {
+    let mut c = Cluster::new("", SyncLevel::Local);
+    c.run_until(1000);
+    // The primary is cut off and keeps writing; s1 is promoted.
+    c.isolate(P);
+    c.run_until(2000);
+    c.call(S1, |m, ctx| m.on_message(ctx, S1, PgMsg::Promote { accept_data_loss: true }));
+    c.run_until(3000);
+    assert!(c.nodes[S1 as usize].is_primary());
+    let tl2 = c.nodes[S1 as usize].timeline();
+    assert_eq!(tl2, Timeline { tli: 2, origin: S1 });
+    let switch = c.traces.iter().find_map(|(_, t)| match t {
+        TraceKind::PgPromoted { switch_lsn, .. } => Some(*switch_lsn),
+        _ => None,
+    });
+    let switch = switch.expect("promotion traced");
+    assert!(c.nodes[P as usize].flushed() > switch, "the old primary wrote past the switch point");
+    // Repointed at the new primary, the old one is refused: it has diverged.
+    c.cut.clear();
+    c.call(P, |m, ctx| m.on_message(ctx, P, PgMsg::Fence));
+    c.nodes[P as usize] = {
+        let d = c.nodes[P as usize].durable();
+        let mut cfg = cfg(P, "", SyncLevel::Local);
+        cfg.initial_upstream = Some(S1);
+        let (tl, h, f, _) = d.state.unwrap();
+        PgNode::new(cfg, PgDurable { state: Some((tl, h, f, Some(S1))) })
+    };
+    c.call(P, |m, ctx| m.on_start(ctx));
+    c.settle();
+    assert!(
+        c.traces.iter().any(
+            |(n, t)| *n == P && matches!(t, TraceKind::PgReplication { state, .. } if state.starts_with("refused"))
+        ),
+        "the diverged server is refused"
+    );
+    // s2 had not passed the switch point: it follows the new timeline.
+    c.call(S2, |m, ctx| m.on_message(ctx, S2, PgMsg::Follow { upstream: S1 }));
+    c.run_until(4000);
+    assert_eq!(c.nodes[S2 as usize].timeline(), tl2);
+}
