@@ -58,7 +58,7 @@ fn run_writes_summary_events_and_metrics() {
     assert_eq!(lines as u64, s["events"].as_u64().unwrap());
     assert_eq!(format!("{:016x}", fnv1a64(&events)), s["trace_hash"], "trace_hash is the hash of events.jsonl");
     let csv = fs::read_to_string(out.join("metrics.csv")).unwrap();
-    assert!(csv.starts_with("second,metric,label,count,min,mean,p50,p99,max\n"));
+    assert!(csv.starts_with("second,metric,label,count,min,mean,p50,p99,max\r\n"), "RFC 4180: CRLF");
     assert!(csv.lines().any(|l| l.contains(",probe_rtt_ms,p1->p2,")));
     fs::remove_dir_all(&base).unwrap();
 }
