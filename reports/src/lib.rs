@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use models::trace::{Event, TraceKind, with_node_names};
 
 pub mod csv_out;
+pub mod junit;
+pub mod xml;
 
 /// Writes `events.jsonl`: one JSON object per line, node references by name. These are the
 /// bytes `trace_hash` is computed over.
