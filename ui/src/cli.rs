@@ -35,7 +35,8 @@ enum Command {
         /// Seed (default: the scenario's own).
         #[arg(long)]
         seed: Option<u64>,
-        /// Write summary.json, events.jsonl and metrics.csv into this folder (replaced whole).
+        /// Write summary.json, events.jsonl, metrics.csv, scenario.toml and report.html into this
+        /// folder (replaced whole).
         #[arg(long)]
         out: Option<PathBuf>,
         /// How much goes into the trace.
@@ -136,10 +137,10 @@ fn run(file: &Path, opts: RunOptions, out: Option<&Path>, quiet: bool) -> i32 {
     if let Some(dir) = out {
         let names = output.world.names.clone();
         let events = &output.world.trace.events;
+        // The text the run was loaded from (read again: the loader keeps only its hash).
+        let source = std::fs::read_to_string(file).ok();
         let written = reports::write_dir_atomically(dir, |tmp| {
-            reports::write_json(&tmp.join("summary.json"), &output.summary)?;
-            reports::write_events(&tmp.join("events.jsonl"), events, &names)?;
-            reports::csv_out::write_metrics(&tmp.join("metrics.csv"), events).map_err(std::io::Error::other)
+            reports::write_run_folder(tmp, &output.summary, events, &names, source.as_deref())
         });
         if let Err(e) = written {
             eprintln!("pgsim: cannot write {}: {e}", dir.display());
