@@ -1,4 +1,4 @@
-//! `pgsim run`, `pgsim validate`. Exit codes: 0 pass, 1 an assertion or invariant failed,
+//! `pgsim run`, `pgsim validate`, `pgsim compare`. Exit codes: 0 pass, 1 an assertion or invariant failed,
 //! 2 bad input or usage, 3 internal error.
 
 use std::path::{Path, PathBuf};
@@ -54,6 +54,14 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Overlay two runs' output folders (from `run --out`) in one compare.html.
+    Compare {
+        dir_a: PathBuf,
+        dir_b: PathBuf,
+        /// Folder for compare.html (replaced whole; default ./compare-<A>-vs-<B>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 pub fn main() -> i32 {
@@ -75,6 +83,16 @@ pub fn main() -> i32 {
             run(&file, opts, out.as_deref(), quiet)
         }
         Command::Validate { files } => validate(&files),
+        Command::Compare { dir_a, dir_b, out } => match reports::html::write_compare(&dir_a, &dir_b, out.as_deref()) {
+            Ok(dir) => {
+                println!("wrote {}", dir.join("compare.html").display());
+                EXIT_PASS
+            }
+            Err(e) => {
+                eprintln!("pgsim compare: {e}");
+                EXIT_BAD_INPUT
+            }
+        },
     }
 }
 
