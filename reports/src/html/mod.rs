@@ -3,7 +3,8 @@
 //!
 //! - `run`: a run as the report sees it (from the trace in memory, or an output folder);
 //! - `catalog`: which charts a run gets, from its metrics and events;
-//! - `chart`: generic line and lane charts as SVG; `downsample`: keeping long runs small;
+//! - `chart`: a chart's data model, shading and marks, drawn by `lines` (line charts) and
+//!   `lanes` (lane charts) on `axis`; `downsample`: keeping long runs small;
 //! - `tables`, `figures`, `settings`: the tables; `page`: the two pages.
 
 use std::fs;
@@ -13,10 +14,13 @@ use std::path::{Path, PathBuf};
 use models::trace::Event;
 use serde_json::Value;
 
+pub mod axis;
 pub mod catalog;
 pub mod chart;
 pub mod downsample;
 pub mod figures;
+pub mod lanes;
+pub mod lines;
 pub mod page;
 pub mod run;
 pub mod settings;

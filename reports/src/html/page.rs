@@ -4,8 +4,9 @@
 
 use std::fmt::Write;
 
+use super::axis::fmt_duration;
 use super::catalog;
-use super::chart::{self, Chart, Layer, RUN_COLOURS, fmt_duration};
+use super::chart::{self, Chart, Layer, RUN_COLOURS};
 use super::run::Run;
 use super::tables;
 use crate::xml::esc;

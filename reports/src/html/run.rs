@@ -87,7 +87,7 @@ impl Run {
                     header = vec![
                         ("scenario".to_string(), sc.clone()),
                         ("seed".into(), sd.to_string()),
-                        ("duration".into(), crate::html::chart::fmt_duration(secs(*duration_ns))),
+                        ("duration".into(), crate::html::axis::fmt_duration(secs(*duration_ns))),
                         ("nodes".into(), ns.join(", ")),
                         ("pgsim version".into(), pgsim_version.clone()),
                         ("scenario hash".into(), scenario_hash.clone()),

@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-use super::chart::fmt_seconds;
+use super::axis::fmt_seconds;
 use super::figures::{difference, fmt_figure, numeric_leaves};
 use super::run::Run;
 use crate::xml::esc;
