@@ -56,7 +56,9 @@ enum Command {
     },
     /// Overlay two runs' output folders (from `run --out`) in one compare.html.
     Compare {
+        /// Run A's folder (drawn in blue).
         dir_a: PathBuf,
+        /// Run B's folder (drawn in orange); differences are B − A.
         dir_b: PathBuf,
         /// Folder for compare.html (replaced whole; default ./compare-<A>-vs-<B>).
         #[arg(long)]
