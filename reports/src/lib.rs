@@ -1,6 +1,7 @@
-//! Writers for what a run leaves behind: summary.json, events.jsonl, metrics.csv. Every output
-//! folder is written to a temporary sibling and renamed into place, so a failed run never
-//! leaves a half-written folder.
+//! Writers for what a run leaves behind: summary.json, events.jsonl, metrics.csv, scenario.toml
+//! and report.html; compare.html for two runs; JUnit XML for CI. Every output folder is written
+//! to a temporary sibling and renamed into place, so a failed run never leaves a half-written
+//! folder.
 
 use std::fs;
 use std::io::{self, BufWriter, Write};
@@ -9,6 +10,28 @@ use std::path::{Path, PathBuf};
 use models::trace::{Event, TraceKind, with_node_names};
 
 pub mod csv_out;
+pub mod html;
+pub mod junit;
+pub mod xml;
+
+/// Fills a run's output folder: summary.json, events.jsonl, metrics.csv, report.html and, when
+/// given, scenario.toml (the scenario's text, so the folder alone says how the run was made
+/// and `pgsim compare` can show its settings).
+pub fn write_run_folder(
+    dir: &Path,
+    summary: &serde_json::Value,
+    events: &[Event],
+    node_names: &[String],
+    scenario_toml: Option<&str>,
+) -> io::Result<()> {
+    write_json(&dir.join("summary.json"), summary)?;
+    write_events(&dir.join("events.jsonl"), events, node_names)?;
+    csv_out::write_metrics(&dir.join("metrics.csv"), events).map_err(io::Error::other)?;
+    if let Some(src) = scenario_toml {
+        fs::write(dir.join("scenario.toml"), src)?;
+    }
+    html::write_report(&dir.join("report.html"), events, summary, scenario_toml)
+}
 
 /// Writes `events.jsonl`: one JSON object per line, node references by name. These are the
 /// bytes `trace_hash` is computed over.

@@ -1,4 +1,5 @@
-//! `pgsim run`, `pgsim validate`, `pgsim ui`. Exit codes: 0 pass, 1 an assertion or invariant failed,
+//! `pgsim run`, `pgsim validate`, `pgsim ui`, `pgsim compare`. Exit codes: 0 pass, 1 an assertion
+//! or invariant failed,
 //! 2 bad input or usage, 3 internal error.
 
 use std::path::{Path, PathBuf};
@@ -35,7 +36,8 @@ enum Command {
         /// Seed (default: the scenario's own).
         #[arg(long)]
         seed: Option<u64>,
-        /// Write summary.json, events.jsonl and metrics.csv into this folder (replaced whole).
+        /// Write summary.json, events.jsonl, metrics.csv, scenario.toml and report.html into this
+        /// folder (replaced whole).
         #[arg(long)]
         out: Option<PathBuf>,
         /// How much goes into the trace.
@@ -68,6 +70,16 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Overlay two runs' output folders (from `run --out`) in one compare.html.
+    Compare {
+        /// Run A's folder (drawn in blue).
+        dir_a: PathBuf,
+        /// Run B's folder (drawn in orange); differences are B − A.
+        dir_b: PathBuf,
+        /// Folder for compare.html (replaced whole; default ./compare-<A>-vs-<B>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 pub fn main() -> i32 {
@@ -92,6 +104,16 @@ pub fn main() -> i32 {
             crate::tui::term::command(file.as_deref(), trace.as_deref(), seed, debug_panic)
         }
         Command::Validate { files } => validate(&files),
+        Command::Compare { dir_a, dir_b, out } => match reports::html::write_compare(&dir_a, &dir_b, out.as_deref()) {
+            Ok(dir) => {
+                println!("wrote {}", dir.join("compare.html").display());
+                EXIT_PASS
+            }
+            Err(e) => {
+                eprintln!("pgsim compare: {e}");
+                EXIT_BAD_INPUT
+            }
+        },
     }
 }
 
@@ -154,10 +176,10 @@ fn run(file: &Path, opts: RunOptions, out: Option<&Path>, quiet: bool) -> i32 {
     if let Some(dir) = out {
         let names = output.world.names.clone();
         let events = &output.world.trace.events;
+        // The text the run was loaded from (read again: the loader keeps only its hash).
+        let source = std::fs::read_to_string(file).ok();
         let written = reports::write_dir_atomically(dir, |tmp| {
-            reports::write_json(&tmp.join("summary.json"), &output.summary)?;
-            reports::write_events(&tmp.join("events.jsonl"), events, &names)?;
-            reports::csv_out::write_metrics(&tmp.join("metrics.csv"), events).map_err(std::io::Error::other)
+            reports::write_run_folder(tmp, &output.summary, events, &names, source.as_deref())
         });
         if let Err(e) = written {
             eprintln!("pgsim: cannot write {}: {e}", dir.display());

@@ -58,7 +58,7 @@ fn run_writes_summary_events_and_metrics() {
     assert_eq!(lines as u64, s["events"].as_u64().unwrap());
     assert_eq!(format!("{:016x}", fnv1a64(&events)), s["trace_hash"], "trace_hash is the hash of events.jsonl");
     let csv = fs::read_to_string(out.join("metrics.csv")).unwrap();
-    assert!(csv.starts_with("second,metric,label,count,min,mean,p50,p99,max\n"));
+    assert!(csv.starts_with("second,metric,label,count,min,mean,p50,p99,max\r\n"), "RFC 4180: CRLF");
     assert!(csv.lines().any(|l| l.contains(",probe_rtt_ms,p1->p2,")));
     fs::remove_dir_all(&base).unwrap();
 }
@@ -132,5 +132,35 @@ fn internal_error_exits_3_with_replay_command() {
     assert!(err.contains("internal error (seed 4)"), "{err}");
     assert!(err.contains(&format!("replay with: pgsim run {SMOKE} --seed 4 --debug-panic-at 30000ms")), "{err}");
     assert!(!out.exists(), "no half-written output");
+    fs::remove_dir_all(&base).unwrap();
+}
+
+#[test]
+fn run_writes_a_report_and_compare_overlays_two_folders() {
+    let base = tmp("compare");
+    for (name, seed) in [("a", "1"), ("b", "2")] {
+        let dir = base.join(name);
+        let o = pgsim(&["run", SMOKE, "--seed", seed, "--out", dir.to_str().unwrap(), "-q"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let html = fs::read_to_string(dir.join("report.html")).unwrap();
+        assert!(html.starts_with("<!DOCTYPE html>") && html.contains(r#"data-chart="probe-rtt""#));
+        assert_eq!(fs::read_to_string(dir.join("scenario.toml")).unwrap(), fs::read_to_string(SMOKE).unwrap());
+    }
+    // Default folder: ./compare-<A>-vs-<B>, relative to where pgsim runs.
+    let o = Command::new(env!("CARGO_BIN_EXE_pgsim")).args(["compare", "a", "b"]).current_dir(&base).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let html = fs::read_to_string(base.join("compare-a-vs-b/compare.html")).unwrap();
+    assert!(html.contains(r#"data-run="A""#) && html.contains(r#"data-run="B""#));
+    let out = base.join("cmp");
+    let o = pgsim(&[
+        "compare",
+        base.join("a").to_str().unwrap(),
+        base.join("missing").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "a missing run folder is bad input");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("summary.json"));
+    assert!(!out.exists());
     fs::remove_dir_all(&base).unwrap();
 }

@@ -1,0 +1,155 @@
+//! report.html for shipped scenarios run in-process: well-formed, the charts whose data the
+//! trace has (and no others), fault windows and leader changes on every chart, and numbers that
+//! agree with summary.json.
+
+mod common;
+
+use common::*;
+use models::trace::TraceKind;
+
+#[test]
+fn etcd_flapping_link_report_agrees_with_its_summary() {
+    let (out, toml) = run("etcd-flapping-link.toml", None);
+    let s = &out.summary;
+    let html = reports::html::render_report(&out.world.trace.events, s, Some(&toml));
+    let doc = parse(&html);
+
+    // etcd and network charts; no probes or disks in this scenario, so none of theirs.
+    let ids = chart_ids(&doc);
+    assert_eq!(ids, ["net-delivered", "net-dropped", "etcd-leader", "etcd-term", "etcd-writes", "etcd-write-latency"]);
+
+    // Every chart shades the one fault's window, with its down phases, and marks every leader
+    // change (thinned marks count for the ones they stand for).
+    let sc = scenarios::load(&scenario_path("etcd-flapping-link.toml")).unwrap();
+    let flaps_down =
+        out.world.trace.events.iter().filter(|e| matches!(e.kind, TraceKind::Flapped { down: true, .. })).count();
+    assert!(flaps_down >= 10, "the fault flaps for a minute every 4 s: {flaps_down}");
+    let leader_changes = s["etcd"]["leader_changes"].as_u64().unwrap();
+    assert!(leader_changes >= 2);
+    for id in &ids {
+        let c = chart(&doc, id);
+        let windows = with_class(c, "rect", "fault");
+        assert_eq!(windows.len(), 1, "{id}: one fault window");
+        assert_eq!(windows[0].attribute("data-fault-kind"), Some("link-flapping"));
+        assert!(!with_class(c, "rect", "down").is_empty(), "{id}: down phases shaded");
+        assert_eq!(marks(c, "leader"), leader_changes, "{id}: every leader change marked");
+        assert_eq!(marks(c, "operator"), 1, "{id}: the move-leader action");
+    }
+
+    // Counters summed over the chart's seconds equal the run's totals.
+    let total = |chart_id: &str, key: &str| num(series(chart(&doc, chart_id), key, None), "data-total");
+    assert_eq!(total("net-delivered", "delivered"), s["network"]["delivered"].as_f64().unwrap());
+    assert_eq!(total("net-dropped", "link_down"), s["network"]["dropped"]["link_down"].as_f64().unwrap());
+    assert_eq!(total("etcd-writes", "ok"), s["etcd"]["writes_ok"].as_f64().unwrap());
+    assert_eq!(total("etcd-writes", "failed"), s["etcd"]["writes_failed"].as_f64().unwrap());
+    let resumed =
+        out.world.trace.events.iter().filter(|e| matches!(e.kind, TraceKind::EtcdWritesResumed { .. })).count();
+    assert_eq!(marks(chart(&doc, "etcd-writes"), "writes-resumed") as usize, resumed);
+    assert!(resumed > 0);
+
+    // The term step line ends at the highest term; the leader lanes hold every election.
+    let term = series(chart(&doc, "etcd-term"), "highest term", None);
+    assert!(term.children().any(|t| t.text().is_some_and(|x| x.contains(&format!("(max {})", s["etcd"]["max_term"])))));
+    let lanes = chart(&doc, "etcd-leader");
+    let lane_names: std::collections::BTreeSet<&str> =
+        with_attr(lanes, "rect", "data-lane").iter().map(|r| r.attribute("data-lane").unwrap()).collect();
+    assert!(lane_names.iter().all(|n| ["e1", "e2", "e3"].contains(n)), "{lane_names:?}");
+    assert!(lane_names.len() >= 2, "leadership moved: {lane_names:?}");
+    let spells: u64 = with_attr(lanes, "rect", "data-lane")
+        .iter()
+        .map(|r| {
+            let t = r.children().find(|c| c.has_tag_name("title")).unwrap().text().unwrap();
+            t.split_once(" spells").map_or(1, |(a, _)| a.rsplit(' ').next().unwrap().parse().unwrap())
+        })
+        .sum();
+    assert_eq!(spells, leader_changes, "one lane spell per election won");
+
+    // Tables: assertions, faults, settings and key figures as summary.json and the scenario say.
+    let rows = with_attr(by_attr(doc.root(), "table", "id", "assertions")[0], "tr", "data-name");
+    let expected = s["assertions"].as_array().unwrap();
+    assert_eq!(rows.len(), expected.len());
+    for (row, a) in rows.iter().zip(expected) {
+        assert_eq!(row.attribute("data-name"), a["name"].as_str());
+        assert_eq!(row.attribute("data-passed"), Some(if a["passed"].as_bool().unwrap() { "true" } else { "false" }));
+    }
+    let faults = with_attr(by_attr(doc.root(), "table", "id", "faults")[0], "tr", "data-fault");
+    assert_eq!(faults.len(), sc.faults.len());
+    assert_eq!(num(faults[0], "data-start-s"), sc.faults[0].at.as_secs_f64());
+    assert_eq!(num(faults[0], "data-end-s"), sc.faults[0].until.unwrap().as_secs_f64());
+    let settings = by_attr(doc.root(), "table", "id", "settings")[0];
+    let pre_vote = by_attr(settings, "tr", "data-key", "etcd.pre-vote")[0];
+    assert_eq!(pre_vote.children().nth(1).and_then(|c| c.text()), Some("false"));
+    let figures = with_attr(by_attr(doc.root(), "table", "id", "key-figures")[0], "tr", "data-key");
+    for key in ["etcd.leader_changes", "etcd.max_term", "etcd.write_unavailable_seconds", "network.delivered", "events"]
+    {
+        let row = figures.iter().find(|r| r.attribute("data-key") == Some(key)).unwrap_or_else(|| panic!("{key}"));
+        assert_eq!(num(*row, "data-value"), lookup(s, key).as_f64().unwrap(), "{key}");
+    }
+    for row in &figures {
+        let key = row.attribute("data-key").unwrap();
+        assert_eq!(num(*row, "data-value"), lookup(s, key).as_f64().unwrap(), "{key}");
+    }
+}
+
+#[test]
+fn probe_scenario_gets_probe_and_disk_charts_and_every_fault() {
+    let (out, toml) = run("network-smoke.toml", None);
+    let s = &out.summary;
+    let html = reports::html::render_report(&out.world.trace.events, s, Some(&toml));
+    let doc = parse(&html);
+    let ids = chart_ids(&doc);
+    for id in ["net-delivered", "net-dropped", "probe-rtt", "probe-timeouts", "disk-fsync"] {
+        assert!(ids.iter().any(|i| i == id), "{id} missing from {ids:?}");
+    }
+    assert!(!ids.iter().any(|i| i.starts_with("etcd")), "no etcd in this run: {ids:?}");
+
+    let faults = s["faults_injected"].as_u64().unwrap() as usize;
+    assert!(faults >= 5);
+    for id in &ids {
+        let c = chart(&doc, id);
+        assert_eq!(with_class(c, "rect", "fault").len(), faults, "{id}: a window per fault");
+        for p in with_attr(c, "path", "data-series") {
+            assert!(num(p, "data-points") <= 1500.0);
+            assert!(p.attribute("d").unwrap().starts_with('M'), "{id}: drawn");
+        }
+    }
+    // The RTT chart shows p50 and p99 of the pairs with the worst p99, at most 4 pairs.
+    let rtt = with_attr(chart(&doc, "probe-rtt"), "path", "data-series");
+    assert!(rtt.len() <= 8 && rtt.len().is_multiple_of(2), "{}", rtt.len());
+    // Per-reason drop totals agree with summary.json's.
+    let dropped = chart(&doc, "net-dropped");
+    for p in with_attr(dropped, "path", "data-series") {
+        let reason = p.attribute("data-series").unwrap();
+        assert_eq!(num(p, "data-total"), s["network"]["dropped"][reason].as_f64().unwrap(), "{reason}");
+    }
+    // Timed-out pings per pair sum to the summary's, for the pairs shown.
+    for p in with_attr(chart(&doc, "probe-timeouts"), "path", "data-series") {
+        let pair = p.attribute("data-series").unwrap();
+        assert_eq!(num(p, "data-total"), s["probe"]["pairs"][pair]["timed_out"].as_f64().unwrap(), "{pair}");
+    }
+    // The probe pairs table lists every pair with its figures.
+    let pairs = with_attr(by_attr(doc.root(), "table", "id", "probe-pairs")[0], "tr", "data-pair");
+    assert_eq!(pairs.len(), s["probe"]["pairs"].as_object().unwrap().len());
+}
+
+#[test]
+fn run_folder_holds_every_output_and_a_parsable_report() {
+    let (out, toml) = run("etcd-partial-partition.toml", None);
+    let dir = std::env::temp_dir().join(format!("pgsim-report-folder-{}", std::process::id()));
+    let names = out.world.names.clone();
+    reports::write_dir_atomically(&dir, |tmp| {
+        reports::write_run_folder(tmp, &out.summary, &out.world.trace.events, &names, Some(&toml))
+    })
+    .unwrap();
+    for f in ["summary.json", "events.jsonl", "metrics.csv", "scenario.toml", "report.html"] {
+        assert!(dir.join(f).is_file(), "{f}");
+    }
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    let doc = parse(&html);
+    assert!(chart_ids(&doc).contains(&"etcd-leader".to_string()));
+    // Reading the folder back gives the same page as the in-memory trace did.
+    let run = reports::html::Run::load("", &dir).unwrap();
+    assert_eq!(run.skipped_lines, 0);
+    assert_eq!(reports::html::page::report(&run), html);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
