@@ -25,7 +25,62 @@ pub fn charts(run: &Run) -> Vec<Chart> {
     out.extend(probe_charts(run));
     out.extend(disk_charts(run));
     out.extend(etcd_charts(run));
+    out.extend(postgres_charts(run));
     out
+}
+
+/// Commits acknowledged per second on each server (by level), and replication lag per standby
+/// in seconds and bytes.
+fn postgres_charts(run: &Run) -> Vec<Chart> {
+    const LEVELS: [&str; 5] = ["off", "local", "remote_write", "on", "remote_apply"];
+    let mut commits = Vec::new();
+    for level in LEVELS {
+        let metric = format!("pg_commits_acked_{level}");
+        for server in run.labels(&metric) {
+            commits.extend(counter_series(run, &metric, server, &format!("{server} {level}")));
+        }
+    }
+    let mut timed_out = Vec::new();
+    for level in LEVELS {
+        let metric = format!("pg_commits_timed_out_{level}");
+        for server in run.labels(&metric) {
+            timed_out.extend(counter_series(run, &metric, server, &format!("{server} {level}")));
+        }
+    }
+    let (lagging, n) = top_labels(run, "pg_replication_lag_s", TOP_SERIES, |r| max_of(r, |d| d.max));
+    let lag_s = lagging.iter().filter_map(|l| dist_series(run, "pg_replication_lag_s", l, l, |d| d.max)).collect();
+    let lag_bytes =
+        lagging.iter().filter_map(|l| dist_series(run, "pg_replication_lag_bytes", l, l, |d| d.max)).collect();
+    [
+        lines(
+            "pg-commits",
+            "PostgreSQL commits acknowledged",
+            "Per second, by server and synchronous_commit level.".into(),
+            "commits/s",
+            Scale::Linear,
+            commits,
+        ),
+        lines(
+            "pg-commits-timed-out",
+            "PostgreSQL commits given up by their clients",
+            "Commits still waiting (for a synchronous standby) when client_timeout expired.".into(),
+            "commits/s",
+            Scale::Linear,
+            timed_out,
+        ),
+        lines(
+            "pg-lag-seconds",
+            "Replication lag",
+            top_note(lagging.len(), n, "standbys lagging most"),
+            "s",
+            Scale::Linear,
+            lag_s,
+        ),
+        lines("pg-lag-bytes", "Replication lag in bytes", String::new(), "bytes", Scale::Linear, lag_bytes),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// A line chart, or nothing when no series has a point.
