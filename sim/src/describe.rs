@@ -44,5 +44,7 @@ pub fn fault(f: &Fault, names: &[String], net: &Network) -> String {
         FaultKind::DiskErrors { node, error_ratio } => format!("{} disk fails {error_ratio} of I/O", n(*node)),
         FaultKind::DiskFull { node } => format!("{} disk full", n(*node)),
         FaultKind::DiskSlow { node, factor } => format!("{} disk {factor}x slower", n(*node)),
+        FaultKind::ApplySlow { node, factor } => format!("{} replays WAL {factor}x slower", n(*node)),
+        FaultKind::WalReceiverPause { node } => format!("{} walreceiver paused", n(*node)),
     }
 }

@@ -158,6 +158,20 @@ fn pg_config(sc: &Scenario, i: usize) -> Option<PgConfig> {
     })
 }
 
+/// The messages that start or end a fault acting inside a PostgreSQL server.
+fn model_fault(kind: &scenarios::FaultKind, start: bool) -> Vec<(NodeId, StackMsg)> {
+    match kind {
+        scenarios::FaultKind::ApplySlow { node, factor } => {
+            let factor_permille = if start { (factor * 1000.0).round() as u32 } else { 1000 };
+            vec![(*node, StackMsg::Pg(PgMsg::ApplyFactor { factor_permille }))]
+        }
+        scenarios::FaultKind::WalReceiverPause { node } => {
+            vec![(*node, StackMsg::Pg(PgMsg::PauseReceiver { paused: start }))]
+        }
+        _ => Vec::new(),
+    }
+}
+
 /// The scenario's operator actions as the messages they inject.
 fn operator_actions(sc: &Scenario, world: &mut World<StackNode>) {
     for a in &sc.actions {
@@ -210,6 +224,7 @@ fn copy_throughput(sc: &Scenario, world: &World<StackNode>, source: NodeId, targ
 /// A world ready to run: trace header written, operator actions scheduled.
 pub fn world(sc: &Scenario, seed: u64, detail: Detail) -> World<StackNode> {
     let mut world = World::new(sc, seed, detail);
+    world.model_faults = Some(model_fault);
     operator_actions(sc, &mut world);
     world
 }

@@ -134,6 +134,9 @@ pub struct World<M: Model> {
     disk_seq: u64,
     link_seq_operator: u64,
     operator: Vec<OperatorAction<M>>,
+    /// Turns faults that act inside a model (apply-slow, walreceiver-pause) into the messages
+    /// that start (`true`) or end them.
+    pub model_faults: Option<fn(&FaultKind, bool) -> Vec<(NodeId, M::Msg)>>,
     /// Disk operations in flight: their kind and, for fsyncs, the durable snapshot.
     disk_ops: std::collections::BTreeMap<(NodeId, u64), DiskInFlight<M>>,
     actions: BinaryHeap<Reverse<(SimTime, Action)>>,
@@ -196,6 +199,7 @@ impl<M: Model> World<M> {
             disk_seq: 0,
             link_seq_operator: 0,
             operator: Vec::new(),
+            model_faults: None,
             disk_ops: Default::default(),
             actions,
             fault_active: vec![false; sc.faults.len()],
@@ -417,6 +421,9 @@ impl<M: Model> World<M> {
             FaultKind::DiskErrors { node, error_ratio } => self.disks[node as usize].errors_start(i, error_ratio),
             FaultKind::DiskFull { node } => self.disks[node as usize].full_start(i),
             FaultKind::DiskSlow { node, factor } => self.disks[node as usize].slow_start(i, factor),
+            FaultKind::ApplySlow { .. } | FaultKind::WalReceiverPause { .. } => {
+                self.inject_model_fault(at, &f.kind, true)
+            }
         }
     }
 
@@ -445,7 +452,19 @@ impl<M: Model> World<M> {
             FaultKind::DiskErrors { node, .. } | FaultKind::DiskFull { node } | FaultKind::DiskSlow { node, .. } => {
                 self.disks[node as usize].heal(i)
             }
+            FaultKind::ApplySlow { .. } | FaultKind::WalReceiverPause { .. } => {
+                self.inject_model_fault(at, &f.kind, false)
+            }
             _ => self.net.deactivate(i),
+        }
+    }
+
+    fn inject_model_fault(&mut self, at: SimTime, kind: &FaultKind, start: bool) {
+        let make = self.model_faults.expect("model faults need an injector");
+        for (to, msg) in make(kind, start) {
+            self.link_seq_operator += 1;
+            let seq = self.link_seq_operator;
+            self.heap.push(Reverse(Delivery { at, to, from: to, seq, payload: Payload::Msg(msg) }));
         }
     }
 

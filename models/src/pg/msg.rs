@@ -65,6 +65,14 @@ pub enum PgMsg {
         upstream: u32,
         bytes_per_s: u64,
     },
+    /// Fault: replay runs this many thousandths as fast as normal (1000 = normal speed).
+    ApplyFactor {
+        factor_permille: u32,
+    },
+    /// Fault: the walreceiver stops (or resumes) taking WAL and sending feedback.
+    PauseReceiver {
+        paused: bool,
+    },
     /// Follow another upstream (after a failover).
     Follow {
         upstream: u32,
@@ -86,6 +94,8 @@ impl PgMsg {
             PgMsg::Fence => "fence",
             PgMsg::Rebuild { .. } => "rebuild",
             PgMsg::Follow { .. } => "follow",
+            PgMsg::ApplyFactor { .. } => "fault_apply_factor",
+            PgMsg::PauseReceiver { .. } => "fault_pause_walreceiver",
         }
     }
     pub fn size_bytes(&self) -> u64 {

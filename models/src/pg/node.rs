@@ -156,6 +156,9 @@ pub struct PgNode {
     out_of_order: u64,
     /// Standby: the upstream's flushed LSN as last reported.
     upstream_flushed: Lsn,
+    /// Faults: replay slowdown factor and a paused walreceiver.
+    fault_apply_factor: f64,
+    receiver_paused: bool,
 }
 
 type PCtx<'a> = Ctx<'a, PgMsg, PgTimer>;
@@ -213,6 +216,8 @@ impl PgNode {
             last_status_sent: SimTime::ZERO,
             out_of_order: 0,
             upstream_flushed: 0,
+            fault_apply_factor: 1.0,
+            receiver_paused: false,
         }
     }
 
@@ -423,7 +428,7 @@ impl PgNode {
     fn apply(&mut self, ctx: &mut PCtx<'_>) {
         let dt = self.cfg.flow_tick.as_secs_f64();
         let (_, slowdown) = self.phase_factor(ctx.now);
-        let step = (self.cfg.apply_bytes_per_s / slowdown * dt) as u64;
+        let step = (self.cfg.apply_bytes_per_s / (slowdown * self.fault_apply_factor) * dt) as u64;
         self.replay = (self.replay + step.max(1)).min(self.flushed);
         while self.wal_times.len() > 1 && self.wal_times.front().is_some_and(|(l, _)| *l <= self.replay) {
             self.wal_times.pop_front();
@@ -438,6 +443,9 @@ impl PgNode {
     }
 
     fn feedback(&mut self, ctx: &mut PCtx<'_>) {
+        if self.receiver_paused {
+            return;
+        }
         if let Role::Standby { upstream, streaming: true, .. } = self.role {
             self.last_status_sent = ctx.now;
             ctx.send(upstream, PgMsg::Feedback { write: self.received, flush: self.flushed, replay: self.replay });
@@ -608,6 +616,7 @@ impl Model for PgNode {
                     });
                 }
             }
+            PgMsg::WalData { .. } if self.receiver_paused => {}
             PgMsg::WalData { tl, start, end, sent_at, upstream_flushed } => {
                 let Role::Standby { upstream, streaming: true, .. } = &mut self.role else { return };
                 if *upstream != from || tl != self.tl {
@@ -676,6 +685,17 @@ impl Model for PgNode {
                     upstream,
                     PgMsg::RebuildQuery { tl: self.tl, history: self.history.clone(), flushed: self.flushed },
                 );
+            }
+            PgMsg::ApplyFactor { factor_permille } => {
+                assert_eq!(from, ctx.id, "faults come from the simulator");
+                self.fault_apply_factor = (factor_permille as f64 / 1000.0).max(1e-3);
+            }
+            PgMsg::PauseReceiver { paused } => {
+                assert_eq!(from, ctx.id, "faults come from the simulator");
+                self.receiver_paused = paused;
+                if !paused {
+                    self.feedback(ctx);
+                }
             }
             PgMsg::Follow { upstream } => {
                 assert_eq!(from, ctx.id, "repointing comes from the operator");

@@ -25,10 +25,12 @@ const KINDS: &[(&str, &[&str], &[&str])] = &[
     ("disk-errors", &["node"], &["error_ratio"]),
     ("disk-full", &["node"], &[]),
     ("disk-slow", &["node", "factor"], &[]),
+    ("apply-slow", &["node", "factor"], &[]),
+    ("walreceiver-pause", &["node"], &[]),
 ];
 
 /// Kinds whose fault only makes sense for a while (a permanent pause or stall is a crash).
-const NEED_END: &[&str] = &["node-pause", "disk-stall"];
+const NEED_END: &[&str] = &["node-pause", "disk-stall", "walreceiver-pause"];
 
 fn present(f: &RawFault) -> Vec<(&'static str, Range<usize>)> {
     let mut v = Vec::new();
@@ -170,6 +172,22 @@ pub(crate) fn fault(cx: FaultCx<'_>, topo: &Topo<'_>, index: u32, sf: &S<RawFaul
                 return cx.err(fa.span(), format!("factor must be a number >= 1, got {}", fa.get_ref()));
             }
             FaultKind::DiskSlow { node: node()?, factor: *fa.get_ref() }
+        }
+        "apply-slow" | "walreceiver-pause" => {
+            let n = node()?;
+            if topo.nodes[n as usize].kind != NodeKind::Postgres {
+                return cx
+                    .err(f.node.as_ref().unwrap().span(), format!("fault kind {kind_name:?} needs a postgres node"));
+            }
+            if kind_name == "walreceiver-pause" {
+                FaultKind::WalReceiverPause { node: n }
+            } else {
+                let fa = f.factor.as_ref().unwrap();
+                if !(*fa.get_ref() >= 1.0 && fa.get_ref().is_finite()) {
+                    return cx.err(fa.span(), format!("factor must be a number >= 1, got {}", fa.get_ref()));
+                }
+                FaultKind::ApplySlow { node: n, factor: *fa.get_ref() }
+            }
         }
         _ => unreachable!("every kind in KINDS is handled"),
     };

@@ -243,6 +243,15 @@ pub enum FaultKind {
         node: NodeIdx,
         factor: f64,
     },
+    /// A standby replays WAL `factor` times slower (replay conflicts, a slow disk for replay).
+    ApplySlow {
+        node: NodeIdx,
+        factor: f64,
+    },
+    /// A standby's walreceiver stops taking WAL (and sending feedback) until the fault heals.
+    WalReceiverPause {
+        node: NodeIdx,
+    },
 }
 
 impl FaultKind {
@@ -261,6 +270,8 @@ impl FaultKind {
             FaultKind::DiskErrors { .. } => "disk-errors",
             FaultKind::DiskFull { .. } => "disk-full",
             FaultKind::DiskSlow { .. } => "disk-slow",
+            FaultKind::ApplySlow { .. } => "apply-slow",
+            FaultKind::WalReceiverPause { .. } => "walreceiver-pause",
         }
     }
 }
