@@ -75,6 +75,9 @@ impl<M: Model> Ord for Delivery<M> {
 /// A disk operation in flight: its kind and, for an fsync, the durable snapshot it will save.
 type DiskInFlight<M> = (models::DiskOp, Option<<M as Model>::Durable>);
 
+/// Makes the messages that start (`true`) or end a fault acting inside a model.
+pub type ModelFaults<M> = fn(&FaultKind, bool) -> Vec<(NodeId, <M as Model>::Msg)>;
+
 /// Driver actions on the timeline. At one instant they run in this order: the second that
 /// ends is rolled up first, then faults that end, then faults that start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -136,7 +139,7 @@ pub struct World<M: Model> {
     operator: Vec<OperatorAction<M>>,
     /// Turns faults that act inside a model (apply-slow, walreceiver-pause) into the messages
     /// that start (`true`) or end them.
-    pub model_faults: Option<fn(&FaultKind, bool) -> Vec<(NodeId, M::Msg)>>,
+    pub model_faults: Option<ModelFaults<M>>,
     /// Disk operations in flight: their kind and, for fsyncs, the durable snapshot.
     disk_ops: std::collections::BTreeMap<(NodeId, u64), DiskInFlight<M>>,
     actions: BinaryHeap<Reverse<(SimTime, Action)>>,
