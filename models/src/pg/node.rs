@@ -261,6 +261,14 @@ impl PgNode {
         }
     }
 
+    /// Becomes a standby of `upstream` and asks it to stream.
+    fn follow(&mut self, ctx: &mut PCtx<'_>, upstream: NodeId) {
+        let now = ctx.now;
+        let role = Role::Standby { upstream, streaming: false, last_heard: now, last_attempt: now, refused: false };
+        self.set_role(ctx, role);
+        self.start_replication(ctx, upstream);
+    }
+
     fn start_replication(&mut self, ctx: &mut PCtx<'_>, upstream: NodeId) {
         let msg = PgMsg::StartReplication { tl: self.tl, history: self.history.clone(), from: self.flushed };
         ctx.send(upstream, msg);
@@ -700,18 +708,7 @@ impl Model for PgNode {
             PgMsg::Follow { upstream } => {
                 assert_eq!(from, ctx.id, "repointing comes from the operator");
                 if let Role::Standby { .. } = self.role {
-                    let now = ctx.now;
-                    self.set_role(
-                        ctx,
-                        Role::Standby {
-                            upstream,
-                            streaming: false,
-                            last_heard: now,
-                            last_attempt: now,
-                            refused: false,
-                        },
-                    );
-                    self.start_replication(ctx, upstream);
+                    self.follow(ctx, upstream);
                 }
             }
         }
@@ -740,18 +737,7 @@ impl Model for PgNode {
                             seconds,
                             bytes: 0,
                         });
-                        let now = ctx.now;
-                        self.set_role(
-                            ctx,
-                            Role::Standby {
-                                upstream,
-                                streaming: false,
-                                last_heard: now,
-                                last_attempt: now,
-                                refused: false,
-                            },
-                        );
-                        self.start_replication(ctx, upstream);
+                        self.follow(ctx, upstream);
                     }
                     Role::Rebuilding { .. } | Role::Fenced => {}
                 }
