@@ -3,8 +3,10 @@
 //! come in as arguments and effects go out as data.
 
 pub mod etcd;
+pub mod haproxy;
 pub mod node;
 pub mod pg;
+pub mod pgbouncer;
 pub mod probe;
 pub mod raft;
 pub mod rng;
