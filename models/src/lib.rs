@@ -11,6 +11,7 @@ pub mod probe;
 pub mod raft;
 pub mod rng;
 pub mod stack;
+pub mod stolon;
 pub mod time;
 pub mod trace;
 
