@@ -141,6 +141,21 @@ fn pg_async_promotion_loss_after_the_promotion_at_80x24() {
 }
 
 #[test]
+fn pg_sync_standby_loss_shows_the_synchronous_set_then_timed_out_commits() {
+    let run = simulate("pg-sync-standby-loss");
+    let (t, app) = drive(run.clone(), 100, 30, typed("g0:20\n"));
+    let s = screen(&t);
+    let row = |name: &str| s.lines().find(|l| l.contains(&format!("│{name} "))).unwrap_or_default().to_string();
+    assert!(row("strict-s1").contains(" sync ") && row("async-s1").contains(" async "), "{s}");
+    assert!(app.state.pg.iter().all(|c| !ui::tui::pg::split_brain(c, &app.state.nodes)));
+    let (t, _) = drive(run, 100, 30, typed("g1:10\n"));
+    let s = screen(&t);
+    let row = |name: &str| s.lines().find(|l| l.contains(&format!("│{name} "))).unwrap_or_default().to_string();
+    assert!(row("strict-s1").contains("crashed") && !row("strict-s1").contains("stream"), "{s}");
+    assert!(s.contains("strict-p 0 commits/s, 1000 timed out/s"), "{s}");
+}
+
+#[test]
 fn help_overlay() {
     let (t, app) = drive(smoke(), 80, 24, typed("]?"));
     assert_eq!(app.mode, ui::tui::app::Mode::Help);

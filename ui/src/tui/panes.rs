@@ -225,9 +225,9 @@ pub fn postgres(f: &mut Frame, area: Rect, app: &App) {
             ));
         }
         for s in c.servers.iter().filter(|s| s.commits_per_s.is_some() || s.timed_out_per_s.is_some()) {
-            let mut text = format!(" {} {} commits/s", s.name, fmt_value(s.commits_per_s));
+            let mut text = format!(" {} {} commits/s", s.name, fmt_value(Some(s.commits_per_s.unwrap_or(0.0))));
             if let Some(t) = s.timed_out_per_s {
-                text.push_str(&format!(", {} timed out", fmt_value(Some(t))));
+                text.push_str(&format!(", {} timed out/s", fmt_value(Some(t))));
             }
             head.push(Span::raw(text));
         }

@@ -180,6 +180,13 @@ pub fn apply(clusters: &mut [PgCluster], ev: &Event) {
                 s.rebuild = (phase == "started").then(|| method.clone());
             }
         }
+        (TraceKind::NodeCrashed, Some(n)) => {
+            // Its connections die with it; it reports its role again when it restarts.
+            for s in clusters.iter_mut().flat_map(|c| &mut c.servers).filter(|s| s.node == n) {
+                s.replication = None;
+                s.rebuild = None;
+            }
+        }
         (TraceKind::Metrics { rows, .. }, _) => {
             for c in clusters.iter_mut() {
                 for s in &mut c.servers {
@@ -377,6 +384,7 @@ mod tests {
         s.apply(&ev(2, 2, TraceKind::NodeCrashed));
         assert_eq!(labels(&s), ["-", "sync", "-", "async"], "a takes over when b crashes");
         assert_eq!(shown_role(&s.pg[0].servers[2], &s.nodes), "crashed");
+        assert_eq!(replication_label(&s.pg[0].servers[2]), "-", "its connection died with it");
         s.apply(&ev(3, 2, TraceKind::NodeRestarted { incarnation: 1 }));
         s.apply(&role(2, "standby", 1, Some(0)));
         assert_eq!(labels(&s), ["-", "sync", "-", "async"], "b must stream again first");
