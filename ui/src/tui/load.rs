@@ -277,4 +277,27 @@ mod tests {
         assert!(read_events(gap.as_bytes()).unwrap_err().starts_with("2: seq 2 where 1"));
         assert_eq!(read_events("".as_bytes()).unwrap_err(), "1: empty trace");
     }
+
+    #[test]
+    fn postgres_clusters_from_a_trace_alone() {
+        use models::trace::NodeRef;
+        let role = |node: u32, cluster: &str, upstream: Option<u32>| Event {
+            seq: 0,
+            t_ns: 0,
+            node: Some(NodeRef(node)),
+            kind: TraceKind::PgRole {
+                cluster: cluster.into(),
+                role: if upstream.is_some() { "standby" } else { "primary" }.into(),
+                tli: 1,
+                origin: 0,
+                upstream: upstream.map(NodeRef),
+            },
+        };
+        let events = [role(2, "a", Some(0)), role(0, "a", None), role(1, "b", None), role(2, "a", None)];
+        let clusters = pg_clusters_from_trace(&events);
+        assert_eq!(clusters.len(), 2);
+        assert_eq!((clusters[0].name.as_str(), &clusters[0].servers[..]), ("a", &[(0, None), (2, Some(0))][..]));
+        assert_eq!(clusters[0].synchronous_standby_names, None, "unknown without the scenario");
+        assert_eq!(kinds_from_trace(3, &events), ["postgres"; 3]);
+    }
 }
