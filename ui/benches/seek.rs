@@ -133,6 +133,7 @@ fn main() {
         names: (0..NODES).map(|n| format!("n{n}")).collect(),
         kinds,
         topology: Topology::flat(NODES as usize),
+        pg: Vec::new(),
         events,
     };
     let t = Instant::now();

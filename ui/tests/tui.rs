@@ -31,6 +31,11 @@ fn etcd_partial() -> Run {
     RUN.get_or_init(|| simulate("etcd-partial-partition")).clone()
 }
 
+fn pg_async_promotion_loss() -> Run {
+    static RUN: OnceLock<Run> = OnceLock::new();
+    RUN.get_or_init(|| simulate("pg-async-promotion-loss")).clone()
+}
+
 /// Keys as typed: each char one key press; `\n` is Enter.
 fn typed(text: &str) -> Vec<Input> {
     text.chars().map(|c| if c == '\n' { Input::key(KeyCode::Enter) } else { Input::char(c) }).collect()
@@ -107,6 +112,47 @@ fn etcd_partial_partition_after_the_heal() {
     let leader = app.state.leader.as_ref().expect("a leader after the heal");
     assert!(leader.term > 30, "elected above e1's runaway term: {}", leader.term);
     insta::assert_snapshot!(screen(&t));
+}
+
+#[test]
+fn pg_async_promotion_loss_before_the_promotion() {
+    // s1 streams asynchronously behind a 3 MB/s link while p writes about 4 MB/s: lag grows.
+    let (t, app) = drive(pg_async_promotion_loss(), 100, 30, typed("g0:50\n"));
+    let c = &app.state.pg[0];
+    assert_eq!(c.last_promotion, None);
+    let s1 = &c.servers[1];
+    assert_eq!((s1.role.as_str(), s1.tli, s1.replication.as_deref()), ("standby", 1, Some("streaming")));
+    assert!(s1.lag_bytes.unwrap() > 10e6, "s1 lags by tens of MB: {:?}", s1.lag_bytes);
+    let s = screen(&t);
+    assert!(s.contains("p 1000 commits/s") && s.contains("async") && !s.contains("SPLIT BRAIN"), "{s}");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn pg_async_promotion_loss_after_the_promotion_at_80x24() {
+    let (t, app) = drive(pg_async_promotion_loss(), 80, 24, typed("g1:10\n"));
+    let c = &app.state.pg[0];
+    let p = c.last_promotion.as_ref().expect("s1 was promoted at 65 s");
+    assert_eq!((p.node, p.parent_tli, p.tli, p.accept_data_loss), (1, 1, 2, true));
+    assert_eq!((c.servers[1].role.as_str(), c.servers[1].tli), ("primary", 2));
+    let s = screen(&t);
+    assert!(s.contains("crashed") && s.contains("promoted s1") && s.contains("(loss ok)"), "{s}");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn pg_sync_standby_loss_shows_the_synchronous_set_then_timed_out_commits() {
+    let run = simulate("pg-sync-standby-loss");
+    let (t, app) = drive(run.clone(), 100, 30, typed("g0:20\n"));
+    let s = screen(&t);
+    let row = |name: &str| s.lines().find(|l| l.contains(&format!("│{name} "))).unwrap_or_default().to_string();
+    assert!(row("strict-s1").contains(" sync ") && row("async-s1").contains(" async "), "{s}");
+    assert!(app.state.pg.iter().all(|c| !ui::tui::pg::split_brain(c, &app.state.nodes)));
+    let (t, _) = drive(run, 100, 30, typed("g1:10\n"));
+    let s = screen(&t);
+    let row = |name: &str| s.lines().find(|l| l.contains(&format!("│{name} "))).unwrap_or_default().to_string();
+    assert!(row("strict-s1").contains("crashed") && !row("strict-s1").contains("stream"), "{s}");
+    assert!(s.contains("strict-p 0 commits/s, 1000 timed out/s"), "{s}");
 }
 
 #[test]

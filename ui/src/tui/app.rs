@@ -84,7 +84,8 @@ pub struct App {
 
 impl App {
     pub fn new(run: Run) -> App {
-        let timeline = Timeline::new(run.events, &run.kinds);
+        let start = Folded::with_pg(&run.kinds, &run.names, &run.pg);
+        let timeline = Timeline::from_start(run.events, start);
         let traffic = Traffic::from_events(&timeline.events);
         let state = timeline.state_at(0);
         App {

@@ -8,6 +8,8 @@ use std::path::Path;
 use models::trace::{Event, TraceKind, install_node_names};
 use scenarios::{NodeKind, Scenario};
 
+use crate::tui::pg::PgClusterSetup;
+
 /// A run ready for the UI. Events are in trace order (`seq` dense, `t_ns` non-decreasing).
 #[derive(Clone)]
 pub struct Run {
@@ -17,6 +19,8 @@ pub struct Run {
     /// What each node runs ("probe", "etcd", "writer"; "?" when a saved trace does not tell).
     pub kinds: Vec<&'static str>,
     pub topology: Topology,
+    /// PostgreSQL clusters and their servers (empty when the run has none).
+    pub pg: Vec<PgClusterSetup>,
     pub events: Vec<Event>,
 }
 
@@ -97,6 +101,49 @@ pub fn node_kinds(sc: &Scenario) -> Vec<&'static str> {
         .collect()
 }
 
+/// PostgreSQL clusters as the scenario defines them.
+pub fn pg_clusters(sc: &Scenario) -> Vec<PgClusterSetup> {
+    sc.pg_clusters
+        .iter()
+        .enumerate()
+        .map(|(i, c)| PgClusterSetup {
+            name: c.name.clone(),
+            synchronous_standby_names: Some(c.synchronous_standby_names.clone()),
+            servers: sc
+                .nodes
+                .iter()
+                .enumerate()
+                .filter_map(|(n, node)| node.pg.as_ref().filter(|p| p.cluster == i).map(|p| (n as u32, p.upstream)))
+                .collect(),
+        })
+        .collect()
+}
+
+/// Without the scenario: the clusters and servers that report a role, in order of node index;
+/// each server starts with the upstream of its first report, `synchronous_standby_names` is
+/// unknown.
+fn pg_clusters_from_trace(events: &[Event]) -> Vec<PgClusterSetup> {
+    let mut clusters: Vec<PgClusterSetup> = Vec::new();
+    for ev in events {
+        let (TraceKind::PgRole { cluster, upstream, .. }, Some(n)) = (&ev.kind, ev.node) else { continue };
+        let i = match clusters.iter().position(|c| c.name == *cluster) {
+            Some(i) => i,
+            None => {
+                let name = cluster.clone();
+                clusters.push(PgClusterSetup { name, synchronous_standby_names: None, servers: Vec::new() });
+                clusters.len() - 1
+            }
+        };
+        if !clusters[i].servers.iter().any(|&(s, _)| s == n.0) {
+            clusters[i].servers.push((n.0, upstream.map(|u| u.0)));
+        }
+    }
+    for c in &mut clusters {
+        c.servers.sort_by_key(|&(n, _)| n);
+    }
+    clusters
+}
+
 /// Without the scenario, a node that took part in Raft is an etcd member and one that reported
 /// resumed writes is a writer; the rest stay unknown.
 fn kinds_from_trace(node_count: usize, events: &[Event]) -> Vec<&'static str> {
@@ -107,6 +154,7 @@ fn kinds_from_trace(node_count: usize, events: &[Event]) -> Vec<&'static str> {
                 "etcd"
             }
             TraceKind::EtcdWritesResumed { .. } => "writer",
+            TraceKind::PgRole { .. } => "postgres",
             _ => continue,
         };
         if let Some(k) = ev.node.and_then(|n| kinds.get_mut(n.0 as usize)) {
@@ -126,6 +174,7 @@ impl Run {
             names: out.world.names.clone(),
             kinds: node_kinds(sc),
             topology: Topology::from_scenario(sc),
+            pg: pg_clusters(sc),
             events: out.world.trace.events,
         }
     }
@@ -140,11 +189,13 @@ impl Run {
         else {
             return Err(format!("{}:1: the first event must be run_started", path.display()));
         };
-        let (topology, kinds) = match scenario_of(dir, scenario_hash) {
-            Some(sc) => (Topology::from_scenario(&sc), node_kinds(&sc)),
-            None => (Topology::flat(nodes.len()), kinds_from_trace(nodes.len(), &events)),
+        let (topology, kinds, pg) = match scenario_of(dir, scenario_hash) {
+            Some(sc) => (Topology::from_scenario(&sc), node_kinds(&sc), pg_clusters(&sc)),
+            None => {
+                (Topology::flat(nodes.len()), kinds_from_trace(nodes.len(), &events), pg_clusters_from_trace(&events))
+            }
         };
-        Ok(Run { scenario: scenario.clone(), seed: *seed, names: nodes.clone(), kinds, topology, events })
+        Ok(Run { scenario: scenario.clone(), seed: *seed, names: nodes.clone(), kinds, topology, pg, events })
     }
 }
 
@@ -225,5 +276,28 @@ mod tests {
         let gap = format!("{header}\n{}\n", r#"{"seq":2,"t_ns":7,"kind":"node_crashed"}"#);
         assert!(read_events(gap.as_bytes()).unwrap_err().starts_with("2: seq 2 where 1"));
         assert_eq!(read_events("".as_bytes()).unwrap_err(), "1: empty trace");
+    }
+
+    #[test]
+    fn postgres_clusters_from_a_trace_alone() {
+        use models::trace::NodeRef;
+        let role = |node: u32, cluster: &str, upstream: Option<u32>| Event {
+            seq: 0,
+            t_ns: 0,
+            node: Some(NodeRef(node)),
+            kind: TraceKind::PgRole {
+                cluster: cluster.into(),
+                role: if upstream.is_some() { "standby" } else { "primary" }.into(),
+                tli: 1,
+                origin: 0,
+                upstream: upstream.map(NodeRef),
+            },
+        };
+        let events = [role(2, "a", Some(0)), role(0, "a", None), role(1, "b", None), role(2, "a", None)];
+        let clusters = pg_clusters_from_trace(&events);
+        assert_eq!(clusters.len(), 2);
+        assert_eq!((clusters[0].name.as_str(), &clusters[0].servers[..]), ("a", &[(0, None), (2, Some(0))][..]));
+        assert_eq!(clusters[0].synchronous_standby_names, None, "unknown without the scenario");
+        assert_eq!(kinds_from_trace(3, &events), ["postgres"; 3]);
     }
 }

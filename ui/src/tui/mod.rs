@@ -9,6 +9,7 @@ pub mod filter;
 pub mod list;
 pub mod load;
 pub mod panes;
+pub mod pg;
 pub mod state;
 pub mod term;
 pub mod timefmt;

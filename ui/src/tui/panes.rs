@@ -8,7 +8,7 @@ use ratatui::widgets::{Block, Paragraph, Wrap};
 
 use crate::tui::app::App;
 use crate::tui::state::{ActiveFault, Health, NodeState, RaftRole};
-use crate::tui::timefmt;
+use crate::tui::{pg, timefmt};
 
 const NS_PER_S: u64 = 1_000_000_000;
 
@@ -171,13 +171,94 @@ fn member_state(n: &NodeState) -> (&'static str, Style) {
     }
 }
 
-pub fn postgres(f: &mut Frame, area: Rect) {
-    // The PostgreSQL model arrives with a later issue; the pane holds its place.
-    let text = Line::styled("no PostgreSQL nodes in this run", Style::new().fg(Color::DarkGray));
-    f.render_widget(
-        Paragraph::new(text).wrap(Wrap { trim: true }).block(Block::bordered().title(" postgresql ")),
-        area,
-    );
+/// Servers of every PostgreSQL cluster.
+pub fn pg_server_count(app: &App) -> usize {
+    app.state.pg.iter().map(|c| c.servers.len()).sum()
+}
+
+/// Rows the PostgreSQL pane needs: borders, the table's header, and per cluster a line, one row
+/// a server and the last promotion once there is one.
+pub fn postgres_rows(app: &App) -> u16 {
+    if pg_server_count(app) == 0 {
+        return 3;
+    }
+    let per_cluster: usize =
+        app.state.pg.iter().map(|c| 1 + c.servers.len() + c.last_promotion.is_some() as usize).sum();
+    (per_cluster + 3) as u16
+}
+
+fn pg_role_style(role: &str) -> Style {
+    match role {
+        "primary" => Style::new().fg(Color::Green).add_modifier(Modifier::BOLD),
+        "standby" => Style::new(),
+        "crashed" => Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+        "fenced" => Style::new().fg(Color::Red),
+        _ => Style::new().fg(Color::Yellow),
+    }
+}
+
+pub fn postgres(f: &mut Frame, area: Rect, app: &App) {
+    let block = Block::bordered().title(" postgresql ");
+    if pg_server_count(app) == 0 {
+        let text = Line::styled("no PostgreSQL nodes in this run", Style::new().fg(Color::DarkGray));
+        f.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }).block(block), area);
+        return;
+    }
+    let name = |n: u32| app.names.get(n as usize).map_or("?", String::as_str);
+    let nodes = &app.state.nodes;
+    let w = app.state.pg.iter().flat_map(|c| &c.servers).map(|s| s.name.len()).max().unwrap_or(0).max(2) + 1;
+    // Most important first: a narrow terminal cuts the replication state and the upstream.
+    let row = |name: &str, role: &str, tl: &str, sync: &str, lag: &str, bytes: &str, repl: &str, up: &str| {
+        format!("{name:<w$}{role:<9}{tl:>3} {sync:<6} {lag:>5} {bytes:>5} {repl:<8} {up}")
+    };
+    let mut lines = vec![Line::styled(
+        row("", "role", "tl", "sync", "lag", "bytes", "repl", "up"),
+        Style::new().add_modifier(Modifier::UNDERLINED),
+    )];
+    for c in &app.state.pg {
+        let mut head = vec![Span::styled(c.name.clone(), Style::new().add_modifier(Modifier::BOLD))];
+        if pg::split_brain(c, nodes) {
+            head.push(Span::raw(" "));
+            head.push(Span::styled(
+                " SPLIT BRAIN ",
+                Style::new().fg(Color::White).bg(Color::Red).add_modifier(Modifier::BOLD),
+            ));
+        }
+        for s in c.servers.iter().filter(|s| s.commits_per_s.is_some() || s.timed_out_per_s.is_some()) {
+            let mut text = format!(" {} {} commits/s", s.name, fmt_value(Some(s.commits_per_s.unwrap_or(0.0))));
+            if let Some(t) = s.timed_out_per_s {
+                text.push_str(&format!(", {} timed out/s", fmt_value(Some(t))));
+            }
+            head.push(Span::raw(text));
+        }
+        lines.push(Line::from(head));
+        let sync = pg::sync_roles(c, nodes);
+        for (s, sync) in c.servers.iter().zip(sync) {
+            let role = pg::shown_role(s, nodes);
+            let short_role = if role == "rebuilding" { "rebuild" } else { role };
+            let lag = s.lag_s.map_or("-".into(), pg::seconds);
+            let bytes = s.lag_bytes.map_or("-".into(), pg::bytes);
+            let up = s.upstream.map_or("-", name);
+            let text =
+                row(&s.name, short_role, &s.tli.to_string(), sync.label(), &lag, &bytes, &pg::replication_label(s), up);
+            lines.push(Line::styled(text, pg_role_style(role)));
+        }
+        if let Some(p) = &c.last_promotion {
+            let loss = if p.accept_data_loss { " (loss ok)" } else { "" };
+            lines.push(Line::styled(
+                format!(
+                    "promoted {} tl {}\u{2192}{} at {}{loss} {}",
+                    name(p.node),
+                    p.parent_tli,
+                    p.tli,
+                    pg::lsn(p.switch_lsn),
+                    timefmt::clock(p.t_ns)
+                ),
+                Style::new().fg(Color::Magenta),
+            ));
+        }
+    }
+    f.render_widget(Paragraph::new(lines).block(block), area);
 }
 
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];

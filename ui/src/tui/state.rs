@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use models::trace::{Event, TraceKind};
 
+use crate::tui::pg::{self, PgCluster, PgClusterSetup};
+
 /// Events between two snapshots: a seek replays fewer than this many events.
 pub const SNAPSHOT_INTERVAL_EVENTS: usize = 4096;
 
@@ -74,6 +76,8 @@ pub struct Folded {
     pub leaderless_since_ns: Option<u64>,
     pub invariant_violations: u64,
     pub messages_dropped: u64,
+    /// PostgreSQL clusters, in scenario order.
+    pub pg: Vec<PgCluster>,
 }
 
 impl Folded {
@@ -104,7 +108,14 @@ impl Folded {
             leaderless_since_ns: has_members.then_some(0),
             invariant_violations: 0,
             messages_dropped: 0,
+            pg: Vec::new(),
         }
+    }
+
+    /// Before the first event, with PostgreSQL clusters whose servers start as the scenario
+    /// (or the trace) says.
+    pub fn with_pg(kinds: &[&str], names: &[String], setup: &[PgClusterSetup]) -> Folded {
+        Folded { pg: pg::clusters_from_setup(setup, names), ..Folded::new(kinds) }
     }
 
     fn member(&mut self, node: u32, t_ns: u64) -> Option<&mut Member> {
@@ -199,6 +210,9 @@ impl Folded {
             (TraceKind::MessageDropped { .. }, _) => self.messages_dropped += 1,
             _ => {}
         }
+        if !self.pg.is_empty() {
+            pg::apply(&mut self.pg, ev);
+        }
     }
 
     fn elected(&mut self, leader: u32, term: u64, t: u64) {
@@ -254,7 +268,12 @@ pub fn is_stop(kind: &TraceKind) -> bool {
 
 impl Timeline {
     pub fn new(events: Vec<Event>, kinds: &[&str]) -> Timeline {
-        let mut state = Folded::new(kinds);
+        Timeline::from_start(events, Folded::new(kinds))
+    }
+
+    /// Folds `events` from `start` (the state before the first event).
+    pub fn from_start(events: Vec<Event>, start: Folded) -> Timeline {
+        let mut state = start;
         let mut snapshots = vec![state.clone()];
         let mut stops = Vec::new();
         for (i, ev) in events.iter().enumerate() {

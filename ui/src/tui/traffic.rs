@@ -13,17 +13,29 @@ enum Combine {
 
 struct Spec {
     label: &'static str,
+    /// The metric's name; ending in `*`, a prefix (every commit level).
     metric: &'static str,
     combine: Combine,
 }
 
-const SPECS: [Spec; 6] = [
+impl Spec {
+    fn matches(&self, metric: &str) -> bool {
+        match self.metric.strip_suffix('*') {
+            Some(prefix) => metric.starts_with(prefix),
+            None => metric == self.metric,
+        }
+    }
+}
+
+const SPECS: [Spec; 8] = [
     Spec { label: "delivered/s", metric: "net_delivered", combine: Combine::CountSum },
     Spec { label: "dropped/s", metric: "net_dropped", combine: Combine::CountSum },
     Spec { label: "probe timeouts/s", metric: "probe_timed_out", combine: Combine::CountSum },
     Spec { label: "probe rtt p99 ms", metric: "probe_rtt_ms", combine: Combine::P99Max },
     Spec { label: "etcd writes ok/s", metric: "etcd_writes_ok", combine: Combine::CountSum },
     Spec { label: "etcd write p99 ms", metric: "etcd_write_ms", combine: Combine::P99Max },
+    Spec { label: "pg commits/s", metric: "pg_commits_acked_*", combine: Combine::CountSum },
+    Spec { label: "pg commit t/o /s", metric: "pg_commits_timed_out_*", combine: Combine::CountSum },
 ];
 
 pub struct Series {
@@ -38,7 +50,7 @@ pub struct Traffic {
 }
 
 fn combine(spec: &Spec, rows: &[MetricRow]) -> Option<f64> {
-    let mut matching = rows.iter().filter(|r| r.metric == spec.metric).peekable();
+    let mut matching = rows.iter().filter(|r| spec.matches(&r.metric)).peekable();
     matching.peek()?;
     Some(match spec.combine {
         Combine::CountSum => matching.map(|r| r.count as f64).sum(),
@@ -91,6 +103,8 @@ mod tests {
                         row("probe_rtt_ms", "a->c", 3, Some(140.0)),
                         row("net_dropped", "loss", 2, None),
                         row("net_dropped", "node_down", 5, None),
+                        row("pg_commits_acked_on", "p", 900, None),
+                        row("pg_commits_acked_local", "p", 100, None),
                     ],
                 },
             },
@@ -103,9 +117,10 @@ mod tests {
         ];
         let t = Traffic::from_events(&events);
         let labels: Vec<&str> = t.series.iter().map(|s| s.label).collect();
-        assert_eq!(labels, ["delivered/s", "dropped/s", "probe rtt p99 ms"], "etcd series absent");
+        assert_eq!(labels, ["delivered/s", "dropped/s", "probe rtt p99 ms", "pg commits/s"], "etcd series absent");
         assert_eq!(t.series[0].per_second, [Some(10.0), None, Some(4.0)]);
         assert_eq!(t.series[1].per_second, [Some(7.0), None, None]);
         assert_eq!(t.series[2].per_second, [Some(140.0), None, None]);
+        assert_eq!(t.series[3].per_second, [Some(1000.0), None, None], "every commit level");
     }
 }

@@ -25,15 +25,24 @@ pub fn draw(f: &mut Frame, app: &App) {
     let [header, body, footer] =
         Layout::vertical([Constraint::Length(1), Constraint::Fill(1), Constraint::Length(1)]).areas(area);
     let traffic_rows = app.traffic.series.len().max(1) as u16 + 2;
-    // The state panes get two fifths of the body, more if etcd's members need it (up to half);
-    // the event list takes what is left.
-    let etcd_rows = panes::etcd_rows(app);
-    let top_rows = (body.height * 2 / 5).max(etcd_rows + 3).min(body.height / 2).max(8);
+    // The state panes get two fifths of the body, more if etcd's members and PostgreSQL's
+    // servers need it (up to half); the event list takes what is left. A run with PostgreSQL
+    // but no etcd members shows no etcd placeholder.
+    let has_pg = panes::pg_server_count(app) > 0;
+    let has_etcd = panes::member_count(app) > 0;
+    let etcd_rows = if has_pg && !has_etcd { 0 } else { panes::etcd_rows(app) };
+    let pg_rows = if has_pg { panes::postgres_rows(app) } else { 3 };
+    let top_rows = (body.height * 2 / 5).max(etcd_rows + pg_rows).min(body.height / 2).max(8);
     let [top, traffic, bottom] =
         Layout::vertical([Constraint::Length(top_rows), Constraint::Length(traffic_rows), Constraint::Fill(1)])
             .areas(body);
-    // Without etcd members the right column holds two placeholders: topology gets more.
-    let topology_percent = if panes::member_count(app) == 0 { 62 } else { 50 };
+    // Without etcd members the right column holds two placeholders: topology gets more. The
+    // PostgreSQL table needs the width.
+    let topology_percent = match (has_pg, has_etcd) {
+        (true, _) => 40,
+        (false, false) => 62,
+        (false, true) => 50,
+    };
     let [topology, right] =
         Layout::horizontal([Constraint::Percentage(topology_percent), Constraint::Fill(1)]).areas(top);
     let [etcd, postgres] =
@@ -43,8 +52,10 @@ pub fn draw(f: &mut Frame, app: &App) {
 
     f.render_widget(header_line(app), header);
     panes::topology(f, topology, app);
-    panes::etcd(f, etcd, app);
-    panes::postgres(f, postgres);
+    if etcd.height > 0 {
+        panes::etcd(f, etcd, app);
+    }
+    panes::postgres(f, postgres, app);
     panes::traffic(f, traffic, app);
     list::events(f, events, app);
     list::details(f, details, app);
