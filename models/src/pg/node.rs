@@ -156,6 +156,8 @@ pub struct PgNode {
     out_of_order: u64,
     /// Standby: the upstream's flushed LSN as last reported.
     upstream_flushed: Lsn,
+    /// Standby: when the primary flushed the WAL replayed last.
+    last_replayed_wal_time: Option<SimTime>,
     /// Faults: replay slowdown factor and a paused walreceiver.
     fault_apply_factor: f64,
     receiver_paused: bool,
@@ -218,6 +220,7 @@ impl PgNode {
             upstream_flushed: 0,
             fault_apply_factor: 1.0,
             receiver_paused: false,
+            last_replayed_wal_time: None,
         }
     }
 
@@ -424,13 +427,15 @@ impl PgNode {
 
     // --- standby --------------------------------------------------------------------------
 
+    /// Replay lag as pg_stat_replication reports it: while the standby is behind, how long ago
+    /// the primary flushed the WAL it replayed last; and how many bytes it is behind.
     fn lag(&self, now: SimTime) -> (Duration, Lsn) {
-        let behind = self
-            .wal_times
-            .iter()
-            .find(|(l, _)| *l > self.replay)
-            .map_or(Duration::ZERO, |(_, t)| now.saturating_since(*t));
-        (behind, self.upstream_flushed.max(self.received).saturating_sub(self.replay))
+        let ahead = self.upstream_flushed.max(self.received);
+        let behind = match self.last_replayed_wal_time {
+            Some(t) if ahead > self.replay => now.saturating_since(t),
+            _ => Duration::ZERO,
+        };
+        (behind, ahead.saturating_sub(self.replay))
     }
 
     fn apply(&mut self, ctx: &mut PCtx<'_>) {
@@ -438,7 +443,11 @@ impl PgNode {
         let (_, slowdown) = self.phase_factor(ctx.now);
         let step = (self.cfg.apply_bytes_per_s / (slowdown * self.fault_apply_factor) * dt) as u64;
         self.replay = (self.replay + step.max(1)).min(self.flushed);
-        while self.wal_times.len() > 1 && self.wal_times.front().is_some_and(|(l, _)| *l <= self.replay) {
+        while let Some(&(l, t)) = self.wal_times.front() {
+            if l > self.replay {
+                break;
+            }
+            self.last_replayed_wal_time = Some(t);
             self.wal_times.pop_front();
         }
         self.read_carry += self.cfg.workload.standby_read_tps * dt;
