@@ -62,15 +62,7 @@ pub(crate) fn elector(path: &str, text: &str, raw: &RawElector) -> Res<ElectorSp
         Some(v) => v.get_ref().0.as_secs(),
         None => d.ttl_s,
     };
-    let pos = |v: &Option<S<Dur>>, default: Duration, what: &str| -> Res<Duration> {
-        match v {
-            Some(v) if v.get_ref().0.is_zero() => {
-                Err(Diagnostic::at(path, text, v.span(), format!("{what} must be greater than zero")))
-            }
-            Some(v) => Ok(v.get_ref().0),
-            None => Ok(default),
-        }
-    };
+    let pos = |v: &Option<S<Dur>>, default: Duration, what: &str| positive_or(path, text, v, default, what);
     Ok(ElectorSpec {
         ttl_s,
         tick: pos(&raw.tick, d.tick, "tick")?,
@@ -172,6 +164,17 @@ pub struct Action {
 
 type Res<T> = Result<T, Diagnostic>;
 
+/// An optional duration that must be positive when given, else `default`.
+pub(crate) fn positive_or(path: &str, text: &str, v: &Option<S<Dur>>, default: Duration, what: &str) -> Res<Duration> {
+    match v {
+        Some(v) if v.get_ref().0.is_zero() => {
+            Err(Diagnostic::at(path, text, v.span(), format!("{what} must be greater than zero")))
+        }
+        Some(v) => Ok(v.get_ref().0),
+        None => Ok(default),
+    }
+}
+
 pub(crate) fn etcd(path: &str, text: &str, raw: &RawEtcd) -> Res<EtcdSpec> {
     let d = EtcdSpec::default();
     let ms = |v: &Option<S<u64>>, default: Duration, what: &str| -> Res<Duration> {
@@ -204,15 +207,7 @@ pub(crate) fn etcd(path: &str, text: &str, raw: &RawEtcd) -> Res<EtcdSpec> {
 
 pub(crate) fn writer(path: &str, text: &str, raw: &RawWriter) -> Res<WriterSpec> {
     let d = WriterSpec::default();
-    let pos = |v: &Option<S<Dur>>, default: Duration, what: &str| -> Res<Duration> {
-        match v {
-            Some(v) if v.get_ref().0.is_zero() => {
-                Err(Diagnostic::at(path, text, v.span(), format!("{what} must be greater than zero")))
-            }
-            Some(v) => Ok(v.get_ref().0),
-            None => Ok(default),
-        }
-    };
+    let pos = |v: &Option<S<Dur>>, default: Duration, what: &str| positive_or(path, text, v, default, what);
     Ok(WriterSpec {
         start_after: raw.start_after.as_ref().map_or(d.start_after, |v| v.get_ref().0),
         write_interval: pos(&raw.write_interval, d.write_interval, "write_interval")?,

@@ -138,14 +138,8 @@ type Res<T> = Result<T, Diagnostic>;
 
 pub(crate) fn settings(path: &str, text: &str, r: &RawPostgres) -> Res<PgSettings> {
     let d = PgSettings::default();
-    let dur = |v: &Option<S<Dur>>, default: Duration, what: &str| -> Res<Duration> {
-        match v {
-            Some(v) if v.get_ref().0.is_zero() => {
-                Err(Diagnostic::at(path, text, v.span(), format!("{what} must be greater than zero")))
-            }
-            Some(v) => Ok(v.get_ref().0),
-            None => Ok(default),
-        }
+    let dur = |v: &Option<S<Dur>>, default: Duration, what: &str| {
+        crate::components::positive_or(path, text, v, default, what)
     };
     let cores = r.cores.as_ref().map_or(Ok(d.cores), |c| {
         if *c.get_ref() == 0 {
