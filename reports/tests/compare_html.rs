@@ -63,14 +63,18 @@ fn prevote_ab_comparison() {
         .collect();
     assert_eq!(legend, ["A", "B"]);
 
-    // Key figures: every numeric leaf present in both summaries, values and difference exact.
+    // Key figures: every numeric leaf present in both summaries, values and difference exact,
+    // except those about the runs themselves (wall time, seed, engine counters).
     let table = by_attr(doc.root(), "table", "id", "key-figures")[0];
     let rows = with_attr(table, "tr", "data-key");
     let lb = numeric_leaves(&sb);
+    let about_the_tool = |k: &str| k == "wall_seconds" || k == "seed" || k.starts_with("engine.");
     let shared: Vec<(String, f64, f64)> = numeric_leaves(&sa)
         .into_iter()
+        .filter(|(k, _)| !about_the_tool(k))
         .filter_map(|(k, a)| lb.iter().find(|(kb, _)| *kb == k).map(|(_, b)| (k, a, *b)))
         .collect();
+    assert!(rows.iter().all(|r| r.attribute("data-key") != Some("wall_seconds")), "wall time is noise, not a figure");
     assert_eq!(rows.len(), shared.len());
     for (row, (k, a, b)) in rows.iter().zip(&shared) {
         assert_eq!(row.attribute("data-key"), Some(k.as_str()));

@@ -162,6 +162,12 @@ pub fn probe_pairs(run: &Run) -> String {
     s
 }
 
+/// Figures about the run itself rather than the simulated system: they differ between any two
+/// runs and say nothing about the setting compared.
+fn describes_the_tool(key: &str) -> bool {
+    key == "wall_seconds" || key == "seed" || key.starts_with("engine.")
+}
+
 /// Every numeric leaf of both summaries that exists in both, with B − A.
 pub fn compare_figures(a: &Run, b: &Run) -> String {
     let b_leaves = numeric_leaves(&b.summary);
@@ -170,6 +176,9 @@ pub fn compare_figures(a: &Run, b: &Run) -> String {
         "<thead><tr><th>figure</th><th>A</th><th>B</th><th>B − A</th><th>change</th></tr></thead><tbody>"
     ));
     for (k, x) in numeric_leaves(&a.summary) {
+        if describes_the_tool(&k) {
+            continue;
+        }
         let Some(&(_, y)) = b_leaves.iter().find(|(kb, _)| *kb == k) else { continue };
         let (d, pct) = difference(x, y);
         let class = if d != 0.0 { r#" class="differs""# } else { "" };
