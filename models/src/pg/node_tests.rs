@@ -248,3 +248,16 @@ fn promotion_switches_timeline_and_the_old_primary_has_diverged() {
     c.run_until(4000);
     assert_eq!(c.nodes[S2 as usize].timeline(), tl2);
 }
+
+#[test]
+fn a_standby_can_stream_from_another_standby() {
+    // Cascading: s2 follows s1, which streams from the primary.
+    let mut c = Cluster::new("", SyncLevel::Local);
+    c.call(S2, |m, ctx| m.on_message(ctx, S2, PgMsg::Follow { upstream: S1 }));
+    c.cut.push((P, S2));
+    c.cut.push((S2, P));
+    c.run_until(3000);
+    let (p, s1, s2) = (c.nodes[P as usize].flushed(), c.nodes[S1 as usize].flushed(), c.nodes[S2 as usize].flushed());
+    assert!(s2 > 0 && s2 <= s1 && s1 <= p, "p {p} >= s1 {s1} >= s2 {s2} > 0");
+    assert!(s2 + 100 * 100 >= p, "s2 is at most a tick or two behind: {p} vs {s2}");
+}
