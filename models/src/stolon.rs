@@ -162,6 +162,63 @@ pub fn synchronous_set(
     set
 }
 
+/// The stolon-proxy's view (v0.17): it checks in with the store every `proxyCheckInterval`;
+/// after `proxyTimeout` without a successful check-in it closes every client connection and
+/// stops listening; it sends new connections only to the master the cluster data names, and
+/// closes connections to a master that is no longer named.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Proxy {
+    /// `proxyTimeout` (15s).
+    pub proxy_timeout: Duration,
+    last_checkin: SimTime,
+    master: Option<String>,
+    listening: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProxyAction {
+    /// Close every client connection and stop accepting (store unreachable).
+    CloseAllAndStopListening,
+    /// The master changed: close connections to the old one, send new ones to `to`.
+    Retarget { from: Option<String>, to: Option<String> },
+    /// Accepting again after the store came back.
+    Listen,
+}
+
+impl Proxy {
+    pub fn new(proxy_timeout: Duration, now: SimTime) -> Proxy {
+        Proxy { proxy_timeout, last_checkin: now, master: None, listening: false }
+    }
+
+    pub fn master(&self) -> Option<&str> {
+        if self.listening { self.master.as_deref() } else { None }
+    }
+
+    /// A successful read of the cluster data naming `master`.
+    pub fn on_checkin(&mut self, now: SimTime, master: Option<String>) -> Vec<ProxyAction> {
+        self.last_checkin = now;
+        let mut actions = Vec::new();
+        if !self.listening {
+            self.listening = true;
+            actions.push(ProxyAction::Listen);
+        }
+        if master != self.master {
+            actions.push(ProxyAction::Retarget { from: self.master.clone(), to: master.clone() });
+            self.master = master;
+        }
+        actions
+    }
+
+    /// Called every `proxyCheckInterval`, whether or not the check-in succeeded.
+    pub fn on_tick(&mut self, now: SimTime) -> Option<ProxyAction> {
+        if self.listening && now.saturating_since(self.last_checkin) >= self.proxy_timeout {
+            self.listening = false;
+            return Some(ProxyAction::CloseAllAndStopListening);
+        }
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,6 +280,27 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn the_proxy_stops_after_proxy_timeout_and_follows_the_named_master() {
+        let t = |s: u64| SimTime::from_duration(Duration::from_secs(s));
+        let mut p = Proxy::new(Duration::from_secs(15), t(0));
+        assert_eq!(p.master(), None, "not listening before the first check-in");
+        assert_eq!(
+            p.on_checkin(t(1), Some("k1".into())),
+            vec![ProxyAction::Listen, ProxyAction::Retarget { from: None, to: Some("k1".into()) }]
+        );
+        assert_eq!(p.on_tick(t(15)), None, "14 s since the check-in");
+        assert_eq!(p.on_tick(t(16)), Some(ProxyAction::CloseAllAndStopListening));
+        assert_eq!(p.master(), None);
+        assert_eq!(p.on_tick(t(20)), None, "closes once");
+        assert_eq!(
+            p.on_checkin(t(21), Some("k2".into())),
+            vec![ProxyAction::Listen, ProxyAction::Retarget { from: Some("k1".into()), to: Some("k2".into()) }]
+        );
+        assert_eq!(p.on_checkin(t(26), Some("k2".into())), vec![], "nothing changes");
+        assert_eq!(p.master(), Some("k2"));
     }
 
     #[test]
