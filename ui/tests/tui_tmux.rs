@@ -94,7 +94,8 @@ fn steps_shows_help_and_quits_restoring_the_terminal() {
 
     // run_started -> the degraded switch (10 s) -> the flapping link (20 s) -> its first flap.
     tmux.keys("]]]");
-    let s = tmux.wait_for("the third significant event", |s| s.contains("flapped #2 down"));
+    // Wait for the cursor (▶) itself: the row is visible in the list one key press earlier.
+    let s = tmux.wait_for("the third significant event", |s| s.contains("▶00:20.000        flapped #2 down"));
     assert!(s.contains("00:20.000 /") && s.contains("pdx-core DEGRADED") && s.contains("[down now]"), "{s}");
     tmux.keys("[");
     tmux.wait_for("one significant event back", |s| s.contains("▶00:20.000        fault_started #2"));
