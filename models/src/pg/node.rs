@@ -375,8 +375,11 @@ impl PgNode {
         }
     }
 
+    /// When the primary flushed `lsn`. `flush_times` is sorted by LSN (flushes only move
+    /// forward), so a binary search does: this runs per walsender per tick.
     fn flush_time_of(&self, lsn: Lsn) -> SimTime {
-        self.flush_times.iter().find(|(l, _)| *l >= lsn).map_or(SimTime::ZERO, |(_, t)| *t)
+        let i = self.flush_times.partition_point(|(l, _)| *l < lsn);
+        self.flush_times.get(i).map_or(SimTime::ZERO, |(_, t)| *t)
     }
 
     /// Walsenders (on a primary or a cascading standby) send what is flushed, one chunk per
