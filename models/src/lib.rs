@@ -3,6 +3,7 @@
 //! come in as arguments and effects go out as data.
 
 pub mod etcd;
+pub mod flow;
 pub mod haproxy;
 pub mod node;
 pub mod pg;

@@ -51,6 +51,8 @@ pub enum Label {
     Node(NodeId),
     Pair(NodeId, NodeId),
     Tag(&'static str),
+    /// A tenant of the request load (index into the scenario's tenant table).
+    Tenant(u16),
 }
 
 /// Effects that leave the node. Timers stay inside the node runner and are not listed here.
@@ -77,12 +79,13 @@ pub enum Effect<M> {
         label: Label,
         delta: u64,
     },
-    /// Record one sample of a distribution (latencies in ms, sizes in bytes).
+    /// Record `count` samples of one value in a distribution (latencies in ms, sizes in bytes).
     Observe {
         at: SimTime,
         metric: &'static str,
         label: Label,
         value: f64,
+        count: u64,
     },
 }
 
@@ -126,7 +129,14 @@ impl<M, T> Ctx<'_, M, T> {
     }
     pub fn observe(&mut self, metric: &'static str, label: Label, value: f64) {
         assert!(value.is_finite(), "metric {metric} got a non-finite sample");
-        self.effects.push(Effect::Observe { at: self.now, metric, label, value });
+        self.effects.push(Effect::Observe { at: self.now, metric, label, value, count: 1 });
+    }
+    /// `count` samples of the same value: a cohort of requests that all took this long.
+    pub fn observe_n(&mut self, metric: &'static str, label: Label, value: f64, count: u64) {
+        assert!(value.is_finite(), "metric {metric} got a non-finite sample");
+        if count > 0 {
+            self.effects.push(Effect::Observe { at: self.now, metric, label, value, count });
+        }
     }
 }
 

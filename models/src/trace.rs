@@ -296,6 +296,32 @@ pub enum TraceKind {
     PgPanic {
         reason: String,
     },
+    /// A Stolon sentinel's decision or a keeper's or proxy's action, with its reason.
+    /// `what`: "keeper_failed", "keeper_healthy", "master_elected", "no_eligible_masters",
+    /// "sync_standbys", "sentinel_leader", "keeper_promote", "keeper_follow", "keeper_resync",
+    /// "keeper_fence", "proxy_close_all", "proxy_retarget", "proxy_listen", "cluster_role".
+    Stolon {
+        cluster: String,
+        what: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        keeper: Option<String>,
+        reason: String,
+    },
+    /// An HAProxy server changed state (`UP`/`DOWN`) after `rise`/`fall` checks.
+    HaproxyServer {
+        backend: String,
+        server: NodeRef,
+        state: String,
+        /// Sessions cut by `on-marked-down shutdown-sessions`.
+        sessions_cut: u64,
+    },
+    /// A client region switched where it sends a kind of request (anycast withdraw/return,
+    /// an operator moving reads or writes).
+    ClientRoute {
+        request: String,
+        to: NodeRef,
+        reason: String,
+    },
     /// The member stopped, as etcd exits on a failed WAL write.
     EtcdHalted {
         reason: String,
@@ -338,6 +364,9 @@ impl TraceKind {
             TraceKind::PgPanic { .. } => "pg_panic",
             TraceKind::LockLost { .. } => "lock_lost",
             TraceKind::EtcdWritesResumed { .. } => "etcd_writes_resumed",
+            TraceKind::Stolon { .. } => "stolon",
+            TraceKind::HaproxyServer { .. } => "haproxy_server",
+            TraceKind::ClientRoute { .. } => "client_route",
         }
     }
 

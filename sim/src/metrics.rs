@@ -28,15 +28,15 @@ impl Acc {
         Acc { count: 0, sum: 0.0, min: f64::INFINITY, max: f64::NEG_INFINITY, hist }
     }
 
-    fn observe(&mut self, v: f64) {
-        self.count += 1;
-        self.sum += v;
+    fn observe(&mut self, v: f64, n: u64) {
+        self.count += n;
+        self.sum += v * n as f64;
         self.min = self.min.min(v);
         self.max = self.max.max(v);
         if let Some(h) = &mut self.hist {
             // An auto-resizing histogram only refuses values beyond u64; those are clamped.
             let scaled = (v.max(0.0) * SCALE).min(u64::MAX as f64 / 4.0).round() as u64;
-            h.record(scaled).expect("auto-resizing histogram records any value it is given");
+            h.record_n(scaled, n).expect("auto-resizing histogram records any value it is given");
         }
     }
 
@@ -66,6 +66,8 @@ pub struct Series {
 #[derive(Default)]
 pub struct Metrics {
     series: BTreeMap<(&'static str, Label), Series>,
+    /// Names of the tenants, for `Label::Tenant`.
+    pub tenants: Vec<String>,
 }
 
 impl Metrics {
@@ -81,10 +83,15 @@ impl Metrics {
     }
 
     pub fn observe(&mut self, metric: &'static str, label: Label, value: f64) {
+        self.observe_n(metric, label, value, 1);
+    }
+
+    /// `n` samples of one value (a cohort of requests with the same latency).
+    pub fn observe_n(&mut self, metric: &'static str, label: Label, value: f64, n: u64) {
         let s = self.entry(metric, label, true);
         assert!(s.total.hist.is_some(), "metric {metric} used both as counter and distribution");
-        s.second.observe(value);
-        s.total.observe(value);
+        s.second.observe(value, n);
+        s.total.observe(value, n);
     }
 
     /// Rows for every series active since the last flush; resets the per-second accumulators.
@@ -96,7 +103,7 @@ impl Metrics {
             }
             rows.push(MetricRow {
                 metric: metric.to_string(),
-                label: label_string(*label, names),
+                label: label_string_with(*label, names, &self.tenants),
                 count: s.second.count,
                 dist: s.second.dist(),
             });
@@ -117,7 +124,12 @@ impl Metrics {
 }
 
 pub fn label_string(label: Label, names: &[String]) -> String {
+    label_string_with(label, names, &[])
+}
+
+pub fn label_string_with(label: Label, names: &[String], tenants: &[String]) -> String {
     match label {
+        Label::Tenant(t) => tenants.get(t as usize).cloned().unwrap_or_else(|| format!("tenant{t}")),
         Label::None => String::new(),
         Label::Node(n) => names[n as usize].clone(),
         Label::Pair(a, b) => format!("{}->{}", names[a as usize], names[b as usize]),

@@ -292,7 +292,7 @@ impl<M: Model> World<M> {
             }
             Effect::Trace { at, kind } => self.event(at, Some(node), kind),
             Effect::Count { metric, label, delta, .. } => self.metrics.count(metric, label, delta),
-            Effect::Observe { metric, label, value, .. } => self.metrics.observe(metric, label, value),
+            Effect::Observe { metric, label, value, count, .. } => self.metrics.observe_n(metric, label, value, count),
         }
     }
 }
