@@ -82,6 +82,14 @@ pub fn summary(ev: &Event, names: &[String]) -> String {
         TraceKind::PgReplication { cluster, peer, state } => format!("{cluster}: {} {state}", name(names, peer.0)),
         TraceKind::PgRebuild { method, phase, seconds, .. } => format!("{method} {phase} ({seconds:.0} s)"),
         TraceKind::PgPanic { reason } => reason.clone(),
+        TraceKind::Stolon { cluster, what, keeper, reason } => {
+            let k = keeper.as_ref().map(|k| format!(" {k}")).unwrap_or_default();
+            format!("{cluster}: {what}{k}: {reason}")
+        }
+        TraceKind::HaproxyServer { backend, server, state, sessions_cut } => {
+            format!("{backend}/{} {state} ({sessions_cut} sessions cut)", name(names, server.0))
+        }
+        TraceKind::ClientRoute { request, to, reason } => format!("{request} -> {}: {reason}", name(names, to.0)),
         TraceKind::RunFinished { .. } | TraceKind::NodeCrashed | TraceKind::NodePaused | TraceKind::NodeResumed => {
             String::new()
         }
