@@ -77,7 +77,9 @@ impl<M: Model> Hosted<M> {
                 Effect::Disk { at, op, token } => Effect::Disk { at, op, token },
                 Effect::Trace { at, kind } => Effect::Trace { at, kind },
                 Effect::Count { at, metric, label, delta } => Effect::Count { at, metric, label, delta },
-                Effect::Observe { at, metric, label, value, count } => Effect::Observe { at, metric, label, value, count },
+                Effect::Observe { at, metric, label, value, count } => {
+                    Effect::Observe { at, metric, label, value, count }
+                }
             });
         }
         for t in self.timers.drain(..) {

@@ -155,6 +155,7 @@ fn pg_config(sc: &Scenario, i: usize) -> Option<PgConfig> {
         wal_retained_bytes: p.wal_retained_bytes,
         checkpoint_timeout: p.checkpoint_timeout,
         max_inflight_bytes: 16 << 20,
+        synchronous_commit: SyncLevel::parse(&c.synchronous_commit).expect("validated level"),
     })
 }
 

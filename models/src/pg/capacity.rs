@@ -58,6 +58,24 @@ impl Capacity {
     }
 }
 
+impl Capacity {
+    /// Requests per second the server completes when `offered_rps` arrive and its backlog
+    /// holds `reads` and `writes` (their mix sets the cost of one request): the full rate
+    /// its cores allow up to saturation, falling as 1 / (1 + collapse x excess) beyond.
+    pub fn throughput(&self, offered_rps: f64, reads: u64, writes: u64, warmth: f64) -> f64 {
+        let n = (reads + writes) as f64;
+        if n == 0.0 {
+            return 0.0;
+        }
+        let cost_s =
+            (reads as f64 * self.read_service.as_secs_f64() + writes as f64 * self.write_service.as_secs_f64()) / n;
+        let supply = self.core_seconds(warmth);
+        let max_rps = supply / cost_s.max(1e-12);
+        let utilisation = offered_rps * cost_s / supply.max(1e-12);
+        if utilisation <= 1.0 { max_rps } else { max_rps / (1.0 + self.overload_collapse * (utilisation - 1.0)) }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,6 +88,16 @@ mod tests {
         let (_, at_2x) = c.served(0.0, 8000.0, 1.0);
         let (_, at_4x) = c.served(0.0, 16000.0, 1.0);
         assert!(at_2x < 4000.0 && at_4x < at_2x, "goodput falls: {at_2x} then {at_4x}");
+    }
+
+    #[test]
+    fn throughput_is_full_until_saturation_then_collapses() {
+        let c = Capacity { cores: 2, read_service: Duration::from_millis(1), ..Capacity::default() };
+        assert_eq!(c.throughput(1500.0, 10, 0, 1.0), 2000.0, "below saturation: what the cores allow");
+        let at_3x = c.throughput(6000.0, 10, 0, 1.0);
+        assert!((at_3x - 1000.0).abs() < 1e-6, "3x offered, collapse 0.5: half of 2000, got {at_3x}");
+        assert!(c.throughput(1500.0, 10, 0, 0.3) < 700.0, "a cold cache serves less");
+        assert_eq!(c.throughput(1500.0, 0, 0, 1.0), 0.0);
     }
 
     #[test]

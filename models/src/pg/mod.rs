@@ -11,7 +11,7 @@ pub use capacity::Capacity;
 pub use msg::PgMsg;
 pub use node::{
     METRIC_COMMIT_MS, METRIC_LAG_BYTES, METRIC_LAG_S, METRIC_READS_OK, METRIC_READS_STALE, PgConfig, PgDurable, PgNode,
-    PgTimer, Phase, Workload, acked_metric, timed_out_metric,
+    PgRoleKind, PgStatus, PgTimer, Phase, Workload, acked_metric, timed_out_metric,
 };
 pub use rebuild::RebuildMethod;
 pub use syncrep::SyncStandbyNames;

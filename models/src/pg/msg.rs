@@ -1,7 +1,8 @@
 //! Messages between PostgreSQL servers (the replication protocol, reduced) and from the
 //! operator (or, later, the cluster manager).
 
-use super::{History, Lsn, RebuildMethod, Timeline};
+use super::{History, Lsn, RebuildMethod, SyncStandbyNames, Timeline};
+use crate::flow::FlowMsg;
 use crate::time::SimTime;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,6 +78,10 @@ pub enum PgMsg {
     Follow {
         upstream: u32,
     },
+    /// The request path: clients' requests, their outcomes, health checks.
+    Flow(FlowMsg),
+    /// The local keeper changes `synchronous_standby_names` (and reloads).
+    SetSynchronousStandbyNames(Option<SyncStandbyNames>),
 }
 
 impl PgMsg {
@@ -96,6 +101,8 @@ impl PgMsg {
             PgMsg::Follow { .. } => "follow",
             PgMsg::ApplyFactor { .. } => "fault_apply_factor",
             PgMsg::PauseReceiver { .. } => "fault_pause_walreceiver",
+            PgMsg::Flow(m) => crate::node::Message::label(m),
+            PgMsg::SetSynchronousStandbyNames(_) => "set_synchronous_standby_names",
         }
     }
     pub fn size_bytes(&self) -> u64 {

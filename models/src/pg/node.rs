@@ -11,6 +11,7 @@ use rand::Rng;
 
 use super::rebuild::{self, RebuildInputs, RebuildMethod};
 use super::{Capacity, History, Lsn, PgMsg, SyncLevel, SyncStandbyNames, Timeline, contains, divergence_point};
+use crate::flow::{Cohort, ErrorKind, FlowMsg, Outcome, Route};
 use crate::node::{Ctx, DiskError, DiskOp, Label, Model, NodeId};
 use crate::time::SimTime;
 use crate::trace::TraceKind;
@@ -65,6 +66,8 @@ pub struct PgConfig {
     pub checkpoint_timeout: Duration,
     /// Unacknowledged WAL a walsender keeps in flight (the TCP window, in effect).
     pub max_inflight_bytes: u64,
+    /// `synchronous_commit` for clients' write requests (postgresql.conf default `on`).
+    pub synchronous_commit: SyncLevel,
 }
 
 /// What survives a crash: the WAL on disk and where it belongs.
@@ -106,6 +109,8 @@ struct Batch {
     first: Lsn,
     step: u64,
     created: SimTime,
+    /// Commits of clients' requests: the outcome goes back along this route.
+    reply: Option<(Cohort, Route)>,
 }
 
 impl Batch {
@@ -161,6 +166,15 @@ pub struct PgNode {
     /// Faults: replay slowdown factor and a paused walreceiver.
     fault_apply_factor: f64,
     receiver_paused: bool,
+    /// Clients' requests waiting for a core, in arrival order.
+    intake: VecDeque<(Cohort, Route, SimTime)>,
+    /// Fractional capacity carried between ticks.
+    serve_carry: f64,
+    /// Requests arrived since the last tick, and the offered rate smoothed over ~1 s.
+    arrived: u64,
+    offered_rps: f64,
+    /// When this server started serving in its current role (its cache warms from here).
+    serving_since: SimTime,
 }
 
 type PCtx<'a> = Ctx<'a, PgMsg, PgTimer>;
@@ -221,6 +235,11 @@ impl PgNode {
             fault_apply_factor: 1.0,
             receiver_paused: false,
             last_replayed_wal_time: None,
+            intake: VecDeque::new(),
+            serve_carry: 0.0,
+            arrived: 0,
+            offered_rps: 0.0,
+            serving_since: SimTime::ZERO,
         }
     }
 
@@ -307,7 +326,14 @@ impl PgNode {
             }
             let first = self.insert + step;
             self.insert += n * step;
-            self.queues[*level as usize].push_back(Batch { level: *level, count: n, first, step, created: ctx.now });
+            self.queues[*level as usize].push_back(Batch {
+                level: *level,
+                count: n,
+                first,
+                step,
+                created: ctx.now,
+                reply: None,
+            });
         }
         let (extra_wal, _) = self.phase_factor(ctx.now);
         self.insert += (extra_wal * dt) as u64;
@@ -365,9 +391,15 @@ impl PgNode {
                         step: b.step,
                         synced: level.is_synchronous() && synchronous,
                     });
+                    if let Some((cohort, route)) = b.reply {
+                        serve::reply(ctx, cohort, route, Outcome::ok(b.count));
+                    }
                 } else if ctx.now - b.created >= timeout {
                     let b = self.queues[q].pop_front().expect("peeked");
                     ctx.count(TIMED_OUT[level as usize], Label::Node(ctx.id), b.count);
+                    if let Some((cohort, route)) = b.reply {
+                        serve::reply(ctx, cohort, route, Outcome::failed(ErrorKind::TimedOut, b.count));
+                    }
                 } else {
                     break;
                 }
@@ -493,6 +525,8 @@ impl PgNode {
             accept_data_loss,
         });
         self.set_role(ctx, Role::Primary { since: ctx.now });
+        // A promoted standby's cache held what replay touched, not what the clients read.
+        self.serving_since = ctx.now;
         // The new timeline history is made durable.
         self.next_token += 1;
         self.fsyncs.insert(self.next_token, self.flushed);
@@ -573,6 +607,7 @@ impl Model for PgNode {
         if let Some(u) = upstream {
             self.start_replication(ctx, u);
         }
+        self.serving_since = ctx.now;
         // Servers tick out of phase, as independent processes do.
         let phase_ns = ctx.rng.gen_range(0..self.cfg.flow_tick.as_nanos() as u64).max(1);
         ctx.set_timer(PgTimer::Flow, Duration::from_nanos(phase_ns));
@@ -694,12 +729,13 @@ impl Model for PgNode {
             PgMsg::Fence => {
                 assert_eq!(from, ctx.id, "fencing comes from the operator");
                 self.walsenders.clear();
+                self.drop_requests(ctx, ErrorKind::ConnectionClosed);
                 self.set_role(ctx, Role::Fenced);
             }
             PgMsg::Rebuild { method, upstream, bytes_per_s } => {
                 assert_eq!(from, ctx.id, "rebuilds come from the operator");
                 self.walsenders.clear();
-                self.queues = Default::default();
+                self.drop_requests(ctx, ErrorKind::ConnectionClosed);
                 self.set_role(ctx, Role::Rebuilding { method, upstream, bytes_per_s, until: None, seconds: 0.0 });
                 ctx.send(
                     upstream,
@@ -717,6 +753,14 @@ impl Model for PgNode {
                     self.feedback(ctx);
                 }
             }
+            PgMsg::Flow(msg) => self.on_flow(ctx, from, msg),
+            PgMsg::SetSynchronousStandbyNames(names) => {
+                assert_eq!(from, ctx.id, "settings come from the local keeper");
+                if self.cfg.synchronous_standby_names != names {
+                    self.cfg.synchronous_standby_names = names;
+                    self.ack(ctx);
+                }
+            }
             PgMsg::Follow { upstream } => {
                 assert_eq!(from, ctx.id, "repointing comes from the operator");
                 if let Role::Standby { .. } = self.role {
@@ -732,9 +776,13 @@ impl Model for PgNode {
                 match self.role.clone() {
                     Role::Primary { since } => {
                         self.generate(ctx, since);
+                        self.serve(ctx);
                         self.ack(ctx);
                     }
-                    Role::Standby { .. } => self.apply(ctx),
+                    Role::Standby { .. } => {
+                        self.apply(ctx);
+                        self.serve(ctx);
+                    }
                     Role::Promoting { until, accept_data_loss } => {
                         self.apply(ctx);
                         if ctx.now >= until {
@@ -790,7 +838,7 @@ impl Model for PgNode {
             // PostgreSQL PANICs on a failed WAL fsync and stops serving until restarted.
             ctx.trace(TraceKind::PgPanic { reason: "could not fsync WAL".into() });
             self.walsenders.clear();
-            self.queues = Default::default();
+            self.drop_requests(ctx, ErrorKind::ConnectionClosed);
             self.set_role(ctx, Role::Fenced);
             return;
         }
@@ -832,6 +880,10 @@ impl Model for PgNode {
         }
     }
 }
+
+#[path = "serve.rs"]
+mod serve;
+pub use serve::{PgRoleKind, PgStatus};
 
 #[cfg(test)]
 #[path = "node_tests.rs"]

@@ -26,6 +26,8 @@ struct Cluster {
     cut: Vec<(NodeId, NodeId)>,
     traces: Vec<(NodeId, TraceKind)>,
     counts: BTreeMap<&'static str, u64>,
+    /// Messages to nodes outside the cluster (clients of the request path).
+    outside: Vec<(NodeId, PgMsg)>,
 }
 
 fn cfg(id: NodeId, sync: &str, level: SyncLevel) -> PgConfig {
@@ -56,6 +58,7 @@ fn cfg(id: NodeId, sync: &str, level: SyncLevel) -> PgConfig {
         wal_retained_bytes: 1 << 30,
         checkpoint_timeout: Duration::from_secs(300),
         max_inflight_bytes: 1 << 20,
+        synchronous_commit: SyncLevel::On,
     }
 }
 
@@ -71,6 +74,7 @@ impl Cluster {
             cut: vec![],
             traces: vec![],
             counts: BTreeMap::new(),
+            outside: vec![],
         };
         for i in 0..3 {
             c.call(i, |m, ctx| m.on_start(ctx));
@@ -104,7 +108,9 @@ impl Cluster {
     fn settle(&mut self) {
         loop {
             if let Some((from, to, msg)) = self.inbox.pop_front() {
-                if !self.cut.contains(&(from, to)) {
+                if to >= 3 {
+                    self.outside.push((to, msg));
+                } else if !self.cut.contains(&(from, to)) {
                     self.call(to, |m, ctx| m.on_message(ctx, from, msg));
                 }
             } else if let Some((id, token)) = self.disk.pop_front() {
@@ -260,4 +266,104 @@ fn a_standby_can_stream_from_another_standby() {
     let (p, s1, s2) = (c.nodes[P as usize].flushed(), c.nodes[S1 as usize].flushed(), c.nodes[S2 as usize].flushed());
     assert!(s2 > 0 && s2 <= s1 && s1 <= p, "p {p} >= s1 {s1} >= s2 {s2} > 0");
     assert!(s2 + 100 * 100 >= p, "s2 is at most a tick or two behind: {p} vs {s2}");
+}
+
+mod requests {
+    use super::*;
+    use crate::flow::{Cohort, ErrorKind, FlowMsg, Outcome, ReqKind, Route};
+
+    const CLIENT: NodeId = 7;
+
+    fn send(c: &mut Cluster, to: NodeId, seq: u64, kind: ReqKind, count: u64) {
+        let cohort = Cohort { client: CLIENT, seq, tenant: 0, kind, count, created: c.now };
+        let msg = PgMsg::Flow(FlowMsg::Requests { cohort, route: Route::new(CLIENT) });
+        c.call(to, |m, ctx| m.on_message(ctx, CLIENT, msg));
+    }
+
+    /// Outcomes received by the client, summed per cohort sequence number.
+    fn outcomes(c: &Cluster) -> BTreeMap<u64, Outcome> {
+        let mut by_seq: BTreeMap<u64, Outcome> = BTreeMap::new();
+        for (to, msg) in &c.outside {
+            if let (CLIENT, PgMsg::Flow(FlowMsg::Outcome { cohort, outcome, route })) = (*to, msg) {
+                assert_eq!(route.last(), Some(CLIENT), "outcomes retrace the route");
+                by_seq.entry(cohort.seq).or_default().add(outcome);
+            }
+        }
+        by_seq
+    }
+
+    fn quiet(sync: &str) -> Cluster {
+        let mut c = Cluster::new(sync, SyncLevel::On);
+        for n in &mut c.nodes {
+            n.cfg.workload.write_tps = 0.0;
+        }
+        c.run_until(1000);
+        c
+    }
+
+    #[test]
+    fn writes_are_answered_once_the_synchronous_standby_confirms() {
+        let mut c = quiet("FIRST 1 (s1)");
+        send(&mut c, P, 1, ReqKind::Write, 40);
+        c.run_until(1500);
+        assert_eq!(outcomes(&c)[&1], Outcome::ok(40), "s1 streams: all 40 commits confirmed");
+        // Cut the synchronous standby: commits wait, then the client's timeout ends them.
+        c.isolate(S1);
+        send(&mut c, P, 2, ReqKind::Write, 25);
+        c.run_until(4000);
+        assert!(!outcomes(&c).contains_key(&2), "no answer while s1 cannot confirm");
+        c.run_until(8000);
+        assert_eq!(outcomes(&c)[&2], Outcome::failed(ErrorKind::TimedOut, 25));
+    }
+
+    #[test]
+    fn a_standby_serves_reads_and_refuses_writes_as_read_only() {
+        let mut c = quiet("");
+        send(&mut c, S1, 1, ReqKind::Read, 30);
+        send(&mut c, S1, 2, ReqKind::Write, 5);
+        c.run_until(1500);
+        let got = outcomes(&c);
+        assert_eq!(got[&1], Outcome::ok(30));
+        assert_eq!(got[&2], Outcome::failed(ErrorKind::ReadOnly, 5));
+        // A fenced server refuses, and the sessions it held end.
+        send(&mut c, P, 3, ReqKind::Write, 10);
+        c.call(P, |m, ctx| m.on_message(ctx, P, PgMsg::Fence));
+        send(&mut c, P, 4, ReqKind::Read, 3);
+        c.run_until(2000);
+        let got = outcomes(&c);
+        assert_eq!(got[&3], Outcome::failed(ErrorKind::ConnectionClosed, 10));
+        assert_eq!(got[&4], Outcome::failed(ErrorKind::Refused, 3));
+        assert_eq!(c.nodes[P as usize].status().role, PgRoleKind::Fenced);
+    }
+
+    #[test]
+    fn a_cold_overloaded_server_serves_less_than_it_is_offered() {
+        let mut c = quiet("");
+        let node = &mut c.nodes[P as usize];
+        node.cfg.capacity = Capacity { cores: 1, read_service: Duration::from_millis(1), ..Capacity::default() };
+        node.cfg.capacity.max_connections = 1_000_000;
+        // 1 core at 1 ms a read, cold (30 %): about 300 reads/s; offer 2,000 in one go.
+        send(&mut c, P, 1, ReqKind::Read, 2000);
+        c.run_until(2000);
+        let ok = outcomes(&c).get(&1).map_or(0, |o| o.ok);
+        assert!(ok > 50 && ok < 600, "served {ok} of 2000 in a second");
+    }
+
+    #[test]
+    fn health_checks_pass_only_while_serving() {
+        let mut c = quiet("");
+        c.call(P, |m, ctx| m.on_message(ctx, CLIENT, PgMsg::Flow(FlowMsg::Check { seq: 1 })));
+        c.call(P, |m, ctx| m.on_message(ctx, P, PgMsg::Fence));
+        c.call(P, |m, ctx| m.on_message(ctx, CLIENT, PgMsg::Flow(FlowMsg::Check { seq: 2 })));
+        c.settle();
+        let replies: Vec<_> = c
+            .outside
+            .iter()
+            .filter_map(|(_, m)| match m {
+                PgMsg::Flow(FlowMsg::CheckReply { seq, ok }) => Some((*seq, *ok)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(replies, vec![(1, true), (2, false)]);
+    }
 }
