@@ -10,11 +10,13 @@
 
 pub mod client;
 pub mod cluster_data;
+pub mod keeper;
 #[cfg(test)]
 mod testkit;
 
 pub use client::EtcdClient;
 pub use cluster_data::{ClusterData, ClusterRole, DecodeError, DesiredRole, KeeperState, OpStamp, ServerRole};
+pub use keeper::{Keeper, KeeperConfig, KeeperTimer, LocalPg, LocalRole, PgCommand};
 
 use std::time::Duration;
 
