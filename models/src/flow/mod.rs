@@ -8,6 +8,8 @@ use crate::node::NodeId;
 use crate::time::SimTime;
 
 pub mod relay;
+pub mod balancer;
+pub mod proxy_relay;
 #[cfg(test)]
 pub(crate) mod testkit;
 
