@@ -9,6 +9,7 @@ use crate::time::SimTime;
 
 pub mod relay;
 pub mod balancer;
+pub mod client;
 pub mod proxy_relay;
 #[cfg(test)]
 pub(crate) mod testkit;
