@@ -172,6 +172,95 @@ impl Backend {
     }
 }
 
+/// What the balancer knows of one server when it splits a cohort of new sessions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Slot {
+    pub up: bool,
+    /// Sessions open on it now.
+    pub in_flight: u64,
+    /// Sessions it may still take (`maxconn` minus open ones); `None`: no `maxconn`.
+    pub room: Option<u64>,
+}
+
+impl Slot {
+    fn room_left(&self, given: u64) -> u64 {
+        if !self.up {
+            return 0;
+        }
+        self.room.map_or(u64::MAX, |r| r.saturating_sub(given))
+    }
+}
+
+/// Splits `n` new sessions across servers as `balance` would place them one by one, in bulk:
+/// `roundrobin` evenly, the remainder going to the servers after the rotating cursor `rr`;
+/// `leastconn` filling the least loaded servers up to the level of the next (water-filling,
+/// ties to the lower index); `first` filling servers in order up to `maxconn`. Servers DOWN or
+/// without room get nothing. Returns the count per server; the sum is below `n` when the
+/// servers run out of room (the rest queues).
+pub fn split(balance: Balance, slots: &[Slot], n: u64, rr: &mut usize) -> Vec<u64> {
+    let len = slots.len();
+    let mut parts = vec![0u64; len];
+    let mut left = n;
+    match balance {
+        Balance::RoundRobin => {
+            while left > 0 {
+                let start = if len == 0 { 0 } else { *rr % len };
+                let cands: Vec<usize> =
+                    (0..len).map(|k| (start + k) % len).filter(|&i| slots[i].room_left(parts[i]) > 0).collect();
+                if cands.is_empty() {
+                    break;
+                }
+                let k = cands.len() as u64;
+                let (base, rem) = (left / k, left % k);
+                for (j, &i) in cands.iter().enumerate() {
+                    let want = base + u64::from((j as u64) < rem);
+                    let give = want.min(slots[i].room_left(parts[i]));
+                    parts[i] += give;
+                    left -= give;
+                }
+                if rem > 0 {
+                    *rr = (cands[rem as usize - 1] + 1) % len;
+                }
+            }
+        }
+        Balance::LeastConn => {
+            while left > 0 {
+                let cands: Vec<usize> = (0..len).filter(|&i| slots[i].room_left(parts[i]) > 0).collect();
+                let level = |i: usize| slots[i].in_flight + parts[i];
+                let Some(low) = cands.iter().map(|&i| level(i)).min() else { break };
+                let lowest: Vec<usize> = cands.iter().copied().filter(|&i| level(i) == low).collect();
+                let next = cands.iter().map(|&i| level(i)).filter(|&l| l > low).min();
+                let mut step = lowest.iter().map(|&i| slots[i].room_left(parts[i])).min().expect("non-empty");
+                if let Some(next) = next {
+                    step = step.min(next - low);
+                }
+                let k = lowest.len() as u64;
+                if step.saturating_mul(k) <= left {
+                    for &i in &lowest {
+                        parts[i] += step;
+                    }
+                    left -= step * k;
+                } else {
+                    let (base, rem) = (left / k, left % k);
+                    for (j, &i) in lowest.iter().enumerate() {
+                        parts[i] += base + u64::from((j as u64) < rem);
+                    }
+                    left = 0;
+                }
+            }
+        }
+        Balance::First => {
+            for i in 0..len {
+                let give = left.min(slots[i].room_left(0));
+                parts[i] = give;
+                left -= give;
+            }
+        }
+    }
+    debug_assert!(parts.iter().zip(slots).all(|(p, s)| *p <= s.room_left(0)));
+    parts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,5 +340,42 @@ mod tests {
         }
         assert_eq!(keep.on_check(0, false, false), (Some(Transition::MarkedDown), 0), "off by default: sessions stay");
         assert_eq!(keep.servers[0].sessions, 1);
+    }
+
+    fn slot(up: bool, in_flight: u64, room: Option<u64>) -> Slot {
+        Slot { up, in_flight, room }
+    }
+
+    #[test]
+    fn roundrobin_splits_evenly_and_rotates_the_remainder() {
+        let s = [slot(true, 0, None), slot(true, 0, None), slot(true, 0, None)];
+        let mut rr = 0;
+        assert_eq!(split(Balance::RoundRobin, &s, 10, &mut rr), vec![4, 3, 3]);
+        assert_eq!(split(Balance::RoundRobin, &s, 10, &mut rr), vec![3, 4, 3], "the remainder moved on");
+        assert_eq!(split(Balance::RoundRobin, &s, 1, &mut rr), vec![0, 0, 1]);
+        assert_eq!(split(Balance::RoundRobin, &s, 1, &mut rr), vec![1, 0, 0]);
+        // A DOWN server gets nothing; a full one spills onto the others.
+        let s = [slot(true, 0, Some(2)), slot(false, 0, None), slot(true, 0, None)];
+        assert_eq!(split(Balance::RoundRobin, &s, 10, &mut 0), vec![2, 0, 8]);
+        let s = [slot(true, 5, Some(1)), slot(true, 0, Some(2))];
+        assert_eq!(split(Balance::RoundRobin, &s, 10, &mut 0), vec![1, 2], "out of room: the rest queues");
+    }
+
+    #[test]
+    fn leastconn_fills_the_least_loaded_first() {
+        let s = [slot(true, 10, None), slot(true, 2, None), slot(true, 6, None)];
+        assert_eq!(split(Balance::LeastConn, &s, 4, &mut 0), vec![0, 4, 0]);
+        assert_eq!(split(Balance::LeastConn, &s, 12, &mut 0), vec![0, 8, 4], "levels meet at 10");
+        assert_eq!(split(Balance::LeastConn, &s, 13, &mut 0), vec![1, 8, 4]);
+        let s = [slot(true, 0, Some(3)), slot(true, 0, None), slot(false, 0, None)];
+        assert_eq!(split(Balance::LeastConn, &s, 10, &mut 0), vec![3, 7, 0]);
+    }
+
+    #[test]
+    fn first_fills_in_declaration_order() {
+        let s = [slot(true, 1, Some(3)), slot(false, 0, None), slot(true, 0, Some(5)), slot(true, 0, Some(5))];
+        assert_eq!(split(Balance::First, &s, 9, &mut 0), vec![3, 0, 5, 1]);
+        assert_eq!(split(Balance::First, &[slot(true, 0, None)], 1_000_000, &mut 0), vec![1_000_000]);
+        assert_eq!(split(Balance::First, &[slot(false, 0, None)], 5, &mut 0), vec![0]);
     }
 }

@@ -7,6 +7,13 @@
 use crate::node::NodeId;
 use crate::time::SimTime;
 
+pub mod relay;
+pub mod balancer;
+pub mod client;
+pub mod proxy_relay;
+#[cfg(test)]
+pub(crate) mod testkit;
+
 /// Index of a tenant in the scenario's tenant table.
 pub type TenantId = u16;
 
@@ -144,6 +151,36 @@ impl Outcome {
         for (a, b) in self.errors.iter_mut().zip(other.errors) {
             *a += b;
         }
+    }
+    pub fn error(&self, kind: ErrorKind) -> u64 {
+        self.errors[kind as usize]
+    }
+    pub fn failed_total(&self) -> u64 {
+        self.errors.iter().sum()
+    }
+    /// Moves up to `n` requests out of `self` (successes first, then errors in `ErrorKind`
+    /// order) and returns them: how a hop credits an answer only up to what it still owes.
+    pub fn take(&mut self, n: u64) -> Outcome {
+        let mut taken = Outcome::default();
+        let mut left = n;
+        let ok = self.ok.min(left);
+        self.ok -= ok;
+        taken.ok = ok;
+        left -= ok;
+        for (have, got) in self.errors.iter_mut().zip(taken.errors.iter_mut()) {
+            let k = (*have).min(left);
+            *have -= k;
+            *got = k;
+            left -= k;
+        }
+        taken
+    }
+}
+
+impl Cohort {
+    /// The same requests' identity with another count: a part of the cohort.
+    pub fn with_count(self, count: u64) -> Cohort {
+        Cohort { count, ..self }
     }
 }
 

@@ -1,6 +1,22 @@
-//! Stolon's sentinel decisions (v0.17, cluster spec names and defaults), as pure functions the
-//! sentinel model of issue [stack] calls: is the master failed, which standby may replace it
-//! and why the others may not, and which standbys form the synchronous set.
+//! Stolon (v0.17, cluster spec names and defaults). This file holds the sentinel's decisions
+//! as pure functions (is the master failed, which standby may replace it and why the others
+//! may not, which standbys form the synchronous set) and the proxy's check-in rule; the
+//! components that call them are sans-IO models talking to etcd:
+//! - `Sentinel` (sentinel.rs): elects a leader among sentinels; the leader reads every
+//!   keeper's published state and writes the cluster data;
+//! - `Keeper` (keeper.rs): publishes its PostgreSQL's state and converges the server to the
+//!   cluster data (promote, follow, fence and resync, synchronous_standby_names);
+//! - `ProxyControl` (proxy.rs): the stolon-proxy's check-in, naming the server clients reach.
+
+pub mod client;
+pub mod cluster_data;
+pub mod keeper;
+#[cfg(test)]
+mod testkit;
+
+pub use client::EtcdClient;
+pub use cluster_data::{ClusterData, ClusterRole, DecodeError, DesiredRole, KeeperState, OpStamp, ServerRole};
+pub use keeper::{Keeper, KeeperConfig, KeeperTimer, LocalPg, LocalRole, PgCommand};
 
 use std::time::Duration;
 
@@ -188,6 +204,10 @@ pub enum ProxyAction {
 impl Proxy {
     pub fn new(proxy_timeout: Duration, now: SimTime) -> Proxy {
         Proxy { proxy_timeout, last_checkin: now, master: None, listening: false }
+    }
+
+    pub fn is_listening(&self) -> bool {
+        self.listening
     }
 
     pub fn master(&self) -> Option<&str> {

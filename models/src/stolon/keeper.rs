@@ -1,0 +1,553 @@
+//! The stolon-keeper: one per PostgreSQL server, on the same host. Every `sleepInterval` it
+//! publishes its server's state (a fresh info uid each time: the sentinel's proof of life)
+//! and reads the cluster data, then converges the server to what the data says: promote,
+//! follow another upstream, fence and resync an old master, resync a standby its upstream
+//! refuses, set `synchronous_standby_names` on the master.
+//!
+//! The keeper does not own the server: the host gives it a snapshot of the server before
+//! every call (`set_local`) and carries out the commands it leaves (`take_commands`). When
+//! etcd is unreachable the keeper changes nothing: Stolon never demotes a master for losing
+//! the store (the proxies stop sending it clients instead).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::client::EtcdClient;
+use super::cluster_data::{ClusterData, ClusterRole, DesiredRole, KeeperState, ServerRole};
+use super::cluster_data::{cluster_data_key, keeper_info_key, valid_name};
+use crate::etcd::{EtcdMsg, Op, Reply, Request};
+use crate::node::{Ctx, Model, NodeId};
+use crate::pg::RebuildMethod;
+use crate::pg::syncrep::{SyncMethod, SyncStandbyNames};
+use crate::trace::TraceKind;
+
+#[derive(Clone, Debug)]
+pub struct KeeperConfig {
+    pub cluster: String,
+    /// The keeper's name: its key in the cluster data and its server's standby name.
+    pub name: String,
+    /// etcd endpoints.
+    pub members: Vec<NodeId>,
+    /// `sleepInterval` (5s).
+    pub sleep_interval: Duration,
+    /// `requestTimeout` (10s).
+    pub request_timeout: Duration,
+    /// `--can-be-master` (true).
+    pub can_be_master: bool,
+    /// `--can-be-synchronous-replica` (true).
+    pub can_be_synchronous_replica: bool,
+    /// `usePgrewind` (false): resync with pg_rewind, falling back to a base backup when the
+    /// rewind did not make the server acceptable to its upstream.
+    pub use_pg_rewind: bool,
+    /// Which pg_rewind the server's PostgreSQL version has (see `RebuildMethod`); default
+    /// `PgRewindFromDivergence` (PostgreSQL 14 and later).
+    pub pg_rewind_method: RebuildMethod,
+    /// Keeper name -> its PostgreSQL server's node. Must contain this keeper.
+    pub pg_nodes: BTreeMap<String, NodeId>,
+}
+
+impl KeeperConfig {
+    /// Stolon's defaults.
+    pub fn new(
+        cluster: impl Into<String>,
+        name: impl Into<String>,
+        members: Vec<NodeId>,
+        pg_nodes: BTreeMap<String, NodeId>,
+    ) -> KeeperConfig {
+        KeeperConfig {
+            cluster: cluster.into(),
+            name: name.into(),
+            members,
+            sleep_interval: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(10),
+            can_be_master: true,
+            can_be_synchronous_replica: true,
+            use_pg_rewind: false,
+            pg_rewind_method: RebuildMethod::PgRewindFromDivergence,
+            pg_nodes,
+        }
+    }
+}
+
+/// What the local server is doing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LocalRole {
+    Primary,
+    Standby {
+        upstream: NodeId,
+    },
+    Promoting,
+    Rebuilding,
+    /// Stopped by the keeper (or never started).
+    #[default]
+    Fenced,
+}
+
+/// A snapshot of the local server, set by the host before every call into the keeper.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LocalPg {
+    /// Running and answering. A crashed server is unhealthy; a fenced one may be either.
+    pub healthy: bool,
+    pub role: LocalRole,
+    pub tli: u32,
+    /// Flushed WAL position in bytes.
+    pub xlog_pos: u64,
+    /// The upstream refused to stream to this standby (its WAL diverged): only a resync helps.
+    pub refused_by_upstream: bool,
+}
+
+/// What the keeper asks of its server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PgCommand {
+    Promote { accept_data_loss: bool },
+    Follow { upstream: NodeId },
+    /// Stop accepting writes (Stolon stops the old master before resyncing it).
+    Fence,
+    Rebuild { method: RebuildMethod, upstream: NodeId },
+    SetSynchronousStandbyNames(Option<SyncStandbyNames>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum KeeperTimer {
+    Tick,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Req {
+    PublishState,
+    ReadClusterData,
+}
+
+/// What the cluster data wants of the local server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Want {
+    Primary,
+    Standby(NodeId),
+}
+
+/// Commands a host has not taken yet; more means the host forgot to drain them.
+const MAX_QUEUED_COMMANDS: usize = 64;
+
+pub struct Keeper {
+    cfg: KeeperConfig,
+    client: EtcdClient<Req>,
+    local: LocalPg,
+    /// The next info uid. Starts at the start time in ns, so uids keep growing across restarts.
+    next_uid: u64,
+    cluster_data: Option<ClusterData>,
+    /// The last `synchronous_standby_names` this keeper set, `None` until it sets one (a new
+    /// incarnation sets it once, whatever the server was started with).
+    sync_names_set: Option<Option<SyncStandbyNames>>,
+    /// The last resync ordered and from whom; a pg_rewind that did not help is not repeated.
+    last_rebuild: Option<(RebuildMethod, NodeId)>,
+    commands: Vec<PgCommand>,
+}
+
+type KCtx<'a> = Ctx<'a, EtcdMsg, KeeperTimer>;
+
+impl Keeper {
+    pub fn new(cfg: KeeperConfig) -> Keeper {
+        assert!(valid_name(&cfg.name), "keeper name {:?} must be [A-Za-z0-9_.-]+", cfg.name);
+        assert!(cfg.pg_nodes.contains_key(&cfg.name), "pg_nodes must name keeper {}'s own server", cfg.name);
+        assert!(!cfg.sleep_interval.is_zero());
+        let client = EtcdClient::new(cfg.members.clone(), 0);
+        Keeper {
+            cfg,
+            client,
+            local: LocalPg::default(),
+            next_uid: 1,
+            cluster_data: None,
+            sync_names_set: None,
+            last_rebuild: None,
+            commands: Vec::new(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    /// The local server as it is now; call before every handler.
+    pub fn set_local(&mut self, local: LocalPg) {
+        self.local = local;
+    }
+
+    /// Commands for the local server, oldest first; the host applies them in order.
+    pub fn take_commands(&mut self) -> Vec<PgCommand> {
+        std::mem::take(&mut self.commands)
+    }
+
+    /// The cluster data last read (None before the first successful read).
+    pub fn cluster_data(&self) -> Option<&ClusterData> {
+        self.cluster_data.as_ref()
+    }
+
+    fn trace(&self, ctx: &mut KCtx<'_>, what: &str, reason: String) {
+        ctx.trace(TraceKind::Stolon {
+            cluster: self.cfg.cluster.clone(),
+            what: what.into(),
+            keeper: Some(self.cfg.name.clone()),
+            reason,
+        });
+    }
+
+    fn command(&mut self, cmd: PgCommand) {
+        self.commands.push(cmd);
+    }
+
+    fn tick(&mut self, ctx: &mut KCtx<'_>) {
+        self.client.expire(ctx.now, self.cfg.request_timeout);
+        // A publication still in flight is not stacked with another: the sentinel only needs
+        // to see the uid change, and a backlog would make etcd's recovery slower.
+        if !self.client.in_flight(&Req::PublishState) {
+            let state = self.state();
+            self.next_uid += 1;
+            let key = keeper_info_key(&self.cfg.cluster, &self.cfg.name);
+            self.client.send(ctx, Req::PublishState, Request::Op(Op::Put { key, value: state.encode(), lease: None }));
+        }
+        if !self.client.in_flight(&Req::ReadClusterData) {
+            let key = cluster_data_key(&self.cfg.cluster);
+            self.client.send(ctx, Req::ReadClusterData, Request::Op(Op::Get { key }));
+        }
+        ctx.set_timer(KeeperTimer::Tick, self.cfg.sleep_interval);
+    }
+
+    fn state(&self) -> KeeperState {
+        KeeperState {
+            uid: self.next_uid,
+            healthy: self.local.healthy,
+            role: match self.local.role {
+                LocalRole::Primary => ServerRole::Primary,
+                LocalRole::Standby { .. } => ServerRole::Standby,
+                LocalRole::Promoting => ServerRole::Promoting,
+                LocalRole::Rebuilding => ServerRole::Rebuilding,
+                LocalRole::Fenced => ServerRole::Fenced,
+            },
+            tli: self.local.tli,
+            xlog_pos: self.local.xlog_pos,
+            can_be_master: self.cfg.can_be_master,
+            can_be_synchronous_replica: self.cfg.can_be_synchronous_replica,
+        }
+    }
+
+    fn want(&self, cd: &ClusterData) -> Option<Want> {
+        match cd.keepers.get(&self.cfg.name)? {
+            DesiredRole::Master => Some(match cd.role {
+                ClusterRole::Master => Want::Primary,
+                // The standby leader replicates from the other region's master.
+                ClusterRole::Standby { remote_master } => Want::Standby(remote_master),
+            }),
+            DesiredRole::Standby { follow } => self.cfg.pg_nodes.get(follow).map(|id| Want::Standby(*id)),
+        }
+    }
+
+    /// Stolon's `N (a, b)`: every listed standby must confirm (N = the list's length), so a
+    /// standby the sentinel may promote is never one that silently dropped out of sync.
+    fn sync_names(cd: &ClusterData) -> Option<SyncStandbyNames> {
+        if cd.synchronous_standbys.is_empty() {
+            return None;
+        }
+        let names = cd.synchronous_standbys.clone();
+        Some(SyncStandbyNames { method: SyncMethod::First, num_sync: names.len(), names })
+    }
+
+    fn set_sync_names(&mut self, ctx: &mut KCtx<'_>, cd: &ClusterData) {
+        let names = Self::sync_names(cd);
+        if self.sync_names_set.as_ref() == Some(&names) {
+            return;
+        }
+        let shown = match &names {
+            None => "''".to_string(),
+            Some(n) => format!("'{} ({})'", n.num_sync, n.names.join(", ")),
+        };
+        self.trace(ctx, "sync_standbys", format!("synchronous_standby_names = {shown} (cluster data gen {})", cd.generation));
+        self.command(PgCommand::SetSynchronousStandbyNames(names.clone()));
+        self.sync_names_set = Some(names);
+    }
+
+    fn rebuild(&mut self, ctx: &mut KCtx<'_>, upstream: NodeId, why: &str) {
+        let rewind = self.cfg.pg_rewind_method;
+        let method = if !self.cfg.use_pg_rewind {
+            RebuildMethod::Basebackup
+        } else if self.last_rebuild == Some((rewind, upstream)) {
+            // The rewind from this upstream did not leave a server it accepts: wipe and copy.
+            RebuildMethod::Basebackup
+        } else {
+            rewind
+        };
+        self.trace(ctx, "keeper_resync", format!("{why}: {} from node {upstream}", method.as_str()));
+        self.command(PgCommand::Rebuild { method, upstream });
+        self.last_rebuild = Some((method, upstream));
+    }
+
+    /// One step towards what the cluster data says; a step the server is still carrying out
+    /// (promoting, rebuilding) is waited for, not repeated.
+    fn converge(&mut self, ctx: &mut KCtx<'_>) {
+        let Some(cd) = self.cluster_data.clone() else { return };
+        let Some(want) = self.want(&cd) else { return };
+        let local = self.local;
+        // A server that is down cannot take commands; the host restarts it. A fenced one is
+        // down on purpose and still needs its resync.
+        if !local.healthy && local.role != LocalRole::Fenced {
+            return;
+        }
+        let generation = cd.generation;
+        match (want, local.role) {
+            (Want::Primary, LocalRole::Primary) => self.set_sync_names(ctx, &cd),
+            (Want::Primary, LocalRole::Standby { .. }) => {
+                // The synchronous set first, so no commit is acknowledged without it.
+                self.set_sync_names(ctx, &cd);
+                let accept_data_loss = cd.accept_data_loss;
+                let why = if accept_data_loss { ", accepting data loss" } else { "" };
+                self.trace(ctx, "keeper_promote", format!("cluster data gen {generation} names this keeper master{why}"));
+                self.command(PgCommand::Promote { accept_data_loss });
+            }
+            (Want::Primary, LocalRole::Promoting | LocalRole::Rebuilding | LocalRole::Fenced) => {}
+            (Want::Standby(upstream), LocalRole::Primary) => {
+                let master = cd.master.clone().unwrap_or_default();
+                self.trace(
+                    ctx,
+                    "keeper_fence",
+                    format!("an old master: cluster data gen {generation} makes {master} master"),
+                );
+                self.command(PgCommand::Fence);
+                // Whatever it wrote after the failover is not on the new master: resync.
+                self.sync_names_set = None;
+                self.rebuild(ctx, upstream, "old master rejoins as a standby");
+            }
+            (Want::Standby(upstream), LocalRole::Fenced) => self.rebuild(ctx, upstream, "fenced server rejoins"),
+            (Want::Standby(upstream), LocalRole::Standby { upstream: current }) => {
+                if current != upstream {
+                    self.trace(
+                        ctx,
+                        "keeper_follow",
+                        format!("cluster data gen {generation}: follow node {upstream} instead of node {current}"),
+                    );
+                    self.command(PgCommand::Follow { upstream });
+                } else if local.refused_by_upstream {
+                    self.rebuild(ctx, upstream, "the upstream refuses replication (diverged WAL)");
+                } else {
+                    self.last_rebuild = None; // streaming: whatever resync ran, it worked
+                }
+            }
+            (Want::Standby(_), LocalRole::Promoting | LocalRole::Rebuilding) => {}
+        }
+    }
+}
+
+impl Model for Keeper {
+    type Msg = EtcdMsg;
+    type Timer = KeeperTimer;
+    type Durable = ();
+
+    fn on_start(&mut self, ctx: &mut KCtx<'_>) {
+        self.next_uid = self.next_uid.max(ctx.now.as_nanos());
+        self.tick(ctx);
+    }
+
+    fn on_message(&mut self, ctx: &mut KCtx<'_>, from: NodeId, msg: EtcdMsg) {
+        let EtcdMsg::Resp { id, result } = msg else { return };
+        let Some((req, result)) = self.client.on_response(ctx, from, id, result) else { return };
+        match (req, result) {
+            (Req::ReadClusterData, Ok(Reply::Get { kv: Some(kv), .. })) => match ClusterData::decode(&kv.value) {
+                Ok(cd) => {
+                    self.cluster_data = Some(cd);
+                    self.converge(ctx);
+                }
+                Err(e) => self.trace(ctx, "keeper_error", format!("unreadable cluster data: {e}")),
+            },
+            // No cluster data yet, a failed read or a publication answered: nothing to do
+            // until the next tick.
+            _ => {}
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut KCtx<'_>, _t: KeeperTimer) {
+        self.tick(ctx);
+    }
+
+    fn check_invariants(&self) {
+        self.client.check_invariants();
+        assert!(self.client.pending_len() <= 2, "one publication and one read at most");
+        assert!(self.commands.len() <= MAX_QUEUED_COMMANDS, "the host does not take the keeper's commands");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stolon::FAKE_STANDBY;
+    use crate::stolon::testkit::{Driver, FakeEtcd, MEMBERS, secs};
+
+    const PG1: NodeId = 11;
+    const PG2: NodeId = 12;
+    const PG3: NodeId = 13;
+
+    fn nodes() -> BTreeMap<String, NodeId> {
+        [("pg1", PG1), ("pg2", PG2), ("pg3", PG3)].into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    }
+
+    fn keepers() -> Vec<String> {
+        vec!["pg1".into(), "pg2".into(), "pg3".into()]
+    }
+
+    fn keeper(name: &str, use_pg_rewind: bool, etcd: &mut FakeEtcd, local: LocalPg) -> Driver<Keeper> {
+        let mut cfg = KeeperConfig::new("c", name, MEMBERS.to_vec(), nodes());
+        cfg.use_pg_rewind = use_pg_rewind;
+        let mut k = Keeper::new(cfg);
+        k.set_local(local);
+        Driver::start(k, 21, etcd)
+    }
+
+    fn standby_of(upstream: NodeId) -> LocalPg {
+        LocalPg { healthy: true, role: LocalRole::Standby { upstream }, tli: 1, xlog_pos: 1000, refused_by_upstream: false }
+    }
+
+    fn primary() -> LocalPg {
+        LocalPg { healthy: true, role: LocalRole::Primary, tli: 1, xlog_pos: 5000, refused_by_upstream: false }
+    }
+
+    fn write(etcd: &mut FakeEtcd, cd: &ClusterData) {
+        etcd.put(&cluster_data_key("c"), &cd.encode());
+    }
+
+    fn data(master: &str) -> ClusterData {
+        ClusterData::initial(&keepers(), master, ClusterRole::Master, Default::default())
+    }
+
+    /// Advances the keeper to `t` with the server in `local`; returns what it commanded.
+    fn step(k: &mut Driver<Keeper>, etcd: &mut FakeEtcd, t: u64, local: LocalPg) -> Vec<PgCommand> {
+        k.model.set_local(local);
+        k.run_until(etcd, secs(t));
+        k.model.take_commands()
+    }
+
+    #[test]
+    fn publishes_a_fresh_state_every_sleep_interval_and_keeps_serving_without_etcd() {
+        let mut etcd = FakeEtcd::default();
+        let mut k = keeper("pg1", false, &mut etcd, primary());
+        let key = keeper_info_key("c", "pg1");
+        let first = KeeperState::decode(&etcd.value(&key).unwrap()).unwrap();
+        assert_eq!((first.role, first.healthy, first.xlog_pos), (ServerRole::Primary, true, 5000));
+        assert!(k.model.take_commands().is_empty(), "no cluster data yet: nothing to do");
+        write(&mut etcd, &data("pg1"));
+        assert_eq!(step(&mut k, &mut etcd, 4, primary()), vec![], "next tick at 5 s");
+        assert_eq!(step(&mut k, &mut etcd, 5, primary()), vec![PgCommand::SetSynchronousStandbyNames(None)]);
+        let second = KeeperState::decode(&etcd.value(&key).unwrap()).unwrap();
+        assert!(second.uid > first.uid);
+        assert_eq!(step(&mut k, &mut etcd, 10, primary()), vec![], "unchanged: no command");
+        // etcd gone and the data now says pg2: the keeper cannot know, and keeps its master.
+        etcd.cut_off.push(21);
+        write(&mut etcd, &data("pg2"));
+        assert_eq!(step(&mut k, &mut etcd, 60, primary()), vec![]);
+        assert_eq!(k.model.cluster_data().unwrap().master.as_deref(), Some("pg1"));
+        // A restarted keeper's uids keep growing.
+        etcd.cut_off.clear();
+        let mut cfg = KeeperConfig::new("c", "pg1", MEMBERS.to_vec(), nodes());
+        cfg.use_pg_rewind = false;
+        let mut restarted = Keeper::new(cfg);
+        restarted.set_local(primary());
+        Driver::start_at(restarted, 21, &mut etcd, secs(61));
+        assert!(KeeperState::decode(&etcd.value(&key).unwrap()).unwrap().uid > second.uid);
+    }
+
+    #[test]
+    fn a_standby_named_master_is_promoted_once_with_its_sync_names_first() {
+        let mut etcd = FakeEtcd::default();
+        let mut cd = data("pg2");
+        cd.synchronous_standbys = vec!["pg3".into(), FAKE_STANDBY.into()];
+        write(&mut etcd, &cd);
+        let mut k = keeper("pg2", false, &mut etcd, standby_of(PG1));
+        let names = SyncStandbyNames::parse("2 (pg3, stolonfakestandby)").unwrap();
+        assert_eq!(
+            k.model.take_commands(),
+            vec![PgCommand::SetSynchronousStandbyNames(names), PgCommand::Promote { accept_data_loss: false }]
+        );
+        let promoting = LocalPg { role: LocalRole::Promoting, ..standby_of(PG1) };
+        assert_eq!(step(&mut k, &mut etcd, 5, promoting), vec![], "promotion under way: wait");
+        assert_eq!(step(&mut k, &mut etcd, 10, primary()), vec![], "the names did not change");
+        // The sentinel replaces the placeholder with a real standby: one command.
+        cd.synchronous_standbys = vec!["pg3".into(), "pg1".into()];
+        cd.generation += 1;
+        write(&mut etcd, &cd);
+        let names = SyncStandbyNames::parse("FIRST 2 (pg3, pg1)").unwrap();
+        assert_eq!(step(&mut k, &mut etcd, 15, primary()), vec![PgCommand::SetSynchronousStandbyNames(names)]);
+        assert_eq!(step(&mut k, &mut etcd, 20, primary()), vec![]);
+        assert_eq!(k.events("keeper_promote").len(), 1);
+        assert_eq!(k.events("sync_standbys").len(), 2);
+        // A forced promotion passes accept_data_loss through.
+        let mut forced = data("pg3");
+        forced.accept_data_loss = true;
+        write(&mut etcd, &forced);
+        let mut k3 = keeper("pg3", false, &mut etcd, standby_of(PG1));
+        assert!(k3.model.take_commands().contains(&PgCommand::Promote { accept_data_loss: true }));
+    }
+
+    #[test]
+    fn standbys_follow_the_named_master_and_resync_when_refused() {
+        let mut etcd = FakeEtcd::default();
+        write(&mut etcd, &data("pg2"));
+        let mut k = keeper("pg3", true, &mut etcd, standby_of(PG1));
+        assert_eq!(k.model.take_commands(), vec![PgCommand::Follow { upstream: PG2 }]);
+        assert_eq!(step(&mut k, &mut etcd, 5, standby_of(PG2)), vec![], "following the right upstream");
+        let refused = LocalPg { refused_by_upstream: true, ..standby_of(PG2) };
+        let rewind = PgCommand::Rebuild { method: RebuildMethod::PgRewindFromDivergence, upstream: PG2 };
+        assert_eq!(step(&mut k, &mut etcd, 10, refused), vec![rewind.clone()]);
+        let rebuilding = LocalPg { role: LocalRole::Rebuilding, ..standby_of(PG2) };
+        assert_eq!(step(&mut k, &mut etcd, 15, rebuilding), vec![], "wait for the rebuild");
+        // The rewind did not help: fall back to a base backup.
+        let base = PgCommand::Rebuild { method: RebuildMethod::Basebackup, upstream: PG2 };
+        assert_eq!(step(&mut k, &mut etcd, 20, refused), vec![base]);
+        // After streaming successfully, a later divergence tries pg_rewind again.
+        assert_eq!(step(&mut k, &mut etcd, 25, standby_of(PG2)), vec![]);
+        assert_eq!(step(&mut k, &mut etcd, 30, refused), vec![rewind]);
+        // A server that is down gets no commands.
+        let down = LocalPg { healthy: false, ..standby_of(PG1) };
+        assert_eq!(step(&mut k, &mut etcd, 35, down), vec![]);
+        assert_eq!(k.events("keeper_follow").len(), 1);
+        assert_eq!(k.events("keeper_resync").len(), 3);
+    }
+
+    #[test]
+    fn an_old_master_is_fenced_and_resynced_by_the_configured_method() {
+        for (use_pg_rewind, method) in
+            [(false, RebuildMethod::Basebackup), (true, RebuildMethod::PgRewindFromDivergence)]
+        {
+            let mut etcd = FakeEtcd::default();
+            write(&mut etcd, &data("pg1"));
+            let mut k = keeper("pg1", use_pg_rewind, &mut etcd, primary());
+            assert_eq!(k.model.take_commands(), vec![PgCommand::SetSynchronousStandbyNames(None)]);
+            // A failover made pg2 master while pg1 was away.
+            write(&mut etcd, &data("pg2"));
+            assert_eq!(
+                step(&mut k, &mut etcd, 5, primary()),
+                vec![PgCommand::Fence, PgCommand::Rebuild { method, upstream: PG2 }],
+                "use_pg_rewind={use_pg_rewind}"
+            );
+            assert_eq!(k.events("keeper_fence").len(), 1);
+            // Fenced but not yet rebuilt (the host dropped the rebuild): rebuild again.
+            let fenced = LocalPg { healthy: false, role: LocalRole::Fenced, ..primary() };
+            let again = step(&mut k, &mut etcd, 10, fenced);
+            assert!(matches!(again.as_slice(), [PgCommand::Rebuild { upstream: PG2, .. }]), "{again:?}");
+        }
+    }
+
+    #[test]
+    fn the_standby_leader_of_a_standby_cluster_follows_the_remote_master() {
+        let mut etcd = FakeEtcd::default();
+        let mut cd = data("pg1");
+        cd.role = ClusterRole::Standby { remote_master: 99 };
+        write(&mut etcd, &cd);
+        let mut k = keeper("pg1", false, &mut etcd, standby_of(PG2));
+        assert_eq!(k.model.take_commands(), vec![PgCommand::Follow { upstream: 99 }]);
+        let mut other = keeper("pg2", false, &mut etcd, standby_of(99));
+        assert_eq!(other.model.take_commands(), vec![PgCommand::Follow { upstream: PG1 }]);
+        // The region is promoted: the standby leader becomes a master.
+        cd.role = ClusterRole::Master;
+        write(&mut etcd, &cd);
+        assert_eq!(
+            step(&mut k, &mut etcd, 5, standby_of(99)),
+            vec![PgCommand::SetSynchronousStandbyNames(None), PgCommand::Promote { accept_data_loss: false }]
+        );
+    }
+}
