@@ -11,6 +11,7 @@
 pub mod client;
 pub mod cluster_data;
 pub mod keeper;
+pub mod proxy;
 pub mod sentinel;
 #[cfg(test)]
 mod testkit;
@@ -18,6 +19,7 @@ mod testkit;
 pub use client::EtcdClient;
 pub use cluster_data::{ClusterData, ClusterRole, DecodeError, DesiredRole, KeeperState, OpStamp, ServerRole};
 pub use keeper::{Keeper, KeeperConfig, KeeperTimer, LocalPg, LocalRole, PgCommand};
+pub use proxy::{ProxyConfig, ProxyControl, ProxyTimer};
 pub use sentinel::{OperatorCmd, Sentinel, SentinelConfig, SentinelTimer};
 
 use std::time::Duration;
