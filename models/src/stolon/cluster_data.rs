@@ -45,7 +45,9 @@ impl std::error::Error for DecodeError {}
 pub enum DesiredRole {
     /// The master (in a standby cluster: the standby leader, which follows the remote master).
     Master,
-    Standby { follow: String },
+    Standby {
+        follow: String,
+    },
 }
 
 /// Stolon's `role` of the cluster: a master cluster accepts writes; a standby cluster's

@@ -99,11 +99,18 @@ pub struct LocalPg {
 /// What the keeper asks of its server.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PgCommand {
-    Promote { accept_data_loss: bool },
-    Follow { upstream: NodeId },
+    Promote {
+        accept_data_loss: bool,
+    },
+    Follow {
+        upstream: NodeId,
+    },
     /// Stop accepting writes (Stolon stops the old master before resyncing it).
     Fence,
-    Rebuild { method: RebuildMethod, upstream: NodeId },
+    Rebuild {
+        method: RebuildMethod,
+        upstream: NodeId,
+    },
     SetSynchronousStandbyNames(Option<SyncStandbyNames>),
 }
 
@@ -260,7 +267,11 @@ impl Keeper {
             None => "''".to_string(),
             Some(n) => format!("'{} ({})'", n.num_sync, n.names.join(", ")),
         };
-        self.trace(ctx, "sync_standbys", format!("synchronous_standby_names = {shown} (cluster data gen {})", cd.generation));
+        self.trace(
+            ctx,
+            "sync_standbys",
+            format!("synchronous_standby_names = {shown} (cluster data gen {})", cd.generation),
+        );
         self.command(PgCommand::SetSynchronousStandbyNames(names.clone()));
         self.sync_names_set = Some(names);
     }
@@ -299,7 +310,11 @@ impl Keeper {
                 self.set_sync_names(ctx, &cd);
                 let accept_data_loss = cd.accept_data_loss;
                 let why = if accept_data_loss { ", accepting data loss" } else { "" };
-                self.trace(ctx, "keeper_promote", format!("cluster data gen {generation} names this keeper master{why}"));
+                self.trace(
+                    ctx,
+                    "keeper_promote",
+                    format!("cluster data gen {generation} names this keeper master{why}"),
+                );
                 self.command(PgCommand::Promote { accept_data_loss });
             }
             (Want::Primary, LocalRole::Promoting | LocalRole::Rebuilding | LocalRole::Fenced) => {}
@@ -348,17 +363,15 @@ impl Model for Keeper {
     fn on_message(&mut self, ctx: &mut KCtx<'_>, from: NodeId, msg: EtcdMsg) {
         let EtcdMsg::Resp { id, result } = msg else { return };
         let Some((req, result)) = self.client.on_response(ctx, from, id, result) else { return };
-        match (req, result) {
-            (Req::ReadClusterData, Ok(Reply::Get { kv: Some(kv), .. })) => match ClusterData::decode(&kv.value) {
-                Ok(cd) => {
-                    self.cluster_data = Some(cd);
-                    self.converge(ctx);
-                }
-                Err(e) => self.trace(ctx, "keeper_error", format!("unreadable cluster data: {e}")),
-            },
-            // No cluster data yet, a failed read or a publication answered: nothing to do
-            // until the next tick.
-            _ => {}
+        // No cluster data yet, a failed read or a publication answered: nothing to do until
+        // the next tick.
+        let (Req::ReadClusterData, Ok(Reply::Get { kv: Some(kv), .. })) = (req, result) else { return };
+        match ClusterData::decode(&kv.value) {
+            Ok(cd) => {
+                self.cluster_data = Some(cd);
+                self.converge(ctx);
+            }
+            Err(e) => self.trace(ctx, "keeper_error", format!("unreadable cluster data: {e}")),
         }
     }
 
@@ -400,7 +413,13 @@ mod tests {
     }
 
     fn standby_of(upstream: NodeId) -> LocalPg {
-        LocalPg { healthy: true, role: LocalRole::Standby { upstream }, tli: 1, xlog_pos: 1000, refused_by_upstream: false }
+        LocalPg {
+            healthy: true,
+            role: LocalRole::Standby { upstream },
+            tli: 1,
+            xlog_pos: 1000,
+            refused_by_upstream: false,
+        }
     }
 
     fn primary() -> LocalPg {

@@ -11,12 +11,16 @@
 pub mod client;
 pub mod cluster_data;
 pub mod keeper;
+pub mod proxy;
+pub mod sentinel;
 #[cfg(test)]
 mod testkit;
 
 pub use client::EtcdClient;
 pub use cluster_data::{ClusterData, ClusterRole, DecodeError, DesiredRole, KeeperState, OpStamp, ServerRole};
 pub use keeper::{Keeper, KeeperConfig, KeeperTimer, LocalPg, LocalRole, PgCommand};
+pub use proxy::{ProxyConfig, ProxyControl, ProxyTimer};
+pub use sentinel::{OperatorCmd, Sentinel, SentinelConfig, SentinelTimer};
 
 use std::time::Duration;
 
@@ -62,7 +66,8 @@ pub struct KeeperInfo {
 }
 
 impl KeeperInfo {
-    fn healthy(&self, spec: &ClusterSpec, now: SimTime) -> bool {
+    /// Published a healthy state within `failInterval`.
+    pub fn healthy(&self, spec: &ClusterSpec, now: SimTime) -> bool {
         self.db_healthy && now.saturating_since(self.last_update) < spec.fail_interval
     }
 }

@@ -17,10 +17,6 @@ pub fn secs(s: u64) -> SimTime {
     SimTime::from_duration(Duration::from_secs(s))
 }
 
-pub fn ms(m: u64) -> SimTime {
-    SimTime::from_duration(Duration::from_millis(m))
-}
-
 pub struct FakeEtcd {
     pub kv: Kv,
     index: u64,
@@ -31,6 +27,8 @@ pub struct FakeEtcd {
     leases: BTreeMap<LeaseId, (Duration, SimTime)>,
     /// Every request that reached the leader: (time, client, request).
     pub log: Vec<(SimTime, NodeId, Request)>,
+    /// A concurrent writer: this put lands just before the next transaction with a compare.
+    pub interject: Option<(String, String)>,
 }
 
 impl Default for FakeEtcd {
@@ -42,6 +40,7 @@ impl Default for FakeEtcd {
             cut_off: Vec::new(),
             leases: BTreeMap::new(),
             log: Vec::new(),
+            interject: None,
         }
     }
 }
@@ -56,6 +55,12 @@ impl FakeEtcd {
             return Some(Err(EtcdError::NotLeader { hint: Some(self.leader) }));
         }
         self.expire(now);
+        if let Request::Txn { compare, .. } = &req
+            && !compare.is_empty()
+            && let Some((key, value)) = self.interject.take()
+        {
+            self.put(&key, &value);
+        }
         self.log.push((now, from, req.clone()));
         self.index += 1;
         Some(match req {
@@ -162,7 +167,8 @@ impl<M: Model<Msg = EtcdMsg>> Driver<M> {
     ) {
         let mut effects = Vec::new();
         let mut timers = Vec::new();
-        let mut ctx = Ctx { now: self.now, id: self.id, rng: &mut self.rng, effects: &mut effects, timers: &mut timers };
+        let mut ctx =
+            Ctx { now: self.now, id: self.id, rng: &mut self.rng, effects: &mut effects, timers: &mut timers };
         f(&mut self.model, &mut ctx);
         self.model.check_invariants();
         for t in timers {

@@ -1,0 +1,930 @@
+//! The stolon-sentinel. Several run per cluster; they elect a leader through an etcd lease
+//! (`sentinel-leader`, session TTL 20 s) and only the leader decides. Every `sleepInterval`
+//! every sentinel reads the cluster data (to learn which operator commands were applied and
+//! the spec in force); the leader also reads every keeper's published state in the same
+//! transaction, notes whose info uid changed, runs `decide()` and `synchronous_set()`, and
+//! writes the new cluster data with a compare-and-swap on the revision it read, so a write
+//! based on a stale read fails and is recomputed from a fresh one instead of overwriting.
+//!
+//! A keeper is failed when it has not published a new state with a healthy, running server
+//! for `failInterval` (Stolon's ErrorStartTime: a crashed server that comes back within the
+//! interval causes no failover). Tracking restarts whenever this sentinel becomes leader, so
+//! a keeper it has never seen counts from then: a new leader gives everyone a full interval
+//! rather than failing over on what an earlier leader saw.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::client::{EtcdClient, ID_SPAN};
+use super::cluster_data::{ClusterData, ClusterRole, KeeperState, OpStamp, ServerRole};
+use super::cluster_data::{cluster_data_key, keeper_info_key, sentinel_leader_key, valid_name};
+use super::{ClusterSpec, Decision, Ineligible, KeeperInfo, decide, synchronous_set};
+use crate::etcd::{Compare, ElectorConfig, ElectorTimer, EtcdElector, EtcdMsg, KeyValue, Op, Reply, Request, Revision};
+use crate::node::{Ctx, Model, NodeId, TimerCmd};
+use crate::time::SimTime;
+use crate::trace::TraceKind;
+
+#[derive(Clone, Debug)]
+pub struct SentinelConfig {
+    pub cluster: String,
+    /// etcd endpoints.
+    pub members: Vec<NodeId>,
+    /// Every keeper of the cluster, in declared order (a tie between equally good standbys
+    /// goes to the first declared).
+    pub keepers: Vec<String>,
+    /// The master of a new cluster (when no cluster data exists yet).
+    pub initial_master: String,
+    /// Master, or a standby cluster replicating from another region's master.
+    pub initial_role: ClusterRole,
+    pub spec: ClusterSpec,
+    /// `sleepInterval` (5s).
+    pub sleep_interval: Duration,
+    /// `requestTimeout` (10s).
+    pub request_timeout: Duration,
+    /// The election session's TTL (20 s).
+    pub election_ttl_s: u64,
+}
+
+impl SentinelConfig {
+    /// Stolon's defaults.
+    pub fn new(
+        cluster: impl Into<String>,
+        members: Vec<NodeId>,
+        keepers: Vec<String>,
+        initial_master: impl Into<String>,
+    ) -> SentinelConfig {
+        SentinelConfig {
+            cluster: cluster.into(),
+            members,
+            keepers,
+            initial_master: initial_master.into(),
+            initial_role: ClusterRole::Master,
+            spec: ClusterSpec::default(),
+            sleep_interval: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(10),
+            election_ttl_s: 20,
+        }
+    }
+}
+
+/// What an operator tells the cluster (stolonctl). The simulator delivers each command to
+/// every sentinel; each applies it to its own copy, and the leader acts on it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OperatorCmd {
+    /// `stolonctl failkeeper`: the keeper counts as failed for one decision (a master is
+    /// replaced: manual failover or planned switchover).
+    FailKeeper { keeper: String },
+    /// Make this keeper master whatever `decide()` says; its promotion accepts losing
+    /// unreplicated commits if `accept_data_loss`.
+    ForceMaster { keeper: String, accept_data_loss: bool },
+    /// `stolonctl update --patch '{"role": ...}'`: promote a standby cluster (`master: true`)
+    /// or make this one a standby of `remote_master`.
+    SetClusterRole { master: bool, remote_master: Option<NodeId> },
+    /// Change the spec knobs.
+    SetSpec(ClusterSpec),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SentinelTimer {
+    Tick,
+    Elector(ElectorTimer),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Req {
+    /// The cluster data alone (a sentinel that is not leader).
+    ReadData,
+    /// The cluster data and every keeper's state, in one transaction (the leader).
+    ReadAll,
+    Write,
+}
+
+/// One-shot operator commands wait here until a cluster data write records them applied.
+#[derive(Clone, Debug, PartialEq)]
+enum OneShot {
+    FailKeeper { keeper: String },
+    ForceMaster { keeper: String, accept_data_loss: bool },
+}
+
+#[derive(Clone, Debug)]
+struct Tracked {
+    uid: Option<u64>,
+    state: Option<KeeperState>,
+    last_uid_change: SimTime,
+    /// The last time a new uid came with a healthy, running server.
+    last_good: SimTime,
+    failed: bool,
+}
+
+impl Tracked {
+    fn fresh(now: SimTime) -> Tracked {
+        Tracked { uid: None, state: None, last_uid_change: now, last_good: now, failed: false }
+    }
+}
+
+/// A trace to emit once the write that carries the decision commits.
+type Note = (&'static str, Option<String>, String);
+
+pub struct Sentinel {
+    cfg: SentinelConfig,
+    elector: EtcdElector,
+    elector_timers: Vec<TimerCmd<ElectorTimer>>,
+    client: EtcdClient<Req>,
+    spec: ClusterSpec,
+    role: ClusterRole,
+    /// Stamp of the operator command that set `spec`/`role` (zero: the configuration).
+    spec_stamp: OpStamp,
+    last_stamp: OpStamp,
+    ops: Vec<(OpStamp, OneShot)>,
+    leading: bool,
+    tracked: BTreeMap<String, Tracked>,
+    /// The cluster data as last read or written, with its mod revision.
+    data: Option<(ClusterData, Revision)>,
+    /// The write in flight, and what to trace when it commits.
+    writing: Option<(ClusterData, Vec<Note>)>,
+    /// The last "no eligible masters" explanation traced, so it is traced once per change.
+    no_eligible: Option<String>,
+}
+
+type SCtx<'a> = Ctx<'a, EtcdMsg, SentinelTimer>;
+
+/// Requests of the data client; the elector's ids stay below.
+const CLIENT_ID_BASE: u64 = ID_SPAN;
+
+impl Sentinel {
+    pub fn new(cfg: SentinelConfig) -> Sentinel {
+        assert!(!cfg.keepers.is_empty(), "a cluster needs keepers");
+        for k in &cfg.keepers {
+            assert!(valid_name(k), "keeper name {k:?} must be [A-Za-z0-9_.-]+");
+        }
+        assert!(cfg.keepers.contains(&cfg.initial_master), "initial master {} is not a keeper", cfg.initial_master);
+        assert!(!cfg.sleep_interval.is_zero() && cfg.election_ttl_s > 0);
+        let elector = EtcdElector::new(ElectorConfig {
+            members: cfg.members.clone(),
+            key: sentinel_leader_key(&cfg.cluster),
+            ttl_s: cfg.election_ttl_s,
+            // Checked often enough that keepalives (every TTL/3) go out on time.
+            tick: Duration::from_secs(cfg.election_ttl_s).div_f64(10.0).max(Duration::from_millis(100)),
+            request_timeout: cfg.request_timeout,
+        });
+        let tracked = cfg.keepers.iter().map(|k| (k.clone(), Tracked::fresh(SimTime::ZERO))).collect();
+        Sentinel {
+            client: EtcdClient::new(cfg.members.clone(), CLIENT_ID_BASE),
+            spec: cfg.spec.clone(),
+            role: cfg.initial_role,
+            cfg,
+            elector,
+            elector_timers: Vec::new(),
+            spec_stamp: OpStamp::default(),
+            last_stamp: OpStamp::default(),
+            ops: Vec::new(),
+            leading: false,
+            tracked,
+            data: None,
+            writing: None,
+            no_eligible: None,
+        }
+    }
+
+    pub fn is_leader(&self, now: SimTime) -> bool {
+        self.elector.is_leader(now)
+    }
+
+    /// The cluster data as this sentinel last read or wrote it.
+    pub fn cluster_data(&self) -> Option<&ClusterData> {
+        self.data.as_ref().map(|(cd, _)| cd)
+    }
+
+    pub fn spec(&self) -> &ClusterSpec {
+        &self.spec
+    }
+
+    pub fn role(&self) -> ClusterRole {
+        self.role
+    }
+
+    /// An operator command (see `OperatorCmd`).
+    pub fn operator(&mut self, ctx: &mut SCtx<'_>, cmd: OperatorCmd) {
+        let now_ns = ctx.now.as_nanos();
+        let seq = if self.last_stamp.at_ns == now_ns { self.last_stamp.seq + 1 } else { 0 };
+        let stamp = OpStamp { at_ns: now_ns, seq };
+        self.last_stamp = stamp;
+        let known = |k: &str| self.cfg.keepers.iter().any(|x| x == k);
+        match cmd {
+            OperatorCmd::FailKeeper { keeper } | OperatorCmd::ForceMaster { keeper, .. } if !known(&keeper) => {
+                self.trace(ctx, "operator_error", Some(keeper), "no such keeper".into());
+            }
+            OperatorCmd::FailKeeper { keeper } => self.ops.push((stamp, OneShot::FailKeeper { keeper })),
+            OperatorCmd::ForceMaster { keeper, accept_data_loss } => {
+                self.ops.push((stamp, OneShot::ForceMaster { keeper, accept_data_loss }))
+            }
+            OperatorCmd::SetClusterRole { master: true, .. } => {
+                self.role = ClusterRole::Master;
+                self.spec_stamp = stamp;
+            }
+            OperatorCmd::SetClusterRole { master: false, remote_master: Some(remote_master) } => {
+                self.role = ClusterRole::Standby { remote_master };
+                self.spec_stamp = stamp;
+            }
+            OperatorCmd::SetClusterRole { master: false, remote_master: None } => {
+                self.trace(ctx, "operator_error", None, "a standby cluster needs a remote master".into());
+            }
+            OperatorCmd::SetSpec(spec) => {
+                self.spec = spec;
+                self.spec_stamp = stamp;
+            }
+        }
+        // The leader acts now rather than at its next tick.
+        self.read(ctx);
+    }
+
+    fn trace(&self, ctx: &mut SCtx<'_>, what: &str, keeper: Option<String>, reason: String) {
+        ctx.trace(TraceKind::Stolon { cluster: self.cfg.cluster.clone(), what: what.into(), keeper, reason });
+    }
+
+    /// Runs the elector with its own timers, mapped into ours; its messages are ours as they are.
+    fn elector_call(
+        &mut self,
+        ctx: &mut SCtx<'_>,
+        f: impl FnOnce(&mut EtcdElector, &mut Ctx<'_, EtcdMsg, ElectorTimer>),
+    ) {
+        let mut timers = std::mem::take(&mut self.elector_timers);
+        {
+            let mut inner =
+                Ctx { now: ctx.now, id: ctx.id, rng: &mut *ctx.rng, effects: &mut *ctx.effects, timers: &mut timers };
+            f(&mut self.elector, &mut inner);
+        }
+        for t in timers.drain(..) {
+            ctx.timers.push(match t {
+                TimerCmd::Set { timer, at } => TimerCmd::Set { timer: SentinelTimer::Elector(timer), at },
+                TimerCmd::Cancel { timer } => TimerCmd::Cancel { timer: SentinelTimer::Elector(timer) },
+            });
+        }
+        self.elector_timers = timers;
+        self.observe_leadership(ctx);
+    }
+
+    fn observe_leadership(&mut self, ctx: &mut SCtx<'_>) {
+        let leading = self.elector.is_leader(ctx.now);
+        if leading == self.leading {
+            return;
+        }
+        self.leading = leading;
+        if leading {
+            // Start tracking afresh: see the module comment.
+            for t in self.tracked.values_mut() {
+                *t = Tracked::fresh(ctx.now);
+            }
+            self.no_eligible = None;
+            self.trace(ctx, "sentinel_leader", None, format!("node {} won the sentinel election", ctx.id));
+        } else {
+            self.trace(ctx, "sentinel_leader", None, format!("node {} lost the sentinel leadership", ctx.id));
+        }
+    }
+
+    /// Starts this round's read unless one (or a write) is in flight.
+    fn read(&mut self, ctx: &mut SCtx<'_>) {
+        if self.client.pending_len() > 0 {
+            return;
+        }
+        let cd_key = cluster_data_key(&self.cfg.cluster);
+        if self.elector.is_leader(ctx.now) {
+            let mut gets = vec![Op::Get { key: cd_key }];
+            gets.extend(self.cfg.keepers.iter().map(|k| Op::Get { key: keeper_info_key(&self.cfg.cluster, k) }));
+            self.client.send(ctx, Req::ReadAll, Request::Txn { compare: vec![], success: gets, failure: vec![] });
+        } else {
+            self.client.send(ctx, Req::ReadData, Request::Op(Op::Get { key: cd_key }));
+        }
+    }
+
+    /// Takes in the cluster data read: drop the operator commands it says were applied, and
+    /// adopt a spec set by a command this sentinel did not see (it was down).
+    fn absorb(&mut self, ctx: &mut SCtx<'_>, kv: Option<&KeyValue>) -> Result<(), ()> {
+        let Some(kv) = kv else {
+            self.data = None;
+            return Ok(());
+        };
+        match ClusterData::decode(&kv.value) {
+            Ok(cd) => {
+                self.ops.retain(|(s, _)| *s > cd.applied_op);
+                if cd.spec_stamp > self.spec_stamp {
+                    self.spec = cd.spec.clone();
+                    self.role = cd.role;
+                    self.spec_stamp = cd.spec_stamp;
+                }
+                self.data = Some((cd, kv.mod_revision));
+                Ok(())
+            }
+            Err(e) => {
+                // Not ours to repair: a cluster data we cannot read is left alone.
+                self.trace(ctx, "sentinel_error", None, format!("unreadable cluster data: {e}"));
+                Err(())
+            }
+        }
+    }
+
+    /// Notes which keepers published a new state since the last round.
+    fn track(&mut self, now: SimTime, infos: &[Option<KeyValue>]) {
+        for (name, kv) in self.cfg.keepers.iter().zip(infos) {
+            let Some(state) = kv.as_ref().and_then(|kv| KeeperState::decode(&kv.value).ok()) else { continue };
+            let t = self.tracked.get_mut(name).expect("every keeper is tracked");
+            if t.uid != Some(state.uid) {
+                t.uid = Some(state.uid);
+                t.last_uid_change = now;
+                // A server being rebuilt or fenced cannot serve: no better than a dead one.
+                if state.healthy && !matches!(state.role, ServerRole::Rebuilding | ServerRole::Fenced) {
+                    t.last_good = now;
+                }
+            }
+            t.state = Some(state);
+        }
+    }
+
+    fn forced_failed(&self, applied: OpStamp) -> Vec<String> {
+        self.ops
+            .iter()
+            .filter(|(s, _)| *s > applied)
+            .filter_map(|(_, op)| match op {
+                OneShot::FailKeeper { keeper } => Some(keeper.clone()),
+                OneShot::ForceMaster { .. } => None,
+            })
+            .collect()
+    }
+
+    /// Why `keeper` counts as failed.
+    fn failure_cause(&self, now: SimTime, keeper: &str, forced: &[String]) -> String {
+        if forced.iter().any(|f| f == keeper) {
+            return "stolonctl failkeeper".into();
+        }
+        let t = &self.tracked[keeper];
+        let silent = now.saturating_since(t.last_uid_change);
+        if t.uid.is_none() {
+            format!("never published its state in {}s", silent.as_secs())
+        } else if silent >= self.spec.fail_interval {
+            format!("not updated for {}s", silent.as_secs())
+        } else {
+            format!("database not running or unhealthy for {}s", now.saturating_since(t.last_good).as_secs())
+        }
+    }
+
+    fn infos(&self, forced: &[String]) -> Vec<KeeperInfo> {
+        self.cfg
+            .keepers
+            .iter()
+            .map(|name| {
+                let t = &self.tracked[name];
+                let s = t.state.as_ref();
+                KeeperInfo {
+                    name: name.clone(),
+                    last_update: t.last_good,
+                    db_healthy: !forced.contains(name),
+                    // A keeper never heard from offers nothing.
+                    can_be_master: s.is_some_and(|s| s.can_be_master),
+                    can_be_synchronous_replica: s.is_some_and(|s| s.can_be_synchronous_replica),
+                    timeline: s.map_or(0, |s| s.tli),
+                    xlog_pos: s.map_or(0, |s| s.xlog_pos),
+                }
+            })
+            .collect()
+    }
+
+    /// Traces keepers that became failed or healthy again.
+    fn health_transitions(&mut self, ctx: &mut SCtx<'_>, infos: &[KeeperInfo], forced: &[String]) {
+        let spec = self.spec.clone();
+        for info in infos {
+            let failed = !info.db_healthy || ctx.now.saturating_since(info.last_update) >= spec.fail_interval;
+            if failed == self.tracked[&info.name].failed {
+                continue;
+            }
+            let reason = if failed {
+                self.failure_cause(ctx.now, &info.name, forced)
+            } else {
+                "publishes a healthy state again".into()
+            };
+            self.tracked.get_mut(&info.name).expect("tracked").failed = failed;
+            let what = if failed { "keeper_failed" } else { "keeper_healthy" };
+            self.trace(ctx, what, Some(info.name.clone()), reason);
+        }
+    }
+
+    /// The leader's round: the cluster data as it should be now, and what to trace once it is
+    /// written. `None` when nothing changes.
+    fn compute(&mut self, ctx: &mut SCtx<'_>) -> Option<(ClusterData, Vec<Note>)> {
+        let now = ctx.now;
+        let mut notes: Vec<Note> = Vec::new();
+        let (cur, mut next) = match &self.data {
+            Some((cd, _)) => (Some(cd.clone()), cd.clone()),
+            None => {
+                let cd =
+                    ClusterData::initial(&self.cfg.keepers, &self.cfg.initial_master, self.role, self.spec.clone());
+                let why = "new cluster: the configured initial master".to_string();
+                notes.push(("master_elected", Some(self.cfg.initial_master.clone()), why));
+                (None, cd)
+            }
+        };
+        let applied = next.applied_op;
+        let forced = self.forced_failed(applied);
+        let infos = self.infos(&forced);
+        self.health_transitions(ctx, &infos, &forced);
+        // Keepers added to the configuration since the data was written follow the master.
+        for k in &self.cfg.keepers {
+            if !next.keepers.contains_key(k) {
+                let role = match &next.master {
+                    Some(m) => super::DesiredRole::Standby { follow: m.clone() },
+                    None => super::DesiredRole::Master,
+                };
+                next.keepers.insert(k.clone(), role);
+            }
+        }
+        if next.role != self.role {
+            let shown = match self.role {
+                ClusterRole::Master => "master".to_string(),
+                ClusterRole::Standby { remote_master } => format!("standby of node {remote_master}"),
+            };
+            notes.push(("cluster_role", None, format!("cluster role is now {shown}")));
+            next.role = self.role;
+        }
+        next.spec = self.spec.clone();
+        next.spec_stamp = self.spec_stamp;
+
+        let force = self.ops.iter().rev().find_map(|(s, op)| match op {
+            OneShot::ForceMaster { keeper, accept_data_loss } if *s > applied => {
+                Some((keeper.clone(), *accept_data_loss))
+            }
+            _ => None,
+        });
+        let master_idx = next.master.as_ref().and_then(|m| self.cfg.keepers.iter().position(|k| k == m));
+        match (force, master_idx) {
+            (Some((keeper, accept_data_loss)), _) => {
+                if next.master.as_ref() != Some(&keeper) {
+                    let why = format!("operator forced {keeper} master (accept_data_loss={accept_data_loss})");
+                    notes.push(("master_elected", Some(keeper.clone()), why));
+                    next.set_master(&keeper);
+                    next.accept_data_loss = accept_data_loss;
+                    self.no_eligible = None;
+                }
+            }
+            (None, Some(m)) => match decide(&self.spec, now, &infos, m, &next.synchronous_standbys) {
+                Decision::KeepMaster => self.no_eligible = None,
+                Decision::Promote { keeper } => {
+                    let old = &self.cfg.keepers[m];
+                    let new = &infos[self.cfg.keepers.iter().position(|k| *k == keeper).expect("a keeper")];
+                    let how =
+                        if self.spec.synchronous_replication { "synchronous standby" } else { "least lagging standby" };
+                    let why = format!(
+                        "keeper {old} failed: {}; promoting {keeper} ({how}, xlog_pos {}, timeline {})",
+                        self.failure_cause(now, old, &forced),
+                        new.xlog_pos,
+                        new.timeline
+                    );
+                    notes.push(("master_elected", Some(keeper.clone()), why));
+                    next.set_master(&keeper);
+                    next.accept_data_loss = false;
+                    self.no_eligible = None;
+                }
+                Decision::NoEligibleMasters { reasons } => {
+                    let old = &self.cfg.keepers[m];
+                    let mut why_not = String::new();
+                    for (k, r) in &reasons {
+                        why_not.push_str(&format!("; {k}: {}", describe(r)));
+                    }
+                    if reasons.is_empty() {
+                        why_not.push_str("; no other keeper");
+                    }
+                    // Traced again only when the reasons change, not as the outage grows.
+                    if self.no_eligible.as_ref() != Some(&why_not) {
+                        let why = format!("master {old} failed: {}{why_not}", self.failure_cause(now, old, &forced));
+                        self.trace(ctx, "no_eligible_masters", None, why);
+                        self.no_eligible = Some(why_not);
+                    }
+                }
+            },
+            // Cluster data without a master (written by hand): nothing to decide from.
+            (None, None) => {}
+        }
+        let master_idx = next.master.as_ref().and_then(|m| self.cfg.keepers.iter().position(|k| k == m));
+        let sync = match (next.role, master_idx) {
+            (ClusterRole::Master, Some(m)) if infos[m].healthy(&self.spec, now) => {
+                synchronous_set(&self.spec, now, &infos, m, &next.synchronous_standbys)
+            }
+            // A failed master's set is frozen: the commits it acknowledged are only on those
+            // standbys, so swapping one in that lacks them would make it promotable.
+            (ClusterRole::Master, Some(m)) => {
+                let mut set: Vec<String> =
+                    next.synchronous_standbys.iter().filter(|n| **n != self.cfg.keepers[m]).cloned().collect();
+                while self.spec.synchronous_replication && set.len() < self.spec.min_synchronous_standbys {
+                    set.push(super::FAKE_STANDBY.into());
+                }
+                set
+            }
+            // A standby cluster's leader has no synchronous standbys of its own.
+            _ => Vec::new(),
+        };
+        if sync != next.synchronous_standbys {
+            let why =
+                format!("synchronous standbys [{}] -> [{}]", next.synchronous_standbys.join(", "), sync.join(", "));
+            notes.push(("sync_standbys", None, why));
+            next.synchronous_standbys = sync;
+        }
+        if let Some((last, _)) = self.ops.iter().rfind(|(s, _)| *s > applied) {
+            next.applied_op = *last;
+        }
+        match cur {
+            Some(cur) if ClusterData { generation: cur.generation, ..next.clone() } == cur => None,
+            cur => {
+                next.generation = cur.map_or(1, |c| c.generation + 1);
+                Some((next, notes))
+            }
+        }
+    }
+
+    fn on_read(&mut self, ctx: &mut SCtx<'_>, gets: &[Option<KeyValue>]) {
+        self.observe_leadership(ctx);
+        if self.absorb(ctx, gets[0].as_ref()).is_err() || !self.leading {
+            return;
+        }
+        self.track(ctx.now, &gets[1..]);
+        let Some((next, notes)) = self.compute(ctx) else { return };
+        let key = cluster_data_key(&self.cfg.cluster);
+        let compare = match &self.data {
+            Some((_, rev)) => Compare::ModRevision { key: key.clone(), revision: *rev },
+            None => Compare::CreateRevision { key: key.clone(), revision: 0 },
+        };
+        assert!(self.elector.is_leader(ctx.now), "only the leader writes cluster data");
+        let put = Op::Put { key, value: next.encode(), lease: None };
+        self.client.send(ctx, Req::Write, Request::Txn { compare: vec![compare], success: vec![put], failure: vec![] });
+        self.writing = Some((next, notes));
+    }
+}
+
+fn describe(r: &Ineligible) -> String {
+    match r {
+        Ineligible::Unhealthy => "unhealthy".into(),
+        Ineligible::CannotBeMaster => "cannot be master".into(),
+        Ineligible::NotSynchronous => "not in the synchronous set".into(),
+        Ineligible::TimelineBehind { standby, master } => format!("timeline {standby} behind the master's {master}"),
+        Ineligible::TooFarBehind { lag_bytes, max_standby_lag } => {
+            format!("{lag_bytes} bytes behind (maxStandbyLag {max_standby_lag})")
+        }
+    }
+}
+
+impl Model for Sentinel {
+    type Msg = EtcdMsg;
+    type Timer = SentinelTimer;
+    type Durable = ();
+
+    fn on_start(&mut self, ctx: &mut SCtx<'_>) {
+        for t in self.tracked.values_mut() {
+            *t = Tracked::fresh(ctx.now);
+        }
+        self.elector_call(ctx, |e, c| e.on_start(c));
+        ctx.set_timer(SentinelTimer::Tick, self.cfg.sleep_interval);
+    }
+
+    fn on_message(&mut self, ctx: &mut SCtx<'_>, from: NodeId, msg: EtcdMsg) {
+        let EtcdMsg::Resp { id, result } = msg else { return };
+        if !self.client.owns(id) {
+            return self.elector_call(ctx, |e, c| e.on_message(c, from, EtcdMsg::Resp { id, result }));
+        }
+        let Some((req, result)) = self.client.on_response(ctx, from, id, result) else { return };
+        match (req, result) {
+            (Req::ReadData, Ok(Reply::Get { kv, .. })) => {
+                let _ = self.absorb(ctx, kv.as_ref());
+            }
+            (Req::ReadAll, Ok(Reply::Txn { gets, .. })) if gets.len() == self.cfg.keepers.len() + 1 => {
+                self.on_read(ctx, &gets)
+            }
+            (Req::Write, Ok(Reply::Txn { succeeded: true, revision, .. })) => {
+                let (cd, notes) = self.writing.take().expect("a write was in flight");
+                self.ops.retain(|(s, _)| *s > cd.applied_op);
+                self.data = Some((cd, revision));
+                for (what, keeper, reason) in notes {
+                    self.trace(ctx, what, keeper, reason);
+                }
+            }
+            (Req::Write, Ok(Reply::Txn { succeeded: false, .. })) => {
+                // Someone wrote since our read: decide again from what is there now.
+                self.writing = None;
+                self.read(ctx);
+            }
+            (Req::Write, _) => self.writing = None, // outcome unknown: the next round re-reads
+            _ => {}
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut SCtx<'_>, timer: SentinelTimer) {
+        match timer {
+            SentinelTimer::Elector(t) => self.elector_call(ctx, |e, c| e.on_timer(c, t)),
+            SentinelTimer::Tick => {
+                for req in self.client.expire(ctx.now, self.cfg.request_timeout) {
+                    if req == Req::Write {
+                        self.writing = None;
+                    }
+                }
+                self.observe_leadership(ctx);
+                self.read(ctx);
+                ctx.set_timer(SentinelTimer::Tick, self.cfg.sleep_interval);
+            }
+        }
+    }
+
+    fn check_invariants(&self) {
+        self.elector.check_invariants();
+        self.client.check_invariants();
+        assert!(self.client.pending_len() <= 1, "one read or one write per round");
+        assert_eq!(self.writing.is_some(), self.client.in_flight(&Req::Write), "a write is tracked while in flight");
+        assert!(self.ops.len() <= 1024, "operator commands never applied");
+        if let Some((cd, _)) = &self.data
+            && let Some(m) = &cd.master
+        {
+            assert_eq!(cd.keepers.get(m), Some(&super::DesiredRole::Master), "the master is told it is master");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stolon::DesiredRole;
+    use crate::stolon::testkit::{Driver, FakeEtcd, MEMBERS, secs};
+
+    /// Sentinels on one etcd, and keepers whose published state the test controls.
+    struct World {
+        etcd: FakeEtcd,
+        sentinels: Vec<Driver<Sentinel>>,
+        /// Keeper -> the state it publishes every second, `None` while it is silent.
+        keepers: BTreeMap<String, Option<KeeperState>>,
+        t: u64,
+    }
+
+    fn state(xlog_pos: u64) -> Option<KeeperState> {
+        Some(KeeperState {
+            uid: 0,
+            healthy: true,
+            role: ServerRole::Standby,
+            tli: 1,
+            xlog_pos,
+            can_be_master: true,
+            can_be_synchronous_replica: true,
+        })
+    }
+
+    fn config(spec: ClusterSpec) -> SentinelConfig {
+        let keepers = vec!["pg1".into(), "pg2".into(), "pg3".into()];
+        SentinelConfig { spec, ..SentinelConfig::new("c", MEMBERS.to_vec(), keepers, "pg1") }
+    }
+
+    impl World {
+        fn new(spec: ClusterSpec, sentinels: usize) -> World {
+            let mut etcd = FakeEtcd::default();
+            let sentinels = (0..sentinels)
+                .map(|i| Driver::start(Sentinel::new(config(spec.clone())), 31 + i as u32, &mut etcd))
+                .collect();
+            let keepers = [("pg1", state(5000)), ("pg2", state(4000)), ("pg3", state(4900))]
+                .into_iter()
+                .map(|(k, s)| (k.to_string(), s))
+                .collect();
+            World { etcd, sentinels, keepers, t: 0 }
+        }
+
+        /// Second by second to `t`: live keepers publish, then every sentinel runs.
+        fn run_to(&mut self, t: u64) {
+            while self.t < t {
+                self.t += 1;
+                for (name, s) in &self.keepers {
+                    if let Some(s) = s {
+                        let s = KeeperState { uid: self.t, ..s.clone() };
+                        self.etcd.put(&keeper_info_key("c", name), &s.encode());
+                    }
+                }
+                for d in &mut self.sentinels {
+                    d.run_until(&mut self.etcd, secs(self.t));
+                }
+            }
+        }
+
+        fn data(&self) -> ClusterData {
+            ClusterData::decode(&self.etcd.value(&cluster_data_key("c")).expect("cluster data")).unwrap()
+        }
+
+        fn leader(&self) -> usize {
+            let leaders: Vec<usize> =
+                (0..self.sentinels.len()).filter(|i| self.sentinels[*i].model.is_leader(secs(self.t))).collect();
+            assert_eq!(leaders.len(), 1, "exactly one leader at {}s", self.t);
+            leaders[0]
+        }
+
+        fn silence(&mut self, keeper: &str) {
+            *self.keepers.get_mut(keeper).unwrap() = None;
+        }
+
+        fn operator(&mut self, cmd: OperatorCmd) {
+            for d in &mut self.sentinels {
+                d.call(&mut self.etcd, |s, ctx| s.operator(ctx, cmd.clone()));
+            }
+        }
+    }
+
+    #[test]
+    fn a_silent_master_fails_after_fail_interval_and_the_least_lagging_async_standby_takes_over() {
+        let mut w = World::new(ClusterSpec::default(), 1);
+        w.run_to(5);
+        let cd = w.data();
+        assert_eq!((cd.generation, cd.master.as_deref()), (1, Some("pg1")), "the leader created the cluster");
+        assert_eq!(cd.keepers["pg2"], DesiredRole::Standby { follow: "pg1".into() });
+        assert!(cd.synchronous_standbys.is_empty(), "asynchronous replication");
+        w.run_to(30);
+        w.silence("pg1"); // last seen at 30 s
+        w.run_to(49);
+        assert_eq!(w.data().master.as_deref(), Some("pg1"), "19 s of silence is not yet a failure");
+        assert!(w.sentinels[0].events("keeper_failed").is_empty());
+        w.run_to(50);
+        let cd = w.data();
+        assert_eq!(cd.master.as_deref(), Some("pg3"), "pg3 lags 100 bytes, pg2 1000");
+        assert_eq!(cd.keepers["pg1"], DesiredRole::Standby { follow: "pg3".into() }, "the old master follows");
+        assert_eq!(cd.keepers["pg2"], DesiredRole::Standby { follow: "pg3".into() });
+        let s = &w.sentinels[0];
+        assert_eq!(s.events("keeper_failed"), vec![(Some("pg1".into()), "not updated for 20s".into())]);
+        let elected = s.events("master_elected");
+        assert_eq!(elected.len(), 2, "{elected:?}");
+        assert_eq!(elected[1].0.as_deref(), Some("pg3"));
+        assert!(elected[1].1.starts_with("keeper pg1 failed: not updated for 20s"), "{}", elected[1].1);
+        // The old master comes back: healthy again, but it stays a standby.
+        w.keepers.insert("pg1".into(), state(5000));
+        w.run_to(70);
+        assert_eq!(w.data().master.as_deref(), Some("pg3"));
+        assert_eq!(
+            w.sentinels[0].events("keeper_healthy"),
+            vec![(Some("pg1".into()), "publishes a healthy state again".into())]
+        );
+        assert_eq!(w.sentinels[0].events("master_elected").len(), 2);
+    }
+
+    #[test]
+    fn a_master_whose_database_stays_down_for_fail_interval_is_replaced_but_a_quick_restart_is_not() {
+        let mut w = World::new(ClusterSpec::default(), 1);
+        w.run_to(10);
+        let down = Some(KeeperState { healthy: false, ..state(5000).unwrap() });
+        w.keepers.insert("pg1".into(), down.clone());
+        // Seen healthy at the 10 s round, down at 15 s and 20 s, healthy at 25 s: 15 s.
+        w.run_to(20);
+        w.keepers.insert("pg1".into(), state(5000));
+        w.run_to(60);
+        assert_eq!(w.data().master.as_deref(), Some("pg1"));
+        w.keepers.insert("pg1".into(), down); // last seen healthy at the 60 s round
+        w.run_to(79);
+        assert_eq!(w.data().master.as_deref(), Some("pg1"));
+        w.run_to(80);
+        assert_eq!(w.data().master.as_deref(), Some("pg3"));
+        let elected = w.sentinels[0].events("master_elected");
+        assert!(elected[1].1.contains("database not running or unhealthy for 20s"), "{}", elected[1].1);
+    }
+
+    #[test]
+    fn with_synchronous_replication_only_the_synchronous_standby_is_promoted() {
+        let spec = ClusterSpec { synchronous_replication: true, ..ClusterSpec::default() };
+        let mut w = World::new(spec, 1);
+        w.run_to(5);
+        assert_eq!(w.data().synchronous_standbys, vec!["pg2".to_string()], "the first declared eligible standby");
+        w.run_to(30);
+        w.silence("pg1");
+        w.run_to(50);
+        let cd = w.data();
+        assert_eq!(cd.master.as_deref(), Some("pg2"), "pg3 is ahead but asynchronous");
+        assert_eq!(cd.synchronous_standbys, vec!["pg3".to_string()], "the new master's synchronous standby");
+        let sync = w.sentinels[0].events("sync_standbys");
+        assert_eq!(sync.last().unwrap().1, "synchronous standbys [pg2] -> [pg3]");
+    }
+
+    #[test]
+    fn no_eligible_masters_when_the_only_survivor_is_asynchronous() {
+        let spec = ClusterSpec { synchronous_replication: true, ..ClusterSpec::default() };
+        let mut w = World::new(spec, 1);
+        w.run_to(30);
+        assert_eq!(w.data().synchronous_standbys, vec!["pg2".to_string()]);
+        w.silence("pg1");
+        w.silence("pg2");
+        w.run_to(70);
+        let cd = w.data();
+        assert_eq!(cd.master.as_deref(), Some("pg1"), "nobody may replace it");
+        assert_eq!(cd.synchronous_standbys, vec!["pg2".to_string()], "the failed master's set is frozen");
+        let s = &w.sentinels[0];
+        assert_eq!(
+            s.events("no_eligible_masters"),
+            vec![(
+                None,
+                "master pg1 failed: not updated for 20s; pg2: unhealthy; pg3: not in the synchronous set".into()
+            )],
+            "traced once, not every round"
+        );
+        // The synchronous standby returns: it is promoted.
+        w.keepers.insert("pg2".into(), state(4000));
+        w.run_to(75);
+        assert_eq!(w.data().master.as_deref(), Some("pg2"));
+    }
+
+    #[test]
+    fn only_the_leader_writes_and_another_takes_over_when_it_is_cut_off() {
+        let mut w = World::new(ClusterSpec::default(), 2);
+        w.run_to(30);
+        let key = cluster_data_key("c");
+        let leader = w.leader();
+        let (l, f) = (31 + leader as u32, 32 - leader as u32);
+        assert!(w.etcd.writes_to(l, &key) >= 1);
+        assert_eq!(w.etcd.writes_to(f, &key), 0, "the sentinel that is not leader writes nothing");
+        assert_eq!(w.sentinels[leader].events("sentinel_leader").len(), 1);
+        // The leader loses etcd; the master dies too. The other sentinel takes over once the
+        // session expires, then waits a full failInterval from its own start as leader.
+        w.etcd.cut_off.push(l);
+        w.silence("pg1");
+        w.run_to(45);
+        assert_eq!(w.leader(), leader, "the old leader still holds its session");
+        w.run_to(60);
+        assert_eq!(w.leader(), 1 - leader, "the session expired");
+        assert_eq!(w.data().master.as_deref(), Some("pg1"));
+        let took_over = w.t;
+        w.run_to(took_over + 25);
+        assert_eq!(w.data().master.as_deref(), Some("pg3"));
+        assert!(w.etcd.writes_to(f, &key) >= 1);
+        let lost = w.sentinels[leader].events("sentinel_leader");
+        assert_eq!(lost.last().unwrap().1, format!("node {l} lost the sentinel leadership"));
+    }
+
+    #[test]
+    fn a_failed_compare_and_swap_rereads_instead_of_overwriting() {
+        let mut w = World::new(ClusterSpec::default(), 1);
+        w.run_to(30);
+        w.silence("pg1");
+        w.run_to(49);
+        // Someone else (an operator with stolonctl) makes pg2 master just before the sentinel
+        // writes its failover to pg3.
+        let mut theirs = w.data();
+        theirs.set_master("pg2");
+        theirs.generation = 50;
+        w.etcd.interject = Some((cluster_data_key("c"), theirs.encode()));
+        w.run_to(50);
+        assert!(w.etcd.interject.is_none(), "the sentinel tried to write");
+        assert_eq!(w.data(), theirs, "pg2 is healthy: the sentinel keeps what it re-read");
+        assert_eq!(w.sentinels[0].model.cluster_data(), Some(&theirs));
+        assert_eq!(w.sentinels[0].events("master_elected").len(), 1, "the lost write traced nothing");
+        w.run_to(70);
+        assert_eq!(w.data().master.as_deref(), Some("pg2"));
+    }
+
+    #[test]
+    fn failkeeper_switches_over_once_even_when_leadership_moves() {
+        let mut w = World::new(ClusterSpec::default(), 2);
+        w.run_to(20);
+        let leader = w.leader();
+        w.operator(OperatorCmd::FailKeeper { keeper: "pg1".into() });
+        assert_eq!(w.data().master.as_deref(), Some("pg3"), "acted on at once");
+        let s = &w.sentinels[leader];
+        assert_eq!(s.events("keeper_failed"), vec![(Some("pg1".into()), "stolonctl failkeeper".into())]);
+        assert!(s.events("master_elected")[1].1.starts_with("keeper pg1 failed: stolonctl failkeeper"));
+        w.run_to(30);
+        assert_eq!(w.sentinels[leader].events("keeper_healthy").len(), 1, "failed for one decision only");
+        assert_eq!(w.data().master.as_deref(), Some("pg3"));
+        // Switch back; then leadership moves. The other sentinel got the failkeeper too, but
+        // learned from the data that it was applied: it does not fail pg1 over again.
+        w.operator(OperatorCmd::ForceMaster { keeper: "pg1".into(), accept_data_loss: false });
+        assert_eq!(w.data().master.as_deref(), Some("pg1"));
+        w.etcd.cut_off.push(31 + leader as u32);
+        w.run_to(90);
+        assert_eq!(w.leader(), 1 - leader);
+        assert_eq!(w.data().master.as_deref(), Some("pg1"));
+        assert!(w.sentinels[1 - leader].events("master_elected").is_empty());
+        assert!(w.sentinels[1 - leader].events("keeper_failed").is_empty());
+    }
+
+    #[test]
+    fn force_master_accepts_data_loss_and_the_cluster_role_and_spec_follow_the_operator() {
+        let spec = ClusterSpec { synchronous_replication: true, ..ClusterSpec::default() };
+        let mut w = World::new(spec, 1);
+        w.run_to(20);
+        w.silence("pg1");
+        w.silence("pg2");
+        w.run_to(45);
+        assert_eq!(w.sentinels[0].events("no_eligible_masters").len(), 1);
+        w.operator(OperatorCmd::ForceMaster { keeper: "pg3".into(), accept_data_loss: true });
+        let cd = w.data();
+        assert_eq!((cd.master.as_deref(), cd.accept_data_loss), (Some("pg3"), true));
+        // Make the region a standby of another one, then promote it back.
+        w.operator(OperatorCmd::SetClusterRole { master: false, remote_master: Some(77) });
+        let cd = w.data();
+        assert_eq!(cd.role, ClusterRole::Standby { remote_master: 77 });
+        assert!(cd.synchronous_standbys.is_empty(), "a standby leader has no synchronous standbys");
+        w.operator(OperatorCmd::SetClusterRole { master: true, remote_master: None });
+        assert_eq!(w.data().role, ClusterRole::Master);
+        assert_eq!(w.sentinels[0].events("cluster_role").len(), 2);
+        // A spec change reaches the data, and a sentinel started later adopts it from there.
+        let relaxed = ClusterSpec { synchronous_replication: false, ..ClusterSpec::default() };
+        w.operator(OperatorCmd::SetSpec(relaxed.clone()));
+        assert_eq!(w.data().spec, relaxed);
+        assert!(w.data().synchronous_standbys.is_empty());
+        let mut late = Driver::start_at(Sentinel::new(config(ClusterSpec::default())), 40, &mut w.etcd, secs(w.t));
+        late.run_until(&mut w.etcd, secs(w.t + 5));
+        assert_eq!(late.model.spec(), &relaxed);
+        assert_eq!(late.model.role(), ClusterRole::Master);
+    }
+}
