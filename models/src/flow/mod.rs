@@ -7,10 +7,11 @@
 use crate::node::NodeId;
 use crate::time::SimTime;
 
-pub mod relay;
 pub mod balancer;
+pub mod bouncer;
 pub mod client;
 pub mod proxy_relay;
+pub mod relay;
 #[cfg(test)]
 pub(crate) mod testkit;
 
@@ -58,8 +59,13 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 5] =
-        [ErrorKind::Refused, ErrorKind::TimedOut, ErrorKind::ReadOnly, ErrorKind::PoolExhausted, ErrorKind::ConnectionClosed];
+    pub const ALL: [ErrorKind; 5] = [
+        ErrorKind::Refused,
+        ErrorKind::TimedOut,
+        ErrorKind::ReadOnly,
+        ErrorKind::PoolExhausted,
+        ErrorKind::ConnectionClosed,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::Refused => "refused",
@@ -183,13 +189,25 @@ impl Cohort {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FlowMsg {
     /// Requests travelling towards the database. `route` ends with the sender.
-    Requests { cohort: Cohort, route: Route },
+    Requests {
+        cohort: Cohort,
+        route: Route,
+    },
     /// Outcomes of (part of) a cohort travelling back; `route` ends with the receiver.
     /// A cohort may come back in several parts (some served now, some later, some failed).
-    Outcome { cohort: Cohort, outcome: Outcome, route: Route },
+    Outcome {
+        cohort: Cohort,
+        outcome: Outcome,
+        route: Route,
+    },
     /// A health check (HAProxy `check`, a TCP connect or a role probe) and its answer.
-    Check { seq: u64 },
-    CheckReply { seq: u64, ok: bool },
+    Check {
+        seq: u64,
+    },
+    CheckReply {
+        seq: u64,
+        ok: bool,
+    },
 }
 
 impl crate::node::Message for FlowMsg {
