@@ -373,7 +373,15 @@ impl Client {
     }
 
     /// Sends `count` requests as a new cohort (first attempt or retry).
-    fn issue(&mut self, ctx: &mut CCtx<'_>, tenant: TenantId, kind: ReqKind, count: u64, created: SimTime, attempt: u32) {
+    fn issue(
+        &mut self,
+        ctx: &mut CCtx<'_>,
+        tenant: TenantId,
+        kind: ReqKind,
+        count: u64,
+        created: SimTime,
+        attempt: u32,
+    ) {
         if attempt == 0 {
             ctx.count(CLIENT_REQUESTS, Label::Tenant(tenant), count);
         }
@@ -385,7 +393,8 @@ impl Client {
         let entry = if kind.needs_primary() { self.write_entry } else { self.read_entry };
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.outstanding.insert(seq, Pending { tenant, kind, remaining: count, created, sent: ctx.now, attempt, entry });
+        self.outstanding
+            .insert(seq, Pending { tenant, kind, remaining: count, created, sent: ctx.now, attempt, entry });
         self.entries.get_mut(&entry).expect("entries cover both lists").issued += count;
         let cohort = Cohort { client: ctx.id, seq, tenant, kind, count, created };
         ctx.send(entry, FlowMsg::Requests { cohort, route: Route::new(ctx.id) });

@@ -7,10 +7,11 @@
 use crate::node::NodeId;
 use crate::time::SimTime;
 
-pub mod relay;
 pub mod balancer;
+pub mod bouncer;
 pub mod client;
 pub mod proxy_relay;
+pub mod relay;
 #[cfg(test)]
 pub(crate) mod testkit;
 

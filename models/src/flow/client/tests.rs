@@ -28,7 +28,12 @@ fn client(t: TenantLoad) -> (H, Client) {
 
 /// Ticks every 100 ms until `until_ms`; every cohort sent is answered at once with what
 /// `answer` says (`None`: never). Returns all effects, answers' included.
-fn run(c: &mut Client, h: &mut H, until_ms: u64, answer: &mut dyn FnMut(NodeId, &Cohort) -> Option<Outcome>) -> Effects {
+fn run(
+    c: &mut Client,
+    h: &mut H,
+    until_ms: u64,
+    answer: &mut dyn FnMut(NodeId, &Cohort) -> Option<Outcome>,
+) -> Effects {
     let mut all = vec![];
     while h.now < ms_(until_ms) {
         h.advance(Duration::from_millis(100));
@@ -95,7 +100,10 @@ fn reads_after_writes_go_to_the_write_entry_as_read_primary() {
     assert!((primary - 10_000.0 * share).abs() <= 1.0, "{primary}");
     assert!((local - 10_000.0 * (1.0 - share)).abs() <= 1.0, "{local}");
     assert_eq!(sent_by(&e, W1, ReqKind::Write), 1000);
-    assert_eq!(sent_by(&e, B1, ReqKind::Write) + sent_by(&e, B1, ReqKind::ReadPrimary) + sent_by(&e, W1, ReqKind::Read), 0);
+    assert_eq!(
+        sent_by(&e, B1, ReqKind::Write) + sent_by(&e, B1, ReqKind::ReadPrimary) + sent_by(&e, W1, ReqKind::Read),
+        0
+    );
     let issued = counted(&e, CLIENT_REQUESTS, T0);
     assert_eq!(issued as f64, primary + local + 1000.0);
     assert_eq!(counted(&e, CLIENT_OK, T0), issued);
@@ -207,11 +215,19 @@ fn immediate_retries_go_out_in_the_same_step() {
     let now = h.now;
     c.issue(&mut h.ctx(), 0, ReqKind::Read, 4, now, 0);
     let (_, first, route) = requests(&h.drain())[0];
-    c.on_message(&mut h.ctx(), B1, FlowMsg::Outcome { cohort: first, outcome: failed(ErrorKind::PoolExhausted, 4), route });
+    c.on_message(
+        &mut h.ctx(),
+        B1,
+        FlowMsg::Outcome { cohort: first, outcome: failed(ErrorKind::PoolExhausted, 4), route },
+    );
     let e = h.drain();
     let [(B1, again, _)] = requests(&e)[..] else { panic!("{e:?}") };
     assert_eq!(again.count, 4);
-    c.on_message(&mut h.ctx(), B1, FlowMsg::Outcome { cohort: again, outcome: failed(ErrorKind::PoolExhausted, 4), route });
+    c.on_message(
+        &mut h.ctx(),
+        B1,
+        FlowMsg::Outcome { cohort: again, outcome: failed(ErrorKind::PoolExhausted, 4), route },
+    );
     let e = h.drain();
     assert!(requests(&e).is_empty());
     assert_eq!(counted(&e, CLIENT_FAILED, T0), 4);
