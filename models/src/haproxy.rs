@@ -203,6 +203,17 @@ pub fn split(balance: Balance, slots: &[Slot], n: u64, rr: &mut usize) -> Vec<u6
     let mut left = n;
     match balance {
         Balance::RoundRobin => {
+            // A cohort stands for many sessions arriving within one tick; rotating whole
+            // cohorts balances as well over a second and keeps one message per cohort. Only a
+            // cohort no single server has room for is spread.
+            if len > 0 {
+                let start = *rr % len;
+                if let Some(i) = (0..len).map(|k| (start + k) % len).find(|&i| slots[i].room_left(0) >= n) {
+                    parts[i] = n;
+                    *rr = (i + 1) % len;
+                    return parts;
+                }
+            }
             while left > 0 {
                 let start = if len == 0 { 0 } else { *rr % len };
                 let cands: Vec<usize> =

@@ -6,7 +6,6 @@
 use std::time::Instant;
 
 use models::stack::StackNode;
-use sim::run::factory;
 use sim::trace::Detail;
 use sim::world::World;
 
@@ -38,7 +37,7 @@ fn engine_once(sc: &scenarios::Scenario, seed: u64) -> (u64, f64, u64) {
 fn bare_once(sc: &scenarios::Scenario, seed: u64) -> (u64, f64) {
     let wall = Instant::now();
     let mut world = sim::run::world(sc, seed, Detail::Default);
-    let factory = factory(sc);
+    let factory = sim::run::factory_for(sc, &world);
     sim::bare::run(&mut world, &*factory);
     (delivered(&world), wall.elapsed().as_secs_f64())
 }

@@ -11,6 +11,8 @@ pub mod net;
 pub mod pg_check;
 pub mod run;
 pub mod runner;
+pub mod stack_config;
+pub mod stack_summary;
 pub mod summary;
 pub mod trace;
 pub mod world;

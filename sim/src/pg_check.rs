@@ -77,9 +77,19 @@ impl Cluster {
     }
 }
 
+/// One promotion: which commits acknowledged on the parent timeline the new one lacks.
+struct Promotion {
+    t_ns: u64,
+    cluster: String,
+    tli: u32,
+    parent: Tl,
+    switch_lsn: u64,
+}
+
 #[derive(Default)]
 pub struct PgDurability {
     clusters: BTreeMap<String, Cluster>,
+    promotions: Vec<Promotion>,
     node_cluster: BTreeMap<u32, String>,
     result: Option<Value>,
 }
@@ -108,6 +118,13 @@ impl Checker for PgDurability {
                 c.parents.insert((*tli, *origin), ((*parent_tli, *parent_origin), *switch_lsn));
                 c.accept_data_loss |= accept_data_loss;
                 c.promotions += 1;
+                self.promotions.push(Promotion {
+                    t_ns: ev.t_ns,
+                    cluster: cluster.clone(),
+                    tli: *tli,
+                    parent: (*parent_tli, *parent_origin),
+                    switch_lsn: *switch_lsn,
+                });
             }
             TraceKind::PgRole { cluster, role, tli, origin, .. } => {
                 let n = node?;
@@ -163,6 +180,26 @@ impl Checker for PgDurability {
                 ));
             }
         }
+        // Each promotion's RPO: commits acknowledged on the parent timeline past the switch
+        // point (before or after the promotion: an unfenced old primary keeps acknowledging).
+        let failovers: Vec<Value> = self
+            .promotions
+            .iter()
+            .map(|p| {
+                let c = &self.clusters[&p.cluster];
+                let lost: u64 = c
+                    .acked
+                    .iter()
+                    .filter(|a| a.tl == p.parent)
+                    .map(|a| {
+                        let kept =
+                            if p.switch_lsn < a.first { 0 } else { a.count.min((p.switch_lsn - a.first) / a.step + 1) };
+                        a.count - kept
+                    })
+                    .sum();
+                json!({ "at_seconds": p.t_ns as f64 / 1e9, "cluster": p.cluster, "tli": p.tli, "commits_lost": lost })
+            })
+            .collect();
         let timelines: u64 = self.clusters.values().map(|c| 1 + c.parents.len() as u64).sum();
         self.result = Some(json!({
             "commits_acknowledged": acked_total,
@@ -172,6 +209,7 @@ impl Checker for PgDurability {
             "timelines": timelines,
             "final_timeline": finals,
             "split_brain_seconds": (split_ns as f64 / 1e9 * 1e6).round() / 1e6,
+            "promotion_losses": failovers,
         }));
         violations
     }

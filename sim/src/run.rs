@@ -7,9 +7,18 @@ use models::pg::{
     Capacity, PgConfig, PgDurable, PgMsg, PgNode, Phase, RebuildMethod, SyncLevel, SyncStandbyNames, Workload,
 };
 use models::probe::{Probe, ProbeConfig};
-use models::stack::{Hosted, StackDurable, StackMsg, StackNode};
+use models::flow::balancer::Haproxy;
+use models::flow::bouncer::Bouncer;
+use models::flow::client::Client;
+use models::flow::proxy_relay::ProxyRelay;
+use models::stack::{Hosted, PgKeeperHost, ProxyHost, StackDurable, StackMsg, StackNode};
+use models::stolon::Keeper;
+use models::stolon::proxy::ProxyControl;
+use models::stolon::sentinel::Sentinel;
 use models::{NodeId, SimTime};
-use scenarios::{ActionKind, NodeKind, Scenario};
+use models::stack::StackOp;
+use models::stolon::sentinel::OperatorCmd;
+use scenarios::{ActionKind, NodeKind, Scenario, StackRole};
 use serde_json::{Value, json};
 
 use crate::engine::{EngineStats, Factory, drive};
@@ -46,7 +55,9 @@ fn nodes_of(sc: &Scenario, kind: NodeKind) -> Vec<NodeId> {
 }
 
 /// Builds each node's component for an incarnation, from its durable state.
-pub fn factory(sc: &Scenario) -> Factory<StackNode> {
+/// `copy_bytes_per_s[target][source]`: what a rebuild of `target` from `source` copies per
+/// second (see `copy_throughput`), for keepers that resync on their own.
+pub fn factory(sc: &Scenario, copy_bytes_per_s: Vec<std::collections::BTreeMap<NodeId, u64>>) -> Factory<StackNode> {
     let probes = nodes_of(sc, NodeKind::Probe);
     let members = nodes_of(sc, NodeKind::Etcd);
     let kinds: Vec<NodeKind> = sc.nodes.iter().map(|n| n.kind).collect();
@@ -54,6 +65,7 @@ pub fn factory(sc: &Scenario) -> Factory<StackNode> {
         (sc.probe.clone(), sc.etcd.clone(), sc.etcd_writer.clone(), sc.sim.check_quorum);
     let elector = sc.etcd_elector.clone();
     let pg: Vec<Option<PgConfig>> = (0..sc.nodes.len()).map(|i| pg_config(sc, i)).collect();
+    let stack = crate::stack_config::StackConfigs::new(sc, copy_bytes_per_s);
     Arc::new(move |id: NodeId, durable: StackDurable| match kinds[id as usize] {
         NodeKind::Probe => StackNode::Probe(Hosted::new(Probe::new(ProbeConfig {
             targets: probes.iter().copied().filter(|&p| p != id).collect(),
@@ -95,7 +107,35 @@ pub fn factory(sc: &Scenario) -> Factory<StackNode> {
                 _ => PgDurable::default(),
             };
             let cfg = pg[id as usize].clone().expect("postgres nodes have a config");
-            StackNode::Pg(Box::new(Hosted::new(PgNode::new(cfg, durable))))
+            let node = Hosted::new(PgNode::new(cfg, durable));
+            match &stack.keepers[id as usize] {
+                Some(k) => StackNode::PgKeeper(Box::new(PgKeeperHost {
+                    pg: node,
+                    keeper: Hosted::new(Keeper::new(k.clone())),
+                    rebuild_bytes_per_s: stack.copy_bytes_per_s[id as usize].clone(),
+                })),
+                None => StackNode::Pg(Box::new(node)),
+            }
+        }
+        NodeKind::StolonSentinel => {
+            let cfg = stack.sentinels[id as usize].clone().expect("sentinels have a config");
+            StackNode::Sentinel(Box::new(Hosted::new(Sentinel::new(cfg))))
+        }
+        NodeKind::StolonProxy => {
+            let cfg = stack.proxies[id as usize].clone().expect("proxies have a config");
+            StackNode::StolonProxy(Box::new(ProxyHost::new(ProxyControl::new(cfg), ProxyRelay::new(Default::default()))))
+        }
+        NodeKind::Haproxy => {
+            let cfg = stack.haproxies[id as usize].clone().expect("haproxies have a config");
+            StackNode::Haproxy(Box::new(Hosted::new(Haproxy::new(cfg))))
+        }
+        NodeKind::Pgbouncer => {
+            let cfg = stack.bouncers[id as usize].clone().expect("pgbouncers have a config");
+            StackNode::Bouncer(Box::new(Hosted::new(Bouncer::new(cfg))))
+        }
+        NodeKind::Clients => {
+            let cfg = stack.clients[id as usize].clone().expect("clients have a config");
+            StackNode::Client(Box::new(Hosted::new(Client::new(cfg))))
         }
     })
 }
@@ -105,16 +145,18 @@ fn pg_config(sc: &Scenario, i: usize) -> Option<PgConfig> {
     let spec = sc.nodes[i].pg.as_ref()?;
     let c = &sc.pg_clusters[spec.cluster];
     let p = &sc.postgres;
-    let members: Vec<usize> =
-        (0..sc.nodes.len()).filter(|&j| sc.nodes[j].pg.as_ref().is_some_and(|q| q.cluster == spec.cluster)).collect();
+    // A standby cluster (another region) shares its primary cluster's WAL history: same first
+    // timeline, and standby names known across clusters.
+    let root = c.standby_of.unwrap_or(spec.cluster);
+    let members: Vec<usize> = (0..sc.nodes.len()).filter(|&j| sc.nodes[j].pg.is_some()).collect();
     let primary = members
         .iter()
         .copied()
-        .find(|&j| sc.nodes[j].pg.as_ref().is_some_and(|q| q.upstream.is_none()))
+        .find(|&j| sc.nodes[j].pg.as_ref().is_some_and(|q| q.cluster == root && q.upstream.is_none()))
         .expect("validated: one primary per cluster");
     let at = |d: std::time::Duration| SimTime::from_duration(d);
     Some(PgConfig {
-        cluster: c.name.clone(),
+        cluster: sc.pg_clusters[root].name.clone(),
         names: members.iter().map(|&j| (j as NodeId, sc.nodes[j].name.clone())).collect(),
         initial_primary: primary as NodeId,
         initial_upstream: spec.upstream,
@@ -198,6 +240,48 @@ fn operator_actions(sc: &Scenario, world: &mut World<StackNode>) {
                 format!("repoint {} to follow {}", name(*node), name(*upstream)),
                 vec![(*node, StackMsg::Pg(PgMsg::Follow { upstream: *upstream }))],
             ),
+            ActionKind::FailKeeper { node } => (
+                format!("stolonctl failkeeper {}", name(*node)),
+                to_sentinels(sc, *node, OperatorCmd::FailKeeper { keeper: name(*node) }),
+            ),
+            ActionKind::ForceMaster { node, accept_data_loss } => (
+                format!(
+                    "force {} to master{}",
+                    name(*node),
+                    if *accept_data_loss { " (accepting data loss)" } else { "" }
+                ),
+                to_sentinels(
+                    sc,
+                    *node,
+                    OperatorCmd::ForceMaster { keeper: name(*node), accept_data_loss: *accept_data_loss },
+                ),
+            ),
+            ActionKind::PromoteRegion { cluster } => {
+                let c = &sc.pg_clusters[*cluster];
+                let cmd = OperatorCmd::SetClusterRole { master: true, remote_master: None };
+                let mut inject: Vec<(NodeId, StackMsg)> = sentinels_of(sc, *cluster)
+                    .into_iter()
+                    .map(|s| (s, StackMsg::Op(StackOp::Stolon(cmd.clone()))))
+                    .collect();
+                let region = sc.nodes[crate::stack_config::leader(sc, *cluster) as usize].region;
+                inject.extend(to_clients(sc, |_| StackOp::WriteEntries(bouncers_in(sc, region))));
+                (format!("promote standby cluster {} (stolonctl update role=master); writes to its region", c.name), inject)
+            }
+            ActionKind::ShedLoad { factor } => {
+                (format!("shed load: clients keep {:.0} %", factor * 100.0), to_clients(sc, |_| StackOp::ShedLoad(*factor)))
+            }
+            ActionKind::MoveReads { region } => (
+                format!("move reads to {}", sc.regions[*region].name),
+                to_clients(sc, |own| {
+                    let mut e = bouncers_in(sc, *region);
+                    e.extend(own.iter().filter(|b| sc.nodes[**b as usize].region != *region));
+                    StackOp::ReadEntries(e)
+                }),
+            ),
+            ActionKind::MoveWrites { region } => (
+                format!("move writes to {}", sc.regions[*region].name),
+                to_clients(sc, |_| StackOp::WriteEntries(bouncers_in(sc, *region))),
+            ),
             ActionKind::Rebuild { node, upstream, method } => {
                 let method = RebuildMethod::parse(method).expect("validated method");
                 let bytes_per_s = copy_throughput(sc, world, *upstream, *node);
@@ -211,6 +295,36 @@ fn operator_actions(sc: &Scenario, world: &mut World<StackNode>) {
     }
 }
 
+fn sentinels_of(sc: &Scenario, cluster: usize) -> Vec<NodeId> {
+    (0..sc.nodes.len())
+        .filter(|&i| sc.nodes[i].stack == Some(StackRole::Sentinel { cluster }))
+        .map(|i| i as NodeId)
+        .collect()
+}
+
+/// An operator command for the sentinels of the cluster `node` belongs to.
+fn to_sentinels(sc: &Scenario, node: NodeId, cmd: OperatorCmd) -> Vec<(NodeId, StackMsg)> {
+    let cluster = sc.nodes[node as usize].pg.as_ref().expect("validated: a postgres node").cluster;
+    sentinels_of(sc, cluster).into_iter().map(|s| (s, StackMsg::Op(StackOp::Stolon(cmd.clone())))).collect()
+}
+
+/// A command for every client region, given its own read entries.
+fn to_clients(sc: &Scenario, op: impl Fn(&[NodeId]) -> StackOp) -> Vec<(NodeId, StackMsg)> {
+    (0..sc.nodes.len())
+        .filter_map(|i| match &sc.nodes[i].stack {
+            Some(StackRole::Clients { read_entries, .. }) => Some((i as NodeId, StackMsg::Op(op(read_entries)))),
+            _ => None,
+        })
+        .collect()
+}
+
+fn bouncers_in(sc: &Scenario, region: usize) -> Vec<NodeId> {
+    (0..sc.nodes.len())
+        .filter(|&i| sc.nodes[i].kind == NodeKind::Pgbouncer && sc.nodes[i].region == region)
+        .map(|i| i as NodeId)
+        .collect()
+}
+
 /// What a rebuild copies per second: the slowest of the path between the servers (a 10
 /// Gbit/s NIC where the scenario sets no bandwidth), the source's disk reads and the target's
 /// disk writes.
@@ -222,10 +336,29 @@ fn copy_throughput(sc: &Scenario, world: &World<StackNode>, source: NodeId, targ
         .max(1)
 }
 
+/// The factory for a world built from `sc` (its paths give the rebuild throughputs).
+pub fn factory_for(sc: &Scenario, world: &World<StackNode>) -> Factory<StackNode> {
+    factory(sc, copy_table(sc, world))
+}
+
+/// Rebuild throughput between every pair of PostgreSQL servers.
+pub fn copy_table(sc: &Scenario, world: &World<StackNode>) -> Vec<std::collections::BTreeMap<NodeId, u64>> {
+    let pg = nodes_of(sc, NodeKind::Postgres);
+    (0..sc.nodes.len() as NodeId)
+        .map(|t| {
+            if !pg.contains(&t) {
+                return Default::default();
+            }
+            pg.iter().filter(|&&s| s != t).map(|&s| (s, copy_throughput(sc, world, s, t))).collect()
+        })
+        .collect()
+}
+
 /// A world ready to run: trace header written, operator actions scheduled.
 pub fn world(sc: &Scenario, seed: u64, detail: Detail) -> World<StackNode> {
     let mut world = World::new(sc, seed, detail);
     world.model_faults = Some(model_fault);
+    world.metrics.tenants = sc.tenants.iter().map(|t| t.name.clone()).collect();
     operator_actions(sc, &mut world);
     world
 }
@@ -240,7 +373,8 @@ async fn simulate_with(sc: &Scenario, seed: u64, opts: RunOptions) -> (World<Sta
     if let Some(at) = opts.debug_panic_at {
         world.schedule_debug_panic(SimTime::from_duration(at));
     }
-    let stats = drive(&mut world, factory(sc)).await;
+    let factory = factory_for(sc, &world);
+    let stats = drive(&mut world, factory).await;
     (world, stats)
 }
 
@@ -282,6 +416,40 @@ pub fn finish(sc: &Scenario, seed: u64, world: World<StackNode>, engine: EngineS
     if sc.nodes.iter().any(|n| n.kind == NodeKind::Etcd) {
         let e = summary::etcd(&world.trace.events, &world.metrics, &world.names, world.end);
         obj.insert("etcd".into(), e);
+    }
+    if sc.nodes.iter().any(|n| n.kind == NodeKind::Clients) {
+        let tenants: Vec<String> = sc.tenants.iter().map(|t| t.name.clone()).collect();
+        let pg_nodes = sc
+            .nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| {
+                let p = n.pg.as_ref()?;
+                Some((i as u32, (sc.pg_clusters[p.cluster].name.clone(), sc.regions[n.region].name.clone())))
+            })
+            .collect();
+        let losses = obj.get("postgres").and_then(|p| p.get("promotion_losses")).cloned();
+        let inputs = crate::stack_summary::StackInputs {
+            events: &world.trace.events,
+            metrics: &world.metrics,
+            names: &world.names,
+            tenants: &tenants,
+            slo: sc.workload.slo,
+            duration_s: sc.duration.as_secs(),
+            pg_nodes,
+            client: crate::stack_summary::ClientMetrics {
+                ok: models::flow::client::CLIENT_OK,
+                failed: models::flow::client::CLIENT_FAILED,
+                latency_ms: models::flow::client::CLIENT_LATENCY_MS,
+                errors: models::flow::ErrorKind::ALL
+                    .iter()
+                    .map(|k| (k.as_str(), models::flow::client::error_metric(*k)))
+                    .collect(),
+                retries: models::flow::client::CLIENT_RETRIES,
+            },
+            promotion_losses: losses.as_ref(),
+        };
+        obj.insert("stack".into(), crate::stack_summary::stack(&inputs));
     }
     let assertions: Vec<AssertionResult> = sc.asserts.iter().map(|a| summary::evaluate(a, &summary)).collect();
     let violations: Vec<Value> =

@@ -111,11 +111,17 @@ pub fn lookup<'a>(summary: &'a Value, path: &str) -> Result<&'a Value, String> {
     let mut v = summary;
     let mut walked = String::new();
     for part in path.split('.') {
-        v = match v.get(part) {
+        // Arrays are indexed by position: `stack.failovers.0.cause`.
+        let item = match (v, part.parse::<usize>()) {
+            (Value::Array(a), Ok(i)) => a.get(i),
+            _ => v.get(part),
+        };
+        v = match item {
             Some(next) => next,
             None => {
                 let keys = match v {
                     Value::Object(m) => m.keys().take(20).cloned().collect::<Vec<_>>().join(", "),
+                    Value::Array(a) => format!("an array of {} items (index 0..{})", a.len(), a.len()),
                     _ => "(not an object)".into(),
                 };
                 let at = if walked.is_empty() { "the top level".to_string() } else { format!("`{walked}`") };

@@ -1,7 +1,7 @@
 //! The engine against the bare reference loop, determinism, and madsim's own check.
 
 use models::stack::StackNode;
-use sim::run::{factory, simulate};
+use sim::run::simulate;
 use sim::trace::Detail;
 use sim::world::World;
 use sim::{RunOptions, run};
@@ -14,7 +14,7 @@ fn smoke() -> scenarios::Scenario {
 
 fn bare(sc: &scenarios::Scenario, seed: u64) -> World<StackNode> {
     let mut world = sim::run::world(sc, seed, Detail::Default);
-    let factory = factory(sc);
+    let factory = sim::run::factory_for(sc, &world);
     sim::bare::run(&mut world, &*factory);
     world
 }

@@ -3,8 +3,8 @@
 //! concurrency limit that can adapt like TCP Vegas, and every server connection through one
 //! HAProxy.
 //!
-//! - Processes: the kernel spreads connections evenly, so each cohort is split evenly across
-//!   the processes (the remainder rotating). Each process is a whole PgBouncer with its own
+//! - Processes: the kernel spreads connections evenly; each cohort goes whole to the next
+//!   process in turn (cohorts are small and many, so the processes share the load evenly). Each process is a whole PgBouncer with its own
 //!   pools, limits and `max_client_conn`, and spends `cpu_per_query_us` of its one core per
 //!   query: it handles at most 1e6 / `cpu_per_query_us` queries/s, and the excess waits for
 //!   the CPU (adding latency) while counting as client connections.
@@ -48,6 +48,8 @@ use crate::time::SimTime;
 pub const BOUNCER_REFUSED: &str = "bouncer_refused";
 /// Clients failed at once while the pool's server logins fail (`server_login_retry`).
 pub const BOUNCER_LOGIN_REFUSED: &str = "bouncer_login_refused";
+/// Waiting clients that gave up (closed their connection) before being served.
+pub const BOUNCER_CLIENTS_GONE: &str = "bouncer_clients_gone";
 /// Clients that waited past `query_wait_timeout`.
 pub const BOUNCER_WAIT_TIMEOUTS: &str = "bouncer_query_wait_timeouts";
 /// Time from arrival to forwarding (CPU and pool wait), in ms (a distribution).
@@ -370,7 +372,14 @@ impl Process {
         }
         let refusing = pool.refusing(now);
         while let Some(w) = pool.waiting.front() {
-            let failing = if refusing {
+            let failing = if w.cohort.deadline <= now {
+                // The client gave up and closed its connection: PgBouncer drops it from the
+                // queue; the client has counted it already.
+                let w = pool.waiting.pop_front().expect("peeked");
+                pool.waiting_count -= w.remaining;
+                ctx.count(BOUNCER_CLIENTS_GONE, Label::Tenant(key.0), w.remaining);
+                continue;
+            } else if refusing {
                 Some((ErrorKind::Refused, BOUNCER_LOGIN_REFUSED))
             } else if w.arrived + pc.query_wait_timeout <= now {
                 Some((ErrorKind::PoolExhausted, BOUNCER_WAIT_TIMEOUTS))
@@ -588,16 +597,13 @@ impl Model for Bouncer {
     fn on_message(&mut self, ctx: &mut BCtx<'_>, from: NodeId, msg: FlowMsg) {
         match msg {
             FlowMsg::Requests { cohort, route } => {
+                // The kernel spreads connections over the processes; a cohort (the
+                // connections one client region opens in a tick) goes to the next process, so
+                // over a second the processes share the load evenly and a cohort stays whole.
                 let n_procs = self.procs.len();
-                let (base, rem) = (cohort.count / n_procs as u64, (cohort.count % n_procs as u64) as usize);
-                for k in 0..n_procs {
-                    let p = (self.reuseport_rr + k) % n_procs;
-                    let n = base + u64::from(k < rem);
-                    if n > 0 {
-                        self.procs[p].accept(ctx, &self.cfg, cohort, route, n);
-                    }
-                }
-                self.reuseport_rr = (self.reuseport_rr + rem) % n_procs;
+                let p = self.reuseport_rr % n_procs;
+                self.procs[p].accept(ctx, &self.cfg, cohort, route, cohort.count);
+                self.reuseport_rr = (p + 1) % n_procs;
                 self.pump_all(ctx, false);
             }
             FlowMsg::Outcome { cohort, mut outcome, route } => {

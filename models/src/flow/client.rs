@@ -193,6 +193,8 @@ pub struct ClientConfig {
     /// The primary region's PgBouncer nodes, for writes and read-after-write reads.
     pub write_entries: Vec<NodeId>,
     pub anycast: AnycastConfig,
+    /// When the load starts (the stack's control plane settles first: a run starts cold).
+    pub start_after: Duration,
 }
 
 impl ClientConfig {
@@ -203,6 +205,7 @@ impl ClientConfig {
             read_entries,
             write_entries,
             anycast: AnycastConfig::default(),
+            start_after: Duration::ZERO,
         }
     }
 }
@@ -396,7 +399,8 @@ impl Client {
         self.outstanding
             .insert(seq, Pending { tenant, kind, remaining: count, created, sent: ctx.now, attempt, entry });
         self.entries.get_mut(&entry).expect("entries cover both lists").issued += count;
-        let cohort = Cohort { client: ctx.id, seq, tenant, kind, count, created };
+        let deadline = ctx.now + self.cfg.tenants[usize::from(tenant)].timeout;
+        let cohort = Cohort { client: ctx.id, seq, tenant, kind, count, created, deadline };
         ctx.send(entry, FlowMsg::Requests { cohort, route: Route::new(ctx.id) });
     }
 
@@ -408,10 +412,7 @@ impl Client {
             return;
         }
         ctx.count(CLIENT_RETRIES, Label::Tenant(tenant), n);
-        if let RetryPolicy::Immediate { .. } = policy {
-            self.issue(ctx, tenant, kind, n, created, attempt + 1);
-            return;
-        }
+        // Immediate retries go out with the next tick's batch.
         let due = ctx.now + policy.delay(attempt, ctx.rng);
         let id = self.next_retry_id;
         self.next_retry_id += 1;
@@ -550,8 +551,9 @@ impl Model for Client {
     type Durable = ();
 
     fn on_start(&mut self, ctx: &mut CCtx<'_>) {
-        self.window_end = ctx.now + self.cfg.anycast.window;
-        ctx.set_timer(ClientTimer::Tick, self.cfg.tick);
+        let first = self.cfg.start_after.max(self.cfg.tick);
+        self.window_end = ctx.now + first + self.cfg.anycast.window;
+        ctx.set_timer(ClientTimer::Tick, first);
     }
 
     fn on_message(&mut self, ctx: &mut CCtx<'_>, from: NodeId, msg: FlowMsg) {
@@ -579,12 +581,22 @@ impl Model for Client {
                     self.judge_entries(ctx);
                     self.window_end = ctx.now + self.cfg.anycast.window;
                 }
+                // Retries due now go out as one cohort per tenant, kind and attempt; its
+                // creation time is the count-weighted mean of the merged ones' (latency is
+                // measured from the first attempt).
+                let mut due: BTreeMap<(TenantId, ReqKind, u32), (u64, f64)> = BTreeMap::new();
                 while let Some(entry) = self.retries.first_entry() {
                     if entry.key().0 > ctx.now {
                         break;
                     }
                     let r = entry.remove();
-                    self.issue(ctx, r.tenant, r.kind, r.count, r.created, r.attempt);
+                    let e = due.entry((r.tenant, r.kind, r.attempt)).or_default();
+                    e.0 += r.count;
+                    e.1 += r.count as f64 * r.created.0 as f64;
+                }
+                for ((tenant, kind, attempt), (count, created_sum)) in due {
+                    let created = SimTime((created_sum / count as f64) as u64).min(ctx.now);
+                    self.issue(ctx, tenant, kind, count, created, attempt);
                 }
                 self.arrivals(ctx);
                 ctx.set_timer(ClientTimer::Tick, self.cfg.tick);

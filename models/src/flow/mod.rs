@@ -88,6 +88,9 @@ pub struct Cohort {
     pub count: u64,
     /// When the client issued these requests (latency is measured from here).
     pub created: SimTime,
+    /// When the client gives up on this attempt and closes its connections: a hop still
+    /// holding the requests queued drops them then, as a server notices a closed socket.
+    pub deadline: SimTime,
 }
 
 /// The hops a cohort has passed, client first; the outcome retraces them backwards. At most

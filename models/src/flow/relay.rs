@@ -265,7 +265,7 @@ mod tests {
     const D2: NodeId = 8;
 
     fn cohort(seq: u64, count: u64) -> Cohort {
-        Cohort { client: 1, seq, tenant: 0, kind: ReqKind::Read, count, created: SimTime::ZERO }
+        Cohort { client: 1, seq, tenant: 0, kind: ReqKind::Read, count, created: SimTime::ZERO, deadline: SimTime::MAX }
     }
 
     fn at(ms: u64) -> SimTime {

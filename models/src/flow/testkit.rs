@@ -122,7 +122,7 @@ pub fn traces(effects: &[Effect<FlowMsg>]) -> Vec<TraceKind> {
 }
 
 pub fn cohort(client: NodeId, seq: u64, tenant: u16, kind: ReqKind, count: u64, created: SimTime) -> Cohort {
-    Cohort { client, seq, tenant, kind, count, created }
+    Cohort { client, seq, tenant, kind, count, created, deadline: SimTime::MAX }
 }
 
 /// The answer a downstream node gives to a `Requests` it received from `from`.

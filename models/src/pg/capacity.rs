@@ -59,20 +59,18 @@ impl Capacity {
 }
 
 impl Capacity {
-    /// Requests per second the server completes when `offered_rps` arrive and its backlog
-    /// holds `reads` and `writes` (their mix sets the cost of one request): the full rate
-    /// its cores allow up to saturation, falling as 1 / (1 + collapse x excess) beyond.
-    pub fn throughput(&self, offered_rps: f64, reads: u64, writes: u64, warmth: f64) -> f64 {
-        let n = (reads + writes) as f64;
-        if n == 0.0 {
-            return 0.0;
-        }
-        let cost_s =
-            (reads as f64 * self.read_service.as_secs_f64() + writes as f64 * self.write_service.as_secs_f64()) / n;
+    /// CPU time of one request of this kind.
+    pub fn service(&self, write: bool) -> Duration {
+        if write { self.write_service } else { self.read_service }
+    }
+
+    /// Core-seconds of useful work per second when `offered` core-seconds of work arrive per
+    /// second: all the cores' time up to saturation; beyond it the excess costs throughput,
+    /// as 1 / (1 + collapse x excess) (contention, context switches, cache thrash).
+    pub fn useful_core_seconds(&self, offered: f64, warmth: f64) -> f64 {
         let supply = self.core_seconds(warmth);
-        let max_rps = supply / cost_s.max(1e-12);
-        let utilisation = offered_rps * cost_s / supply.max(1e-12);
-        if utilisation <= 1.0 { max_rps } else { max_rps / (1.0 + self.overload_collapse * (utilisation - 1.0)) }
+        let utilisation = offered / supply.max(1e-12);
+        if utilisation <= 1.0 { supply } else { supply / (1.0 + self.overload_collapse * (utilisation - 1.0)) }
     }
 }
 
@@ -91,13 +89,12 @@ mod tests {
     }
 
     #[test]
-    fn throughput_is_full_until_saturation_then_collapses() {
-        let c = Capacity { cores: 2, read_service: Duration::from_millis(1), ..Capacity::default() };
-        assert_eq!(c.throughput(1500.0, 10, 0, 1.0), 2000.0, "below saturation: what the cores allow");
-        let at_3x = c.throughput(6000.0, 10, 0, 1.0);
-        assert!((at_3x - 1000.0).abs() < 1e-6, "3x offered, collapse 0.5: half of 2000, got {at_3x}");
-        assert!(c.throughput(1500.0, 10, 0, 0.3) < 700.0, "a cold cache serves less");
-        assert_eq!(c.throughput(1500.0, 0, 0, 1.0), 0.0);
+    fn useful_work_is_full_until_saturation_then_collapses() {
+        let c = Capacity { cores: 2, ..Capacity::default() };
+        assert_eq!(c.useful_core_seconds(1.5, 1.0), 2.0, "below saturation: every core's time");
+        let at_3x = c.useful_core_seconds(6.0, 1.0);
+        assert!((at_3x - 1.0).abs() < 1e-9, "3x offered, collapse 0.5: half of 2 core-s, got {at_3x}");
+        assert!((c.useful_core_seconds(0.5, 0.3) - 0.6).abs() < 1e-9, "a cold cache: 30 % of the cores' work");
     }
 
     #[test]

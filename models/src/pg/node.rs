@@ -170,9 +170,10 @@ pub struct PgNode {
     intake: VecDeque<(Cohort, Route, SimTime)>,
     /// Fractional capacity carried between ticks.
     serve_carry: f64,
-    /// Requests arrived since the last tick, and the offered rate smoothed over ~1 s.
-    arrived: u64,
-    offered_rps: f64,
+    /// Work (core-seconds) arrived since the last tick, and the offered work per second
+    /// smoothed over ~1 s.
+    arrived_core_s: f64,
+    offered_core_s: f64,
     /// When this server started serving in its current role (its cache warms from here).
     serving_since: SimTime,
 }
@@ -237,8 +238,8 @@ impl PgNode {
             last_replayed_wal_time: None,
             intake: VecDeque::new(),
             serve_carry: 0.0,
-            arrived: 0,
-            offered_rps: 0.0,
+            arrived_core_s: 0.0,
+            offered_core_s: 0.0,
             serving_since: SimTime::ZERO,
         }
     }

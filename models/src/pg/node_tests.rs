@@ -275,7 +275,7 @@ mod requests {
     const CLIENT: NodeId = 7;
 
     fn send(c: &mut Cluster, to: NodeId, seq: u64, kind: ReqKind, count: u64) {
-        let cohort = Cohort { client: CLIENT, seq, tenant: 0, kind, count, created: c.now };
+        let cohort = Cohort { client: CLIENT, seq, tenant: 0, kind, count, created: c.now, deadline: SimTime::MAX };
         let msg = PgMsg::Flow(FlowMsg::Requests { cohort, route: Route::new(CLIENT) });
         c.call(to, |m, ctx| m.on_message(ctx, CLIENT, msg));
     }

@@ -81,7 +81,8 @@ impl PgNode {
                 match refuse {
                     Some(kind) => reply(ctx, cohort, route, Outcome::failed(kind, cohort.count)),
                     None => {
-                        self.arrived += cohort.count;
+                        let unit = self.cfg.capacity.service(write).as_secs_f64();
+                        self.arrived_core_s += cohort.count as f64 * unit;
                         self.intake.push_back((cohort, route, ctx.now));
                     }
                 }
@@ -94,49 +95,48 @@ impl PgNode {
     /// One tick of service: the capacity left after the generated load serves the intake in
     /// arrival order; clients that gave up are dropped (PostgreSQL notices the closed socket).
     pub(super) fn serve(&mut self, ctx: &mut PCtx<'_>) {
+        // Clients that gave up closed their sessions: the work is dropped, and the hops that
+        // hold their connections are told (they free them).
         let timeout = self.cfg.workload.client_timeout;
-        while let Some((c, _, at)) = self.intake.front() {
-            if ctx.now - *at < timeout {
-                break;
+        let mut i = 0;
+        while i < self.intake.len() {
+            let (c, route, at) = self.intake[i];
+            if c.deadline <= ctx.now || ctx.now - at >= timeout {
+                ctx.count(METRIC_REQUESTS_DROPPED, Label::Node(ctx.id), c.count);
+                reply(ctx, c, route, Outcome::failed(ErrorKind::TimedOut, c.count));
+                self.intake.remove(i);
+            } else {
+                i += 1;
             }
-            ctx.count(METRIC_REQUESTS_DROPPED, Label::Node(ctx.id), c.count);
-            self.intake.pop_front();
         }
-        // The offered load, smoothed over about a second: contention comes from the rate of
+        // The offered work, smoothed over about a second: contention comes from the rate of
         // work arriving, not from the length of the queue.
         let dt = self.cfg.flow_tick.as_secs_f64();
         let alpha = dt.min(1.0);
-        self.offered_rps += alpha * (std::mem::take(&mut self.arrived) as f64 / dt - self.offered_rps);
+        self.offered_core_s += alpha * (std::mem::take(&mut self.arrived_core_s) / dt - self.offered_core_s);
         if self.intake.is_empty() {
             self.serve_carry = 0.0;
             return;
         }
-        let dt = self.cfg.flow_tick.as_secs_f64();
-        let (mut reads, mut writes) = (0u64, 0u64);
-        for (c, _, _) in &self.intake {
-            match c.kind {
-                crate::flow::ReqKind::Write => writes += c.count,
-                _ => reads += c.count,
-            }
-        }
         let warmth = self.cfg.capacity.warmth(ctx.now.saturating_since(self.serving_since));
-        let throughput_rps = self.cfg.capacity.throughput(self.offered_rps, reads, writes, warmth);
-        self.serve_carry += throughput_rps * dt;
-        let mut budget = self.serve_carry.floor() as u64;
-        self.serve_carry -= budget as f64;
+        // Core-seconds to spend this tick, in arrival order, each request at its own cost.
+        self.serve_carry += self.cfg.capacity.useful_core_seconds(self.offered_core_s, warmth) * dt;
         let step =
             ((self.cfg.workload.bytes_per_commit as f64) * self.cfg.workload.write_amplification).max(1.0) as u64;
         let mut wrote = false;
-        while budget > 0 {
-            let Some((mut cohort, route, _)) = self.intake.pop_front() else { break };
-            let n = cohort.count.min(budget);
-            budget -= n;
+        while let Some(&(mut cohort, route, arrived)) = self.intake.front() {
+            let unit = self.cfg.capacity.service(cohort.kind == crate::flow::ReqKind::Write).as_secs_f64();
+            let n = cohort.count.min((self.serve_carry / unit.max(1e-12)).floor() as u64);
+            if n == 0 {
+                break;
+            }
+            self.serve_carry -= n as f64 * unit;
+            self.intake.pop_front();
             if n < cohort.count {
                 // Serve part now; the rest keeps its place at the head of the queue.
                 let mut rest = cohort;
                 rest.count -= n;
-                let at = ctx.now;
-                self.intake.push_front((rest, route, at));
+                self.intake.push_front((rest, route, arrived));
                 cohort.count = n;
             }
             ctx.count(METRIC_REQUESTS_SERVED, Label::Node(ctx.id), n);

@@ -91,8 +91,14 @@ pub struct RawAction {
     pub upstream: Option<S<String>>,
     /// rebuild: basebackup, pg_rewind_all_wal or pg_rewind_from_divergence.
     pub method: Option<S<String>>,
-    /// promote: the operator knowingly accepts losing acknowledged commits.
+    /// promote, force-master: the operator knowingly accepts losing acknowledged commits.
     pub accept_data_loss: Option<bool>,
+    /// promote-region: the standby pg_cluster to promote.
+    pub cluster: Option<S<String>>,
+    /// move-reads, move-writes: the region clients now send them to.
+    pub region: Option<S<String>>,
+    /// shed-load: the share of the load clients keep sending (0..1).
+    pub factor: Option<S<f64>>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -144,15 +150,55 @@ impl Default for SimSwitches {
 #[derive(Clone, Debug, PartialEq)]
 pub enum ActionKind {
     /// `etcdctl move-leader`: the current leader hands over to `to`.
-    MoveLeader { to: NodeIdx },
+    MoveLeader {
+        to: NodeIdx,
+    },
     /// `pg_ctl promote` on a standby.
-    Promote { node: NodeIdx, accept_data_loss: bool },
+    Promote {
+        node: NodeIdx,
+        accept_data_loss: bool,
+    },
     /// Stop a server from accepting writes (fence an old primary).
-    Fence { node: NodeIdx },
+    Fence {
+        node: NodeIdx,
+    },
     /// Rebuild a server from `upstream` with pg_basebackup or pg_rewind.
-    Rebuild { node: NodeIdx, upstream: NodeIdx, method: String },
+    Rebuild {
+        node: NodeIdx,
+        upstream: NodeIdx,
+        method: String,
+    },
     /// Point a standby at another upstream.
-    Follow { node: NodeIdx, upstream: NodeIdx },
+    Follow {
+        node: NodeIdx,
+        upstream: NodeIdx,
+    },
+    /// `stolonctl failkeeper`: the sentinels treat this keeper as failed (a manual failover, or
+    /// a planned switchover when it is the master).
+    FailKeeper {
+        node: NodeIdx,
+    },
+    /// Make this keeper the master whatever the sentinel's rules say.
+    ForceMaster {
+        node: NodeIdx,
+        accept_data_loss: bool,
+    },
+    /// `stolonctl update --patch '{"role": "master"}'` on a standby cluster, and clients send
+    /// their writes to its region.
+    PromoteRegion {
+        cluster: usize,
+    },
+    /// Clients keep sending this share of their load.
+    ShedLoad {
+        factor: f64,
+    },
+    /// Clients send their reads (or writes) to this region's PgBouncers first.
+    MoveReads {
+        region: usize,
+    },
+    MoveWrites {
+        region: usize,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -215,14 +261,22 @@ pub(crate) fn writer(path: &str, text: &str, raw: &RawWriter) -> Res<WriterSpec>
     })
 }
 
+/// What an action's names are resolved against.
+pub(crate) struct ActionNames<'a> {
+    pub nodes: &'a [String],
+    pub clusters: &'a [String],
+    pub regions: &'a [String],
+}
+
 pub(crate) fn action(
     path: &str,
     text: &str,
     raw: &S<RawAction>,
-    node_names: &[String],
+    names: &ActionNames<'_>,
     is_etcd: impl Fn(usize) -> bool,
     is_pg: impl Fn(usize) -> bool,
 ) -> Res<Action> {
+    let node_names = names.nodes;
     let span = raw.span();
     let a = raw.get_ref();
     let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
@@ -270,14 +324,46 @@ pub(crate) fn action(
                 method: method.get_ref().clone(),
             }
         }
+        "failkeeper" => ActionKind::FailKeeper { node: node_of(&need(&a.node, "node")?, true)? },
+        "force-master" => ActionKind::ForceMaster {
+            node: node_of(&need(&a.node, "node")?, true)?,
+            accept_data_loss: a.accept_data_loss.unwrap_or(false),
+        },
+        "promote-region" => {
+            let c = need(&a.cluster, "cluster")?;
+            ActionKind::PromoteRegion { cluster: find(path, text, names.clusters, &c, "pg_cluster")? }
+        }
+        "move-reads" | "move-writes" => {
+            let r = need(&a.region, "region")?;
+            let region = find(path, text, names.regions, &r, "region")?;
+            if kind_name == "move-reads" { ActionKind::MoveReads { region } } else { ActionKind::MoveWrites { region } }
+        }
+        "shed-load" => {
+            let Some(f) = &a.factor else {
+                return Err(Diagnostic::at(path, text, a.kind.span(), "shed-load needs `factor`"));
+            };
+            if !(0.0..=1.0).contains(f.get_ref()) {
+                return Err(Diagnostic::at(path, text, f.span(), "factor must be between 0 and 1"));
+            }
+            ActionKind::ShedLoad { factor: *f.get_ref() }
+        }
         other => {
             return Err(Diagnostic::at(
                 path,
                 text,
                 a.kind.span(),
-                format!("unknown action kind {other:?}; expected one of: move-leader, promote, fence, rebuild, follow"),
+                format!(
+                    "unknown action kind {other:?}; expected one of: move-leader, promote, fence, rebuild, follow, \
+                     failkeeper, force-master, promote-region, move-reads, move-writes, shed-load"
+                ),
             ));
         }
     };
     Ok(Action { at: a.at.get_ref().0, line, kind })
+}
+
+fn find(path: &str, text: &str, table: &[String], n: &S<String>, what: &str) -> Res<usize> {
+    table.iter().position(|x| x == n.get_ref()).ok_or_else(|| {
+        Diagnostic::at(path, text, n.span(), format!("unknown {what} {:?}; known: {}", n.get_ref(), table.join(", ")))
+    })
 }

@@ -4,9 +4,12 @@
 pub mod components;
 pub mod diag;
 mod faults;
+mod include;
 pub mod model;
 pub mod postgres;
 mod raw;
+pub mod stack;
+mod stack_nodes;
 mod syncnames;
 pub mod units;
 mod validate;
@@ -16,18 +19,19 @@ pub use diag::Diagnostic;
 pub use faults::switch_ports;
 pub use model::*;
 pub use postgres::{ClusterSpec, PgNodeSpec, PgSettings, PhaseSpec};
+pub use stack::{HaproxySpec, PgbouncerSpec, RetrySpec, SpikeSpec, StackRole, StolonSpec, TenantSpec, WorkloadSpec};
 pub use validate::parse_str;
 
-/// Reads and validates a scenario file.
+/// Reads and validates a scenario file (and the files it includes).
 pub fn load(path: &std::path::Path) -> Result<Scenario, Diagnostic> {
+    load_with_source(path).map(|(sc, _)| sc)
+}
+
+/// The scenario and the text it was built from (merged, when it includes another file): a
+/// run's output folder keeps this text so the run can be replayed from the folder alone.
+pub fn load_with_source(path: &std::path::Path) -> Result<(Scenario, String), Diagnostic> {
+    let src = include::assemble(path)?;
     let shown = path.display().to_string();
-    let bytes =
-        std::fs::read(path).map_err(|e| Diagnostic::whole_file(&shown, format!("cannot read scenario: {e}")))?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        Diagnostic::whole_file(
-            &shown,
-            format!("scenario is not UTF-8 (invalid byte at offset {})", e.utf8_error().valid_up_to()),
-        )
-    })?;
-    parse_str(&shown, &text)
+    let sc = parse_str(&shown, &src.text).map_err(|d| src.remap(d))?;
+    Ok((sc, src.text))
 }

@@ -32,6 +32,11 @@ pub struct Scenario {
     pub postgres: crate::PgSettings,
     pub pg_clusters: Vec<crate::ClusterSpec>,
     pub actions: Vec<crate::Action>,
+    pub stolon: crate::StolonSpec,
+    pub haproxy: crate::HaproxySpec,
+    pub pgbouncer: crate::PgbouncerSpec,
+    pub workload: crate::WorkloadSpec,
+    pub tenants: Vec<crate::TenantSpec>,
 }
 
 #[derive(Clone, Debug)]
@@ -98,10 +103,41 @@ pub enum NodeKind {
     EtcdWriter,
     EtcdElector,
     Postgres,
+    StolonSentinel,
+    StolonProxy,
+    Haproxy,
+    Pgbouncer,
+    Clients,
 }
 
 impl NodeKind {
-    pub const NAMES: &'static [&'static str] = &["probe", "etcd", "etcd-writer", "etcd-elector", "postgres"];
+    pub const NAMES: &'static [&'static str] = &[
+        "probe",
+        "etcd",
+        "etcd-writer",
+        "etcd-elector",
+        "postgres",
+        "stolon-sentinel",
+        "stolon-proxy",
+        "haproxy",
+        "pgbouncer",
+        "clients",
+    ];
+    pub const ALL: [NodeKind; 10] = [
+        NodeKind::Probe,
+        NodeKind::Etcd,
+        NodeKind::EtcdWriter,
+        NodeKind::EtcdElector,
+        NodeKind::Postgres,
+        NodeKind::StolonSentinel,
+        NodeKind::StolonProxy,
+        NodeKind::Haproxy,
+        NodeKind::Pgbouncer,
+        NodeKind::Clients,
+    ];
+    pub fn name(self) -> &'static str {
+        Self::NAMES[Self::ALL.iter().position(|k| *k == self).expect("listed")]
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -114,6 +150,8 @@ pub struct Node {
     pub disk: DiskSpec,
     /// Set for `postgres` nodes.
     pub pg: Option<crate::PgNodeSpec>,
+    /// Set for the stack's node kinds (sentinels, proxies, HAProxy, PgBouncer, clients).
+    pub stack: Option<crate::StackRole>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -56,6 +56,8 @@ pub struct RawCluster {
     pub standby_read_tps: Option<S<f64>>,
     #[serde(default, rename = "phase")]
     pub phases: Vec<S<RawPhase>>,
+    /// A standby cluster (Stolon `role: standby`) fed from this cluster's primary.
+    pub standby_of: Option<S<String>>,
 }
 
 #[derive(Deserialize, Debug, Default, Clone)]
@@ -66,6 +68,9 @@ pub struct RawPgNode {
     pub upstream: Option<S<String>>,
     /// How fast its startup process replays WAL.
     pub apply_rate: Option<S<Bandwidth>>,
+    /// Stolon keeper flags `--can-be-master`, `--can-be-synchronous-replica` (both true).
+    pub can_be_master: Option<bool>,
+    pub can_be_synchronous_replica: Option<bool>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -125,6 +130,8 @@ pub struct ClusterSpec {
     pub client_timeout: Duration,
     pub standby_read_tps: f64,
     pub phases: Vec<PhaseSpec>,
+    /// A standby cluster: the cluster it replicates from (resolved after all are read).
+    pub standby_of: Option<usize>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -132,6 +139,8 @@ pub struct PgNodeSpec {
     pub cluster: usize,
     pub upstream: Option<u32>,
     pub apply_bytes_per_s: u64,
+    pub can_be_master: bool,
+    pub can_be_synchronous_replica: bool,
 }
 
 type Res<T> = Result<T, Diagnostic>;
@@ -235,5 +244,6 @@ pub(crate) fn cluster(path: &str, text: &str, r: &RawCluster) -> Res<ClusterSpec
         client_timeout: r.client_timeout.as_ref().map_or(Duration::from_secs(30), |v| v.get_ref().0),
         standby_read_tps: nonneg(&r.standby_read_tps, 0.0, "standby_read_tps")?,
         phases,
+        standby_of: None,
     })
 }

@@ -84,6 +84,16 @@ pub struct RawScenario {
     pub sim: crate::components::RawSim,
     #[serde(default, rename = "action")]
     pub actions: Vec<S<crate::components::RawAction>>,
+    #[serde(default)]
+    pub stolon: crate::stack::RawStolon,
+    #[serde(default)]
+    pub haproxy: crate::stack::RawHaproxy,
+    #[serde(default)]
+    pub pgbouncer: crate::stack::RawPgbouncer,
+    #[serde(default)]
+    pub workload: crate::stack::RawWorkload,
+    #[serde(default, rename = "tenant")]
+    pub tenants: Vec<S<crate::stack::RawTenant>>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -155,6 +165,12 @@ pub struct RawNode {
     #[serde(default)]
     pub disk: RawDisk,
     pub postgres: Option<S<crate::postgres::RawPgNode>>,
+    /// The table of a stack node kind: `[node.stolon]` (sentinels and proxies),
+    /// `[node.haproxy]`, `[node.pgbouncer]`, `[node.clients]`.
+    pub stolon: Option<S<crate::stack::RawStackNode>>,
+    pub haproxy: Option<S<crate::stack::RawStackNode>>,
+    pub pgbouncer: Option<S<crate::stack::RawStackNode>>,
+    pub clients: Option<S<crate::stack::RawStackNode>>,
 }
 
 #[derive(Deserialize, Debug)]

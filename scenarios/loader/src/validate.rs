@@ -171,6 +171,11 @@ fn build(cx: &Cx<'_>, raw: RawScenario) -> Res<Scenario> {
             "etcd-writer" => NodeKind::EtcdWriter,
             "etcd-elector" => NodeKind::EtcdElector,
             "postgres" => NodeKind::Postgres,
+            "stolon-sentinel" => NodeKind::StolonSentinel,
+            "stolon-proxy" => NodeKind::StolonProxy,
+            "haproxy" => NodeKind::Haproxy,
+            "pgbouncer" => NodeKind::Pgbouncer,
+            "clients" => NodeKind::Clients,
             other => {
                 return cx.err(
                     n.kind.span(),
@@ -184,10 +189,34 @@ fn build(cx: &Cx<'_>, raw: RawScenario) -> Res<Scenario> {
         {
             return cx.err(pg.span(), "[node.postgres] is only for nodes of kind \"postgres\"");
         }
-        nodes.push(Node { name, rack, region: racks[rack].region, switch: racks[rack].switch, kind, disk, pg: None });
+        crate::stack_nodes::check_tables(cx.path, cx.text, n, kind)?;
+        nodes.push(Node {
+            name,
+            rack,
+            region: racks[rack].region,
+            switch: racks[rack].switch,
+            kind,
+            disk,
+            pg: None,
+            stack: None,
+        });
     }
     let postgres = crate::postgres::settings(cx.path, cx.text, &raw.postgres)?;
     let pg_clusters = pg_clusters(cx, &raw, &mut nodes)?;
+    let scx = crate::stack::Cx { path: cx.path, text: cx.text };
+    let stolon = crate::stack::stolon(&scx, &raw.stolon)?;
+    let haproxy = crate::stack::haproxy(&scx, &raw.haproxy)?;
+    let pgbouncer = crate::stack::pgbouncer(&scx, &raw.pgbouncer)?;
+    let workload = crate::stack::workload(&scx, &raw.workload)?;
+    let mut tenants: Vec<crate::TenantSpec> = Vec::new();
+    for t in &raw.tenants {
+        let spec = crate::stack::tenant(&scx, t.get_ref())?;
+        let name = cx.name(&t.get_ref().name, "tenant")?;
+        if tenants.iter().any(|x| x.name == name) {
+            return cx.err(t.get_ref().name.span(), format!("tenant {name:?} is defined twice"));
+        }
+        tenants.push(spec);
+    }
     let node_names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
     if nodes.len() > u32::MAX as usize / 2 {
         return cx.err(raw.scenario.span(), "too many nodes");
@@ -195,6 +224,7 @@ fn build(cx: &Cx<'_>, raw: RawScenario) -> Res<Scenario> {
 
     let region_links = region_links(cx, &raw.region_links, &raw.regions, &region_names)?;
     let links = node_links(cx, &raw.links, &node_names)?;
+    crate::stack_nodes::resolve(cx.path, cx.text, &raw, &mut nodes, &pg_clusters, &region_links, !tenants.is_empty())?;
     let probe = probe_spec(cx, raw.probe.as_ref())?;
     let topo = Topo { nodes: &nodes, racks: &racks, regions: &regions, switches: &switches };
     let faults = raw
@@ -207,6 +237,9 @@ fn build(cx: &Cx<'_>, raw: RawScenario) -> Res<Scenario> {
     let etcd_writer = crate::components::writer(cx.path, cx.text, &raw.etcd_writer)?;
     let etcd_elector = crate::components::elector(cx.path, cx.text, &raw.etcd_elector)?;
     let sim = crate::SimSwitches { check_quorum: raw.sim.check_quorum.unwrap_or(true) };
+    let cluster_names: Vec<String> = pg_clusters.iter().map(|c| c.name.clone()).collect();
+    let action_names =
+        crate::components::ActionNames { nodes: &node_names, clusters: &cluster_names, regions: &region_names };
     let actions = raw
         .actions
         .iter()
@@ -215,7 +248,7 @@ fn build(cx: &Cx<'_>, raw: RawScenario) -> Res<Scenario> {
                 cx.path,
                 cx.text,
                 a,
-                &node_names,
+                &action_names,
                 |i| nodes[i].kind == NodeKind::Etcd,
                 |i| nodes[i].kind == NodeKind::Postgres,
             )
@@ -247,6 +280,11 @@ fn build(cx: &Cx<'_>, raw: RawScenario) -> Res<Scenario> {
         postgres,
         pg_clusters,
         actions,
+        stolon,
+        haproxy,
+        pgbouncer,
+        workload,
+        tenants,
     })
 }
 
@@ -276,11 +314,23 @@ fn pg_clusters(cx: &Cx<'_>, raw: &RawScenario, nodes: &mut [Node]) -> Res<Vec<cr
             client_timeout: None,
             standby_read_tps: None,
             phases: vec![],
+            standby_of: None,
         };
         clusters.push(crate::postgres::cluster(cx.path, cx.text, &default)?);
     }
     let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
     let cluster_names: Vec<String> = clusters.iter().map(|c| c.name.clone()).collect();
+    for (c, rc) in raw.pg_clusters.iter().enumerate() {
+        let Some(of) = &rc.get_ref().standby_of else { continue };
+        let m = lookup(cx, &cluster_names, of, "pg_cluster")?;
+        if m == c {
+            return cx.err(of.span(), "a cluster cannot be a standby of itself");
+        }
+        if raw.pg_clusters[m].get_ref().standby_of.is_some() {
+            return cx.err(of.span(), "standby clusters are fed hub-and-spoke: standby_of must name a primary cluster");
+        }
+        clusters[c].standby_of = Some(m);
+    }
     for (&i, raw_node) in pg.iter().zip(raw.nodes.iter().filter(|n| n.get_ref().kind.get_ref() == "postgres")) {
         let spec = raw_node.get_ref().postgres.as_ref().map(|p| p.get_ref().clone()).unwrap_or_default();
         let cluster = match &spec.cluster {
@@ -304,14 +354,40 @@ fn pg_clusters(cx: &Cx<'_>, raw: &RawScenario, nodes: &mut [Node]) -> Res<Vec<cr
             None => None,
         };
         let apply_bytes_per_s = spec.apply_rate.as_ref().map_or(200_000_000, |a| a.get_ref().0);
-        nodes[i].pg = Some(crate::PgNodeSpec { cluster, upstream, apply_bytes_per_s });
+        nodes[i].pg = Some(crate::PgNodeSpec {
+            cluster,
+            upstream,
+            apply_bytes_per_s,
+            can_be_master: spec.can_be_master.unwrap_or(true),
+            can_be_synchronous_replica: spec.can_be_synchronous_replica.unwrap_or(true),
+        });
     }
+    let cluster_of = |j: u32| nodes[j as usize].pg.as_ref().map(|q| q.cluster);
     for (c, spec) in clusters.iter().enumerate() {
+        // A standby cluster's leader streams from the primary cluster instead.
         let primaries = pg
             .iter()
-            .filter(|&&i| nodes[i].pg.as_ref().is_some_and(|p| p.cluster == c && p.upstream.is_none()))
+            .filter(|&&i| {
+                nodes[i].pg.as_ref().is_some_and(|p| {
+                    p.cluster == c
+                        && match spec.standby_of {
+                            None => p.upstream.is_none(),
+                            Some(m) => p.upstream.is_some_and(|u| cluster_of(u) == Some(m)),
+                        }
+                })
+            })
             .count();
-        if primaries != 1 {
+        if spec.standby_of.is_some() && primaries != 1 {
+            return Err(Diagnostic::whole_file(
+                cx.path,
+                format!(
+                    "standby pg_cluster {:?} needs exactly one postgres node streaming from its primary cluster \
+                     (its standby leader), has {primaries}",
+                    spec.name
+                ),
+            ));
+        }
+        if spec.standby_of.is_none() && primaries != 1 {
             return Err(Diagnostic::whole_file(
                 cx.path,
                 format!(
@@ -325,6 +401,7 @@ fn pg_clusters(cx: &Cx<'_>, raw: &RawScenario, nodes: &mut [Node]) -> Res<Vec<cr
         let p = nodes[i].pg.as_ref().expect("set above");
         if let Some(u) = p.upstream
             && nodes[u as usize].pg.as_ref().is_some_and(|q| q.cluster != p.cluster)
+            && clusters[p.cluster].standby_of != nodes[u as usize].pg.as_ref().map(|q| q.cluster)
         {
             return Err(Diagnostic::whole_file(
                 cx.path,

@@ -97,6 +97,11 @@ pub fn node_kinds(sc: &Scenario) -> Vec<&'static str> {
             NodeKind::EtcdWriter => "writer",
             NodeKind::EtcdElector => "elector",
             NodeKind::Postgres => "postgres",
+            NodeKind::StolonSentinel => "sentinel",
+            NodeKind::StolonProxy => "stolon-proxy",
+            NodeKind::Haproxy => "haproxy",
+            NodeKind::Pgbouncer => "pgbouncer",
+            NodeKind::Clients => "clients",
         })
         .collect()
 }

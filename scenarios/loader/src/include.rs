@@ -1,0 +1,350 @@
+//! `include = "base.toml"`: a scenario that starts from another and overrides parts of it, so
+//! a counterfactual is a few lines. Rules:
+//! - a top-level table or array of tables the including file defines replaces the base's
+//!   whole (`[etcd]`, all `[[action]]`s, all `[[assert]]`s, ...);
+//! - `[scenario]` merges key by key (a new `name` and `description`, the base's `duration`);
+//! - the path is relative to the including file; includes nest up to 4 deep, without cycles.
+//!
+//! The merged document is text assembled from pieces of the files, and every piece remembers
+//! where it came from, so an error in the merged scenario still points at the file, line and
+//! column the user wrote.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use crate::diag::Diagnostic;
+
+const MAX_DEPTH: usize = 4;
+
+/// A piece of the merged text: `len` bytes at `at` came from `files[file]` at `offset`.
+#[derive(Clone, Copy, Debug)]
+struct Piece {
+    at: usize,
+    len: usize,
+    file: usize,
+    offset: usize,
+}
+
+/// The merged text of a scenario and where each byte came from.
+#[derive(Clone, Debug, Default)]
+pub struct Source {
+    pub text: String,
+    /// (path as shown, full text) of every file involved.
+    files: Vec<(String, String)>,
+    pieces: Vec<Piece>,
+}
+
+impl Source {
+    fn single(shown: String, text: String) -> Source {
+        let len = text.len();
+        Source {
+            text: text.clone(),
+            files: vec![(shown, text)],
+            pieces: vec![Piece { at: 0, len, file: 0, offset: 0 }],
+        }
+    }
+
+    /// Whether the text is one file's, unchanged.
+    pub fn is_single_file(&self) -> bool {
+        self.files.len() == 1
+    }
+
+    /// Appends `range` of `from`'s text, keeping where its bytes came from.
+    fn append(&mut self, from: &Source, range: Range<usize>) {
+        if range.is_empty() {
+            return;
+        }
+        // Each file is kept once; `from`'s file indices are mapped onto ours.
+        let remap: Vec<usize> = from
+            .files
+            .iter()
+            .map(|f| match self.files.iter().position(|g| g.0 == f.0) {
+                Some(i) => i,
+                None => {
+                    self.files.push(f.clone());
+                    self.files.len() - 1
+                }
+            })
+            .collect();
+        let remap = |f: usize| remap[f];
+        for p in &from.pieces {
+            let (s, e) = (p.at.max(range.start), (p.at + p.len).min(range.end));
+            if s >= e {
+                continue;
+            }
+            self.pieces.push(Piece {
+                at: self.text.len() + (s - range.start),
+                len: e - s,
+                file: remap(p.file),
+                offset: p.offset + (s - p.at),
+            });
+        }
+        self.text.push_str(&from.text[range]);
+    }
+
+    fn push_newline(&mut self) {
+        if !self.text.is_empty() && !self.text.ends_with('\n') {
+            // A synthetic newline maps nowhere; errors never point at it.
+            self.text.push('\n');
+        }
+    }
+
+    /// Maps a diagnostic on the merged text back to the file it came from.
+    pub fn remap(&self, d: Diagnostic) -> Diagnostic {
+        if self.is_single_file() || d.line == 0 {
+            return d;
+        }
+        let Some(at) = offset_of(&self.text, d.line, d.column) else { return d };
+        let width = d.excerpt.as_ref().map_or(1, |e| e.2);
+        match self.pieces.iter().find(|p| p.at <= at && at < p.at + p.len) {
+            Some(p) => {
+                let (shown, text) = &self.files[p.file];
+                let off = p.offset + (at - p.at);
+                let end = text[off..].char_indices().nth(width).map_or(text.len(), |(i, _)| off + i);
+                Diagnostic::at(shown, text, off..end, d.message)
+            }
+            None => d,
+        }
+    }
+}
+
+fn offset_of(text: &str, line: usize, column: usize) -> Option<usize> {
+    let start = if line <= 1 { 0 } else { text.match_indices('\n').nth(line - 2)?.0 + 1 };
+    let rest = &text[start..];
+    Some(start + rest.char_indices().nth(column - 1).map_or(rest.len(), |(i, _)| i))
+}
+
+/// A top-level part of a TOML document: the root keys (`key: None`), or a run of lines from a
+/// header (`[etcd]`, `[[node]]`, `[node.postgres]`) up to the next header.
+#[derive(Debug)]
+struct Section {
+    key: Option<String>,
+    range: Range<usize>,
+}
+
+/// The top-level key a header line opens, if the line is a header.
+fn header_key(line: &str) -> Option<String> {
+    let t = line.trim();
+    if !t.starts_with('[') {
+        return None;
+    }
+    let inner = t.trim_start_matches('[');
+    let end = inner.find(']')?;
+    let name = inner[..end].trim();
+    let first = name.split('.').next()?.trim().trim_matches('"').trim_matches('\'');
+    (!first.is_empty()).then(|| first.to_string())
+}
+
+/// Splits a document into sections, skipping header-looking lines inside multi-line strings.
+fn sections(text: &str) -> Vec<Section> {
+    let mut out = vec![Section { key: None, range: 0..0 }];
+    let mut in_string: Option<&str> = None;
+    let mut pos = 0;
+    for line in text.split_inclusive('\n') {
+        if in_string.is_none()
+            && let Some(key) = header_key(line)
+        {
+            out.push(Section { key: Some(key), range: pos..pos });
+        }
+        for delim in ["\"\"\"", "'''"] {
+            let n = line.matches(delim).count();
+            if n % 2 == 1 {
+                in_string = match in_string {
+                    Some(d) if d == delim => None,
+                    None => Some(delim),
+                    other => other,
+                };
+            }
+        }
+        pos += line.len();
+        out.last_mut().expect("root section").range.end = pos;
+    }
+    out
+}
+
+/// Key lines of a section body: (key, line range including continuation lines).
+fn key_lines(text: &str, range: Range<usize>) -> Vec<(Option<String>, Range<usize>)> {
+    let mut out: Vec<(Option<String>, Range<usize>)> = Vec::new();
+    let mut in_string = false;
+    let mut pos = range.start;
+    for line in text[range.clone()].split_inclusive('\n') {
+        let t = line.trim_start();
+        let key = (!in_string && !t.starts_with('#') && !t.starts_with('['))
+            .then(|| t.split('=').next().filter(|_| t.contains('=')).map(|k| k.trim().to_string()))
+            .flatten();
+        match (&key, out.last_mut()) {
+            (None, Some(last)) if in_string => last.1.end = pos + line.len(),
+            _ => out.push((key, pos..pos + line.len())),
+        }
+        if line.matches("\"\"\"").count() % 2 == 1 || line.matches("'''").count() % 2 == 1 {
+            in_string = !in_string;
+        }
+        pos += line.len();
+    }
+    out
+}
+
+/// The value of a root-level `include = "..."`, with its span.
+fn include_of(text: &str, root: &Range<usize>) -> Option<(String, Range<usize>)> {
+    for (key, r) in key_lines(text, root.clone()) {
+        if key.as_deref() == Some("include") {
+            let line = &text[r.clone()];
+            let q1 = line.find('"')?;
+            let q2 = q1 + 1 + line[q1 + 1..].find('"')?;
+            return Some((line[q1 + 1..q2].to_string(), r.start + q1..r.start + q2 + 1));
+        }
+    }
+    None
+}
+
+fn read(path: &Path, shown: &str) -> Result<String, Diagnostic> {
+    let bytes = std::fs::read(path).map_err(|e| Diagnostic::whole_file(shown, format!("cannot read scenario: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| {
+        Diagnostic::whole_file(
+            shown,
+            format!("scenario is not UTF-8 (invalid byte at offset {})", e.utf8_error().valid_up_to()),
+        )
+    })
+}
+
+/// Reads a scenario file and everything it includes, merged.
+pub fn assemble(path: &Path) -> Result<Source, Diagnostic> {
+    assemble_at(path, path.display().to_string(), &mut Vec::new())
+}
+
+fn assemble_at(path: &Path, shown: String, stack: &mut Vec<PathBuf>) -> Result<Source, Diagnostic> {
+    let text = read(path, &shown)?;
+    let secs = sections(&text);
+    let Some((inc, span)) = include_of(&text, &secs[0].range) else {
+        return Ok(Source::single(shown, text));
+    };
+    let canon = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    if stack.len() >= MAX_DEPTH {
+        return Err(Diagnostic::at(&shown, &text, span, format!("includes nest deeper than {MAX_DEPTH}")));
+    }
+    let base_path = path.parent().unwrap_or(Path::new(".")).join(&inc);
+    let base_canon = base_path.canonicalize().unwrap_or_else(|_| base_path.clone());
+    if base_canon == canon || stack.contains(&base_canon) {
+        return Err(Diagnostic::at(&shown, &text, span, format!("{inc:?} includes itself (a cycle)")));
+    }
+    if !base_path.exists() {
+        return Err(Diagnostic::at(
+            &shown,
+            &text,
+            span,
+            format!("included file {} does not exist", base_path.display()),
+        ));
+    }
+    stack.push(canon);
+    let base = assemble_at(&base_path, base_path.display().to_string(), stack)?;
+    stack.pop();
+    let own = Source::single(shown, text);
+    Ok(merge(&base, &own))
+}
+
+/// The base with the including file's sections laid over it.
+fn merge(base: &Source, own: &Source) -> Source {
+    let base_secs = sections(&base.text);
+    let own_secs = sections(&own.text);
+    let overridden: Vec<&str> = own_secs.iter().filter_map(|s| s.key.as_deref()).collect();
+    let mut out = Source::default();
+    // Root keys: the including file's (without `include`), then the base's.
+    for (key, r) in key_lines(&own.text, own_secs[0].range.clone()) {
+        if key.as_deref() != Some("include") {
+            out.append(own, r);
+        }
+    }
+    out.push_newline();
+    out.append(base, base_secs[0].range.clone());
+    out.push_newline();
+    for s in &own_secs[1..] {
+        if s.key.as_deref() == Some("scenario") {
+            // [scenario] merges key by key: the including file's keys, then the base's others.
+            out.append(own, s.range.clone());
+            out.push_newline();
+            let own_keys: Vec<String> = key_lines(&own.text, s.range.clone()).into_iter().filter_map(|k| k.0).collect();
+            for b in base_secs.iter().filter(|b| b.key.as_deref() == Some("scenario")) {
+                for (key, r) in key_lines(&base.text, b.range.clone()).into_iter().skip(1) {
+                    if key.as_ref().is_some_and(|k| !own_keys.contains(k)) {
+                        out.append(base, r);
+                        out.push_newline();
+                    }
+                }
+            }
+        }
+    }
+    for s in &base_secs[1..] {
+        let key = s.key.as_deref().expect("sections after the root have a key");
+        if key == "scenario" && overridden.contains(&"scenario") {
+            continue;
+        }
+        if key != "scenario" && overridden.contains(&key) {
+            continue;
+        }
+        out.append(base, s.range.clone());
+        out.push_newline();
+    }
+    for s in &own_secs[1..] {
+        if s.key.as_deref() != Some("scenario") {
+            out.append(own, s.range.clone());
+            out.push_newline();
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    const BASE: &str = "[scenario]\nname = \"base\"\ndescription = \"\"\"two\nlines\"\"\"\nduration = \"10s\"\n\n[etcd]\npre-vote = false\n\n[[assert]]\nname = \"a\"\n\n[[node]]\nname = \"n1\"\n[node.postgres]\ncluster = \"c\"\n\n[[assert]]\nname = \"b\"\n";
+
+    #[test]
+    fn sections_replace_whole_and_scenario_merges_by_key() {
+        let dir = std::env::temp_dir().join(format!("pgsim-include-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        write(&dir, "base.toml", BASE);
+        let child = write(
+            &dir,
+            "child.toml",
+            "include = \"base.toml\"\n\n[scenario]\nname = \"child\"\n\n[etcd]\npre-vote = true\n\n[[assert]]\nname = \"c\"\n",
+        );
+        let src = assemble(&child).unwrap();
+        let v: toml::Table = toml::from_str(&src.text).unwrap_or_else(|e| panic!("{e}\n{}", src.text));
+        assert_eq!(v["scenario"]["name"].as_str(), Some("child"));
+        assert_eq!(v["scenario"]["duration"].as_str(), Some("10s"), "kept from the base");
+        assert_eq!(v["scenario"]["description"].as_str(), Some("two\nlines"), "multi-line value kept whole");
+        assert_eq!(v["etcd"]["pre-vote"].as_bool(), Some(true));
+        let asserts: Vec<&str> = v["assert"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
+        assert_eq!(asserts, vec!["c"], "all of the base's asserts are replaced");
+        assert_eq!(v["node"][0]["postgres"]["cluster"].as_str(), Some("c"), "untouched sections kept with sub-tables");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn errors_point_into_the_file_that_has_the_mistake() {
+        let dir = std::env::temp_dir().join(format!("pgsim-include-err-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        write(&dir, "base.toml", BASE);
+        let child = write(&dir, "child.toml", "include = \"base.toml\"\n\n[etcd]\npre-vote = \"yes\"\n");
+        let src = assemble(&child).unwrap();
+        let err = toml::from_str::<toml::Table>(&src.text).err();
+        assert!(err.is_none(), "still TOML; the type error comes from the loader");
+        let at = src.text.find("\"yes\"").unwrap();
+        let d = Diagnostic::at("merged", &src.text, at..at + 5, "expected a boolean");
+        let d = src.remap(d);
+        assert_eq!((d.path.ends_with("child.toml"), d.line, d.column), (true, 4, 12), "{d}");
+        let cyc = write(&dir, "cycle.toml", "include = \"cycle.toml\"\n");
+        assert!(assemble(&cyc).unwrap_err().message.contains("cycle"));
+        let missing = write(&dir, "missing.toml", "include = \"nope.toml\"\n");
+        let d = assemble(&missing).unwrap_err();
+        assert_eq!((d.line, d.column), (1, 11), "points at the path: {d}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

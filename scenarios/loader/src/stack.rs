@@ -1,0 +1,497 @@
+//! The HA stack's sections: `[stolon]` (Stolon's cluster spec, camelCase keys and Go durations,
+//! with its defaults), `[haproxy]` (haproxy.cfg names), `[pgbouncer]` (pgbouncer.ini names),
+//! `[workload]` and `[[tenant]]` (the client load), and the per-node tables that place
+//! sentinels, proxies, HAProxy, PgBouncer and client regions.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::diag::Diagnostic;
+use crate::model::NodeIdx;
+use crate::raw::{Dur, S};
+
+type Res<T> = Result<T, Diagnostic>;
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawStolon {
+    pub sleep_interval: Option<S<Dur>>,
+    pub request_timeout: Option<S<Dur>>,
+    pub fail_interval: Option<S<Dur>>,
+    pub proxy_check_interval: Option<S<Dur>>,
+    pub proxy_timeout: Option<S<Dur>>,
+    pub synchronous_replication: Option<bool>,
+    pub min_synchronous_standbys: Option<S<u32>>,
+    pub max_synchronous_standbys: Option<S<u32>>,
+    pub max_standby_lag: Option<S<u64>>,
+    pub use_pgrewind: Option<bool>,
+    /// The sentinels' etcd session TTL (not a cluster-spec key: a sentinel flag in Stolon).
+    pub sentinel_session_ttl: Option<S<Dur>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct StolonSpec {
+    pub sleep_interval: Duration,
+    pub request_timeout: Duration,
+    pub fail_interval: Duration,
+    pub proxy_check_interval: Duration,
+    pub proxy_timeout: Duration,
+    pub synchronous_replication: bool,
+    pub min_synchronous_standbys: u32,
+    pub max_synchronous_standbys: u32,
+    pub max_standby_lag_bytes: u64,
+    pub use_pgrewind: bool,
+    pub sentinel_session_ttl_s: u64,
+}
+
+impl Default for StolonSpec {
+    /// Stolon v0.17's defaults.
+    fn default() -> Self {
+        StolonSpec {
+            sleep_interval: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(10),
+            fail_interval: Duration::from_secs(20),
+            proxy_check_interval: Duration::from_secs(5),
+            proxy_timeout: Duration::from_secs(15),
+            synchronous_replication: false,
+            min_synchronous_standbys: 1,
+            max_synchronous_standbys: 1,
+            max_standby_lag_bytes: 1_232_896,
+            use_pgrewind: false,
+            sentinel_session_ttl_s: 20,
+        }
+    }
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawHaproxy {
+    pub balance: Option<S<String>>,
+    pub inter: Option<S<Dur>>,
+    pub fastinter: Option<S<Dur>>,
+    pub downinter: Option<S<Dur>>,
+    pub rise: Option<S<u32>>,
+    pub fall: Option<S<u32>>,
+    pub timeout_check: Option<S<Dur>>,
+    pub timeout_connect: Option<S<Dur>>,
+    pub timeout_client: Option<S<Dur>>,
+    pub timeout_server: Option<S<Dur>>,
+    pub timeout_queue: Option<S<Dur>>,
+    pub maxconn: Option<S<u32>>,
+    pub maxqueue: Option<S<u32>>,
+    /// `on-marked-down shutdown-sessions`.
+    pub on_marked_down: Option<S<String>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct HaproxySpec {
+    /// roundrobin, leastconn or first.
+    pub balance: String,
+    pub inter: Duration,
+    pub fastinter: Option<Duration>,
+    pub downinter: Option<Duration>,
+    pub rise: u32,
+    pub fall: u32,
+    pub timeout_check: Option<Duration>,
+    pub timeout_connect: Duration,
+    pub timeout_client: Duration,
+    pub timeout_server: Duration,
+    pub timeout_queue: Duration,
+    /// Per server; 0 = no limit.
+    pub maxconn: u32,
+    pub maxqueue: u32,
+    pub shutdown_sessions: bool,
+}
+
+impl Default for HaproxySpec {
+    /// HAProxy's defaults, with the timeouts a PostgreSQL front end typically sets.
+    fn default() -> Self {
+        HaproxySpec {
+            balance: "roundrobin".into(),
+            inter: Duration::from_secs(2),
+            fastinter: None,
+            downinter: None,
+            rise: 2,
+            fall: 3,
+            timeout_check: None,
+            timeout_connect: Duration::from_secs(5),
+            timeout_client: Duration::from_secs(30 * 60),
+            timeout_server: Duration::from_secs(30 * 60),
+            timeout_queue: Duration::from_secs(5),
+            maxconn: 0,
+            maxqueue: 0,
+            shutdown_sessions: false,
+        }
+    }
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawPgbouncer {
+    /// Processes sharing the port with `so_reuseport = 1`.
+    pub processes: Option<S<u32>>,
+    /// CPU time one process spends on a query (parse, route, copy).
+    pub cpu_per_query: Option<S<Dur>>,
+    pub pool_mode: Option<S<String>>,
+    pub max_client_conn: Option<S<u32>>,
+    pub default_pool_size: Option<S<u32>>,
+    pub min_pool_size: Option<S<u32>>,
+    pub reserve_pool_size: Option<S<u32>>,
+    pub reserve_pool_timeout: Option<S<Dur>>,
+    pub max_db_connections: Option<S<u32>>,
+    pub query_wait_timeout: Option<S<Dur>>,
+    pub server_connect_timeout: Option<S<Dur>>,
+    pub server_login_retry: Option<S<Dur>>,
+    /// Connections one tenant may hold (0 = no limit).
+    pub tenant_max_conn: Option<S<u32>>,
+    /// Shrink a tenant's limit when its queueing delay grows (TCP Vegas style).
+    pub tenant_adaptive_limit: Option<bool>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PgbouncerSpec {
+    pub processes: u32,
+    pub cpu_per_query: Duration,
+    pub pool_mode: String,
+    pub max_client_conn: u32,
+    pub default_pool_size: u32,
+    pub min_pool_size: u32,
+    pub reserve_pool_size: u32,
+    pub reserve_pool_timeout: Duration,
+    pub max_db_connections: u32,
+    pub query_wait_timeout: Duration,
+    pub server_connect_timeout: Duration,
+    pub server_login_retry: Duration,
+    pub tenant_max_conn: u32,
+    pub tenant_adaptive_limit: bool,
+}
+
+impl Default for PgbouncerSpec {
+    /// pgbouncer.ini's defaults (one process unless `processes` is set).
+    fn default() -> Self {
+        PgbouncerSpec {
+            processes: 1,
+            cpu_per_query: Duration::from_micros(20),
+            pool_mode: "session".into(),
+            max_client_conn: 100,
+            default_pool_size: 20,
+            min_pool_size: 0,
+            reserve_pool_size: 0,
+            reserve_pool_timeout: Duration::from_secs(5),
+            max_db_connections: 0,
+            query_wait_timeout: Duration::from_secs(120),
+            server_connect_timeout: Duration::from_secs(15),
+            server_login_retry: Duration::from_secs(15),
+            tenant_max_conn: 0,
+            tenant_adaptive_limit: false,
+        }
+    }
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawWorkload {
+    /// How often clients, PgBouncer and HAProxy advance the bulk load.
+    pub tick: Option<S<Dur>>,
+    /// The availability objective seconds and the error budget are measured against.
+    pub slo: Option<S<f64>>,
+    /// When clients start sending (the simulated stack starts cold: etcd elects, sentinels
+    /// elect and write the cluster data, proxies check in).
+    pub start_after: Option<S<Dur>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkloadSpec {
+    pub tick: Duration,
+    pub slo: f64,
+    pub start_after: Duration,
+}
+
+impl Default for WorkloadSpec {
+    /// Clients start once Stolon's first cycle has run with its default intervals: a sentinel
+    /// leader, cluster data, proxies checked in, synchronous standbys set.
+    fn default() -> Self {
+        WorkloadSpec { tick: Duration::from_millis(100), slo: 0.99999, start_after: Duration::from_secs(30) }
+    }
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RawSpike {
+    pub at: S<Dur>,
+    #[serde(rename = "for")]
+    pub for_: S<Dur>,
+    pub factor: S<f64>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RawTenant {
+    pub name: S<String>,
+    pub read_rps: Option<S<f64>>,
+    pub write_rps: Option<S<f64>>,
+    pub diurnal_amplitude: Option<S<f64>>,
+    pub peak_hour: Option<S<f64>>,
+    pub users: Option<S<u64>>,
+    pub read_after_write_window: Option<S<Dur>>,
+    pub timeout: Option<S<Dur>>,
+    /// none, immediate or backoff.
+    pub retry: Option<S<String>>,
+    pub max_retries: Option<S<u32>>,
+    pub backoff_base: Option<S<Dur>>,
+    pub backoff_cap: Option<S<Dur>>,
+    pub jitter: Option<bool>,
+    #[serde(default, rename = "spike")]
+    pub spikes: Vec<S<RawSpike>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SpikeSpec {
+    pub at: Duration,
+    pub until: Duration,
+    pub factor: f64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum RetrySpec {
+    None,
+    Immediate { max_retries: u32 },
+    Backoff { base: Duration, cap: Duration, max_retries: u32, jitter: bool },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TenantSpec {
+    pub name: String,
+    pub read_rps: f64,
+    pub write_rps: f64,
+    pub diurnal_amplitude: f64,
+    pub peak_hour: f64,
+    pub users: u64,
+    pub read_after_write_window: Duration,
+    pub timeout: Duration,
+    pub retry: RetrySpec,
+    pub spikes: Vec<SpikeSpec>,
+}
+
+/// Per-node tables of the stack's node kinds.
+#[derive(Deserialize, Debug, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RawStackNode {
+    /// stolon-sentinel, stolon-proxy: the pg_cluster they manage or serve.
+    pub cluster: Option<S<String>>,
+    /// haproxy: servers of the `write` backend (default: the region's stolon-proxies).
+    pub write: Option<S<Vec<S<String>>>>,
+    /// haproxy: servers of the `read` backend (default: the region's postgres nodes).
+    pub read: Option<S<Vec<S<String>>>>,
+    /// pgbouncer: the HAProxy it forwards to (default: the one in its region).
+    pub haproxy: Option<S<String>>,
+    /// clients: this region's share of every tenant's load (default: an equal share).
+    pub share: Option<S<f64>>,
+}
+
+/// What a stack node does, names resolved.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StackRole {
+    Sentinel {
+        cluster: usize,
+    },
+    Proxy {
+        cluster: usize,
+    },
+    Haproxy {
+        write: Vec<NodeIdx>,
+        read: Vec<NodeIdx>,
+    },
+    Pgbouncer {
+        haproxy: NodeIdx,
+    },
+    /// `read_entries`: PgBouncers by nearness, this region's first; `write_entries`: the
+    /// primary region's PgBouncers.
+    Clients {
+        share: f64,
+        read_entries: Vec<NodeIdx>,
+        write_entries: Vec<NodeIdx>,
+    },
+}
+
+pub(crate) struct Cx<'a> {
+    pub path: &'a str,
+    pub text: &'a str,
+}
+
+impl Cx<'_> {
+    fn err<T>(&self, span: std::ops::Range<usize>, msg: impl Into<String>) -> Res<T> {
+        Err(Diagnostic::at(self.path, self.text, span, msg))
+    }
+    fn pos(&self, v: &Option<S<Dur>>, default: Duration, what: &str) -> Res<Duration> {
+        crate::components::positive_or(self.path, self.text, v, default, what)
+    }
+    fn at_least(&self, v: &Option<S<u32>>, default: u32, min: u32, what: &str) -> Res<u32> {
+        match v {
+            Some(x) if *x.get_ref() < min => self.err(x.span(), format!("{what} must be at least {min}")),
+            Some(x) => Ok(*x.get_ref()),
+            None => Ok(default),
+        }
+    }
+    fn nonneg(&self, v: &Option<S<f64>>, default: f64, what: &str) -> Res<f64> {
+        match v {
+            Some(x) if !(x.get_ref().is_finite() && *x.get_ref() >= 0.0) => {
+                self.err(x.span(), format!("{what} must be a number >= 0"))
+            }
+            Some(x) => Ok(*x.get_ref()),
+            None => Ok(default),
+        }
+    }
+}
+
+pub(crate) fn stolon(cx: &Cx<'_>, r: &RawStolon) -> Res<StolonSpec> {
+    let d = StolonSpec::default();
+    let min_sync = cx.at_least(&r.min_synchronous_standbys, d.min_synchronous_standbys, 0, "minSynchronousStandbys")?;
+    let max_sync = cx.at_least(&r.max_synchronous_standbys, d.max_synchronous_standbys, 1, "maxSynchronousStandbys")?;
+    if min_sync > max_sync {
+        let span = r.min_synchronous_standbys.as_ref().map_or(0..0, |v| v.span());
+        return cx
+            .err(span, format!("minSynchronousStandbys ({min_sync}) exceeds maxSynchronousStandbys ({max_sync})"));
+    }
+    let ttl = cx.pos(&r.sentinel_session_ttl, Duration::from_secs(d.sentinel_session_ttl_s), "sentinelSessionTtl")?;
+    if ttl.subsec_nanos() != 0 {
+        let span = r.sentinel_session_ttl.as_ref().map_or(0..0, |v| v.span());
+        return cx.err(span, "sentinelSessionTtl must be a whole number of seconds");
+    }
+    Ok(StolonSpec {
+        sleep_interval: cx.pos(&r.sleep_interval, d.sleep_interval, "sleepInterval")?,
+        request_timeout: cx.pos(&r.request_timeout, d.request_timeout, "requestTimeout")?,
+        fail_interval: cx.pos(&r.fail_interval, d.fail_interval, "failInterval")?,
+        proxy_check_interval: cx.pos(&r.proxy_check_interval, d.proxy_check_interval, "proxyCheckInterval")?,
+        proxy_timeout: cx.pos(&r.proxy_timeout, d.proxy_timeout, "proxyTimeout")?,
+        synchronous_replication: r.synchronous_replication.unwrap_or(d.synchronous_replication),
+        min_synchronous_standbys: min_sync,
+        max_synchronous_standbys: max_sync,
+        max_standby_lag_bytes: r.max_standby_lag.as_ref().map_or(d.max_standby_lag_bytes, |v| *v.get_ref()),
+        use_pgrewind: r.use_pgrewind.unwrap_or(d.use_pgrewind),
+        sentinel_session_ttl_s: ttl.as_secs(),
+    })
+}
+
+fn one_of(cx: &Cx<'_>, v: &Option<S<String>>, default: &str, allowed: &[&str], what: &str) -> Res<String> {
+    match v {
+        Some(x) if !allowed.contains(&x.get_ref().as_str()) => {
+            cx.err(x.span(), format!("unknown {what} {:?}; expected one of: {}", x.get_ref(), allowed.join(", ")))
+        }
+        Some(x) => Ok(x.get_ref().clone()),
+        None => Ok(default.into()),
+    }
+}
+
+pub(crate) fn haproxy(cx: &Cx<'_>, r: &RawHaproxy) -> Res<HaproxySpec> {
+    let d = HaproxySpec::default();
+    let opt = |v: &Option<S<Dur>>, what: &str| -> Res<Option<Duration>> {
+        v.as_ref().map(|x| cx.pos(&Some(x.clone()), Duration::ZERO, what)).transpose()
+    };
+    let on_down = one_of(cx, &r.on_marked_down, "", &["shutdown-sessions"], "on_marked_down")?;
+    Ok(HaproxySpec {
+        balance: one_of(cx, &r.balance, &d.balance, &["roundrobin", "leastconn", "first"], "balance")?,
+        inter: cx.pos(&r.inter, d.inter, "inter")?,
+        fastinter: opt(&r.fastinter, "fastinter")?,
+        downinter: opt(&r.downinter, "downinter")?,
+        rise: cx.at_least(&r.rise, d.rise, 1, "rise")?,
+        fall: cx.at_least(&r.fall, d.fall, 1, "fall")?,
+        timeout_check: opt(&r.timeout_check, "timeout_check")?,
+        timeout_connect: cx.pos(&r.timeout_connect, d.timeout_connect, "timeout_connect")?,
+        timeout_client: cx.pos(&r.timeout_client, d.timeout_client, "timeout_client")?,
+        timeout_server: cx.pos(&r.timeout_server, d.timeout_server, "timeout_server")?,
+        timeout_queue: cx.pos(&r.timeout_queue, d.timeout_queue, "timeout_queue")?,
+        maxconn: cx.at_least(&r.maxconn, d.maxconn, 0, "maxconn")?,
+        maxqueue: cx.at_least(&r.maxqueue, d.maxqueue, 0, "maxqueue")?,
+        shutdown_sessions: on_down == "shutdown-sessions",
+    })
+}
+
+pub(crate) fn pgbouncer(cx: &Cx<'_>, r: &RawPgbouncer) -> Res<PgbouncerSpec> {
+    let d = PgbouncerSpec::default();
+    Ok(PgbouncerSpec {
+        processes: cx.at_least(&r.processes, d.processes, 1, "processes")?,
+        cpu_per_query: cx.pos(&r.cpu_per_query, d.cpu_per_query, "cpu_per_query")?,
+        pool_mode: one_of(cx, &r.pool_mode, &d.pool_mode, &["session", "transaction", "statement"], "pool_mode")?,
+        max_client_conn: cx.at_least(&r.max_client_conn, d.max_client_conn, 1, "max_client_conn")?,
+        default_pool_size: cx.at_least(&r.default_pool_size, d.default_pool_size, 1, "default_pool_size")?,
+        min_pool_size: cx.at_least(&r.min_pool_size, d.min_pool_size, 0, "min_pool_size")?,
+        reserve_pool_size: cx.at_least(&r.reserve_pool_size, d.reserve_pool_size, 0, "reserve_pool_size")?,
+        reserve_pool_timeout: cx.pos(&r.reserve_pool_timeout, d.reserve_pool_timeout, "reserve_pool_timeout")?,
+        max_db_connections: cx.at_least(&r.max_db_connections, d.max_db_connections, 0, "max_db_connections")?,
+        query_wait_timeout: cx.pos(&r.query_wait_timeout, d.query_wait_timeout, "query_wait_timeout")?,
+        server_connect_timeout: cx.pos(
+            &r.server_connect_timeout,
+            d.server_connect_timeout,
+            "server_connect_timeout",
+        )?,
+        server_login_retry: cx.pos(&r.server_login_retry, d.server_login_retry, "server_login_retry")?,
+        tenant_max_conn: cx.at_least(&r.tenant_max_conn, d.tenant_max_conn, 0, "tenant_max_conn")?,
+        tenant_adaptive_limit: r.tenant_adaptive_limit.unwrap_or(false),
+    })
+}
+
+pub(crate) fn workload(cx: &Cx<'_>, r: &RawWorkload) -> Res<WorkloadSpec> {
+    let d = WorkloadSpec::default();
+    let slo = match &r.slo {
+        Some(v) if !(*v.get_ref() > 0.0 && *v.get_ref() < 1.0) => {
+            return cx.err(v.span(), "slo must be between 0 and 1 (exclusive), e.g. 0.99999");
+        }
+        Some(v) => *v.get_ref(),
+        None => d.slo,
+    };
+    Ok(WorkloadSpec {
+        tick: cx.pos(&r.tick, d.tick, "tick")?,
+        slo,
+        start_after: r.start_after.as_ref().map_or(d.start_after, |v| v.get_ref().0),
+    })
+}
+
+pub(crate) fn tenant(cx: &Cx<'_>, r: &RawTenant) -> Res<TenantSpec> {
+    let amp = cx.nonneg(&r.diurnal_amplitude, 0.0, "diurnal_amplitude")?;
+    if amp > 1.0 {
+        return cx.err(r.diurnal_amplitude.as_ref().map_or(0..0, |v| v.span()), "diurnal_amplitude must be at most 1");
+    }
+    let peak = cx.nonneg(&r.peak_hour, 14.0, "peak_hour")?;
+    if peak >= 24.0 {
+        return cx.err(r.peak_hour.as_ref().map_or(0..0, |v| v.span()), "peak_hour must be below 24");
+    }
+    let max_retries = r.max_retries.as_ref().map_or(3, |v| *v.get_ref());
+    let retry = match one_of(cx, &r.retry, "none", &["none", "immediate", "backoff"], "retry policy")?.as_str() {
+        "none" => RetrySpec::None,
+        "immediate" => RetrySpec::Immediate { max_retries },
+        _ => {
+            let base = cx.pos(&r.backoff_base, Duration::from_millis(100), "backoff_base")?;
+            let cap = cx.pos(&r.backoff_cap, Duration::from_secs(10), "backoff_cap")?;
+            if cap < base {
+                return cx.err(r.backoff_cap.as_ref().map_or(0..0, |v| v.span()), "backoff_cap is below backoff_base");
+            }
+            RetrySpec::Backoff { base, cap, max_retries, jitter: r.jitter.unwrap_or(true) }
+        }
+    };
+    let mut spikes = Vec::new();
+    for s in &r.spikes {
+        let s = s.get_ref();
+        let len = cx.pos(&Some(s.for_.clone()), Duration::ZERO, "a spike's `for`")?;
+        let factor = cx.nonneg(&Some(s.factor.clone()), 1.0, "factor")?;
+        spikes.push(SpikeSpec { at: s.at.get_ref().0, until: s.at.get_ref().0 + len, factor });
+    }
+    let users = match &r.users {
+        Some(u) if *u.get_ref() == 0 => return cx.err(u.span(), "users must be at least 1"),
+        Some(u) => *u.get_ref(),
+        None => 10_000,
+    };
+    Ok(TenantSpec {
+        name: r.name.get_ref().clone(),
+        read_rps: cx.nonneg(&r.read_rps, 0.0, "read_rps")?,
+        write_rps: cx.nonneg(&r.write_rps, 0.0, "write_rps")?,
+        diurnal_amplitude: amp,
+        peak_hour: peak,
+        users,
+        read_after_write_window: r.read_after_write_window.as_ref().map_or(Duration::ZERO, |v| v.get_ref().0),
+        timeout: cx.pos(&r.timeout, Duration::from_secs(30), "timeout")?,
+        retry,
+        spikes,
+    })
+}

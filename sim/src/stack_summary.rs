@@ -1,0 +1,318 @@
+//! The stack's figures as clients see them: availability (overall, worst minute, seconds below
+//! the SLO), latency per tenant, each failover with its cause, RTO and RPO, and the share of the
+//! error budget used. Everything is computed from the trace's per-second metrics and events.
+
+use std::collections::BTreeMap;
+
+use models::Label;
+use models::trace::{Event, TraceKind};
+use serde_json::{Map, Value, json};
+
+use crate::metrics::Metrics;
+
+/// The client metrics the availability figures are made of.
+pub struct ClientMetrics {
+    pub ok: &'static str,
+    pub failed: &'static str,
+    pub latency_ms: &'static str,
+    /// (error kind, per-attempt error counter) for `errors_by_kind`.
+    pub errors: Vec<(&'static str, &'static str)>,
+    pub retries: &'static str,
+}
+
+fn r6(x: f64) -> Value {
+    if x.is_finite() { json!((x * 1e6).round() / 1e6) } else { Value::Null }
+}
+
+/// Per second: (ok, finally failed) over all tenants; and the worst p99 latency of any tenant.
+#[derive(Default, Clone, Copy)]
+struct Second {
+    ok: u64,
+    failed: u64,
+    p99_ms: f64,
+}
+
+fn seconds(events: &[Event], m: &ClientMetrics) -> BTreeMap<u64, Second> {
+    let mut out: BTreeMap<u64, Second> = BTreeMap::new();
+    for ev in events {
+        let TraceKind::Metrics { second, rows } = &ev.kind else { continue };
+        for r in rows {
+            if r.metric == m.ok {
+                out.entry(*second).or_default().ok += r.count;
+            } else if r.metric == m.failed {
+                out.entry(*second).or_default().failed += r.count;
+            } else if r.metric == m.latency_ms
+                && let Some(d) = &r.dist
+            {
+                let s = out.entry(*second).or_default();
+                s.p99_ms = s.p99_ms.max(d.p99);
+            }
+        }
+    }
+    out
+}
+
+/// Availability over `[from, to)` seconds: ok / (ok + failed), or None without requests.
+fn ratio(secs: &BTreeMap<u64, Second>, from: u64, to: u64) -> Option<f64> {
+    let (ok, failed) = secs.range(from..to).fold((0, 0), |(o, f), (_, s)| (o + s.ok, f + s.failed));
+    (ok + failed > 0).then(|| ok as f64 / (ok + failed) as f64)
+}
+
+pub struct StackInputs<'a> {
+    pub events: &'a [Event],
+    pub metrics: &'a Metrics,
+    pub names: &'a [String],
+    pub tenants: &'a [String],
+    pub slo: f64,
+    pub duration_s: u64,
+    /// pg node index -> (cluster name, region name), for failovers.
+    pub pg_nodes: BTreeMap<u32, (String, String)>,
+    pub client: ClientMetrics,
+    /// The durability checker's per-promotion losses (`postgres.promotion_losses`).
+    pub promotion_losses: Option<&'a Value>,
+}
+
+pub fn stack(i: &StackInputs<'_>) -> Value {
+    let secs = seconds(i.events, &i.client);
+    let (ok, failed) = secs.values().fold((0u64, 0u64), |(o, f), s| (o + s.ok, f + s.failed));
+    let overall = if ok + failed > 0 { ok as f64 / (ok + failed) as f64 } else { 1.0 };
+    // The worst 60-second window (aligned to seconds; shorter runs use the whole run).
+    let window = 60.min(i.duration_s.max(1));
+    let mut worst = (1.0f64, 0u64);
+    for start in 0..=i.duration_s.saturating_sub(window) {
+        if let Some(r) = ratio(&secs, start, start + window)
+            && r < worst.0
+        {
+            worst = (r, start);
+        }
+    }
+    let below =
+        secs.values().filter(|s| s.ok + s.failed > 0 && (s.ok as f64 / (s.ok + s.failed) as f64) < i.slo).count();
+    let worst_p99 = secs.range(worst.1..worst.1 + window).map(|(_, s)| s.p99_ms).fold(0.0f64, f64::max);
+    let mut tenants = Map::new();
+    for (t, name) in i.tenants.iter().enumerate() {
+        let Some(acc) = i.metrics.total(i.client.latency_ms, Label::Tenant(t as u16)).filter(|a| a.count > 0) else {
+            continue;
+        };
+        tenants.insert(name.clone(), json!({ "p50": r6(acc.quantile(0.5)), "p99": r6(acc.quantile(0.99)) }));
+    }
+    let fails = failovers(i);
+    let budget = if ok + failed > 0 { (failed as f64 / (ok + failed) as f64) / (1.0 - i.slo) } else { 0.0 };
+    let total = |metric: &'static str| -> u64 {
+        (0..i.tenants.len()).filter_map(|t| i.metrics.total(metric, Label::Tenant(t as u16))).map(|a| a.count).sum()
+    };
+    let mut errors = Map::new();
+    for (kind, metric) in &i.client.errors {
+        errors.insert(kind.to_string(), json!(total(metric)));
+    }
+    // HAProxy: state changes of each server and the sessions cut on the way down.
+    let (mut transitions, mut cut) = (0u64, 0u64);
+    for ev in i.events {
+        if let TraceKind::HaproxyServer { sessions_cut, .. } = &ev.kind {
+            transitions += 1;
+            cut += sessions_cut;
+        }
+    }
+    json!({
+        "availability": {
+            "overall": r6(overall),
+            "worst_minute": r6(worst.0),
+            "worst_minute_starts_at_seconds": worst.1,
+            "seconds_below_slo": below,
+            "slo": i.slo,
+        },
+        "requests": { "ok": ok, "failed": failed, "retries": total(i.client.retries) },
+        "errors_by_kind": Value::Object(errors),
+        "haproxy": { "server_transitions": transitions, "sessions_cut": cut },
+        "latency_ms": { "tenants": Value::Object(tenants), "worst_minute_p99": r6(worst_p99) },
+        "failover_count": fails.len(),
+        "max_write_unavailable_seconds": fails.iter().filter_map(|f| f["write_unavailable_seconds"].as_u64()).max().unwrap_or(0),
+        "commits_lost_in_failovers": fails.iter().filter_map(|f| f["commits_lost"].as_u64()).sum::<u64>(),
+        "failovers": fails,
+        "error_budget_used": r6(budget),
+    })
+}
+
+/// Commits acknowledged per second, for seconds with any (the write path is up).
+fn write_seconds(events: &[Event]) -> BTreeMap<u64, u64> {
+    let mut out = BTreeMap::new();
+    for ev in events {
+        if let TraceKind::Metrics { second, rows } = &ev.kind {
+            let n: u64 = rows.iter().filter(|r| r.metric.starts_with("pg_commits_acked_")).map(|r| r.count).sum();
+            if n > 0 {
+                out.insert(*second, n);
+            }
+        }
+    }
+    out
+}
+
+/// Every promotion: when, where, from which primary to which server, why (the sentinel's or
+/// the operator's reason), for how long no write committed around it, and what it lost.
+fn failovers(i: &StackInputs<'_>) -> Vec<Value> {
+    let writes = write_seconds(i.events);
+    let mut primary: BTreeMap<String, u32> = BTreeMap::new();
+    let mut last_cause: BTreeMap<String, (u64, String)> = BTreeMap::new();
+    let mut last_operator: Option<(u64, String)> = None;
+    let mut out = Vec::new();
+    let cause_window_ns = 120_000_000_000;
+    for ev in i.events {
+        match &ev.kind {
+            TraceKind::PgRole { role, .. } if role == "primary" => {
+                if let Some((cluster, _)) = ev.node.and_then(|n| i.pg_nodes.get(&n.0)) {
+                    primary.insert(cluster.clone(), ev.node.expect("checked").0);
+                }
+            }
+            TraceKind::Stolon { cluster, what, reason, .. } if what == "master_elected" => {
+                last_cause.insert(cluster.clone(), (ev.t_ns, reason.clone()));
+            }
+            TraceKind::OperatorAction { action } => last_operator = Some((ev.t_ns, action.clone())),
+            TraceKind::PgPromoted { tli, .. } => {
+                let Some(to) = ev.node.map(|n| n.0) else { continue };
+                let Some((cluster, region)) = i.pg_nodes.get(&to) else { continue };
+                let recent = |c: &Option<(u64, String)>| {
+                    c.as_ref().filter(|(t, _)| ev.t_ns.saturating_sub(*t) <= cause_window_ns).cloned()
+                };
+                let sentinel = recent(&last_cause.get(cluster).cloned());
+                let operator = recent(&last_operator);
+                // The most recent of the two explains the promotion.
+                let cause = match (sentinel, operator) {
+                    (Some(s), Some(o)) if o.0 > s.0 => format!("operator: {}", o.1),
+                    (Some(s), _) => format!("sentinel: {}", s.1),
+                    (None, Some(o)) => format!("operator: {}", o.1),
+                    (None, None) => "unknown".into(),
+                };
+                let from = primary.get(cluster).filter(|&&p| p != to).map(|&p| i.names[p as usize].clone());
+                let at_s = ev.t_ns / 1_000_000_000;
+                // The outage around the promotion: from the last second with commits before it
+                // to the first second with commits from it on.
+                let before = writes.range(..at_s).next_back().map(|(s, _)| *s);
+                let after = writes.range(at_s..).next().map_or(i.duration_s, |(s, _)| *s);
+                // The write rate before the outage, to express the loss as seconds of writes.
+                let rate = before.map_or(0.0, |b| {
+                    let from = b.saturating_sub(60);
+                    writes.range(from..b).map(|(_, n)| *n).sum::<u64>() as f64 / (b - from).max(1) as f64
+                });
+                let unavailable = before.map_or(0, |b| after.saturating_sub(b + 1));
+                let lost = i
+                    .promotion_losses
+                    .and_then(Value::as_array)
+                    .and_then(|l| {
+                        l.iter().find(|p| {
+                            p["tli"] == json!(tli)
+                                && (p["at_seconds"].as_f64().unwrap_or(-1.0) - ev.t_ns as f64 / 1e9).abs() < 1e-6
+                        })
+                    })
+                    .and_then(|p| p["commits_lost"].as_u64())
+                    .unwrap_or(0);
+                out.push(json!({
+                    "at_seconds": r6(ev.t_ns as f64 / 1e9),
+                    "cause": cause,
+                    "cluster": cluster,
+                    "region": region,
+                    "from": from,
+                    "to": i.names[to as usize],
+                    "write_unavailable_seconds": unavailable,
+                    "commits_lost": lost,
+                    "rpo_seconds": r6(if rate > 0.0 { lost as f64 / rate } else { 0.0 }),
+                }));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use models::trace::{DistStats, MetricRow, NodeRef};
+
+    fn row(metric: &str, count: u64, p99: Option<f64>) -> MetricRow {
+        MetricRow {
+            metric: metric.into(),
+            label: "t".into(),
+            count,
+            dist: p99.map(|p| DistStats { min: 0.0, mean: p, p50: p, p99: p, max: p }),
+        }
+    }
+
+    fn metrics_ev(second: u64, ok: u64, failed: u64, acked: u64) -> Event {
+        let mut rows =
+            vec![row("ok", ok, None), row("failed", failed, None), row("lat", ok, Some(5.0 + failed as f64))];
+        if acked > 0 {
+            rows.push(row("pg_commits_acked_on", acked, None));
+        }
+        Event { seq: 0, t_ns: (second + 1) * 1_000_000_000, node: None, kind: TraceKind::Metrics { second, rows } }
+    }
+
+    #[test]
+    fn availability_worst_minute_budget_and_failover_rto() {
+        let names = vec!["p1".to_string(), "p2".to_string()];
+        let mut events = vec![Event {
+            seq: 0,
+            t_ns: 0,
+            node: Some(NodeRef(0)),
+            kind: TraceKind::PgRole { cluster: "c".into(), role: "primary".into(), tli: 1, origin: 0, upstream: None },
+        }];
+        for s in 0..300 {
+            // Seconds 100..130 fail entirely (no writes commit); the rest all succeed.
+            let down = (100..130).contains(&s);
+            events.push(metrics_ev(
+                s,
+                if down { 0 } else { 100 },
+                if down { 100 } else { 0 },
+                if down { 0 } else { 10 },
+            ));
+        }
+        events.push(Event {
+            seq: 0,
+            t_ns: 125_000_000_000,
+            node: None,
+            kind: TraceKind::Stolon {
+                cluster: "c".into(),
+                what: "master_elected".into(),
+                keeper: Some("p2".into()),
+                reason: "keeper p1 failed".into(),
+            },
+        });
+        events.push(Event {
+            seq: 0,
+            t_ns: 129_500_000_000,
+            node: Some(NodeRef(1)),
+            kind: TraceKind::PgPromoted {
+                cluster: "c".into(),
+                tli: 2,
+                origin: 1,
+                parent_tli: 1,
+                parent_origin: 0,
+                switch_lsn: 9,
+                accept_data_loss: false,
+            },
+        });
+        let losses = json!([{ "at_seconds": 129.5, "cluster": "c", "tli": 2, "commits_lost": 0 }]);
+        let inputs = StackInputs {
+            events: &events,
+            metrics: &Metrics::default(),
+            names: &names,
+            tenants: &[],
+            slo: 0.99999,
+            duration_s: 300,
+            pg_nodes: [(0, ("c".to_string(), "r".to_string())), (1, ("c".to_string(), "r".to_string()))].into(),
+            client: ClientMetrics { ok: "ok", failed: "failed", latency_ms: "lat", errors: vec![], retries: "r" },
+            promotion_losses: Some(&losses),
+        };
+        let v = stack(&inputs);
+        let a = &v["availability"];
+        assert_eq!(a["overall"], json!(0.9), "30 of 300 seconds failed");
+        assert_eq!(a["worst_minute"], json!(0.5), "a minute holding all 30 failed seconds");
+        assert_eq!(a["seconds_below_slo"], json!(30));
+        assert_eq!(v["error_budget_used"].as_f64().unwrap().round(), 10_000.0, "10 % failed against 0.001 %");
+        assert_eq!(v["latency_ms"]["worst_minute_p99"], json!(105.0));
+        let f = &v["failovers"][0];
+        assert_eq!((f["from"].as_str(), f["to"].as_str()), (Some("p1"), Some("p2")));
+        assert_eq!(f["write_unavailable_seconds"], json!(30));
+        assert_eq!(f["cause"], json!("sentinel: keeper p1 failed"));
+        assert_eq!(f["commits_lost"], json!(0));
+    }
+}
