@@ -1,6 +1,7 @@
 //! JUnit XML for CI dashboards: one `<testsuite>` per scenario, one `<testcase>` per seed. A
 //! failed seed's `<failure>` carries what failed and the command that replays it; an internal
-//! error (the simulator panicked) is an `<error>`. `pgsim check` (a later issue) calls `write`.
+//! error (the simulator panicked) is an `<error>`. `pgsim check` and `pgsim merge` write
+//! `to_string` atomically (a temporary file, then a rename).
 
 use std::fmt::Write;
 use std::io;

@@ -1,6 +1,6 @@
-//! `pgsim run`, `pgsim validate`, `pgsim ui`, `pgsim compare`. Exit codes: 0 pass, 1 an assertion
-//! or invariant failed,
-//! 2 bad input or usage, 3 internal error.
+//! `pgsim run`, `pgsim validate`, `pgsim ui`, `pgsim compare`, `pgsim check`, `pgsim merge`.
+//! Exit codes: 0 pass, 1 an assertion or invariant failed, 2 bad input or usage, 3 internal
+//! error.
 
 use std::path::{Path, PathBuf};
 
@@ -80,6 +80,14 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Run scenario files over a range of seeds on worker processes; report every failing seed.
+    #[command(after_help = crate::check::CHECK_HELP)]
+    Check(crate::check::CheckArgs),
+    /// Combine the --json results of several `pgsim check` shards.
+    Merge(crate::check::MergeArgs),
+    /// One worker process of `pgsim check`: jobs on stdin, results on stdout.
+    #[command(hide = true)]
+    CheckWorker(crate::check::WorkerArgs),
 }
 
 pub fn main() -> i32 {
@@ -114,6 +122,9 @@ pub fn main() -> i32 {
                 EXIT_BAD_INPUT
             }
         },
+        Command::Check(args) => crate::check::check(args),
+        Command::Merge(args) => crate::check::merge(args),
+        Command::CheckWorker(args) => crate::check::worker(args),
     }
 }
 

@@ -1,4 +1,5 @@
 //! The `pgsim` command line and its terminal UI.
 
+pub mod check;
 pub mod cli;
 pub mod tui;

@@ -1,0 +1,286 @@
+//! `pgsim check`: every scenario file over a range of seeds, on worker processes; `pgsim merge`:
+//! the `--json` results of several shards as one. Exit codes as `pgsim run`: 0 all passed, 1 an
+//! assertion or invariant failed, 2 bad input (nothing runs, nothing is written), 3 an internal
+//! error (3 wins over 1).
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use crate::cli::{EXIT_BAD_INPUT, EXIT_INTERNAL};
+
+pub mod pool;
+pub mod progress;
+pub mod results;
+pub mod spec;
+pub mod worker;
+
+use results::{Outcome, ResultsFile, RunRecord};
+use spec::{SeedRange, Shard};
+
+/// At most this many runs in one check (a queue with a bound; split bigger sweeps with --shard).
+pub const RUNS_MAX: u128 = 1_000_000;
+
+pub const CHECK_HELP: &str = "\
+Sharding: --shard I/N runs, of every file, the seeds whose 0-based position p in the --seeds
+range has p % N == I; e.g. --seeds 100..110 --shard 1/3 runs seeds 101, 104 and 107. The N
+shards of one range run each seed exactly once between them; `pgsim merge` combines their
+--json files. I comes from the scheduler:
+  GitHub Actions matrix   --shard ${{ matrix.shard }}/4    (strategy.matrix.shard: [0, 1, 2, 3])
+  Kubernetes indexed Job  --shard $JOB_COMPLETION_INDEX/4  (completionMode: Indexed, completions: 4)
+  Slurm job array         --shard $SLURM_ARRAY_TASK_ID/4   (sbatch --array=0-3)
+
+Every failing seed is printed with the command that replays it: pgsim run FILE --seed S.
+Exit codes: 0 all passed, 1 an assertion or invariant failed, 2 bad input (nothing runs),
+3 an internal error (a panic, a worker process died; wins over 1).";
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Scenario files (TOML). All are validated before anything runs.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Seeds: A..B (B excluded), A..=B (B included) or one seed [default: each scenario's own].
+    #[arg(long, value_name = "A..B", value_parser = spec::parse_seeds)]
+    pub seeds: Option<SeedRange>,
+    /// Worker processes [default: the available parallelism, at most the number of runs].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub jobs: Option<u32>,
+    /// Run only the seeds at positions p with p % N == I (0 <= I < N); see below.
+    #[arg(long, value_name = "I/N", value_parser = spec::parse_shard)]
+    pub shard: Option<Shard>,
+    /// Write JUnit XML here (one testsuite per scenario, one testcase per seed).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write machine-readable results here (what `pgsim merge` reads).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// No progress and no table: only failing seeds and the totals line.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// This seed's runs panic at 1 s of simulated time (tests of the internal-error path).
+    #[arg(long, hide = true, value_name = "SEED")]
+    pub debug_panic_seed: Option<u64>,
+    /// A worker process aborts when handed this seed (tests of a worker's death).
+    #[arg(long, hide = true, value_name = "SEED")]
+    pub debug_abort_seed: Option<u64>,
+}
+
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// `--json` files of `pgsim check` (e.g. one per shard).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Write JUnit XML of the combined results here.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write the combined results here (same format).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Only failing seeds and the totals line.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct WorkerArgs {
+    #[arg(long)]
+    pub debug_panic_seed: Option<u64>,
+    #[arg(long)]
+    pub debug_abort_seed: Option<u64>,
+}
+
+pub fn worker(args: WorkerArgs) -> i32 {
+    worker::main(worker::Debug { panic_seed: args.debug_panic_seed, abort_seed: args.debug_abort_seed })
+}
+
+struct Loaded {
+    file: String,
+    name: String,
+    hash: String,
+    range: SeedRange,
+}
+
+/// Loads every file (printing each diagnostic); None if any is bad or two share a name.
+fn load_all(files: &[PathBuf], seeds: Option<SeedRange>) -> Option<Vec<Loaded>> {
+    let mut loaded: Vec<Loaded> = Vec::new();
+    let mut ok = true;
+    for f in files {
+        match scenarios::load(f) {
+            Ok(sc) => {
+                let file = f.display().to_string();
+                if let Some(other) = loaded.iter().find(|l| l.name == sc.name) {
+                    eprintln!(
+                        "{file}: scenario name {:?} is also the name in {}: results are keyed by scenario \
+                         name, so one check takes each scenario once",
+                        sc.name, other.file
+                    );
+                    ok = false;
+                    continue;
+                }
+                let range = seeds.unwrap_or(SeedRange::single(sc.seed));
+                loaded.push(Loaded { file, name: sc.name, hash: sc.source_hash, range });
+            }
+            Err(d) => {
+                eprintln!("{d}");
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(loaded)
+}
+
+fn outputs_writable(json: Option<&Path>, junit: Option<&Path>) -> Result<(), String> {
+    if let (Some(a), Some(b)) = (json, junit)
+        && a == b
+    {
+        return Err(format!("--json and --junit both name {}", a.display()));
+    }
+    json.map_or(Ok(()), |p| results::check_writable("--json", p))?;
+    junit.map_or(Ok(()), |p| results::check_writable("--junit", p))
+}
+
+pub fn check(args: CheckArgs) -> i32 {
+    let Some(loaded) = load_all(&args.files, args.seeds) else { return EXIT_BAD_INPUT };
+    if let Err(e) = outputs_writable(args.json.as_deref(), args.junit.as_deref()) {
+        eprintln!("pgsim check: {e}");
+        return EXIT_BAD_INPUT;
+    }
+    let shard = args.shard.unwrap_or(spec::ALL);
+    let total: u128 = loaded.iter().map(|l| shard.count_in(l.range)).sum();
+    if total > RUNS_MAX {
+        eprintln!(
+            "pgsim check: {total} runs; at most {RUNS_MAX} in one check: narrow --seeds or split it with --shard"
+        );
+        return EXIT_BAD_INPUT;
+    }
+    let shard_label = args.shard.map(|s| s.to_string());
+    let mut jobs = Vec::new();
+    let mut records: Vec<RunRecord> = Vec::new();
+    let mut job_scenario = Vec::new();
+    for (i, l) in loaded.iter().enumerate() {
+        for seed in shard.seeds(l.range) {
+            let extra = if args.debug_panic_seed == Some(seed) {
+                format!(" --debug-panic-at {}ms", worker::DEBUG_PANIC_AT.as_millis())
+            } else {
+                String::new()
+            };
+            jobs.push(pool::Job { id: jobs.len(), file: l.file.clone(), seed });
+            job_scenario.push(i);
+            // Filled in when the run's result arrives.
+            records.push(RunRecord {
+                scenario: l.name.clone(),
+                file: l.file.clone(),
+                seed,
+                outcome: Outcome::Error,
+                reason: Some("not run".into()),
+                failures: Vec::new(),
+                trace_hash: None,
+                scenario_hash: l.hash.clone(),
+                wall_seconds: 0.0,
+                shard: shard_label.clone(),
+                replay: spec::replay(&l.file, seed, &extra),
+            });
+        }
+    }
+    let parallelism = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = (args.jobs.map_or(parallelism, |j| j as usize)).min(jobs.len()).max(1);
+    let mut worker_args = Vec::new();
+    if let Some(s) = args.debug_panic_seed {
+        worker_args.extend(["--debug-panic-seed".to_string(), s.to_string()]);
+    }
+    if let Some(s) = args.debug_abort_seed {
+        worker_args.extend(["--debug-abort-seed".to_string(), s.to_string()]);
+    }
+
+    if jobs.is_empty() {
+        eprintln!("pgsim check: shard {shard} gets none of the seeds: nothing to run");
+    }
+    let started = std::time::Instant::now();
+    let mut progress = progress::Progress::new(jobs.len(), loaded.len(), workers, args.quiet);
+    let mut left: Vec<usize> = vec![0; loaded.len()];
+    for &i in &job_scenario {
+        left[i] += 1;
+    }
+    let progress_cell = std::cell::RefCell::new(&mut progress);
+    pool::run(
+        &jobs,
+        workers,
+        &worker_args,
+        |reply| {
+            let r = &mut records[reply.id];
+            r.outcome = reply.outcome;
+            r.reason = reply.reason;
+            r.failures = reply.failures;
+            r.trace_hash = reply.trace_hash;
+            r.wall_seconds = (reply.wall_seconds * 1e6).round() / 1e6;
+            let mut p = progress_cell.borrow_mut();
+            p.run_finished(r.outcome);
+            let s = job_scenario[reply.id];
+            left[s] -= 1;
+            if left[s] == 0 {
+                let mine = || records.iter().zip(&job_scenario).filter(|(_, j)| **j == s).map(|(r, _)| r);
+                let count = |o: Outcome| mine().filter(|r| r.outcome == o).count();
+                p.scenario_finished(&loaded[s].name, mine().count(), count(Outcome::Fail), count(Outcome::Error));
+            }
+        },
+        |line| progress_cell.borrow().log(&line),
+    );
+    progress.finish();
+    let elapsed = started.elapsed().as_secs_f64();
+    print!("{}", results::report(&records, args.quiet));
+    if !args.quiet {
+        println!("{:.1} s wall on {workers} worker process{}", elapsed, if workers == 1 { "" } else { "es" });
+    }
+    let seeds = args.seeds.map(|s| s.to_string());
+    if let Err(e) = results::write_outputs(&records, seeds, shard_label, args.json.as_deref(), args.junit.as_deref()) {
+        eprintln!("pgsim check: {e}");
+        return EXIT_BAD_INPUT;
+    }
+    results::exit_code(&records)
+}
+
+pub fn merge(args: MergeArgs) -> i32 {
+    if let Err(e) = outputs_writable(args.json.as_deref(), args.junit.as_deref()) {
+        eprintln!("pgsim merge: {e}");
+        return EXIT_BAD_INPUT;
+    }
+    let mut files = Vec::new();
+    for f in &args.files {
+        let shown = f.display().to_string();
+        let parsed = std::fs::read_to_string(f).map_err(|e| e.to_string()).and_then(|t| {
+            serde_json::from_str::<ResultsFile>(&t).map_err(|e| format!("not a `pgsim check --json` file: {e}"))
+        });
+        match parsed {
+            Ok(p) => files.push((shown, p)),
+            Err(e) => {
+                eprintln!("pgsim merge: {shown}: {e}");
+                return EXIT_BAD_INPUT;
+            }
+        }
+    }
+    let (records, warnings) = match results::merge(&files) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("pgsim merge: {e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    for w in warnings {
+        eprintln!("pgsim merge: warning: {w}");
+    }
+    let broken =
+        records.iter().filter(|r| r.reason.as_deref().is_some_and(|s| s.starts_with("determinism broken"))).count();
+    print!("{}", results::report(&records, args.quiet));
+    let mut seeds: Vec<Option<&String>> = files.iter().map(|(_, f)| f.seeds.as_ref()).collect();
+    seeds.dedup();
+    let seeds = if seeds.len() == 1 { seeds[0].cloned() } else { None };
+    if let Err(e) = results::write_outputs(&records, seeds, None, args.json.as_deref(), args.junit.as_deref()) {
+        eprintln!("pgsim merge: {e}");
+        return EXIT_BAD_INPUT;
+    }
+    if broken > 0 {
+        eprintln!("pgsim merge: {broken} run(s) gave different trace hashes in different files: determinism is broken");
+        return EXIT_INTERNAL;
+    }
+    results::exit_code(&records)
+}
