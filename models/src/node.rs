@@ -160,3 +160,25 @@ pub trait Model {
     /// Called after every handler; assert the model's own invariants here.
     fn check_invariants(&self) {}
 }
+
+/// Decides when a model's full consistency check (a recount of its tables, O(state)) runs:
+/// every call in unit tests, every 64th call otherwise. The checks stay on in release builds;
+/// sampling keeps their cost per message bounded when tables hold thousands of entries, and a
+/// drift, once there, persists until a sampled check sees it.
+#[derive(Debug, Default)]
+pub struct DeepCheck(std::cell::Cell<u32>);
+
+impl Clone for DeepCheck {
+    fn clone(&self) -> Self {
+        DeepCheck(std::cell::Cell::new(self.0.get()))
+    }
+}
+
+impl DeepCheck {
+    pub const EVERY: u32 = 64;
+    pub fn due(&self) -> bool {
+        let n = self.0.get().wrapping_add(1);
+        self.0.set(n);
+        cfg!(test) || n % Self::EVERY == 0
+    }
+}

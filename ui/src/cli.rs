@@ -154,8 +154,8 @@ fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
 }
 
 fn run(file: &Path, opts: RunOptions, out: Option<&Path>, quiet: bool) -> i32 {
-    let sc = match scenarios::load(file) {
-        Ok(sc) => sc,
+    let (sc, source) = match scenarios::load_with_source(file) {
+        Ok(x) => x,
         Err(d) => {
             eprintln!("{d}");
             return EXIT_BAD_INPUT;
@@ -187,8 +187,9 @@ fn run(file: &Path, opts: RunOptions, out: Option<&Path>, quiet: bool) -> i32 {
     if let Some(dir) = out {
         let names = output.world.names.clone();
         let events = &output.world.trace.events;
-        // The text the run was loaded from (read again: the loader keeps only its hash).
-        let source = std::fs::read_to_string(file).ok();
+        // The text the run was built from (merged with what it includes), so the folder
+        // alone replays the run.
+        let source = Some(source);
         let written = reports::write_dir_atomically(dir, |tmp| {
             reports::write_run_folder(tmp, &output.summary, events, &names, source.as_deref())
         });

@@ -253,6 +253,7 @@ struct EntryHealth {
 }
 
 pub struct Client {
+    deep: crate::node::DeepCheck,
     cfg: ClientConfig,
     load_factor: f64,
     next_seq: u64,
@@ -283,6 +284,7 @@ impl Client {
         }
         let entries = cfg.read_entries.iter().chain(&cfg.write_entries).map(|&e| (e, EntryHealth::default())).collect();
         Client {
+            deep: Default::default(),
             carry: vec![[0.0; 3]; cfg.tenants.len()],
             read_entry: cfg.read_entries[0],
             write_entry: cfg.write_entries[0],
@@ -606,6 +608,11 @@ impl Model for Client {
 
     fn check_invariants(&self) {
         assert!(self.outstanding.len() <= OUTSTANDING_MAX && self.retries.len() <= RETRIES_MAX);
+        assert!(self.cfg.read_entries.contains(&self.read_entry));
+        assert!(self.cfg.write_entries.contains(&self.write_entry));
+        if !self.deep.due() {
+            return;
+        }
         assert!(self.outstanding.values().all(|p| p.remaining > 0 && p.created <= p.sent));
         assert!(self.outstanding.keys().all(|&s| s < self.next_seq));
         for p in self.outstanding.values() {

@@ -526,6 +526,13 @@ impl PgNode {
             accept_data_loss,
         });
         self.set_role(ctx, Role::Primary { since: ctx.now });
+        // Standbys streaming from this server (cascading) follow the timeline switch, as
+        // PostgreSQL's walreceivers do with recovery_target_timeline = 'latest': their WAL is
+        // a prefix of ours, so they carry on streaming on the new timeline.
+        let (tl, history) = (self.tl, self.history.clone());
+        for &id in self.walsenders.keys() {
+            ctx.send(id, PgMsg::Streaming { tl, history: history.clone() });
+        }
         // A promoted standby's cache held what replay touched, not what the clients read.
         self.serving_since = ctx.now;
         // The new timeline history is made durable.
