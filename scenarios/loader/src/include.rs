@@ -3,6 +3,8 @@
 //! - a top-level table or array of tables the including file defines replaces the base's
 //!   whole (`[etcd]`, all `[[action]]`s, all `[[assert]]`s, ...);
 //! - `[scenario]` merges key by key (a new `name` and `description`, the base's `duration`);
+//! - a top-level key set in the including file's root replaces the base's table of that name
+//!   (`fault = []` drops every fault of the base);
 //! - the path is relative to the including file; includes nest up to 4 deep, without cycles.
 //!
 //! The merged document is text assembled from pieces of the files, and every piece remembers
@@ -246,7 +248,10 @@ fn assemble_at(path: &Path, shown: String, stack: &mut Vec<PathBuf>) -> Result<S
 fn merge(base: &Source, own: &Source) -> Source {
     let base_secs = sections(&base.text);
     let own_secs = sections(&own.text);
-    let overridden: Vec<&str> = own_secs.iter().filter_map(|s| s.key.as_deref()).collect();
+    let own_root_keys: Vec<String> =
+        key_lines(&own.text, own_secs[0].range.clone()).into_iter().filter_map(|(k, _)| k).collect();
+    let overridden: Vec<&str> =
+        own_secs.iter().filter_map(|s| s.key.as_deref()).chain(own_root_keys.iter().map(String::as_str)).collect();
     let mut out = Source::default();
     // Root keys: the including file's (without `include`), then the base's.
     for (key, r) in key_lines(&own.text, own_secs[0].range.clone()) {
@@ -313,7 +318,7 @@ mod tests {
         let child = write(
             &dir,
             "child.toml",
-            "include = \"base.toml\"\n\n[scenario]\nname = \"child\"\n\n[etcd]\npre-vote = true\n\n[[assert]]\nname = \"c\"\n",
+            "include = \"base.toml\"\nnode = []\n\n[scenario]\nname = \"child\"\n\n[etcd]\npre-vote = true\n\n[[assert]]\nname = \"c\"\n",
         );
         let src = assemble(&child).unwrap();
         let v: toml::Table = toml::from_str(&src.text).unwrap_or_else(|e| panic!("{e}\n{}", src.text));
@@ -323,6 +328,9 @@ mod tests {
         assert_eq!(v["etcd"]["pre-vote"].as_bool(), Some(true));
         let asserts: Vec<&str> = v["assert"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
         assert_eq!(asserts, vec!["c"], "all of the base's asserts are replaced");
+        assert_eq!(v["node"].as_array().map(Vec::len), Some(0), "`node = []` in the root drops the base's nodes");
+        let kept = assemble(&write(&dir, "keep.toml", "include = \"base.toml\"\n")).unwrap();
+        let v: toml::Table = toml::from_str(&kept.text).unwrap();
         assert_eq!(v["node"][0]["postgres"]["cluster"].as_str(), Some("c"), "untouched sections kept with sub-tables");
         std::fs::remove_dir_all(&dir).unwrap();
     }
