@@ -227,6 +227,12 @@ impl Network {
         Verdict::Deliver(SimTime(depart.0 + spec.base_latency_ns + state.extra_latency_ns + jitter_ns))
     }
 
+    /// Whether the path is cut now (partition, link or switch down): a message still in flight
+    /// on it (on the wire, or queued behind a slow link) is lost.
+    pub fn cut(&self, from: NodeId, to: NodeId) -> Option<(DropReason, Option<u16>)> {
+        self.state[from as usize * self.n + to as usize].blocked
+    }
+
     /// A network fault starts (or a flapping one enters its down phase).
     pub fn activate(&mut self, fault: u32, kind: &FaultKind) {
         self.active.push(Active { fault, kind: kind.clone() });

@@ -256,16 +256,26 @@ fn operator_actions(sc: &Scenario, world: &mut World<StackNode>) {
                     OperatorCmd::ForceMaster { keeper: name(*node), accept_data_loss: *accept_data_loss },
                 ),
             ),
-            ActionKind::PromoteRegion { cluster } => {
+            ActionKind::PromoteRegion { cluster, accept_data_loss } => {
                 let c = &sc.pg_clusters[*cluster];
-                let cmd = OperatorCmd::SetClusterRole { master: true, remote_master: None };
-                let mut inject: Vec<(NodeId, StackMsg)> = sentinels_of(sc, *cluster)
-                    .into_iter()
-                    .map(|s| (s, StackMsg::Op(StackOp::Stolon(cmd.clone()))))
-                    .collect();
-                let region = sc.nodes[crate::stack_config::leader(sc, *cluster) as usize].region;
+                let leader = crate::stack_config::leader(sc, *cluster);
+                let mut cmds = Vec::new();
+                if *accept_data_loss {
+                    // First recorded: the standby leader will be promoted knowing it lacks
+                    // what had not crossed; then the role change that promotes it.
+                    cmds.push(OperatorCmd::ForceMaster { keeper: name(leader), accept_data_loss: true });
+                }
+                cmds.push(OperatorCmd::SetClusterRole { master: true, remote_master: None });
+                let mut inject: Vec<(NodeId, StackMsg)> = Vec::new();
+                for cmd in cmds {
+                    for s in sentinels_of(sc, *cluster) {
+                        inject.push((s, StackMsg::Op(StackOp::Stolon(cmd.clone()))));
+                    }
+                }
+                let region = sc.nodes[leader as usize].region;
                 inject.extend(to_clients(sc, |_| StackOp::WriteEntries(bouncers_in(sc, region))));
-                (format!("promote standby cluster {} (stolonctl update role=master); writes to its region", c.name), inject)
+                let loss = if *accept_data_loss { ", accepting data loss" } else { "" };
+                (format!("promote standby cluster {} (stolonctl update role=master{loss}); writes to its region", c.name), inject)
             }
             ActionKind::ShedLoad { factor } => {
                 (format!("shed load: clients keep {:.0} %", factor * 100.0), to_clients(sc, |_| StackOp::ShedLoad(*factor)))

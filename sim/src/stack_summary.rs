@@ -147,6 +147,17 @@ fn write_seconds(events: &[Event]) -> BTreeMap<u64, u64> {
     out
 }
 
+/// The replication lag (seconds) a server reported in `second`, if it did.
+fn lag_at(events: &[Event], node: &str, second: u64) -> Option<f64> {
+    events.iter().find_map(|ev| match &ev.kind {
+        TraceKind::Metrics { second: s, rows } if *s == second => rows
+            .iter()
+            .find(|r| r.metric == models::pg::METRIC_LAG_S && r.label == node)
+            .and_then(|r| r.dist.as_ref().map(|d| d.max)),
+        _ => None,
+    })
+}
+
 /// Every promotion: when, where, from which primary to which server, why (the sentinel's or
 /// the operator's reason), for how long no write committed around it, and what it lost.
 fn failovers(i: &StackInputs<'_>) -> Vec<Value> {
@@ -158,16 +169,19 @@ fn failovers(i: &StackInputs<'_>) -> Vec<Value> {
     let cause_window_ns = 120_000_000_000;
     for ev in i.events {
         match &ev.kind {
-            TraceKind::PgRole { role, .. } if role == "primary" => {
-                if let Some((cluster, _)) = ev.node.and_then(|n| i.pg_nodes.get(&n.0)) {
-                    primary.insert(cluster.clone(), ev.node.expect("checked").0);
+            // Keyed by the database (the cluster name PostgreSQL's events carry: a standby
+            // region's servers share their primary region's), so a cross-region promotion
+            // names the primary it replaces.
+            TraceKind::PgRole { role, cluster, .. } if role == "primary" => {
+                if let Some(n) = ev.node {
+                    primary.insert(cluster.clone(), n.0);
                 }
             }
             TraceKind::Stolon { cluster, what, reason, .. } if what == "master_elected" => {
                 last_cause.insert(cluster.clone(), (ev.t_ns, reason.clone()));
             }
             TraceKind::OperatorAction { action } => last_operator = Some((ev.t_ns, action.clone())),
-            TraceKind::PgPromoted { tli, .. } => {
+            TraceKind::PgPromoted { tli, cluster: database, .. } => {
                 let Some(to) = ev.node.map(|n| n.0) else { continue };
                 let Some((cluster, region)) = i.pg_nodes.get(&to) else { continue };
                 let recent = |c: &Option<(u64, String)>| {
@@ -182,7 +196,7 @@ fn failovers(i: &StackInputs<'_>) -> Vec<Value> {
                     (None, Some(o)) => format!("operator: {}", o.1),
                     (None, None) => "unknown".into(),
                 };
-                let from = primary.get(cluster).filter(|&&p| p != to).map(|&p| i.names[p as usize].clone());
+                let from = primary.get(database).filter(|&&p| p != to).map(|&p| i.names[p as usize].clone());
                 let at_s = ev.t_ns / 1_000_000_000;
                 // The outage around the promotion: from the last second with commits before it
                 // to the first second with commits from it on.
@@ -205,6 +219,10 @@ fn failovers(i: &StackInputs<'_>) -> Vec<Value> {
                     })
                     .and_then(|p| p["commits_lost"].as_u64())
                     .unwrap_or(0);
+                // How far behind the promoted server was when writes last committed: with
+                // asynchronous replication, what the promotion loses.
+                let lag = before.and_then(|b| lag_at(i.events, &i.names[to as usize], b));
+                let rpo = if rate > 0.0 { lost as f64 / rate } else { 0.0 };
                 out.push(json!({
                     "at_seconds": r6(ev.t_ns as f64 / 1e9),
                     "cause": cause,
@@ -214,7 +232,9 @@ fn failovers(i: &StackInputs<'_>) -> Vec<Value> {
                     "to": i.names[to as usize],
                     "write_unavailable_seconds": unavailable,
                     "commits_lost": lost,
-                    "rpo_seconds": r6(if rate > 0.0 { lost as f64 / rate } else { 0.0 }),
+                    "rpo_seconds": r6(rpo),
+                    "standby_lag_seconds_before": lag.map_or(Value::Null, r6),
+                    "rpo_over_lag": lag.filter(|l| *l > 0.0).map_or(Value::Null, |l| r6(rpo / l)),
                 }));
             }
             _ => {}

@@ -319,6 +319,13 @@ impl<M: Model> World<M> {
                         self.dropped(d.at, d.from, d.to, &msg, DropReason::NodeDown, None);
                         continue;
                     }
+                    // Cut while in flight (operator injections travel no path).
+                    if d.from != d.to
+                        && let Some((reason, via)) = self.net.cut(d.from, d.to)
+                    {
+                        self.dropped(d.at, d.from, d.to, &msg, reason, via);
+                        continue;
+                    }
                     self.metrics.count(METRIC_DELIVERED, Label::None, 1);
                     return Some((d.to, Inbound::Msg { at: d.at, from: d.from, msg }));
                 }

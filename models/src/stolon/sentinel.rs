@@ -460,9 +460,11 @@ impl Sentinel {
                     let why = format!("operator forced {keeper} master (accept_data_loss={accept_data_loss})");
                     notes.push(("master_elected", Some(keeper.clone()), why));
                     next.set_master(&keeper);
-                    next.accept_data_loss = accept_data_loss;
                     self.no_eligible = None;
                 }
+                // Also when the keeper already is the master: a standby cluster's leader that
+                // the operator is about to promote (it lacks what had not crossed the WAN).
+                next.accept_data_loss = accept_data_loss;
             }
             (None, Some(m)) => match decide(&self.spec, now, &infos, m, &next.synchronous_standbys) {
                 Decision::KeepMaster => self.no_eligible = None,

@@ -185,9 +185,7 @@ pub enum ActionKind {
     },
     /// `stolonctl update --patch '{"role": "master"}'` on a standby cluster, and clients send
     /// their writes to its region.
-    PromoteRegion {
-        cluster: usize,
-    },
+    PromoteRegion { cluster: usize, accept_data_loss: bool },
     /// Clients keep sending this share of their load.
     ShedLoad {
         factor: f64,
@@ -331,7 +329,10 @@ pub(crate) fn action(
         },
         "promote-region" => {
             let c = need(&a.cluster, "cluster")?;
-            ActionKind::PromoteRegion { cluster: find(path, text, names.clusters, &c, "pg_cluster")? }
+            ActionKind::PromoteRegion {
+                cluster: find(path, text, names.clusters, &c, "pg_cluster")?,
+                accept_data_loss: a.accept_data_loss.unwrap_or(false),
+            }
         }
         "move-reads" | "move-writes" => {
             let r = need(&a.region, "region")?;
