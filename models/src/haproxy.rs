@@ -192,7 +192,8 @@ impl Slot {
 }
 
 /// Splits `n` new sessions across servers as `balance` would place them one by one, in bulk:
-/// `roundrobin` evenly, the remainder going to the servers after the rotating cursor `rr`;
+/// `roundrobin` whole to the next server (after the rotating cursor `rr`) with room for all of
+/// them, or evenly when none has, the remainder going to the servers after the cursor;
 /// `leastconn` filling the least loaded servers up to the level of the next (water-filling,
 /// ties to the lower index); `first` filling servers in order up to `maxconn`. Servers DOWN or
 /// without room get nothing. Returns the count per server; the sum is below `n` when the
@@ -358,18 +359,35 @@ mod tests {
     }
 
     #[test]
-    fn roundrobin_splits_evenly_and_rotates_the_remainder() {
+    fn roundrobin_rotates_whole_cohorts_and_spreads_only_what_no_server_fits() {
+        // Each cohort goes whole to the next server in rotation.
         let s = [slot(true, 0, None), slot(true, 0, None), slot(true, 0, None)];
+        let mut rr = 0;
+        assert_eq!(split(Balance::RoundRobin, &s, 10, &mut rr), vec![10, 0, 0]);
+        assert_eq!(split(Balance::RoundRobin, &s, 10, &mut rr), vec![0, 10, 0], "the next cohort, the next server");
+        assert_eq!(split(Balance::RoundRobin, &s, 1, &mut rr), vec![0, 0, 1]);
+        assert_eq!(split(Balance::RoundRobin, &s, 1, &mut rr), vec![1, 0, 0], "the rotation wraps");
+        assert_eq!(rr, 1);
+        // A DOWN server, or one without room for the whole cohort, is passed over; the rotation
+        // goes on after the server that took it.
+        let s = [slot(true, 0, Some(2)), slot(false, 0, None), slot(true, 0, None)];
+        let mut rr = 1;
+        assert_eq!(split(Balance::RoundRobin, &s, 2, &mut rr), vec![0, 0, 2], "server 1 is DOWN");
+        assert_eq!(split(Balance::RoundRobin, &s, 3, &mut rr), vec![0, 0, 3], "server 0 has room for 2 only");
+        assert_eq!(split(Balance::RoundRobin, &s, 2, &mut rr), vec![2, 0, 0], "server 0 has room for 2");
+        assert_eq!(rr, 1);
+        // A cohort no single server has room for is spread evenly, the remainder rotating on.
+        let s = [slot(true, 0, Some(4)), slot(true, 0, Some(4)), slot(true, 0, Some(4))];
         let mut rr = 0;
         assert_eq!(split(Balance::RoundRobin, &s, 10, &mut rr), vec![4, 3, 3]);
         assert_eq!(split(Balance::RoundRobin, &s, 10, &mut rr), vec![3, 4, 3], "the remainder moved on");
-        assert_eq!(split(Balance::RoundRobin, &s, 1, &mut rr), vec![0, 0, 1]);
-        assert_eq!(split(Balance::RoundRobin, &s, 1, &mut rr), vec![1, 0, 0]);
-        // A DOWN server gets nothing; a full one spills onto the others.
-        let s = [slot(true, 0, Some(2)), slot(false, 0, None), slot(true, 0, None)];
+        // Spread: a DOWN server gets nothing; a full one spills onto the others.
+        let s = [slot(true, 0, Some(2)), slot(false, 0, None), slot(true, 0, Some(9))];
         assert_eq!(split(Balance::RoundRobin, &s, 10, &mut 0), vec![2, 0, 8]);
         let s = [slot(true, 5, Some(1)), slot(true, 0, Some(2))];
         assert_eq!(split(Balance::RoundRobin, &s, 10, &mut 0), vec![1, 2], "out of room: the rest queues");
+        let s = [slot(false, 0, None), slot(false, 0, None)];
+        assert_eq!(split(Balance::RoundRobin, &s, 3, &mut 0), vec![0, 0], "all DOWN: everything queues");
     }
 
     #[test]

@@ -179,6 +179,6 @@ impl DeepCheck {
     pub fn due(&self) -> bool {
         let n = self.0.get().wrapping_add(1);
         self.0.set(n);
-        cfg!(test) || n % Self::EVERY == 0
+        cfg!(test) || n.is_multiple_of(Self::EVERY)
     }
 }

@@ -100,16 +100,19 @@ pub enum DropReason {
     SwitchDown,
     /// The receiver is crashed.
     NodeDown,
+    /// On the wire (or queued behind a slow link) when its path was cut; `via` names the cut.
+    CutInFlight,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 6] = [
+    pub const ALL: [DropReason; 7] = [
         DropReason::Loss,
         DropReason::Partition,
         DropReason::LinkDown,
         DropReason::SwitchDegraded,
         DropReason::SwitchDown,
         DropReason::NodeDown,
+        DropReason::CutInFlight,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -119,6 +122,7 @@ impl DropReason {
             DropReason::SwitchDegraded => "switch_degraded",
             DropReason::SwitchDown => "switch_down",
             DropReason::NodeDown => "node_down",
+            DropReason::CutInFlight => "cut_in_flight",
         }
     }
 }

@@ -3,21 +3,21 @@
 use std::sync::Arc;
 
 use models::etcd::{ElectorConfig, EtcdConfig, EtcdElector, EtcdMember, EtcdMsg, EtcdWriter, WriterConfig};
-use models::pg::{
-    Capacity, PgConfig, PgDurable, PgMsg, PgNode, Phase, RebuildMethod, SyncLevel, SyncStandbyNames, Workload,
-};
-use models::probe::{Probe, ProbeConfig};
 use models::flow::balancer::Haproxy;
 use models::flow::bouncer::Bouncer;
 use models::flow::client::Client;
 use models::flow::proxy_relay::ProxyRelay;
+use models::pg::{
+    Capacity, PgConfig, PgDurable, PgMsg, PgNode, Phase, RebuildMethod, SyncLevel, SyncStandbyNames, Workload,
+};
+use models::probe::{Probe, ProbeConfig};
+use models::stack::StackOp;
 use models::stack::{Hosted, PgKeeperHost, ProxyHost, StackDurable, StackMsg, StackNode};
 use models::stolon::Keeper;
 use models::stolon::proxy::ProxyControl;
+use models::stolon::sentinel::OperatorCmd;
 use models::stolon::sentinel::Sentinel;
 use models::{NodeId, SimTime};
-use models::stack::StackOp;
-use models::stolon::sentinel::OperatorCmd;
 use scenarios::{ActionKind, NodeKind, Scenario, StackRole};
 use serde_json::{Value, json};
 
@@ -123,7 +123,10 @@ pub fn factory(sc: &Scenario, copy_bytes_per_s: Vec<std::collections::BTreeMap<N
         }
         NodeKind::StolonProxy => {
             let cfg = stack.proxies[id as usize].clone().expect("proxies have a config");
-            StackNode::StolonProxy(Box::new(ProxyHost::new(ProxyControl::new(cfg), ProxyRelay::new(Default::default()))))
+            StackNode::StolonProxy(Box::new(ProxyHost::new(
+                ProxyControl::new(cfg),
+                ProxyRelay::new(Default::default()),
+            )))
         }
         NodeKind::Haproxy => {
             let cfg = stack.haproxies[id as usize].clone().expect("haproxies have a config");
@@ -275,11 +278,33 @@ fn operator_actions(sc: &Scenario, world: &mut World<StackNode>) {
                 let region = sc.nodes[leader as usize].region;
                 inject.extend(to_clients(sc, |_| StackOp::WriteEntries(bouncers_in(sc, region))));
                 let loss = if *accept_data_loss { ", accepting data loss" } else { "" };
-                (format!("promote standby cluster {} (stolonctl update role=master{loss}); writes to its region", c.name), inject)
+                (
+                    format!(
+                        "promote standby cluster {} (stolonctl update role=master{loss}); writes to its region",
+                        c.name
+                    ),
+                    inject,
+                )
             }
-            ActionKind::ShedLoad { factor } => {
-                (format!("shed load: clients keep {:.0} %", factor * 100.0), to_clients(sc, |_| StackOp::ShedLoad(*factor)))
+            ActionKind::DemoteRegion { cluster, follow } => {
+                let leader = crate::stack_config::leader(sc, *follow);
+                let cmd = OperatorCmd::SetClusterRole { master: false, remote_master: Some(leader) };
+                (
+                    format!(
+                        "make {} a standby cluster of {} (stolonctl update role=standby)",
+                        sc.pg_clusters[*cluster].name,
+                        name(leader)
+                    ),
+                    sentinels_of(sc, *cluster)
+                        .into_iter()
+                        .map(|s| (s, StackMsg::Op(StackOp::Stolon(cmd.clone()))))
+                        .collect(),
+                )
             }
+            ActionKind::ShedLoad { factor } => (
+                format!("shed load: clients keep {:.0} %", factor * 100.0),
+                to_clients(sc, |_| StackOp::ShedLoad(*factor)),
+            ),
             ActionKind::MoveReads { region } => (
                 format!("move reads to {}", sc.regions[*region].name),
                 to_clients(sc, |own| {

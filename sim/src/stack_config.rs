@@ -8,9 +8,9 @@ use models::NodeId;
 use models::SimTime;
 use models::flow::balancer::{BackendConfig, HaproxyConfig};
 use models::flow::bouncer::{BouncerConfig, VegasConfig};
-use models::pgbouncer::{PoolConfig, PoolMode};
 use models::flow::client::{ClientConfig, RetryPolicy, Spike, TenantLoad};
 use models::haproxy::{Balance, CheckConfig};
+use models::pgbouncer::{PoolConfig, PoolMode};
 use models::stolon::proxy::ProxyConfig;
 use models::stolon::sentinel::SentinelConfig;
 use models::stolon::{ClusterRole, ClusterSpec, KeeperConfig};
@@ -59,9 +59,7 @@ pub fn leader(sc: &Scenario, cluster: usize) -> NodeId {
             let p = sc.nodes[i as usize].pg.as_ref().expect("a member");
             match standby_of {
                 None => p.upstream.is_none(),
-                Some(m) => {
-                    p.upstream.is_some_and(|u| sc.nodes[u as usize].pg.as_ref().is_some_and(|q| q.cluster == m))
-                }
+                Some(m) => p.upstream.is_some_and(|u| sc.nodes[u as usize].pg.as_ref().is_some_and(|q| q.cluster == m)),
             }
         })
         .expect("validated: every cluster has a leader")
@@ -168,8 +166,7 @@ fn bouncer(sc: &Scenario, haproxy: NodeId) -> BouncerConfig {
 impl StackConfigs {
     pub fn new(sc: &Scenario, copy_bytes_per_s: Vec<BTreeMap<NodeId, u64>>) -> StackConfigs {
         let n = sc.nodes.len();
-        let etcd: Vec<NodeId> =
-            (0..n).filter(|&i| sc.nodes[i].kind == NodeKind::Etcd).map(|i| i as NodeId).collect();
+        let etcd: Vec<NodeId> = (0..n).filter(|&i| sc.nodes[i].kind == NodeKind::Etcd).map(|i| i as NodeId).collect();
         let managed = managed_clusters(sc);
         let st = &sc.stolon;
         let pg_nodes = |c: usize| -> BTreeMap<String, NodeId> {

@@ -321,9 +321,9 @@ impl<M: Model> World<M> {
                     }
                     // Cut while in flight (operator injections travel no path).
                     if d.from != d.to
-                        && let Some((reason, via)) = self.net.cut(d.from, d.to)
+                        && let Some((_, via)) = self.net.cut(d.from, d.to)
                     {
-                        self.dropped(d.at, d.from, d.to, &msg, reason, via);
+                        self.dropped(d.at, d.from, d.to, &msg, DropReason::CutInFlight, via);
                         continue;
                     }
                     self.metrics.count(METRIC_DELIVERED, Label::None, 1);

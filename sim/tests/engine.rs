@@ -57,7 +57,8 @@ fn message_trace_adds_every_send() {
     let m = run(&sc, RunOptions { seed: Some(1), detail: Detail::Messages, debug_panic_at: None });
     let sent = m.world.trace.events.iter().filter(|e| e.kind.name() == "message_sent").count() as u64;
     let delivered = m.summary["network"]["delivered"].as_u64().unwrap();
-    let dropped_on_arrival = m.summary["network"]["dropped"]["node_down"].as_u64().unwrap();
+    let dropped_on_arrival = m.summary["network"]["dropped"]["node_down"].as_u64().unwrap()
+        + m.summary["network"]["dropped"]["cut_in_flight"].as_u64().unwrap();
     let in_flight = m.summary["network"]["in_flight_at_end"].as_u64().unwrap();
     assert!(in_flight > 0, "the smoke run ends with pings on the wire");
     assert_eq!(sent, delivered + dropped_on_arrival + in_flight, "every routed message is traced once");

@@ -619,22 +619,28 @@ mod tests {
     #[test]
     fn routes_around_a_down_server_and_refuses_with_none_up() {
         let (mut h, mut hp) = start(cfg());
-        req(&mut hp, &mut h, 1, ReqKind::Read, 9);
-        let e = h.drain();
-        let mut per: Vec<(NodeId, u64)> = requests(&e).iter().map(|r| (r.0, r.1.count)).collect();
-        per.sort();
-        assert_eq!(per, vec![(SB1, 3), (SB2, 3), (SB3, 3)]);
-        assert!(requests(&e).iter().all(|r| r.2 == upstream().push(HAP)));
+        // Roundrobin: each cohort goes whole to the next server.
+        let mut per = vec![];
+        for seq in 1..=4 {
+            req(&mut hp, &mut h, seq, ReqKind::Read, 9);
+            let e = h.drain();
+            assert!(requests(&e).iter().all(|r| r.2 == upstream().push(HAP)));
+            per.extend(requests(&e).iter().map(|r| (r.0, r.1.seq, r.1.count)));
+        }
+        assert_eq!(per, vec![(SB1, 1, 9), (SB2, 2, 9), (SB3, 3, 9), (SB1, 4, 9)]);
         until_transition(&mut hp, &mut h, SB2, &|n| Some(n != SB2));
         assert_eq!(hp.health(BackendId::Read, SB2), Some(Health::Down));
-        req(&mut hp, &mut h, 2, ReqKind::Read, 10);
-        let e = h.drain();
-        let mut per: Vec<(NodeId, u64)> = requests(&e).iter().map(|r| (r.0, r.1.count)).collect();
-        per.sort();
-        assert_eq!(per, vec![(SB1, 5), (SB3, 5)], "nothing for the DOWN server");
+        // The rotation is at SB2: it passes over the DOWN server.
+        let mut per = vec![];
+        for seq in 5..=8 {
+            req(&mut hp, &mut h, seq, ReqKind::Read, 10);
+            per.extend(requests(&h.drain()).iter().map(|r| (r.0, r.1.count)));
+        }
+        assert_eq!(per, vec![(SB3, 10), (SB1, 10), (SB3, 10), (SB1, 10)], "nothing for the DOWN server");
         // Writes go to the write backend.
-        req(&mut hp, &mut h, 3, ReqKind::ReadPrimary, 2);
+        req(&mut hp, &mut h, 9, ReqKind::ReadPrimary, 2);
         let e = h.drain();
+        assert_eq!(requested(&e), 2);
         assert!(requests(&e).iter().all(|r| r.0 == PX1 || r.0 == PX2));
         // Both proxies DOWN: writes are refused at once.
         let bad = |n| Some(n != SB2 && n != PX1 && n != PX2);
@@ -642,7 +648,7 @@ mod tests {
         if hp.health(BackendId::Write, PX2) == Some(Health::Up) {
             until_transition(&mut hp, &mut h, PX2, &bad);
         }
-        req(&mut hp, &mut h, 4, ReqKind::Write, 4);
+        req(&mut hp, &mut h, 10, ReqKind::Write, 4);
         let e = h.drain();
         assert!(requests(&e).is_empty());
         assert_eq!(outcome_sum(&e, BOUNCER), failed(ErrorKind::Refused, 4));

@@ -525,7 +525,7 @@ fn login_failed(pool: &mut Pool, now: SimTime, pc: &PoolConfig) {
 pub struct Bouncer {
     cfg: BouncerConfig,
     procs: Vec<Process>,
-    /// Where the next cohort's remainder starts (so_reuseport spreads connections evenly).
+    /// The process the next cohort goes to (so_reuseport spreads connections evenly).
     reuseport_rr: usize,
     /// When the database host is next free to fork a backend, per `Db`.
     fork_free_at: [SimTime; 2],
@@ -544,7 +544,14 @@ impl Bouncer {
             assert!(v.alpha <= v.beta, "vegas alpha above beta");
         }
         let procs = (0..cfg.processes).map(|_| Process::new(&cfg)).collect();
-        Bouncer { cfg, procs, reuseport_rr: 0, fork_free_at: [SimTime::ZERO; 2], last_limit_report: SimTime::ZERO, deep: Default::default() }
+        Bouncer {
+            cfg,
+            procs,
+            reuseport_rr: 0,
+            fork_free_at: [SimTime::ZERO; 2],
+            last_limit_report: SimTime::ZERO,
+            deep: Default::default(),
+        }
     }
 
     /// Server connections open for a (tenant, database), over all processes.

@@ -61,7 +61,13 @@ impl InFlight {
     /// `max_parts` bounds the number of distinct (client, seq, downstream) entries.
     pub fn new(max_parts: usize) -> InFlight {
         assert!(max_parts > 0);
-        InFlight { parts: BTreeMap::new(), per_downstream: BTreeMap::new(), total: 0, max_parts, deep: Default::default() }
+        InFlight {
+            parts: BTreeMap::new(),
+            per_downstream: BTreeMap::new(),
+            total: 0,
+            max_parts,
+            deep: Default::default(),
+        }
     }
 
     /// Records `count` requests of `cohort` sent to `downstream` at `now`. Returns false (and

@@ -95,6 +95,8 @@ pub struct RawAction {
     pub accept_data_loss: Option<bool>,
     /// promote-region: the standby pg_cluster to promote.
     pub cluster: Option<S<String>>,
+    /// demote-region: the cluster whose leader the demoted cluster now follows.
+    pub follow: Option<S<String>>,
     /// move-reads, move-writes: the region clients now send them to.
     pub region: Option<S<String>>,
     /// shed-load: the share of the load clients keep sending (0..1).
@@ -185,7 +187,16 @@ pub enum ActionKind {
     },
     /// `stolonctl update --patch '{"role": "master"}'` on a standby cluster, and clients send
     /// their writes to its region.
-    PromoteRegion { cluster: usize, accept_data_loss: bool },
+    PromoteRegion {
+        cluster: usize,
+        accept_data_loss: bool,
+    },
+    /// `stolonctl update --patch '{"role": "standby", ...}'`: `cluster` becomes a standby cluster
+    /// replicating from `follow`'s leader (the old primary region after a planned move).
+    DemoteRegion {
+        cluster: usize,
+        follow: usize,
+    },
     /// Clients keep sending this share of their load.
     ShedLoad {
         factor: f64,
@@ -334,6 +345,18 @@ pub(crate) fn action(
                 accept_data_loss: a.accept_data_loss.unwrap_or(false),
             }
         }
+        "demote-region" => {
+            let c = need(&a.cluster, "cluster")?;
+            let f = need(&a.follow, "follow")?;
+            let (cluster, follow) = (
+                find(path, text, names.clusters, &c, "pg_cluster")?,
+                find(path, text, names.clusters, &f, "pg_cluster")?,
+            );
+            if cluster == follow {
+                return Err(Diagnostic::at(path, text, f.span(), "a cluster cannot follow itself"));
+            }
+            ActionKind::DemoteRegion { cluster, follow }
+        }
         "move-reads" | "move-writes" => {
             let r = need(&a.region, "region")?;
             let region = find(path, text, names.regions, &r, "region")?;
@@ -355,7 +378,7 @@ pub(crate) fn action(
                 a.kind.span(),
                 format!(
                     "unknown action kind {other:?}; expected one of: move-leader, promote, fence, rebuild, follow, \
-                     failkeeper, force-master, promote-region, move-reads, move-writes, shed-load"
+                     failkeeper, force-master, promote-region, demote-region, move-reads, move-writes, shed-load"
                 ),
             ));
         }

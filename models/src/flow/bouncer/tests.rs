@@ -250,14 +250,16 @@ fn a_busy_process_queues_for_its_cpu_and_processes_add_capacity() {
         c.pool.server_connect_time = Duration::from_micros(1);
         c.pool.max_client_conn = 130;
         let mut r = rig(c);
+        // With two processes, each cohort goes whole to one of them.
         r.send(0, ReqKind::Read, 100);
         // max_client_conn is per process, and requests waiting for the CPU count.
-        let e = r.send(0, ReqKind::Read, 40);
-        let refused = if processes == 1 { 10 } else { 0 };
+        let e = r.send(0, ReqKind::Read, 60);
+        let refused = if processes == 1 { 30 } else { 0 };
         assert_eq!(outcome_sum(&e, C), failed(ErrorKind::Refused, refused));
+        assert_eq!(counted(&e, BOUNCER_REFUSED, T0), refused);
         let e = r.tick_to(50);
         let through = 50 * u64::from(processes);
-        assert_eq!(r.b.cpu_queued(), 140 - refused - through);
+        assert_eq!(r.b.cpu_queued(), 160 - refused - through);
         // Each tick's CPU share is forwarded on the next tick, once its connections are open.
         assert_eq!(total(&forwards(&e)), through - 10 * u64::from(processes));
         // All arrived at 0; each tick's share was forwarded a tick later: CPU wait is latency.
@@ -271,19 +273,42 @@ fn a_busy_process_queues_for_its_cpu_and_processes_add_capacity() {
 fn so_reuseport_spreads_cohorts_evenly_and_outcomes_are_credited_across_processes() {
     let mut c = cfg();
     c.processes = 3;
+    c.pool.default_pool_size = 5;
     let mut r = rig(c);
-    r.send(0, ReqKind::Read, 10);
-    let f = forwards(&r.tick_to(10));
-    assert_eq!(f.iter().map(|x| x.0.count).collect::<Vec<_>>(), vec![4, 3, 3]);
-    assert!(f.iter().all(|x| x.0.seq == f[0].0.seq), "parts of one cohort");
-    r.send(0, ReqKind::Read, 2);
-    let f2 = forwards(&r.tick_to(20));
-    assert_eq!(f2.iter().map(|x| x.0.count).collect::<Vec<_>>(), vec![1, 1], "the remainder rotated on");
-    // HAProxy answers the cohort's three parts in one message: each process takes its share.
-    let e = r.answer(&(f[0].0.with_count(10), f[0].1), Outcome::ok(10));
-    assert_eq!(outcome_sum(&e, C), Outcome::ok(10));
-    assert_eq!(outcomes(&e).len(), 3);
-    assert_eq!(r.b.in_flight(0, Db::Read), 2);
+    // Each cohort goes whole to the next process: six cohorts, two per process.
+    for _ in 0..6 {
+        r.send(0, ReqKind::Read, 5);
+    }
+    assert_eq!(r.b.procs.iter().map(|p| p.clients()).collect::<Vec<_>>(), vec![10, 10, 10]);
+    // Each process's pool of 5 serves its first cohort; the second waits for it.
+    let f = forwards(&r.tick_to(50));
+    let by_seq = |f: &[Fwd]| {
+        let mut m = BTreeMap::new();
+        for x in f {
+            *m.entry(x.0.seq).or_insert(0u64) += x.0.count;
+        }
+        m.into_iter().collect::<Vec<_>>()
+    };
+    assert_eq!(by_seq(&f), vec![(1, 5), (2, 5), (3, 5)]);
+    assert_eq!((r.b.in_flight(0, Db::Read), r.b.waiting(), r.b.open_connections(0, Db::Read)), (15, 15, 15));
+    // An outcome frees a connection of the process that forwarded the cohort: the answer to
+    // cohort 2 (second process) lets cohort 5 go, not cohort 4 (first process), queued longer.
+    let answer_whole = |r: &mut Rig, seq: u64| {
+        let x = f.iter().find(|x| x.0.seq == seq).expect("forwarded");
+        r.answer(&(x.0.with_count(5), x.1), Outcome::ok(5))
+    };
+    let e = answer_whole(&mut r, 2);
+    assert_eq!(outcome_sum(&e, C), Outcome::ok(5));
+    assert_eq!(outcomes(&e).len(), 1, "one process held the whole cohort");
+    assert_eq!(by_seq(&forwards(&e)), vec![(5, 5)]);
+    let e = answer_whole(&mut r, 1);
+    assert_eq!(outcome_sum(&e, C), Outcome::ok(5));
+    assert_eq!(by_seq(&forwards(&e)), vec![(4, 5)]);
+    assert_eq!((r.b.in_flight(0, Db::Read), r.b.waiting()), (15, 5), "cohort 6 still waits in the third process");
+    assert_eq!(r.b.procs.iter().map(|p| p.clients()).collect::<Vec<_>>(), vec![5, 5, 10]);
+    // The rotation goes on where it was: the next cohort goes to the first process.
+    r.send(0, ReqKind::Read, 3);
+    assert_eq!(r.b.procs.iter().map(|p| p.clients()).collect::<Vec<_>>(), vec![8, 5, 10]);
 }
 
 #[test]

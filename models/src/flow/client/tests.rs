@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::flow::testkit::*;
-use crate::node::Effect;
+use crate::node::{Effect, TimerCmd};
 use crate::rng::{Stream, stream_rng};
 
 const C: NodeId = 1;
@@ -39,7 +39,8 @@ fn run(
         h.advance(Duration::from_millis(100));
         c.on_timer(&mut h.ctx(), ClientTimer::Tick);
         let mut pending = h.drain();
-        // Answers may trigger immediate retries, which are answered in turn.
+        // Outcomes send nothing themselves (retries wait for the next tick); whatever they
+        // did send would be answered in turn.
         while !pending.is_empty() {
             let sent = requests(&pending);
             all.append(&mut pending);
@@ -210,27 +211,68 @@ fn failed_attempts_are_retried_with_backoff_and_keep_their_creation_time() {
 }
 
 #[test]
-fn immediate_retries_go_out_in_the_same_step() {
-    let (mut h, mut c) = client(TenantLoad { retry: RetryPolicy::Immediate { max_retries: 1 }, ..tenant(0.0, 0.0) });
-    let now = h.now;
-    c.issue(&mut h.ctx(), 0, ReqKind::Read, 4, now, 0);
-    let (_, first, route) = requests(&h.drain())[0];
-    c.on_message(
-        &mut h.ctx(),
-        B1,
-        FlowMsg::Outcome { cohort: first, outcome: failed(ErrorKind::PoolExhausted, 4), route },
-    );
+fn immediate_retries_go_out_at_the_next_tick_merged_per_kind_and_attempt() {
+    let (mut h, mut c) = client(TenantLoad { retry: RetryPolicy::Immediate { max_retries: 2 }, ..tenant(0.0, 0.0) });
+    // Two first attempts of reads (3 created at 0 ms, 1 at 40 ms), a write, and reads already
+    // retried once.
+    c.issue(&mut h.ctx(), 0, ReqKind::Read, 3, ms_(0), 0);
+    h.set_ms(40);
+    c.issue(&mut h.ctx(), 0, ReqKind::Read, 1, ms_(40), 0);
+    c.issue(&mut h.ctx(), 0, ReqKind::Write, 2, ms_(40), 0);
+    c.issue(&mut h.ctx(), 0, ReqKind::Read, 5, ms_(0), 1);
+    let sent = requests(&h.drain());
+    assert_eq!(sent.len(), 4);
+    // All fail at 50 ms: nothing goes out from the outcome handler.
+    h.set_ms(50);
+    for &(to, cohort, route) in &sent {
+        let outcome = failed(ErrorKind::PoolExhausted, cohort.count);
+        c.on_message(&mut h.ctx(), to, FlowMsg::Outcome { cohort, outcome, route });
+    }
     let e = h.drain();
-    let [(B1, again, _)] = requests(&e)[..] else { panic!("{e:?}") };
-    assert_eq!(again.count, 4);
+    assert!(requests(&e).is_empty(), "{e:?}");
+    assert_eq!((counted(&e, CLIENT_RETRIES, T0), c.retrying(), c.outstanding()), (11, 11, 0));
+    // The next tick sends one cohort per (tenant, kind, attempt); a merged cohort's creation
+    // time is the count-weighted mean of its parts': (3 * 0 + 1 * 40) / 4 = 10 ms.
+    h.set_ms(100);
+    c.on_timer(&mut h.ctx(), ClientTimer::Tick);
+    let e = h.drain();
+    let got: Vec<(NodeId, ReqKind, u64, SimTime)> =
+        requests(&e).iter().map(|r| (r.0, r.1.kind, r.1.count, r.1.created)).collect();
+    assert_eq!(
+        got,
+        vec![(B1, ReqKind::Read, 4, ms_(10)), (B1, ReqKind::Read, 5, ms_(0)), (W1, ReqKind::Write, 2, ms_(40))]
+    );
+    assert!(requests(&e).iter().all(|r| r.1.deadline == ms_(100) + Duration::from_secs(5)), "sent + timeout");
+    assert_eq!(counted(&e, CLIENT_REQUESTS, T0), 0, "retries are not new requests");
+    assert_eq!((c.retrying(), c.outstanding()), (0, 11));
+    // They fail again: the merged reads (attempt 1) are retried once more, the reads already
+    // at their second retry fail for good; the write succeeds, 110 ms after it was created.
+    h.set_ms(150);
+    let [(_, merged, route), (_, second, _), (_, write, _)] = requests(&e)[..] else { panic!("{e:?}") };
+    for cohort in [merged, second] {
+        let outcome = failed(ErrorKind::PoolExhausted, cohort.count);
+        c.on_message(&mut h.ctx(), B1, FlowMsg::Outcome { cohort, outcome, route });
+    }
+    c.on_message(&mut h.ctx(), W1, FlowMsg::Outcome { cohort: write, outcome: Outcome::ok(2), route });
+    let e = h.drain();
+    assert!(requests(&e).is_empty());
+    assert_eq!((counted(&e, CLIENT_RETRIES, T0), counted(&e, CLIENT_FAILED, T0)), (4, 5));
+    assert_eq!(observed(&e, CLIENT_LATENCY_MS, T0), vec![(110.0, 2)]);
+    h.set_ms(200);
+    c.on_timer(&mut h.ctx(), ClientTimer::Tick);
+    let e = h.drain();
+    let [(B1, last, route)] = requests(&e)[..] else { panic!("{e:?}") };
+    assert_eq!((last.count, last.created), (4, ms_(10)), "the merged creation time is kept");
     c.on_message(
         &mut h.ctx(),
         B1,
-        FlowMsg::Outcome { cohort: again, outcome: failed(ErrorKind::PoolExhausted, 4), route },
+        FlowMsg::Outcome { cohort: last, outcome: failed(ErrorKind::PoolExhausted, 4), route },
     );
     let e = h.drain();
     assert!(requests(&e).is_empty());
-    assert_eq!(counted(&e, CLIENT_FAILED, T0), 4);
+    assert_eq!((counted(&e, CLIENT_FAILED, T0), counted(&e, CLIENT_RETRIES, T0)), (4, 0));
+    assert_eq!((c.retrying(), c.outstanding()), (0, 0));
+    c.check_invariants();
 }
 
 #[test]
@@ -265,19 +307,22 @@ fn anycast_withdraws_a_refusing_entry_and_reprobes_it() {
         B1 => Some(failed(ErrorKind::Refused, c.count)),
         _ => Some(Outcome::ok(c.count)),
     };
+    // The first window ends one window after the first tick (at 100 ms).
     let e = run(&mut c, &mut h, 1_000, &mut answer);
+    assert!(routes(&e).is_empty(), "{:?}", routes(&e));
+    let e = run(&mut c, &mut h, 1_100, &mut answer);
     let r = routes(&e);
     assert_eq!(r.len(), 1, "{r:?}");
     assert_eq!((r[0].0.as_str(), r[0].1), ("read", B2));
     assert!(r[0].2.contains("refused or timed out"), "{}", r[0].2);
     assert_eq!((c.read_entry(), c.write_entry()), (B2, W1), "writes are unaffected");
-    let e = run(&mut c, &mut h, 10_900, &mut answer);
+    let e = run(&mut c, &mut h, 11_000, &mut answer);
     assert!(routes(&e).is_empty());
     assert_eq!(sent_by(&e, B1, ReqKind::Read), 0, "nothing for the withdrawn entry");
     // Ten seconds later it is tried again; it still refuses, so it is withdrawn again.
-    let e = run(&mut c, &mut h, 11_000, &mut answer);
+    let e = run(&mut c, &mut h, 11_100, &mut answer);
     assert_eq!(routes(&e), vec![("read".to_string(), B1, "re-probe: a nearer entry is back".to_string())]);
-    let e = run(&mut c, &mut h, 12_000, &mut answer);
+    let e = run(&mut c, &mut h, 12_100, &mut answer);
     assert_eq!(routes(&e).iter().map(|r| r.1).collect::<Vec<_>>(), vec![B2]);
     // Once it serves again, the region stays on it.
     let e = run(&mut c, &mut h, 30_000, &mut all_ok);
@@ -289,14 +334,58 @@ fn anycast_withdraws_a_refusing_entry_and_reprobes_it() {
 fn anycast_withdraws_a_silent_entry() {
     let (mut h, mut c) = client(tenant(100.0, 0.0));
     let mut answer = |to: NodeId, c: &Cohort| (to != B1).then(|| Outcome::ok(c.count));
-    // The first window saw requests but no answers yet; the second sees no answer at all.
-    let e = run(&mut c, &mut h, 1_900, &mut answer);
-    assert!(routes(&e).is_empty());
+    // The first window (ending at 1.1 s) saw requests but no answers yet; the second sees no
+    // answer at all.
     let e = run(&mut c, &mut h, 2_000, &mut answer);
+    assert!(routes(&e).is_empty());
+    let e = run(&mut c, &mut h, 2_100, &mut answer);
     let r = routes(&e);
     assert_eq!(r.len(), 1);
     assert!(r[0].1 == B2 && r[0].2.contains("no answer"), "{r:?}");
     c.check_invariants();
+}
+
+#[test]
+fn start_after_delays_the_first_tick_and_the_first_window() {
+    // Below one tick, the first tick is at `tick` as without `start_after`.
+    for (start_ms, first_ms) in [(0, 100), (30, 100), (500, 500)] {
+        let mut cfg = ClientConfig::new(vec![tenant(100.0, 0.0)], vec![B1, B2], vec![W1]);
+        cfg.start_after = Duration::from_millis(start_ms);
+        let mut h = H::new(C, 1);
+        let mut c = Client::new(cfg);
+        c.on_start(&mut h.ctx());
+        assert_eq!(h.timers, vec![TimerCmd::Set { timer: ClientTimer::Tick, at: ms_(first_ms) }], "{start_ms}");
+        assert!(h.drain().is_empty(), "nothing is sent at start");
+    }
+    // Following the client's own timers, B1 refusing everything: no request before 500 ms, and
+    // the first window is judged one window after the first tick, at 1.5 s.
+    let mut cfg = ClientConfig::new(vec![tenant(100.0, 0.0)], vec![B1, B2], vec![W1]);
+    cfg.start_after = Duration::from_millis(500);
+    let mut h = H::new(C, 1);
+    let mut c = Client::new(cfg);
+    c.on_start(&mut h.ctx());
+    let mut next = ms_(500);
+    h.drain();
+    let (mut first_sent, mut withdrawn_at) = (None, None);
+    while next <= ms_(2_000) {
+        h.now = next;
+        c.on_timer(&mut h.ctx(), ClientTimer::Tick);
+        let [TimerCmd::Set { timer: ClientTimer::Tick, at }] = h.timers[..] else { panic!("{:?}", h.timers) };
+        next = at;
+        let e = h.drain();
+        for (to, cohort, route) in requests(&e) {
+            first_sent.get_or_insert((h.now, to, cohort.count, cohort.created, cohort.deadline));
+            let outcome = failed(ErrorKind::Refused, cohort.count);
+            c.on_message(&mut h.ctx(), to, FlowMsg::Outcome { cohort, outcome, route });
+        }
+        if !routes(&e).is_empty() {
+            withdrawn_at.get_or_insert((h.now, routes(&e)));
+        }
+        h.drain();
+    }
+    assert_eq!(first_sent, Some((ms_(500), B1, 10, ms_(500), ms_(5_500))), "10 reads a tick from the first");
+    let (at, r) = withdrawn_at.expect("B1 withdrawn");
+    assert_eq!((at, r.len(), r[0].1), (ms_(1_500), 1, B2), "{r:?}");
 }
 
 #[test]
