@@ -174,6 +174,10 @@ pub struct PgNode {
     /// smoothed over ~1 s.
     arrived_core_s: f64,
     offered_core_s: f64,
+    /// Sessions held for clients (intake plus commits awaiting their answer).
+    sessions_held: u64,
+    /// Full recounts of `sessions_held`, sampled.
+    deep: crate::node::DeepCheck,
     /// When this server started serving in its current role (its cache warms from here).
     serving_since: SimTime,
 }
@@ -241,6 +245,8 @@ impl PgNode {
             arrived_core_s: 0.0,
             offered_core_s: 0.0,
             serving_since: SimTime::ZERO,
+            sessions_held: 0,
+            deep: Default::default(),
         }
     }
 
@@ -393,12 +399,14 @@ impl PgNode {
                         synced: level.is_synchronous() && synchronous,
                     });
                     if let Some((cohort, route)) = b.reply {
+                        self.sessions_held -= b.count;
                         serve::reply(ctx, cohort, route, Outcome::ok(b.count));
                     }
                 } else if ctx.now - b.created >= timeout {
                     let b = self.queues[q].pop_front().expect("peeked");
                     ctx.count(TIMED_OUT[level as usize], Label::Node(ctx.id), b.count);
                     if let Some((cohort, route)) = b.reply {
+                        self.sessions_held -= b.count;
                         serve::reply(ctx, cohort, route, Outcome::failed(ErrorKind::TimedOut, b.count));
                     }
                 } else {
@@ -880,11 +888,16 @@ impl Model for PgNode {
     }
 
     fn check_invariants(&self) {
+        if self.deep.due() {
+            assert_eq!(self.sessions(), self.sessions_held, "session count drifts");
+            for q in &self.queues {
+                assert!(q.iter().zip(q.iter().skip(1)).all(|(a, b)| a.last() < b.first), "queued LSNs increase");
+            }
+        }
         assert!(self.replay <= self.flushed, "replayed beyond flushed: {} > {}", self.replay, self.flushed);
         assert!(self.flushed <= self.insert.max(self.received), "flushed beyond written");
         for q in &self.queues {
             assert!(q.len() <= 1_000_000, "commit queue unbounded");
-            assert!(q.iter().zip(q.iter().skip(1)).all(|(a, b)| a.last() < b.first), "queued LSNs increase");
         }
     }
 }

@@ -52,8 +52,8 @@ impl PgNode {
     }
 
     /// Requests in the intake plus commits waiting for their acknowledgement: the sessions
-    /// this server holds for clients.
-    fn sessions(&self) -> u64 {
+    /// this server holds for clients (recounted; `sessions_held` keeps it incrementally).
+    pub(super) fn sessions(&self) -> u64 {
         let queued: u64 = self.queues.iter().flatten().filter(|b| b.reply.is_some()).map(|b| b.count).sum();
         queued + self.intake.iter().map(|(c, _, _)| c.count).sum::<u64>()
     }
@@ -75,7 +75,7 @@ impl PgNode {
                 };
                 let refuse = refuse.or_else(|| {
                     // "sorry, too many clients already"
-                    (self.sessions() + cohort.count > self.cfg.capacity.max_connections as u64)
+                    (self.sessions_held + cohort.count > self.cfg.capacity.max_connections as u64)
                         .then_some(ErrorKind::Refused)
                 });
                 match refuse {
@@ -83,6 +83,7 @@ impl PgNode {
                     None => {
                         let unit = self.cfg.capacity.service(write).as_secs_f64();
                         self.arrived_core_s += cohort.count as f64 * unit;
+                        self.sessions_held += cohort.count;
                         self.intake.push_back((cohort, route, ctx.now));
                     }
                 }
@@ -98,16 +99,20 @@ impl PgNode {
         // Clients that gave up closed their sessions: the work is dropped, and the hops that
         // hold their connections are told (they free them).
         let timeout = self.cfg.workload.client_timeout;
-        let mut i = 0;
-        while i < self.intake.len() {
-            let (c, route, at) = self.intake[i];
-            if c.deadline <= ctx.now || ctx.now - at >= timeout {
-                ctx.count(METRIC_REQUESTS_DROPPED, Label::Node(ctx.id), c.count);
-                reply(ctx, c, route, Outcome::failed(ErrorKind::TimedOut, c.count));
-                self.intake.remove(i);
-            } else {
-                i += 1;
+        let now = ctx.now;
+        let gone = |c: &Cohort, at: SimTime| c.deadline <= now || now - at >= timeout;
+        if self.intake.iter().any(|(c, _, at)| gone(c, *at)) {
+            let mut kept = VecDeque::with_capacity(self.intake.len());
+            for (c, route, at) in std::mem::take(&mut self.intake) {
+                if gone(&c, at) {
+                    ctx.count(METRIC_REQUESTS_DROPPED, Label::Node(ctx.id), c.count);
+                    reply(ctx, c, route, Outcome::failed(ErrorKind::TimedOut, c.count));
+                    self.sessions_held -= c.count;
+                } else {
+                    kept.push_back((c, route, at));
+                }
             }
+            self.intake = kept;
         }
         // The offered work, smoothed over about a second: contention comes from the rate of
         // work arriving, not from the length of the queue.
@@ -140,6 +145,8 @@ impl PgNode {
                 cohort.count = n;
             }
             ctx.count(METRIC_REQUESTS_SERVED, Label::Node(ctx.id), n);
+            // Out of the intake; a write holds its session on until its commit is answered.
+            self.sessions_held -= n;
             match (cohort.kind, &self.role) {
                 (crate::flow::ReqKind::Write, Role::Primary { .. }) => {
                     let level = self.cfg.synchronous_commit;
@@ -153,6 +160,7 @@ impl PgNode {
                         created: ctx.now,
                         reply: Some((cohort, route)),
                     });
+                    self.sessions_held += n;
                     wrote = true;
                 }
                 (crate::flow::ReqKind::Write, _) => reply(ctx, cohort, route, Outcome::failed(ErrorKind::ReadOnly, n)),
@@ -172,6 +180,7 @@ impl PgNode {
 
     /// Every session this server holds for clients ends (fenced, rebuilt, PANIC).
     pub(super) fn drop_requests(&mut self, ctx: &mut PCtx<'_>, kind: ErrorKind) {
+        self.sessions_held = 0;
         for (cohort, route, _) in std::mem::take(&mut self.intake) {
             reply(ctx, cohort, route, Outcome::failed(kind, cohort.count));
         }
