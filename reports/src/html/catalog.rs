@@ -26,7 +26,113 @@ pub fn charts(run: &Run) -> Vec<Chart> {
     out.extend(disk_charts(run));
     out.extend(etcd_charts(run));
     out.extend(postgres_charts(run));
+    out.extend(stack_charts(run));
     out
+}
+
+/// What clients see: availability per tenant (successes over finished requests, per second),
+/// latency p50/p99 per tenant, requests by outcome; and which server is primary, per database.
+fn stack_charts(run: &Run) -> Vec<Chart> {
+    let tenants = run.labels("client_requests");
+    let mut availability = Vec::new();
+    let mut latency = Vec::new();
+    for t in &tenants {
+        let (Some(ok), failed) = (counter_series(run, "client_ok", t, t), counter_series(run, "client_failed", t, t))
+        else {
+            continue;
+        };
+        let points = ok
+            .points
+            .iter()
+            .enumerate()
+            .map(|(i, (x, o))| {
+                let f = failed.as_ref().map_or(0.0, |f| f.points[i].1);
+                (*x, if o + f > 0.0 { o / (o + f) } else { f64::NAN })
+            })
+            .collect();
+        availability.push(Series { key: t.to_string(), step: false, points, total: None });
+        latency.extend(dist_series(run, "client_latency_ms", t, &format!("{t} p50"), |d| d.p50));
+        latency.extend(dist_series(run, "client_latency_ms", t, &format!("{t} p99"), |d| d.p99));
+    }
+    let sum = |metric: &str, key: &str| -> Option<Series> {
+        let parts: Vec<Series> =
+            run.labels(metric).iter().filter_map(|l| counter_series(run, metric, l, key)).collect();
+        let first = parts.first()?.clone();
+        let points =
+            (0..first.points.len()).map(|i| (first.points[i].0, parts.iter().map(|p| p.points[i].1).sum())).collect();
+        Some(Series { key: key.into(), step: false, points, total: Some(parts.iter().filter_map(|p| p.total).sum()) })
+    };
+    let mut outcomes: Vec<Series> = Vec::new();
+    outcomes.extend(sum("client_ok", "ok"));
+    for kind in ["refused", "timed_out", "read_only", "pool_exhausted", "connection_closed"] {
+        outcomes.extend(sum(&format!("client_errors_{kind}"), kind));
+    }
+    let mut out: Vec<Chart> = [
+        lines(
+            "availability",
+            "Availability",
+            "Per tenant and second: requests that succeeded over requests that finished (after retries).".into(),
+            "ratio",
+            Scale::Linear,
+            availability,
+        ),
+        lines(
+            "latency",
+            "Latency",
+            "Per tenant: p50 and p99 of successful requests.".into(),
+            "ms",
+            Scale::Log,
+            latency,
+        ),
+        lines(
+            "requests",
+            "Requests by outcome",
+            "Per second, over all tenants: successes, and errors per attempt by kind.".into(),
+            "requests/s",
+            Scale::Linear,
+            outcomes,
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let lanes = primary_lanes(run);
+    if !lanes.is_empty() {
+        out.push(Chart {
+            id: "primary".into(),
+            title: "Primary of each database".into(),
+            note: "Which server is primary (a standby region shares its primary region's database).".into(),
+            body: Body::Lanes(lanes),
+            marks: Vec::new(),
+        });
+    }
+    out
+}
+
+/// Per database (the cluster name PostgreSQL's events carry), the server that is primary.
+fn primary_lanes(run: &Run) -> Vec<Lane> {
+    let mut lanes: Vec<(String, Lane, Option<u32>)> = Vec::new();
+    for ev in &run.events {
+        let TraceKind::PgRole { cluster, role, tli, .. } = &ev.kind else { continue };
+        let Some(node) = ev.node else { continue };
+        let i = match lanes.iter().position(|l| &l.0 == cluster) {
+            Some(i) => i,
+            None => {
+                lanes.push((cluster.clone(), Lane { name: cluster.clone(), changes: Vec::new() }, None));
+                lanes.len() - 1
+            }
+        };
+        let (_, lane, current) = &mut lanes[i];
+        let name = run.nodes.get(node.0 as usize).cloned().unwrap_or_else(|| node.0.to_string());
+        if role == "primary" {
+            lane.changes.push((secs(ev.t_ns), Some(format!("{name} (timeline {tli})"))));
+            *current = Some(node.0);
+        } else if *current == Some(node.0) {
+            lane.changes.push((secs(ev.t_ns), None));
+            *current = None;
+        }
+    }
+    lanes.into_iter().map(|l| l.1).collect()
 }
 
 /// Commits acknowledged per second on each server (by level), and replication lag per standby

@@ -135,6 +135,11 @@ impl Run {
                 TraceKind::OperatorAction { action } => {
                     marks.push(Mark { t_s, kind: "operator", label: format!("operator: {action}") })
                 }
+                TraceKind::PgPromoted { cluster, tli, .. } => marks.push(Mark {
+                    t_s,
+                    kind: "failover",
+                    label: format!("{} promoted ({cluster}, timeline {tli})", node_name(&nodes, ev)),
+                }),
                 TraceKind::EtcdHalted { reason } => marks.push(Mark {
                     t_s,
                     kind: "halted",
