@@ -153,3 +153,35 @@ fn run_folder_holds_every_output_and_a_parsable_report() {
     assert_eq!(reports::html::page::report(&run), html);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A stack run's report: client charts whose totals agree with summary.json, a primary lane per
+/// database, and a failover mark at the promotion.
+#[test]
+fn stack_report_shows_what_clients_saw_and_where_the_primary_was() {
+    let (out, _) = run("stack-primary-crash.toml", None);
+    let html = reports::html::page::report(&reports::html::Run::from_trace(
+        "",
+        &out.world.trace.events,
+        out.summary.clone(),
+        None,
+    ));
+    let doc = parse(&html);
+    let ids = chart_ids(&doc);
+    for id in ["availability", "latency", "requests", "primary", "pg-commits"] {
+        assert!(ids.contains(&id.to_string()), "chart {id} missing: {ids:?}");
+    }
+    let s = &out.summary["stack"];
+    let requests = chart(&doc, "requests");
+    let ok = num(series(requests, "ok", None), "data-total");
+    assert_eq!(ok, s["requests"]["ok"].as_f64().unwrap(), "successes charted = summary");
+    let timed_out = num(series(requests, "timed_out", None), "data-total");
+    assert_eq!(timed_out, s["errors_by_kind"]["timed_out"].as_f64().unwrap());
+    // The failover is marked where the summary says it happened.
+    let at = s["failovers"][0]["at_seconds"].as_f64().unwrap();
+    assert_eq!(marks(chart(&doc, "availability"), "failover"), 1, "one failover marked on the chart");
+    assert!(html.contains("pdx-pg2 promoted (pdx, timeline 2)"), "mark labelled with the promotion");
+    assert!(at > 60.0 && at < 100.0);
+    // The primary lane names both primaries in turn.
+    let lane_text: String = chart(&doc, "primary").descendants().filter_map(|n| n.text()).collect();
+    assert!(lane_text.contains("pdx-pg1") && lane_text.contains("pdx-pg2"), "{lane_text}");
+}
