@@ -109,69 +109,6 @@ pub enum Balance {
     First,
 }
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct Server {
-    pub check: ServerCheck,
-    /// `maxconn` (0: unlimited).
-    pub maxconn: u32,
-    pub sessions: u32,
-}
-
-/// A backend picking servers for new sessions.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Backend {
-    pub balance: Balance,
-    pub servers: Vec<Server>,
-    next_rr: usize,
-}
-
-impl Backend {
-    pub fn new(balance: Balance, servers: Vec<Server>) -> Backend {
-        Backend { balance, servers, next_rr: 0 }
-    }
-
-    fn available(&self, i: usize) -> bool {
-        let s = &self.servers[i];
-        s.check.health == Health::Up && (s.maxconn == 0 || s.sessions < s.maxconn)
-    }
-
-    /// The server for a new session, or `None` when none is UP with a free slot (HAProxy then
-    /// queues the session, up to `maxqueue` and `timeout queue`).
-    pub fn pick(&mut self) -> Option<usize> {
-        let n = self.servers.len();
-        let chosen = match self.balance {
-            Balance::RoundRobin => {
-                let found = (0..n).map(|k| (self.next_rr + k) % n).find(|&i| self.available(i));
-                if let Some(i) = found {
-                    self.next_rr = (i + 1) % n;
-                }
-                found
-            }
-            Balance::LeastConn => (0..n).filter(|&i| self.available(i)).min_by_key(|&i| (self.servers[i].sessions, i)),
-            Balance::First => (0..n).find(|&i| self.available(i)),
-        }?;
-        self.servers[chosen].sessions += 1;
-        Some(chosen)
-    }
-
-    pub fn release(&mut self, i: usize) {
-        assert!(self.servers[i].sessions > 0, "release without a session");
-        self.servers[i].sessions -= 1;
-    }
-
-    /// Applies a check result; with `on-marked-down shutdown-sessions`, a server marked down
-    /// loses its sessions (returned, so the caller can cut its clients).
-    pub fn on_check(&mut self, i: usize, ok: bool, shutdown_sessions: bool) -> (Option<Transition>, u32) {
-        let t = self.servers[i].check.on_result(ok);
-        let cut = if t == Some(Transition::MarkedDown) && shutdown_sessions {
-            std::mem::take(&mut self.servers[i].sessions)
-        } else {
-            0
-        };
-        (t, cut)
-    }
-}
-
 /// What the balancer knows of one server when it splits a cohort of new sessions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Slot {
@@ -313,45 +250,6 @@ mod tests {
         assert_eq!(c.interval(), Duration::from_millis(500), "going up: fastinter");
         assert_eq!(c.timeout(), Duration::from_secs(2), "timeout check defaults to inter");
         assert_eq!(ServerCheck::new(CheckConfig::default()).interval(), CheckConfig::default().inter);
-    }
-
-    fn backend(balance: Balance, maxconn: u32) -> Backend {
-        Backend::new(balance, (0..3).map(|_| Server { check: check(), maxconn, sessions: 0 }).collect())
-    }
-
-    #[test]
-    fn balancing_skips_down_and_full_servers() {
-        let mut b = backend(Balance::RoundRobin, 0);
-        assert_eq!((b.pick(), b.pick(), b.pick(), b.pick()), (Some(0), Some(1), Some(2), Some(0)));
-        for _ in 0..3 {
-            b.on_check(1, false, false);
-        }
-        assert_eq!((b.pick(), b.pick()), (Some(2), Some(0)), "server 1 is down");
-        let mut l = backend(Balance::LeastConn, 0);
-        l.pick();
-        l.pick();
-        l.release(0);
-        assert_eq!(l.pick(), Some(0), "fewest sessions first");
-        let mut f = backend(Balance::First, 1);
-        assert_eq!((f.pick(), f.pick(), f.pick(), f.pick()), (Some(0), Some(1), Some(2), None), "maxconn 1 each");
-    }
-
-    #[test]
-    fn marked_down_can_shut_down_sessions() {
-        let mut b = backend(Balance::First, 0);
-        b.pick();
-        b.pick();
-        b.on_check(0, false, true);
-        b.on_check(0, false, true);
-        assert_eq!(b.on_check(0, false, true), (Some(Transition::MarkedDown), 2));
-        assert_eq!(b.servers[0].sessions, 0);
-        let mut keep = backend(Balance::First, 0);
-        keep.pick();
-        for _ in 0..2 {
-            keep.on_check(0, false, false);
-        }
-        assert_eq!(keep.on_check(0, false, false), (Some(Transition::MarkedDown), 0), "off by default: sessions stay");
-        assert_eq!(keep.servers[0].sessions, 1);
     }
 
     fn slot(up: bool, in_flight: u64, room: Option<u64>) -> Slot {
