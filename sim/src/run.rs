@@ -152,11 +152,7 @@ fn pg_config(sc: &Scenario, i: usize) -> Option<PgConfig> {
     // timeline, and standby names known across clusters.
     let root = c.standby_of.unwrap_or(spec.cluster);
     let members: Vec<usize> = (0..sc.nodes.len()).filter(|&j| sc.nodes[j].pg.is_some()).collect();
-    let primary = members
-        .iter()
-        .copied()
-        .find(|&j| sc.nodes[j].pg.as_ref().is_some_and(|q| q.cluster == root && q.upstream.is_none()))
-        .expect("validated: one primary per cluster");
+    let primary = sc.cluster_leader(root) as usize;
     let at = |d: std::time::Duration| SimTime::from_duration(d);
     Some(PgConfig {
         cluster: sc.pg_clusters[root].name.clone(),
@@ -261,7 +257,7 @@ fn operator_actions(sc: &Scenario, world: &mut World<StackNode>) {
             ),
             ActionKind::PromoteRegion { cluster, accept_data_loss } => {
                 let c = &sc.pg_clusters[*cluster];
-                let leader = crate::stack_config::leader(sc, *cluster);
+                let leader = sc.cluster_leader(*cluster);
                 let mut cmds = Vec::new();
                 if *accept_data_loss {
                     // First recorded: the standby leader will be promoted knowing it lacks
@@ -287,7 +283,7 @@ fn operator_actions(sc: &Scenario, world: &mut World<StackNode>) {
                 )
             }
             ActionKind::DemoteRegion { cluster, follow } => {
-                let leader = crate::stack_config::leader(sc, *follow);
+                let leader = sc.cluster_leader(*follow);
                 let cmd = OperatorCmd::SetClusterRole { master: false, remote_master: Some(leader) };
                 (
                     format!(

@@ -49,22 +49,6 @@ fn members(sc: &Scenario, cluster: usize) -> Vec<NodeId> {
         .collect()
 }
 
-/// A cluster's first master: its primary, or (a standby cluster) the server that streams from
-/// the primary cluster.
-pub fn leader(sc: &Scenario, cluster: usize) -> NodeId {
-    let standby_of = sc.pg_clusters[cluster].standby_of;
-    members(sc, cluster)
-        .into_iter()
-        .find(|&i| {
-            let p = sc.nodes[i as usize].pg.as_ref().expect("a member");
-            match standby_of {
-                None => p.upstream.is_none(),
-                Some(m) => p.upstream.is_some_and(|u| sc.nodes[u as usize].pg.as_ref().is_some_and(|q| q.cluster == m)),
-            }
-        })
-        .expect("validated: every cluster has a leader")
-}
-
 fn spec(sc: &Scenario) -> ClusterSpec {
     let s = &sc.stolon;
     ClusterSpec {
@@ -199,11 +183,11 @@ impl StackConfigs {
                 Some(StackRole::Sentinel { cluster }) => {
                     let c = &sc.pg_clusters[*cluster];
                     let keepers = members(sc, *cluster).iter().map(|&m| sc.nodes[m as usize].name.clone()).collect();
-                    let master = sc.nodes[leader(sc, *cluster) as usize].name.clone();
+                    let master = sc.nodes[sc.cluster_leader(*cluster) as usize].name.clone();
                     let mut s = SentinelConfig::new(&c.name, etcd.clone(), keepers, master);
                     s.initial_role = match c.standby_of {
                         None => ClusterRole::Master,
-                        Some(m) => ClusterRole::Standby { remote_master: leader(sc, m) },
+                        Some(m) => ClusterRole::Standby { remote_master: sc.cluster_leader(m) },
                     };
                     s.spec = spec(sc);
                     s.sleep_interval = st.sleep_interval;

@@ -39,6 +39,26 @@ pub struct Scenario {
     pub tenants: Vec<crate::TenantSpec>,
 }
 
+impl Scenario {
+    /// The server a PostgreSQL cluster starts with as its master: its primary, or, for a
+    /// standby cluster, the server that streams from the primary cluster (its standby leader).
+    pub fn cluster_leader(&self, cluster: usize) -> NodeIdx {
+        let standby_of = self.pg_clusters[cluster].standby_of;
+        let in_cluster = |n: u32, c: usize| self.nodes[n as usize].pg.as_ref().is_some_and(|p| p.cluster == c);
+        (0..self.nodes.len() as NodeIdx)
+            .find(|&i| {
+                self.nodes[i as usize].pg.as_ref().is_some_and(|p| {
+                    p.cluster == cluster
+                        && match standby_of {
+                            None => p.upstream.is_none(),
+                            Some(m) => p.upstream.is_some_and(|u| in_cluster(u, m)),
+                        }
+                })
+            })
+            .expect("validated: every cluster has a leader")
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct NetworkDefaults {
     pub switch_latency: Duration,
