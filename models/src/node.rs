@@ -115,6 +115,11 @@ impl<M, T> Ctx<'_, M, T> {
         let at = self.now + after;
         self.timers.push(TimerCmd::Set { timer, at });
     }
+    /// (Re)arms `timer` for an absolute time (not before now).
+    pub fn set_timer_at(&mut self, timer: T, at: SimTime) {
+        assert!(at >= self.now, "timer armed in the past");
+        self.timers.push(TimerCmd::Set { timer, at });
+    }
     pub fn cancel_timer(&mut self, timer: T) {
         self.timers.push(TimerCmd::Cancel { timer });
     }
@@ -161,6 +166,35 @@ pub trait Model {
     fn check_invariants(&self) {}
 }
 
+/// A housekeeping timer that runs only while a component has something to look after. A
+/// periodic tick on every proxy and pooler, busy or idle, was most of a long run's events; this
+/// one is armed when work appears and not re-armed once the component is idle. A later, later
+/// arming never postpones an earlier one (steady traffic must not starve the housekeeping).
+#[derive(Clone, Debug, Default)]
+pub struct LazyTick {
+    armed_at: Option<SimTime>,
+}
+
+impl LazyTick {
+    /// Makes sure `timer` fires at `at` or earlier.
+    pub fn arm<M, T>(&mut self, ctx: &mut Ctx<'_, M, T>, timer: T, at: SimTime) {
+        let at = at.max(ctx.now);
+        if self.armed_at.is_none_or(|a| at < a) {
+            ctx.set_timer_at(timer, at);
+            self.armed_at = Some(at);
+        }
+    }
+
+    /// The timer fired: nothing is armed any more.
+    pub fn fired(&mut self) {
+        self.armed_at = None;
+    }
+
+    pub fn armed_at(&self) -> Option<SimTime> {
+        self.armed_at
+    }
+}
+
 /// Decides when a model's full consistency check (a recount of its tables, O(state)) runs:
 /// every call in unit tests, every 64th call otherwise. The checks stay on in release builds;
 /// sampling keeps their cost per message bounded when tables hold thousands of entries, and a
@@ -180,5 +214,33 @@ impl DeepCheck {
         let n = self.0.get().wrapping_add(1);
         self.0.set(n);
         cfg!(test) || n.is_multiple_of(Self::EVERY)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::{Stream, stream_rng};
+
+    #[test]
+    fn a_lazy_tick_is_never_postponed() {
+        let mut rng = stream_rng(1, Stream::Named(1));
+        let (mut effects, mut timers) = (Vec::<Effect<()>>::new(), Vec::new());
+        let mut ctx = Ctx { now: SimTime(100), id: 0, rng: &mut rng, effects: &mut effects, timers: &mut timers };
+        let mut t = LazyTick::default();
+        t.arm(&mut ctx, 'x', SimTime(500));
+        t.arm(&mut ctx, 'x', SimTime(900));
+        t.arm(&mut ctx, 'x', SimTime(300));
+        t.arm(&mut ctx, 'x', SimTime(50));
+        let sets: Vec<SimTime> = timers
+            .iter()
+            .map(|c| match c {
+                TimerCmd::Set { at, .. } => *at,
+                TimerCmd::Cancel { .. } => unreachable!(),
+            })
+            .collect();
+        assert_eq!(sets, [SimTime(500), SimTime(300), SimTime(100)], "later arms are ignored; the past becomes now");
+        t.fired();
+        assert_eq!(t.armed_at(), None);
     }
 }

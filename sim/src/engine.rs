@@ -7,6 +7,7 @@
 //! opens a window, hands each node its inputs, wakes only the nodes with work, waits for them,
 //! then routes what they sent. One madsim wake-up per busy node per window, not per message.
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::mem;
 use std::pin::Pin;
@@ -37,12 +38,34 @@ struct Slot<M: Model> {
 struct Shared<M: Model> {
     window: (SimTime, SimTime),
     slots: Vec<Slot<M>>,
+    /// Every node's next timer as (time, node), so the driver finds the next busy node
+    /// without scanning all of them each window.
+    timers: BTreeSet<(SimTime, usize)>,
+    /// Set when a restart or resume may have left a node with work outside `timers` (a start
+    /// pending, an inbox filled while paused): the next window scans every node once.
+    rescan: bool,
     /// Nodes woken for this window that have not finished it.
     pending: usize,
     driver: Option<Waker>,
 }
 
 type SharedRef<M> = Arc<Mutex<Shared<M>>>;
+
+impl<M: Model> Shared<M> {
+    fn set_next_timer(&mut self, i: usize, next: Option<SimTime>) {
+        let slot = &mut self.slots[i];
+        if slot.next_timer == next {
+            return;
+        }
+        if let Some(old) = slot.next_timer {
+            self.timers.remove(&(old, i));
+        }
+        if let Some(new) = next {
+            self.timers.insert((new, i));
+        }
+        slot.next_timer = next;
+    }
+}
 
 fn lock<M: Model>(s: &SharedRef<M>) -> std::sync::MutexGuard<'_, Shared<M>> {
     // A poisoned lock means a node panicked; madsim re-raises that panic from block_on.
@@ -108,7 +131,7 @@ async fn node_main<M: Model>(shared: SharedRef<M>, id: NodeId, seed: u64, factor
         debug_assert!(slot.effects.is_empty() && slot.snapshots.is_empty());
         mem::swap(&mut slot.effects, &mut runner.effects);
         mem::swap(&mut slot.snapshots, &mut runner.snapshots);
-        slot.next_timer = next_timer;
+        s.set_next_timer(i, next_timer);
         s.pending -= 1;
         if s.pending == 0
             && let Some(w) = s.driver.take()
@@ -128,9 +151,9 @@ impl<M: Model> NodeControl<M> for MadsimControl<M> {
     fn crash(&mut self, node: NodeId) {
         self.handle.kill(self.ids[node as usize]);
         let mut s = lock(&self.shared);
+        s.set_next_timer(node as usize, None);
         let slot = &mut s.slots[node as usize];
         slot.inbox.clear();
-        slot.next_timer = None;
         slot.waker = None;
         slot.rung = false;
         slot.start_pending = false;
@@ -144,6 +167,7 @@ impl<M: Model> NodeControl<M> for MadsimControl<M> {
             slot.durable = durable.clone();
             slot.start_pending = true;
             slot.waker = None;
+            s.rescan = true;
         }
         // Re-runs the node's init closure: a fresh task with a fresh model.
         self.handle.restart(self.ids[node as usize]);
@@ -154,6 +178,7 @@ impl<M: Model> NodeControl<M> for MadsimControl<M> {
     }
 
     fn resume(&mut self, node: NodeId) {
+        lock(&self.shared).rescan = true;
         self.handle.resume(self.ids[node as usize]);
     }
 }
@@ -190,6 +215,8 @@ where
                 next_timer: None,
             })
             .collect(),
+        timers: BTreeSet::new(),
+        rescan: true,
         pending: 0,
         driver: None,
     }));
@@ -212,17 +239,16 @@ where
     let mut stats = EngineStats::default();
     let never = SimTime::MAX;
 
+    // Nodes woken in the current window, in id order (the order effects are collected in).
+    let mut woken: Vec<usize> = Vec::new();
     loop {
         let t_nodes = {
             let s = lock(&shared);
-            (0..n)
-                .filter(|&i| world.nodes[i].status == Status::Up)
-                .filter_map(|i| {
-                    let slot = &s.slots[i];
-                    if slot.start_pending || !slot.inbox.is_empty() { Some(world.now) } else { slot.next_timer }
-                })
-                .min()
-                .unwrap_or(never)
+            let up = |i: usize| world.nodes[i].status == Status::Up;
+            let by_timer = s.timers.iter().find(|&&(_, i)| up(i)).map(|&(at, _)| at);
+            let forced =
+                s.rescan && (0..n).any(|i| up(i) && (s.slots[i].start_pending || !s.slots[i].inbox.is_empty()));
+            if forced { Some(world.now) } else { by_timer }.unwrap_or(never)
         };
         let t_action = world.next_action().unwrap_or(never);
         let t = t_nodes.min(world.next_delivery().unwrap_or(never)).min(t_action).max(world.now);
@@ -245,32 +271,35 @@ where
         {
             let mut s = lock(&shared);
             s.window = (t, window_end);
+            woken.clear();
             while let Some((to, input)) = world.pop_due(window_end) {
                 s.slots[to as usize].inbox.push(input);
+                woken.push(to as usize);
             }
-            for i in 0..n {
-                if world.nodes[i].status != Status::Up {
-                    continue;
-                }
+            woken.extend(s.timers.range(..(window_end, 0)).map(|&(_, i)| i));
+            if mem::take(&mut s.rescan) {
+                woken.extend((0..n).filter(|&i| s.slots[i].start_pending || !s.slots[i].inbox.is_empty()));
+            }
+            woken.sort_unstable();
+            woken.dedup();
+            // Paused nodes keep their inbox and timers for when they resume.
+            woken.retain(|&i| world.nodes[i].status == Status::Up);
+            for &i in &woken {
                 let slot = &mut s.slots[i];
-                let due =
-                    slot.start_pending || !slot.inbox.is_empty() || slot.next_timer.is_some_and(|x| x < window_end);
-                if due {
-                    slot.start_pending = false;
-                    slot.rung = true;
-                    if let Some(w) = slot.waker.take() {
-                        w.wake();
-                    }
-                    s.pending += 1;
-                    stats.node_wakeups += 1;
+                slot.start_pending = false;
+                slot.rung = true;
+                if let Some(w) = slot.waker.take() {
+                    w.wake();
                 }
             }
+            s.pending += woken.len();
+            stats.node_wakeups += woken.len() as u64;
         }
         AllDone(&shared).await;
         stats.windows += 1;
 
         let mut s = lock(&shared);
-        for i in 0..n {
+        for &i in &woken {
             let slot = &mut s.slots[i];
             if !slot.effects.is_empty() {
                 world.collect(i as NodeId, &mut slot.effects, &mut slot.snapshots);

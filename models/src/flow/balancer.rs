@@ -25,7 +25,7 @@ use rand::Rng;
 use super::relay::{InFlight, fail_upstream, forward, pop_self, send_settled};
 use super::{Cohort, ErrorKind, FlowMsg, Route};
 use crate::haproxy::{Balance, CheckConfig, Health, ServerCheck, Slot, Transition, split};
-use crate::node::{Ctx, Label, Model, NodeId};
+use crate::node::{Ctx, Label, LazyTick, Model, NodeId};
 use crate::time::SimTime;
 use crate::trace::{NodeRef, TraceKind};
 
@@ -185,6 +185,7 @@ pub struct Haproxy {
     next_check_seq: u64,
     /// Checks awaiting a reply: seq -> (backend, server index).
     checks: BTreeMap<u64, (usize, usize)>,
+    housekeeping: LazyTick,
 }
 
 type HCtx<'a> = Ctx<'a, FlowMsg, HaproxyTimer>;
@@ -221,6 +222,7 @@ impl Haproxy {
             in_flight: InFlight::new(cfg.max_parts),
             next_check_seq: 0,
             checks: BTreeMap::new(),
+            housekeeping: LazyTick::default(),
         }
     }
 
@@ -381,6 +383,25 @@ impl Haproxy {
     }
 }
 
+impl Haproxy {
+    /// Arms the tick for what needs it next: a tick from now while sessions are open or
+    /// queued (their timeouts), else the next health check to send or to time out.
+    fn rearm(&mut self, ctx: &mut HCtx<'_>) {
+        let busy = self.in_flight.total() > 0 || self.backends.iter().any(|b| b.queued > 0);
+        let mut at = if busy { ctx.now + self.tick } else { SimTime::MAX };
+        for s in self.backends.iter().flat_map(|b| &b.servers) {
+            let due = match s.pending {
+                Some((_, sent)) => sent + s.check.timeout(),
+                None => s.next_check_at,
+            };
+            at = at.min(due);
+        }
+        if at < SimTime::MAX {
+            self.housekeeping.arm(ctx, HaproxyTimer::Tick, at);
+        }
+    }
+}
+
 impl Model for Haproxy {
     type Msg = FlowMsg;
     type Timer = HaproxyTimer;
@@ -395,7 +416,7 @@ impl Model for Haproxy {
                 s.next_check_at = ctx.now + Duration::from_nanos(ctx.rng.gen_range(0..inter_ns.max(1)));
             }
         }
-        ctx.set_timer(HaproxyTimer::Tick, self.tick);
+        self.rearm(ctx);
     }
 
     fn on_message(&mut self, ctx: &mut HCtx<'_>, from: NodeId, msg: FlowMsg) {
@@ -426,11 +447,13 @@ impl Model for Haproxy {
                 }
             }
         }
+        self.rearm(ctx);
     }
 
     fn on_timer(&mut self, ctx: &mut HCtx<'_>, timer: HaproxyTimer) {
         match timer {
             HaproxyTimer::Tick => {
+                self.housekeeping.fired();
                 self.run_checks(ctx);
                 for s in self.in_flight.expire(ctx.now, self.timeout_connect + self.timeout_server) {
                     ctx.count(HAPROXY_SERVER_TIMEOUTS, Label::Tenant(s.cohort.tenant), s.outcome.total());
@@ -440,7 +463,7 @@ impl Model for Haproxy {
                     self.expire_queue(ctx, b);
                     self.dispatch(ctx, b);
                 }
-                ctx.set_timer(HaproxyTimer::Tick, self.tick);
+                self.rearm(ctx);
             }
         }
     }
@@ -497,6 +520,35 @@ mod tests {
 
     fn upstream() -> Route {
         Route::new(1).push(BOUNCER)
+    }
+
+    fn tick_armed_at(h: &H) -> Option<SimTime> {
+        h.timers.iter().rev().find_map(|t| match t {
+            crate::node::TimerCmd::Set { timer: HaproxyTimer::Tick, at } => Some(*at),
+            _ => None,
+        })
+    }
+
+    /// Idle, HAProxy wakes for its next health check, not every tick; with sessions open it
+    /// ticks (their timeouts) and stops again once they close.
+    #[test]
+    fn idle_haproxy_wakes_only_for_health_checks() {
+        let mut h = Harness::new(HAP, 1);
+        let mut hp = Haproxy::new(cfg());
+        hp.on_start(&mut h.ctx());
+        let first_check = hp.backends.iter().flat_map(|b| &b.servers).map(|s| s.next_check_at).min().unwrap();
+        assert_eq!(tick_armed_at(&h), Some(first_check));
+        assert!(first_check > h.now + hp.tick, "seed 1 spreads the first check beyond one tick");
+        h.drain();
+        req(&mut hp, &mut h, 1, ReqKind::Read, 4);
+        assert_eq!(tick_armed_at(&h), Some(h.now + hp.tick), "open sessions need the tick");
+        let e = h.drain();
+        let (to, c, r) = requests(&e)[0];
+        hp.on_message(&mut h.ctx(), to, FlowMsg::Outcome { cohort: c, outcome: Outcome::ok(4), route: r });
+        h.drain();
+        h.advance(hp.tick);
+        hp.on_timer(&mut h.ctx(), HaproxyTimer::Tick);
+        assert_eq!(tick_armed_at(&h), Some(first_check), "closed again: back to the check schedule");
     }
 
     fn req(hp: &mut Haproxy, h: &mut H, seq: u64, kind: ReqKind, n: u64) {

@@ -40,7 +40,7 @@ use std::time::Duration;
 
 use super::relay::{InFlight, Settled, fail_upstream, forward, pop_self, send_settled};
 use super::{Cohort, ErrorKind, FlowMsg, ReqKind, Route, TenantId};
-use crate::node::{Ctx, Label, Model, NodeId};
+use crate::node::{Ctx, Label, LazyTick, Model, NodeId};
 use crate::pgbouncer::{PoolConfig, PoolMode};
 use crate::time::SimTime;
 
@@ -236,6 +236,14 @@ impl Process {
         self.cpu_queued
             + self.pools.values().map(|p| p.waiting_count + p.lingering_count).sum::<u64>()
             + self.in_flight.total()
+    }
+
+    /// Anything the tick must look after: requests waiting for the CPU or a connection, in
+    /// flight (their timeouts), connections being opened or lingering.
+    fn busy(&self) -> bool {
+        self.cpu_queued > 0
+            || self.in_flight.total() > 0
+            || self.pools.values().any(|p| !p.waiting.is_empty() || !p.opening.is_empty() || !p.lingering.is_empty())
     }
 
     fn tenant_limit(&self, cfg: &BouncerConfig, tenant: TenantId) -> u64 {
@@ -531,6 +539,7 @@ pub struct Bouncer {
     fork_free_at: [SimTime; 2],
     last_limit_report: SimTime,
     deep: crate::node::DeepCheck,
+    housekeeping: LazyTick,
 }
 
 impl Bouncer {
@@ -551,6 +560,7 @@ impl Bouncer {
             fork_free_at: [SimTime::ZERO; 2],
             last_limit_report: SimTime::ZERO,
             deep: Default::default(),
+            housekeeping: LazyTick::default(),
         }
     }
 
@@ -586,6 +596,10 @@ impl Bouncer {
         for p in &mut self.procs {
             p.pump(ctx, &self.cfg, &mut self.fork_free_at, all);
         }
+        // An idle pooler has nothing to time out or refill: its tick sleeps until work comes.
+        if self.procs.iter().any(Process::busy) {
+            self.housekeeping.arm(ctx, BouncerTimer::Tick, ctx.now + self.cfg.tick);
+        }
     }
 }
 
@@ -599,7 +613,6 @@ impl Model for Bouncer {
             p.cpu_refilled = ctx.now;
         }
         self.last_limit_report = ctx.now;
-        ctx.set_timer(BouncerTimer::Tick, self.cfg.tick);
     }
 
     fn on_message(&mut self, ctx: &mut BCtx<'_>, from: NodeId, msg: FlowMsg) {
@@ -638,6 +651,7 @@ impl Model for Bouncer {
     fn on_timer(&mut self, ctx: &mut BCtx<'_>, timer: BouncerTimer) {
         match timer {
             BouncerTimer::Tick => {
+                self.housekeeping.fired();
                 let timeout = if self.cfg.pool.query_timeout.is_zero() {
                     self.cfg.lost_part_timeout
                 } else {
@@ -665,7 +679,6 @@ impl Model for Bouncer {
                         }
                     }
                 }
-                ctx.set_timer(BouncerTimer::Tick, self.cfg.tick);
             }
         }
     }

@@ -54,6 +54,9 @@ pub struct InFlight {
     per_downstream: BTreeMap<NodeId, u64>,
     total: u64,
     max_parts: usize,
+    /// No batch was sent before this (a lower bound, exact after each `expire` scan): lets
+    /// `expire`, called on every tick, skip the scan while nothing can have timed out.
+    oldest_sent: SimTime,
     deep: crate::node::DeepCheck,
 }
 
@@ -66,6 +69,7 @@ impl InFlight {
             per_downstream: BTreeMap::new(),
             total: 0,
             max_parts,
+            oldest_sent: SimTime::MAX,
             deep: Default::default(),
         }
     }
@@ -96,6 +100,7 @@ impl InFlight {
         }
         *self.per_downstream.entry(downstream).or_default() += count;
         self.total += count;
+        self.oldest_sent = self.oldest_sent.min(now);
         true
     }
 
@@ -133,7 +138,11 @@ impl InFlight {
     /// Fails every batch sent at or before `now - timeout` as `TimedOut`.
     pub fn expire(&mut self, now: SimTime, timeout: Duration) -> Vec<Settled> {
         let mut out = Vec::new();
+        if self.oldest_sent + timeout > now {
+            return out;
+        }
         let mut emptied = Vec::new();
+        let mut oldest = SimTime::MAX;
         for (key, part) in self.parts.iter_mut() {
             let mut n = 0;
             let mut sent = None;
@@ -153,7 +162,11 @@ impl InFlight {
                     emptied.push(*key);
                 }
             }
+            if let Some(&(at, _)) = part.batches.front() {
+                oldest = oldest.min(at);
+            }
         }
+        self.oldest_sent = oldest;
         for key in emptied {
             self.parts.remove(&key);
         }
@@ -223,6 +236,7 @@ impl InFlight {
         let mut per: BTreeMap<NodeId, u64> = BTreeMap::new();
         for (key, part) in &self.parts {
             assert!(part.remaining > 0, "an empty part stays in the table");
+            assert!(part.batches.front().is_some_and(|b| b.0 >= self.oldest_sent), "a batch older than the bound");
             assert_eq!(part.batches.iter().map(|b| b.1).sum::<u64>(), part.remaining, "batches drift from the count");
             assert!(part.batches.len() <= BATCHES_PER_PART_MAX);
             assert!(part.batches.iter().zip(part.batches.iter().skip(1)).all(|(a, b)| a.0 <= b.0));

@@ -4,7 +4,7 @@
 use super::*;
 use crate::flow::Outcome;
 use crate::flow::testkit::*;
-use crate::node::Effect;
+use crate::node::{Effect, TimerCmd};
 
 const C: NodeId = 1;
 const BNC: NodeId = 2;
@@ -439,4 +439,37 @@ fn unanswered_requests_fail_after_query_timeout() {
     assert_eq!((r.b.in_flight(0, Db::Write), r.b.open_connections(0, Db::Write)), (0, 0), "cancelled and closed");
     // The late answer is dropped.
     assert!(outcomes(&r.answer(&f[0], Outcome::ok(4))).is_empty());
+}
+
+/// The tick runs only while the bouncer has something to look after: none when idle, one a
+/// tick ahead once a cohort waits, none again once everything is answered.
+#[test]
+fn an_idle_bouncer_does_not_tick() {
+    let ticks_armed = |h: &Harness<BouncerTimer>| {
+        h.timers.iter().filter(|t| matches!(t, TimerCmd::Set { timer: BouncerTimer::Tick, .. })).count()
+    };
+    let mut h = Harness::new(BNC, 1);
+    let mut b = Bouncer::new(cfg());
+    b.on_start(&mut h.ctx());
+    assert_eq!(ticks_armed(&h), 0, "nothing to do at start");
+    let c = cohort(C, 1, 0, ReqKind::Read, 3, h.now);
+    b.on_message(&mut h.ctx(), C, FlowMsg::Requests { cohort: c, route: Route::new(C) });
+    let at = h.timers.iter().find_map(|t| match t {
+        TimerCmd::Set { timer: BouncerTimer::Tick, at } => Some(*at),
+        _ => None,
+    });
+    assert_eq!(at, Some(h.now + b.cfg.tick), "a waiting cohort arms the tick one tick ahead");
+    // Connections open on the tick; the cohort goes to HAProxy; its answer empties the bouncer.
+    h.drain();
+    h.advance(b.cfg.tick);
+    b.on_timer(&mut h.ctx(), BouncerTimer::Tick);
+    let f = forwards(&h.effects);
+    assert_eq!(total(&f), 3);
+    h.drain();
+    b.on_message(&mut h.ctx(), HAP, FlowMsg::Outcome { cohort: f[0].0, outcome: Outcome::ok(3), route: f[0].1 });
+    assert_eq!(ticks_armed(&h), 0, "the tick still armed from before is not re-armed later");
+    h.drain();
+    h.advance(b.cfg.tick);
+    b.on_timer(&mut h.ctx(), BouncerTimer::Tick);
+    assert_eq!(ticks_armed(&h), 0, "idle again: the tick sleeps");
 }
