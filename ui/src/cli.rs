@@ -49,6 +49,9 @@ enum Command {
         /// Panic at this simulated time: exercises the internal-error path (exit 3).
         #[arg(long, hide = true, value_parser = parse_duration_arg)]
         debug_panic_at: Option<std::time::Duration>,
+        /// Print a line of timing and peak memory for `pgsim bench`.
+        #[arg(long, hide = true)]
+        bench_stats: bool,
     },
     /// Step forwards and backwards through a run in the terminal.
     Ui {
@@ -83,6 +86,9 @@ enum Command {
     /// Run scenario files over a range of seeds on worker processes; report every failing seed.
     #[command(after_help = crate::check::CHECK_HELP)]
     Check(crate::check::CheckArgs),
+    /// Time runs of scenarios (each repetition a fresh process) and report medians and peak
+    /// memory.
+    Bench(crate::bench::BenchArgs),
     /// Combine the --json results of several `pgsim check` shards.
     Merge(crate::check::MergeArgs),
     /// One worker process of `pgsim check`: jobs on stdin, results on stdout.
@@ -100,13 +106,13 @@ pub fn main() -> i32 {
         }
     };
     match cli.command {
-        Command::Run { file, seed, out, trace, quiet, debug_panic_at } => {
+        Command::Run { file, seed, out, trace, quiet, debug_panic_at, bench_stats } => {
             let detail = match trace {
                 TraceLevel::Default => Detail::Default,
                 TraceLevel::Messages => Detail::Messages,
             };
             let opts = RunOptions { seed, detail, debug_panic_at };
-            run(&file, opts, out.as_deref(), quiet)
+            run(&file, opts, out.as_deref(), quiet, bench_stats)
         }
         Command::Ui { file, seed, trace, debug_panic } => {
             crate::tui::term::command(file.as_deref(), trace.as_deref(), seed, debug_panic)
@@ -123,6 +129,7 @@ pub fn main() -> i32 {
             }
         },
         Command::Check(args) => crate::check::check(args),
+        Command::Bench(args) => crate::bench::bench(args),
         Command::Merge(args) => crate::check::merge(args),
         Command::CheckWorker(args) => crate::check::worker(args),
     }
@@ -153,7 +160,7 @@ fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
     scenarios::units::parse_duration(s)
 }
 
-fn run(file: &Path, opts: RunOptions, out: Option<&Path>, quiet: bool) -> i32 {
+fn run(file: &Path, opts: RunOptions, out: Option<&Path>, quiet: bool, bench_stats: bool) -> i32 {
     let (sc, source) = match scenarios::load_with_source(file) {
         Ok(x) => x,
         Err(d) => {
@@ -199,6 +206,14 @@ fn run(file: &Path, opts: RunOptions, out: Option<&Path>, quiet: bool) -> i32 {
         }
     }
     print_summary(&output, quiet);
+    if bench_stats {
+        let stats = crate::bench::RunStats {
+            sim_seconds: output.summary["sim_seconds"].as_f64().unwrap_or(0.0),
+            run_wall_seconds: output.wall_seconds,
+            peak_rss_bytes: crate::bench::peak_rss_bytes(),
+        };
+        println!("{}{}", crate::bench::STATS_PREFIX, serde_json::to_string(&stats).expect("stats serialise"));
+    }
     if output.passed() { EXIT_PASS } else { EXIT_FAIL }
 }
 

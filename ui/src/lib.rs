@@ -1,5 +1,6 @@
 //! The `pgsim` command line and its terminal UI.
 
+pub mod bench;
 pub mod check;
 pub mod cli;
 pub mod tui;

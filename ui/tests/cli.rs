@@ -164,3 +164,28 @@ fn run_writes_a_report_and_compare_overlays_two_folders() {
     assert!(!out.exists());
     fs::remove_dir_all(&base).unwrap();
 }
+
+#[test]
+fn bench_reports_medians_and_peak_memory_per_scenario() {
+    let dir = tmp("bench");
+    let json = dir.join("bench.json");
+    let o = pgsim(&["bench", SMOKE, "--reps", "3", "--seed", "4", "--json", json.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows: serde_json::Value = serde_json::from_str(&fs::read_to_string(&json).unwrap()).unwrap();
+    let row = &rows[0];
+    assert_eq!(row["scenario"], "network-smoke");
+    assert_eq!((row["reps"].as_u64(), row["sim_seconds"].as_f64()), (Some(3), Some(120.0)));
+    let (lo, med, hi) = (
+        row["wall_seconds_min"].as_f64().unwrap(),
+        row["wall_seconds_median"].as_f64().unwrap(),
+        row["wall_seconds_max"].as_f64().unwrap(),
+    );
+    assert!(0.0 < lo && lo <= med && med <= hi, "{lo} {med} {hi}");
+    assert!(row["run_wall_seconds_median"].as_f64().unwrap() <= med, "the simulation is part of the process");
+    if cfg!(target_os = "linux") {
+        let peak = row["peak_rss_bytes_max"].as_u64().unwrap();
+        assert!((1 << 20..1 << 30).contains(&peak), "peak {peak} bytes");
+    }
+    let bad = pgsim(&["bench", "no-such-file.toml"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
