@@ -4,6 +4,8 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::node::{DiskError, DiskOp, NodeId};
@@ -127,11 +129,12 @@ impl DropReason {
     }
 }
 
-/// One row of the per-second metrics: a counter (`count` only) or a distribution.
+/// One row of the per-second metrics: a counter (`count` only) or a distribution. A day-long
+/// run keeps millions of rows; the names are shared (one allocation per series, not per row).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MetricRow {
-    pub metric: String,
-    pub label: String,
+    pub metric: Arc<str>,
+    pub label: Arc<str>,
     pub count: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dist: Option<DistStats>,

@@ -19,7 +19,7 @@ pub fn write_metrics(path: &Path, events: &[Event]) -> csv::Result<()> {
     for ev in events {
         let TraceKind::Metrics { second, rows } = &ev.kind else { continue };
         for r in rows {
-            let mut rec = vec![second.to_string(), r.metric.clone(), r.label.clone(), r.count.to_string()];
+            let mut rec = vec![second.to_string(), r.metric.to_string(), r.label.to_string(), r.count.to_string()];
             match &r.dist {
                 Some(d) => rec.extend([d.min, d.mean, d.p50, d.p99, d.max].map(num)),
                 None => rec.extend(std::iter::repeat_n(String::new(), 5)),
@@ -39,7 +39,7 @@ mod tests {
     #[test]
     fn rfc4180_crlf_header_and_quoting() {
         let rows = vec![
-            MetricRow { metric: "net_delivered".into(), label: String::new(), count: 12, dist: None },
+            MetricRow { metric: "net_delivered".into(), label: "".into(), count: 12, dist: None },
             MetricRow {
                 metric: "probe_rtt_ms".into(),
                 label: "a,\"b\"".into(),

@@ -65,7 +65,7 @@ fn synthetic_trace() -> Vec<Event> {
         }
         let wobble = (second % 97) as f64;
         let mut rows = vec![
-            MetricRow { metric: "net_delivered".into(), label: String::new(), count: 900 + second % 50, dist: None },
+            MetricRow { metric: "net_delivered".into(), label: "".into(), count: 900 + second % 50, dist: None },
             MetricRow {
                 metric: "net_dropped".into(),
                 label: "link_down".into(),
@@ -84,13 +84,13 @@ fn synthetic_trace() -> Vec<Event> {
         for (a, b) in [("p1", "p2"), ("p1", "p3"), ("p2", "p1"), ("p2", "p3"), ("p3", "p1"), ("p3", "p2")] {
             rows.push(MetricRow {
                 metric: "probe_rtt_ms".into(),
-                label: format!("{a}->{b}"),
+                label: format!("{a}->{b}").into(),
                 count: 10,
                 dist: dist(0.3 + wobble),
             });
             rows.push(MetricRow {
                 metric: "probe_timed_out".into(),
-                label: format!("{a}->{b}"),
+                label: format!("{a}->{b}").into(),
                 count: second % 3,
                 dist: None,
             });

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
 
 use hdrhistogram::Histogram;
 use models::Label;
@@ -62,6 +63,8 @@ impl Acc {
 pub struct Series {
     pub second: Acc,
     pub total: Acc,
+    /// The row names, made once (every second's row shares them).
+    names: Option<(Arc<str>, Arc<str>)>,
 }
 
 #[derive(Default)]
@@ -105,7 +108,7 @@ impl Metrics {
                 let next = self.series.len();
                 let i = *self.order.entry((metric, label)).or_insert(next);
                 if i == next {
-                    self.series.push(Series { second: Acc::new(dist), total: Acc::new(dist) });
+                    self.series.push(Series { second: Acc::new(dist), total: Acc::new(dist), names: None });
                 }
                 self.by_address.insert(key, i);
                 i
@@ -135,18 +138,18 @@ impl Metrics {
 
     /// Rows for every series active since the last flush; resets the per-second accumulators.
     pub fn flush_second(&mut self, names: &[String]) -> Vec<MetricRow> {
-        let mut rows = Vec::new();
+        let active = self.series.iter().filter(|s| s.second.count > 0).count();
+        // Sized exactly: a long run keeps every second's rows.
+        let mut rows = Vec::with_capacity(active);
         for (&(metric, label), &i) in &self.order {
             let s = &mut self.series[i];
             if s.second.count == 0 {
                 continue;
             }
-            rows.push(MetricRow {
-                metric: metric.to_string(),
-                label: label_string_with(label, names, &self.tenants),
-                count: s.second.count,
-                dist: s.second.dist(),
-            });
+            let (m, l) = s
+                .names
+                .get_or_insert_with(|| (Arc::from(metric), Arc::from(label_string_with(label, names, &self.tenants))));
+            rows.push(MetricRow { metric: m.clone(), label: l.clone(), count: s.second.count, dist: s.second.dist() });
             let dist = s.second.hist.is_some();
             s.second = Acc::new(dist);
         }
@@ -191,13 +194,13 @@ mod tests {
         }
         let rows = m.flush_second(&names);
         assert_eq!(rows.len(), 2);
-        assert_eq!(rows[0].metric, "rtt_ms");
-        assert_eq!(rows[0].label, "b");
+        assert_eq!(&*rows[0].metric, "rtt_ms");
+        assert_eq!(&*rows[0].label, "b");
         let d = rows[0].dist.unwrap();
         assert_eq!((d.min, d.max, d.mean), (1.0, 100.0, 22.0));
         assert!((d.p50 - 3.0).abs() < 0.01, "p50 {}", d.p50);
         assert!((d.p99 - 100.0).abs() < 0.1, "p99 {}", d.p99);
-        assert_eq!(rows[1].label, "a->b");
+        assert_eq!(&*rows[1].label, "a->b");
         assert!(m.flush_second(&names).is_empty(), "a quiet second emits nothing");
         m.count("sent", Label::Pair(0, 1), 2);
         assert_eq!(m.total("sent", Label::Pair(0, 1)).unwrap().count, 5);
@@ -217,7 +220,7 @@ mod tests {
         m.count("sent", Label::None, 1);
         assert_eq!(m.total(copy, Label::Node(0)).unwrap().count, 5);
         let rows = m.flush_second(&names);
-        assert_eq!(rows.iter().map(|r| (r.label.as_str(), r.count)).collect::<Vec<_>>(), [("", 1), ("a", 5)]);
+        assert_eq!(rows.iter().map(|r| (&*r.label, r.count)).collect::<Vec<_>>(), [("", 1), ("a", 5)]);
         assert_eq!(m.totals().count(), 2);
     }
 

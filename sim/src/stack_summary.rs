@@ -37,11 +37,11 @@ fn seconds(events: &[Event], m: &ClientMetrics) -> BTreeMap<u64, Second> {
     for ev in events {
         let TraceKind::Metrics { second, rows } = &ev.kind else { continue };
         for r in rows {
-            if r.metric == m.ok {
+            if *r.metric == *m.ok {
                 out.entry(*second).or_default().ok += r.count;
-            } else if r.metric == m.failed {
+            } else if *r.metric == *m.failed {
                 out.entry(*second).or_default().failed += r.count;
-            } else if r.metric == m.latency_ms
+            } else if *r.metric == *m.latency_ms
                 && let Some(d) = &r.dist
             {
                 let s = out.entry(*second).or_default();
@@ -152,7 +152,7 @@ fn lag_at(events: &[Event], node: &str, second: u64) -> Option<f64> {
     events.iter().find_map(|ev| match &ev.kind {
         TraceKind::Metrics { second: s, rows } if *s == second => rows
             .iter()
-            .find(|r| r.metric == models::pg::METRIC_LAG_S && r.label == node)
+            .find(|r| &*r.metric == models::pg::METRIC_LAG_S && &*r.label == node)
             .and_then(|r| r.dist.as_ref().map(|d| d.max)),
         _ => None,
     })

@@ -307,7 +307,7 @@ pub fn postgres(
         let mut acked_seconds = std::collections::BTreeSet::new();
         for ev in events {
             if let TraceKind::Metrics { second, rows } = &ev.kind
-                && rows.iter().any(|r| r.metric.starts_with("pg_commits_acked_") && members.contains(&r.label.as_str()))
+                && rows.iter().any(|r| r.metric.starts_with("pg_commits_acked_") && members.contains(&&*r.label))
             {
                 acked_seconds.insert(*second);
             }

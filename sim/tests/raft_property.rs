@@ -116,7 +116,7 @@ fn raft_is_safe_and_live_under_random_fault_schedules() {
         let mut ok_seconds = std::collections::BTreeSet::new();
         for ev in &out.world.trace.events {
             if let models::trace::TraceKind::Metrics { second, rows } = &ev.kind
-                && rows.iter().any(|r| r.metric == "etcd_writes_ok" && r.count > 0)
+                && rows.iter().any(|r| &*r.metric == "etcd_writes_ok" && r.count > 0)
             {
                 ok_seconds.insert(*second);
             }

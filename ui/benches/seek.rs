@@ -35,7 +35,7 @@ impl Rng {
 
 fn metrics_rows(rng: &mut Rng) -> Vec<MetricRow> {
     let mut rows = vec![
-        MetricRow { metric: "net_delivered".into(), label: String::new(), count: 900 + rng.below(200), dist: None },
+        MetricRow { metric: "net_delivered".into(), label: "".into(), count: 900 + rng.below(200), dist: None },
         MetricRow { metric: "net_dropped".into(), label: "loss".into(), count: rng.below(50), dist: None },
         MetricRow { metric: "etcd_writes_ok".into(), label: "w1".into(), count: 10, dist: None },
     ];
@@ -43,7 +43,7 @@ fn metrics_rows(rng: &mut Rng) -> Vec<MetricRow> {
         let p99 = 0.2 + rng.below(1000) as f64 / 100.0;
         rows.push(MetricRow {
             metric: "probe_rtt_ms".into(),
-            label: format!("p{}->p{}", pair % 4, pair / 4),
+            label: format!("p{}->p{}", pair % 4, pair / 4).into(),
             count: 10,
             dist: Some(DistStats { min: 0.1, mean: p99 / 2.0, p50: p99 / 2.0, p99, max: p99 * 1.1 }),
         });

@@ -97,7 +97,7 @@ impl Run {
                 TraceKind::Metrics { second, rows } => {
                     for r in rows {
                         metrics
-                            .entry((r.metric.clone(), r.label.clone()))
+                            .entry((r.metric.to_string(), r.label.to_string()))
                             .or_default()
                             .push((*second, r.count, r.dist));
                     }

@@ -200,8 +200,8 @@ pub fn apply(clusters: &mut [PgCluster], ev: &Event) {
 
 /// The server's per-second values from one `metrics` event: what it did in that second.
 fn metrics(s: &mut PgServer, rows: &[MetricRow]) {
-    let mine = || rows.iter().filter(|r| r.label == s.name);
-    let max = |metric: &str| mine().filter(|r| r.metric == metric).find_map(|r| r.dist.map(|d| d.max));
+    let mine = || rows.iter().filter(|r| *r.label == *s.name);
+    let max = |metric: &str| mine().filter(|r| &*r.metric == metric).find_map(|r| r.dist.map(|d| d.max));
     let sum = |prefix: &str| {
         let mut rows = mine().filter(|r| r.metric.starts_with(prefix)).peekable();
         rows.peek()?;
