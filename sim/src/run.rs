@@ -216,7 +216,7 @@ fn model_fault(kind: &scenarios::FaultKind, start: bool) -> Vec<(NodeId, StackMs
 
 /// The scenario's operator actions as the messages they inject.
 fn operator_actions(sc: &Scenario, world: &mut World<StackNode>) {
-    for a in &sc.actions {
+    for (i, a) in sc.actions.iter().enumerate() {
         let name = |n: u32| sc.nodes[n as usize].name.clone();
         let (description, inject): (String, Vec<(NodeId, StackMsg)>) = match &a.kind {
             ActionKind::MoveLeader { to } => (
@@ -313,6 +313,21 @@ fn operator_actions(sc: &Scenario, world: &mut World<StackNode>) {
                 format!("move writes to {}", sc.regions[*region].name),
                 to_clients(sc, |_| StackOp::WriteEntries(bouncers_in(sc, *region))),
             ),
+            ActionKind::StolonctlUpdate { cluster, patch } => {
+                let spec = crate::stack_config::cluster_spec(&sc.stolon_spec_after(*cluster, i));
+                let cmd = OperatorCmd::SetSpec(spec);
+                (
+                    format!(
+                        "stolonctl --cluster-name {} update --patch '{}'",
+                        sc.pg_clusters[*cluster].name,
+                        patch.to_json()
+                    ),
+                    sentinels_of(sc, *cluster)
+                        .into_iter()
+                        .map(|s| (s, StackMsg::Op(StackOp::Stolon(cmd.clone()))))
+                        .collect(),
+                )
+            }
             ActionKind::Rebuild { node, upstream, method } => {
                 let method = RebuildMethod::parse(method).expect("validated method");
                 let bytes_per_s = copy_throughput(sc, world, *upstream, *node);

@@ -49,8 +49,9 @@ fn members(sc: &Scenario, cluster: usize) -> Vec<NodeId> {
         .collect()
 }
 
-fn spec(sc: &Scenario) -> ClusterSpec {
-    let s = &sc.stolon;
+/// The spec keys the sentinels decide with, from `[stolon]` (or the spec a stolonctl-update
+/// leaves in force).
+pub fn cluster_spec(s: &scenarios::StolonSpec) -> ClusterSpec {
     ClusterSpec {
         fail_interval: s.fail_interval,
         synchronous_replication: s.synchronous_replication,
@@ -189,7 +190,7 @@ impl StackConfigs {
                         None => ClusterRole::Master,
                         Some(m) => ClusterRole::Standby { remote_master: sc.cluster_leader(m) },
                     };
-                    s.spec = spec(sc);
+                    s.spec = cluster_spec(&sc.stolon);
                     s.sleep_interval = st.sleep_interval;
                     s.request_timeout = st.request_timeout;
                     s.election_ttl_s = st.sentinel_session_ttl_s;

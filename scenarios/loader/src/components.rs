@@ -93,7 +93,8 @@ pub struct RawAction {
     pub method: Option<S<String>>,
     /// promote, force-master: the operator knowingly accepts losing acknowledged commits.
     pub accept_data_loss: Option<bool>,
-    /// promote-region: the standby pg_cluster to promote.
+    /// promote-region: the standby pg_cluster to promote; demote-region, stolonctl-update: the
+    /// pg_cluster acted on.
     pub cluster: Option<S<String>>,
     /// demote-region: the cluster whose leader the demoted cluster now follows.
     pub follow: Option<S<String>>,
@@ -101,6 +102,8 @@ pub struct RawAction {
     pub region: Option<S<String>>,
     /// shed-load: the share of the load clients keep sending (0..1).
     pub factor: Option<S<f64>>,
+    /// stolonctl-update: the cluster spec keys to change (see spec_patch.rs).
+    pub patch: Option<S<crate::spec_patch::RawSpecPatch>>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -208,6 +211,12 @@ pub enum ActionKind {
     MoveWrites {
         region: usize,
     },
+    /// `stolonctl update --patch '{...}'`: the sentinels of `cluster` decide with the spec in
+    /// force changed by `patch` from now on.
+    StolonctlUpdate {
+        cluster: usize,
+        patch: crate::spec_patch::SpecPatch,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -275,6 +284,8 @@ pub(crate) struct ActionNames<'a> {
     pub nodes: &'a [String],
     pub clusters: &'a [String],
     pub regions: &'a [String],
+    /// Per cluster: whether sentinels manage it (stolonctl talks to them).
+    pub managed: &'a [bool],
 }
 
 pub(crate) fn action(
@@ -305,6 +316,11 @@ pub(crate) fn action(
         }
         Ok(i as NodeIdx)
     };
+    if let Some(p) = &a.patch
+        && kind_name != "stolonctl-update"
+    {
+        return Err(Diagnostic::at(path, text, p.span(), format!("action kind {kind_name:?} does not take `patch`")));
+    }
     let kind = match kind_name {
         "move-leader" => ActionKind::MoveLeader { to: node_of(&need(&a.to, "to")?, false)? },
         "promote" => ActionKind::Promote {
@@ -362,6 +378,25 @@ pub(crate) fn action(
             let region = find(path, text, names.regions, &r, "region")?;
             if kind_name == "move-reads" { ActionKind::MoveReads { region } } else { ActionKind::MoveWrites { region } }
         }
+        "stolonctl-update" => {
+            let c = need(&a.cluster, "cluster")?;
+            let cluster = find(path, text, names.clusters, &c, "pg_cluster")?;
+            if !names.managed[cluster] {
+                return Err(Diagnostic::at(
+                    path,
+                    text,
+                    c.span(),
+                    format!(
+                        "pg_cluster {:?} has no stolon-sentinel: there is no Stolon cluster to update",
+                        c.get_ref()
+                    ),
+                ));
+            }
+            let Some(p) = &a.patch else {
+                return Err(Diagnostic::at(path, text, a.kind.span(), "stolonctl-update needs `patch`"));
+            };
+            ActionKind::StolonctlUpdate { cluster, patch: crate::spec_patch::patch(path, text, p)? }
+        }
         "shed-load" => {
             let Some(f) = &a.factor else {
                 return Err(Diagnostic::at(path, text, a.kind.span(), "shed-load needs `factor`"));
@@ -378,7 +413,8 @@ pub(crate) fn action(
                 a.kind.span(),
                 format!(
                     "unknown action kind {other:?}; expected one of: move-leader, promote, fence, rebuild, follow, \
-                     failkeeper, force-master, promote-region, demote-region, move-reads, move-writes, shed-load"
+                     failkeeper, force-master, promote-region, demote-region, move-reads, move-writes, shed-load, \
+                     stolonctl-update"
                 ),
             ));
         }

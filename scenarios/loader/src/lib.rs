@@ -8,6 +8,7 @@ mod include;
 pub mod model;
 pub mod postgres;
 mod raw;
+pub mod spec_patch;
 pub mod stack;
 mod stack_nodes;
 mod syncnames;
@@ -19,6 +20,7 @@ pub use diag::Diagnostic;
 pub use faults::switch_ports;
 pub use model::*;
 pub use postgres::{ClusterSpec, PgNodeSpec, PgSettings, PhaseSpec};
+pub use spec_patch::SpecPatch;
 pub use stack::{HaproxySpec, PgbouncerSpec, RetrySpec, SpikeSpec, StackRole, StolonSpec, TenantSpec, WorkloadSpec};
 pub use validate::parse_str;
 

@@ -57,6 +57,12 @@ impl Scenario {
             })
             .expect("validated: every cluster has a leader")
     }
+
+    /// The Stolon cluster spec of `cluster` once action `action` (a stolonctl-update of it) is
+    /// done: `[stolon]` with that patch and every earlier one of the cluster applied.
+    pub fn stolon_spec_after(&self, cluster: usize, action: usize) -> crate::StolonSpec {
+        crate::spec_patch::in_force_after(&self.stolon, &self.actions, cluster, action)
+    }
 }
 
 #[derive(Clone, Debug)]

@@ -238,8 +238,15 @@ fn build(cx: &Cx<'_>, raw: RawScenario) -> Res<Scenario> {
     let etcd_elector = crate::components::elector(cx.path, cx.text, &raw.etcd_elector)?;
     let sim = crate::SimSwitches { check_quorum: raw.sim.check_quorum.unwrap_or(true) };
     let cluster_names: Vec<String> = pg_clusters.iter().map(|c| c.name.clone()).collect();
-    let action_names =
-        crate::components::ActionNames { nodes: &node_names, clusters: &cluster_names, regions: &region_names };
+    let managed: Vec<bool> = (0..pg_clusters.len())
+        .map(|c| nodes.iter().any(|n| n.stack == Some(crate::StackRole::Sentinel { cluster: c })))
+        .collect();
+    let action_names = crate::components::ActionNames {
+        nodes: &node_names,
+        clusters: &cluster_names,
+        regions: &region_names,
+        managed: &managed,
+    };
     let actions = raw
         .actions
         .iter()
@@ -254,6 +261,13 @@ fn build(cx: &Cx<'_>, raw: RawScenario) -> Res<Scenario> {
             )
         })
         .collect::<Res<Vec<_>>>()?;
+    // A patch is checked on the spec it leaves in force, which earlier patches shaped.
+    for (i, a) in raw.actions.iter().enumerate() {
+        if let (Some(p), crate::ActionKind::StolonctlUpdate { cluster, .. }) = (&a.get_ref().patch, &actions[i].kind) {
+            let spec = crate::spec_patch::in_force_after(&stolon, &actions, *cluster, i);
+            crate::spec_patch::check_result(cx.path, cx.text, p, &spec)?;
+        }
+    }
     let asserts = raw.asserts.iter().map(|a| assertion(cx, a)).collect::<Res<Vec<_>>>()?;
 
     Ok(Scenario {

@@ -39,6 +39,8 @@ const REQUIRED: &[&str] = &[
     "crlf_line_endings",
     "crlf_unterminated_string",
     "non_ascii_column",
+    "stolonctl_update_unknown_key",
+    "stolonctl_update_not_patchable",
 ];
 
 #[derive(Debug, PartialEq)]
