@@ -39,6 +39,8 @@ const REQUIRED: &[&str] = &[
     "crlf_line_endings",
     "crlf_unterminated_string",
     "non_ascii_column",
+    "swarm_unknown_kind",
+    "swarm_faults_max_zero",
 ];
 
 #[derive(Debug, PartialEq)]
