@@ -1,8 +1,8 @@
 //! A seed's fault schedule: a pure function of (scenario, seed, fault phase). Swarm testing
-//! (Groce et al.; TigerBeetle's VOPR): each seed first draws which fault kinds it enables, so
-//! some seeds hammer one kind and others mix many, then draws the faults themselves: kind,
-//! target among the scenario's nodes, links and switches, start, duration and intensity. Every
-//! fault heals by the end of the phase. Times are whole milliseconds and ratios have two
+//! (Groce et al.; TigerBeetle's VOPR): each seed first draws its profile, which fault kinds it
+//! enables (some seeds hammer one kind, others mix many) and how long its faults may last, then
+//! the faults themselves: kind, target among the scenario's nodes, links and switches, start,
+//! duration and intensity. Every fault heals by the end of the phase. Times are whole milliseconds and ratios have two
 //! decimals, so the schedule written out as TOML reads back exactly.
 
 use std::time::Duration;
@@ -64,13 +64,21 @@ pub fn draw(sc: &Scenario, seed: u64, phase: (Duration, Duration)) -> Schedule {
         kinds.push(applicable[rng.gen_range(0..applicable.len())]);
     }
     let count = rng.gen_range(1..=sc.swarm.faults_max.max(1));
-    let span_ms = (end - start).as_millis() as u64;
+    let span = end - start;
+    // The seed's longest fault, log-uniform from 2 s to the whole phase: some seeds only blip,
+    // others hold a fault long enough for failure detectors (etcd's election timeout, Stolon's
+    // failInterval, HAProxy's fall) to act on it.
+    let length_max = if span <= FAULT_MIN * 2 { span } else { log_uniform_ms(&mut rng, FAULT_MIN * 2, span) };
     let mut faults: Vec<Fault> = (0..count)
         .map(|_| {
             let kind = kinds[rng.gen_range(0..kinds.len())];
-            let at = start + Duration::from_millis(rng.gen_range(0..span_ms));
-            let left = end - at;
-            let length = if left <= FAULT_MIN { left } else { log_uniform_ms(&mut rng, FAULT_MIN, left) };
+            let at = start + Duration::from_millis(rng.gen_range(0..span.as_millis() as u64));
+            let most = length_max.min(end - at);
+            let length = if most <= FAULT_MIN {
+                most
+            } else {
+                Duration::from_millis(rng.gen_range(FAULT_MIN.as_millis() as u64..=most.as_millis() as u64))
+            };
             Fault { index: 0, line: 0, at, until: Some(at + length), kind: draw_kind(sc, kind, &mut rng) }
         })
         .collect();
@@ -102,9 +110,38 @@ fn pick<T: Copy>(rng: &mut SimRng, from: &[T]) -> T {
     from[rng.gen_range(0..from.len())]
 }
 
+/// How much more often a cluster's first primary is a fault's target than any other node: as
+/// much as a quarter of all nodes together. Most of what an HA stack does (failure detection,
+/// election, promotion, fencing, rerouting) starts with its primary failing, and with targets
+/// drawn uniformly a 14-node stack would fault its primary for long enough to fail it over in
+/// about one seed of a hundred.
+fn primary_weight(sc: &Scenario) -> u32 {
+    (sc.nodes.len() as u32 / 4).max(1)
+}
+
+/// A node of `from`, each cluster's first primary `primary_weight` times as likely as another.
+fn pick_node(sc: &Scenario, rng: &mut SimRng, from: &[NodeIdx]) -> NodeIdx {
+    let leaders: Vec<NodeIdx> = (0..sc.pg_clusters.len()).map(|c| sc.cluster_leader(c)).collect();
+    let weight = |n: NodeIdx| if leaders.contains(&n) { primary_weight(sc) } else { 1 };
+    let total: u32 = from.iter().map(|&n| weight(n)).sum();
+    let mut x = rng.gen_range(0..total);
+    for &n in from {
+        if x < weight(n) {
+            return n;
+        }
+        x -= weight(n);
+    }
+    unreachable!("x < total")
+}
+
+fn all_nodes(sc: &Scenario) -> Vec<NodeIdx> {
+    (0..sc.nodes.len() as NodeIdx).collect()
+}
+
+/// Two distinct nodes, the first weighted as `pick_node`, the second uniform.
 fn two_nodes(sc: &Scenario, rng: &mut SimRng) -> (NodeIdx, NodeIdx) {
     let n = sc.nodes.len() as u32;
-    let a = rng.gen_range(0..n);
+    let a = pick_node(sc, rng, &all_nodes(sc));
     let b = (a + rng.gen_range(1..n)) % n;
     (a, b)
 }
@@ -119,11 +156,11 @@ fn flap(rng: &mut SimRng) -> (Duration, Duration) {
 /// Two sides of a partition: one node against the rest, a rack against the rest, or a random
 /// split. Both sides non-empty, sorted.
 fn sides(sc: &Scenario, rng: &mut SimRng) -> (Vec<NodeIdx>, Vec<NodeIdx>) {
-    let all: Vec<NodeIdx> = (0..sc.nodes.len() as NodeIdx).collect();
+    let all = all_nodes(sc);
     let side: Vec<NodeIdx> = match rng.gen_range(0..3) {
-        0 => vec![pick(rng, &all)],
+        0 => vec![pick_node(sc, rng, &all)],
         1 if sc.racks.len() >= 2 => {
-            let rack = rng.gen_range(0..sc.racks.len());
+            let rack = sc.nodes[pick_node(sc, rng, &all) as usize].rack;
             all.iter().copied().filter(|&n| sc.nodes[n as usize].rack == rack).collect()
         }
         _ => all.iter().copied().filter(|_| rng.gen_bool(0.5)).collect(),
@@ -134,8 +171,16 @@ fn sides(sc: &Scenario, rng: &mut SimRng) -> (Vec<NodeIdx>, Vec<NodeIdx>) {
 }
 
 fn draw_kind(sc: &Scenario, kind: &str, rng: &mut SimRng) -> FaultKind {
-    let any_node = |rng: &mut SimRng| rng.gen_range(0..sc.nodes.len() as NodeIdx);
+    let any_node = |rng: &mut SimRng| pick_node(sc, rng, &all_nodes(sc));
+    let disk_node = |rng: &mut SimRng| pick_node(sc, rng, &disk_nodes(sc));
+    // Replication faults act on standbys: the servers that start as one, if any.
     let pg = nodes_where(sc, |k| k == NodeKind::Postgres);
+    let standbys: Vec<NodeIdx> = pg
+        .iter()
+        .copied()
+        .filter(|&n| sc.nodes[n as usize].pg.as_ref().is_some_and(|p| p.upstream.is_some()))
+        .collect();
+    let replica = |rng: &mut SimRng| pick(rng, if standbys.is_empty() { &pg } else { &standbys });
     match kind {
         "partition" => {
             let (from, to) = sides(sc, rng);
@@ -182,18 +227,18 @@ fn draw_kind(sc: &Scenario, kind: &str, rng: &mut SimRng) -> FaultKind {
         }
         "node-crash" => FaultKind::NodeCrash { node: any_node(rng) },
         "node-pause" => FaultKind::NodePause { node: any_node(rng) },
-        "disk-stall" => FaultKind::DiskStall { node: pick(rng, &disk_nodes(sc)) },
-        "disk-errors" => FaultKind::DiskErrors { node: pick(rng, &disk_nodes(sc)), error_ratio: ratio(rng) },
-        "disk-full" => FaultKind::DiskFull { node: pick(rng, &disk_nodes(sc)) },
+        "disk-stall" => FaultKind::DiskStall { node: disk_node(rng) },
+        "disk-errors" => FaultKind::DiskErrors { node: disk_node(rng), error_ratio: ratio(rng) },
+        "disk-full" => FaultKind::DiskFull { node: disk_node(rng) },
         "disk-slow" => {
             let factor = (log_uniform(rng, 2.0, 100.0) * 10.0).round() / 10.0;
-            FaultKind::DiskSlow { node: pick(rng, &disk_nodes(sc)), factor }
+            FaultKind::DiskSlow { node: disk_node(rng), factor }
         }
         "apply-slow" => {
             let factor = log_uniform(rng, 2.0, 1000.0).round();
-            FaultKind::ApplySlow { node: pick(rng, &pg), factor }
+            FaultKind::ApplySlow { node: replica(rng), factor }
         }
-        "walreceiver-pause" => FaultKind::WalReceiverPause { node: pick(rng, &pg) },
+        "walreceiver-pause" => FaultKind::WalReceiverPause { node: replica(rng) },
         other => unreachable!("fault kind {other:?} is not one of scenarios::kind_names()"),
     }
 }
