@@ -2,4 +2,5 @@
 
 pub mod check;
 pub mod cli;
+pub mod swarm;
 pub mod tui;
