@@ -34,7 +34,8 @@ pub struct SwarmReply {
     /// converged after the last heal.
     pub promotions: u64,
     pub commits_lost: u64,
-    pub converged: bool,
+    /// None when there is nothing to converge (no database, etcd or clients).
+    pub converged: Option<bool>,
     /// The failed property: the first failed assertion's name, else `invariant <checker>`.
     pub property: Option<String>,
     /// The scenario text that failed (the parent writes it out).
@@ -107,7 +108,7 @@ pub fn work(base: &Base, job: &Job, debug_panic_at: Option<Duration>) -> Reply {
                 Ok(r) => {
                     info.promotions = r.summary["postgres"]["promotions"].as_u64().unwrap_or(0);
                     info.commits_lost = r.summary["postgres"]["commits_lost_total"].as_u64().unwrap_or(0);
-                    info.converged = r.summary["convergence"]["converged"].as_u64() == Some(1);
+                    info.converged = r.summary["convergence"]["converged"].as_u64().map(|c| c == 1);
                     if !r.passed {
                         info.property = r.property.clone();
                         info.text = Some(text);

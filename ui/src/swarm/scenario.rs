@@ -1,6 +1,7 @@
 //! A swarm run as a scenario text: the base scenario (merged with what it includes) with its
-//! `[[fault]]`s replaced by a schedule, its `[[assert]]`s by the swarm's properties, and its
-//! duration by the swarm timeline's. The sweep runs exactly this text, and the file written for
+//! `[[fault]]`s replaced by a schedule, its `[[assert]]`s by the swarm's properties, its
+//! `[[action]]`s dropped (the operator's answers to the scripted faults) and its duration
+//! the swarm timeline's. The sweep runs exactly this text, and the file written for
 //! a failing seed is this text, so `pgsim run FILE` replays the run bit for bit.
 
 use std::fmt::Write as _;
@@ -50,8 +51,15 @@ impl Base {
         for n in notes {
             let _ = writeln!(own, "# {n}");
         }
+        // The operator's [[action]]s go with the scripted faults they answer (a promotion that
+        // accepts data loss, a region evacuation); an empty list replaces a table's entries.
+        own.push_str("action = []\n");
         if faults.is_empty() {
             own.push_str("fault = []\n");
+        }
+        let properties = swarm::properties(sc, plan.bound.total);
+        if properties.is_empty() {
+            own.push_str("assert = []\n");
         }
         own.push_str("\n[scenario]\n");
         let _ = writeln!(own, "name = {}", render::string(&self.name(seed)));
@@ -71,7 +79,7 @@ impl Base {
             own.push('\n');
             own.push_str(&render::fault(sc, f));
         }
-        for a in swarm::properties(sc, plan.bound.total) {
+        for a in properties {
             own.push('\n');
             own.push_str(&render::assertion(&a));
         }
@@ -109,5 +117,18 @@ mod tests {
         assert_eq!(sc.tenants.len(), 2, "everything else is the base's");
         let none = base.load_text("y.toml", &base.text(3, &plan, &[], &[])).unwrap();
         assert!(none.faults.is_empty(), "no faults: the base's are dropped all the same");
+        // A probe-only scenario has no swarm property: its scripted assertions go all the same.
+        let smoke = Base::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/network-smoke.toml")).unwrap();
+        assert!(!smoke.scenario.asserts.is_empty());
+        let plan = smoke.plan(1);
+        let sc = smoke.load_text("z.toml", &smoke.text(1, &plan, &plan.schedule.faults, &[])).unwrap();
+        assert!(sc.asserts.is_empty() && !sc.faults.is_empty());
+        // Operator actions answer the scripted faults: they go too.
+        let evac =
+            Base::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/stack-region-evacuation.toml")).unwrap();
+        assert!(!evac.scenario.actions.is_empty());
+        let plan = evac.plan(1);
+        let sc = evac.load_text("w.toml", &evac.text(1, &plan, &plan.schedule.faults, &[])).unwrap();
+        assert!(sc.actions.is_empty());
     }
 }

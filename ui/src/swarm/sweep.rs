@@ -23,7 +23,7 @@ pub struct SwarmRecord {
     pub fault_seconds: f64,
     pub promotions: u64,
     pub commits_lost: u64,
-    pub converged: bool,
+    pub converged: Option<bool>,
     pub property: Option<String>,
     /// The failing seed's scenario, as written.
     pub file: Option<String>,
@@ -117,14 +117,17 @@ pub fn coverage(records: &[RunRecord]) -> String {
     for (name, rs) in crate::check::results::by_scenario(records) {
         let sw: Vec<&SwarmRecord> = rs.iter().filter_map(|r| r.swarm.as_ref()).collect();
         let count = |f: &dyn Fn(&SwarmRecord) -> bool| sw.iter().filter(|s| f(s)).count();
+        let converged = match count(&|s| s.converged.is_some()) {
+            0 => String::new(),
+            _ => format!(", {} converged", count(&|s| s.converged == Some(true))),
+        };
         let _ = writeln!(
             out,
-            "swarm {name}: {} seeds, {} faults; {} with a promotion, {} lost acknowledged commits, {} converged",
+            "swarm {name}: {} seeds, {} faults; {} with a promotion, {} lost acknowledged commits{converged}",
             sw.len(),
             sw.iter().map(|s| s.faults).sum::<usize>(),
             count(&|s| s.promotions > 0),
             count(&|s| s.commits_lost > 0),
-            count(&|s| s.converged)
         );
     }
     out
