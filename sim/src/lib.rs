@@ -3,6 +3,7 @@
 
 pub mod bare;
 pub mod check;
+pub mod converge;
 mod describe;
 pub mod disk;
 pub mod engine;
@@ -14,6 +15,7 @@ pub mod runner;
 pub mod stack_config;
 pub mod stack_summary;
 pub mod summary;
+pub mod swarm;
 pub mod trace;
 pub mod world;
 

@@ -203,6 +203,7 @@ impl Checker for PgDurability {
         let timelines: u64 = self.clusters.values().map(|c| 1 + c.parents.len() as u64).sum();
         self.result = Some(json!({
             "commits_acknowledged": acked_total,
+            "commits_lost_total": lost.values().sum::<u64>(),
             "commits_lost": lost,
             "commits_lost_synchronous": lost_synced,
             "promotions": promotions,
@@ -272,6 +273,7 @@ mod tests {
         assert_eq!(r["commits_lost"]["local"], 4, "100..=150 survive (6), 160..=190 are lost");
         assert_eq!(r["commits_lost"]["on"], 5);
         assert_eq!(r["commits_lost_synchronous"], 5);
+        assert_eq!(r["commits_lost_total"], 9);
         assert_eq!(v.len(), 1, "synced commits lost without consent: {v:?}");
         assert_eq!(r["split_brain_seconds"], 0.0, "the old primary had crashed");
     }

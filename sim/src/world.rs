@@ -152,7 +152,8 @@ impl<M: Model> World<M> {
     pub fn new(sc: &Scenario, seed: u64, detail: Detail) -> World<M> {
         let names: Vec<String> = sc.nodes.iter().map(|n| n.name.clone()).collect();
         let n = names.len();
-        let checkers = crate::check::all();
+        let mut checkers = crate::check::all();
+        checkers.push(Box::new(crate::converge::Convergence::new(crate::converge::ConvergeSpec::from_scenario(sc))));
         let mut trace = Trace::new(&names, detail, checkers);
         let net = Network::new(sc, seed);
         trace.push(

@@ -29,6 +29,11 @@ const KINDS: &[(&str, &[&str], &[&str])] = &[
     ("walreceiver-pause", &["node"], &[]),
 ];
 
+/// Every fault kind's name.
+pub fn kind_names() -> Vec<&'static str> {
+    KINDS.iter().map(|k| k.0).collect()
+}
+
 /// Kinds whose fault only makes sense for a while (a permanent pause or stall is a crash).
 const NEED_END: &[&str] = &["node-pause", "disk-stall", "walreceiver-pause"];
 

@@ -244,6 +244,12 @@ fn assemble_at(path: &Path, shown: String, stack: &mut Vec<PathBuf>) -> Result<S
     Ok(merge(&base, &own))
 }
 
+/// `own` laid over `base` by the rules above, as text (both are whole documents; an `include`
+/// line in `own` is dropped, not followed).
+pub(crate) fn overlay(base: &str, own: &str) -> String {
+    merge(&Source::single("base".into(), base.into()), &Source::single("own".into(), own.into())).text
+}
+
 /// The base with the including file's sections laid over it.
 fn merge(base: &Source, own: &Source) -> Source {
     let base_secs = sections(&base.text);
@@ -260,7 +266,13 @@ fn merge(base: &Source, own: &Source) -> Source {
         }
     }
     out.push_newline();
-    out.append(base, base_secs[0].range.clone());
+    // The base's root keys, but not one the including file sets again or replaces with a table
+    // (a base's `fault = []` under an including file's [[fault]]s would define `fault` twice).
+    for (key, r) in key_lines(&base.text, base_secs[0].range.clone()) {
+        if !key.as_deref().is_some_and(|k| overridden.contains(&k)) {
+            out.append(base, r);
+        }
+    }
     out.push_newline();
     for s in &own_secs[1..] {
         if s.key.as_deref() == Some("scenario") {

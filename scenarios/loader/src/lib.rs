@@ -8,20 +8,23 @@ mod include;
 pub mod model;
 pub mod postgres;
 mod raw;
+pub mod render;
 pub mod spec_patch;
 pub mod stack;
 mod stack_nodes;
+pub mod swarm;
 mod syncnames;
 pub mod units;
 mod validate;
 
 pub use components::{Action, ActionKind, EtcdSpec, SimSwitches, WriterSpec};
 pub use diag::Diagnostic;
-pub use faults::switch_ports;
+pub use faults::{kind_names, switch_ports};
 pub use model::*;
 pub use postgres::{ClusterSpec, PgNodeSpec, PgSettings, PhaseSpec};
 pub use spec_patch::SpecPatch;
 pub use stack::{HaproxySpec, PgbouncerSpec, RetrySpec, SpikeSpec, StackRole, StolonSpec, TenantSpec, WorkloadSpec};
+pub use swarm::SwarmSpec;
 pub use validate::parse_str;
 
 /// Reads and validates a scenario file (and the files it includes).

@@ -37,6 +37,7 @@ pub struct Scenario {
     pub pgbouncer: crate::PgbouncerSpec,
     pub workload: crate::WorkloadSpec,
     pub tenants: Vec<crate::TenantSpec>,
+    pub swarm: crate::swarm::SwarmSpec,
 }
 
 impl Scenario {

@@ -94,6 +94,8 @@ pub struct RawScenario {
     pub workload: crate::stack::RawWorkload,
     #[serde(default, rename = "tenant")]
     pub tenants: Vec<S<crate::stack::RawTenant>>,
+    #[serde(default)]
+    pub swarm: crate::swarm::RawSwarm,
 }
 
 #[derive(Deserialize, Debug)]

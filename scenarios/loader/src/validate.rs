@@ -269,6 +269,7 @@ fn build(cx: &Cx<'_>, raw: RawScenario) -> Res<Scenario> {
         }
     }
     let asserts = raw.asserts.iter().map(|a| assertion(cx, a)).collect::<Res<Vec<_>>>()?;
+    let swarm = crate::swarm::swarm(cx.path, cx.text, &raw.swarm)?;
 
     Ok(Scenario {
         path: cx.path.to_string(),
@@ -299,6 +300,7 @@ fn build(cx: &Cx<'_>, raw: RawScenario) -> Res<Scenario> {
         pgbouncer,
         workload,
         tenants,
+        swarm,
     })
 }
 

@@ -41,6 +41,8 @@ const REQUIRED: &[&str] = &[
     "non_ascii_column",
     "stolonctl_update_unknown_key",
     "stolonctl_update_not_patchable",
+    "swarm_unknown_kind",
+    "swarm_faults_max_zero",
 ];
 
 #[derive(Debug, PartialEq)]

@@ -31,6 +31,17 @@ shards of one range run each seed exactly once between them; `pgsim merge` combi
   Slurm job array         --shard $SLURM_ARRAY_TASK_ID/4   (sbatch --array=0-3)
 
 Every failing seed is printed with the command that replays it: pgsim run FILE --seed S.
+
+Swarm mode (--swarm): each seed replaces the scenario's [[fault]]s with a schedule of its own
+(fault kinds enabled per seed, targets, times, durations, intensities; all healed by the end of
+the fault phase) and its [[assert]]s with the swarm's properties: no commit a synchronous
+standby confirmed is lost; no acknowledged commit is lost (unless [swarm] accept_data_loss);
+the stack converges within the liveness bound after the last heal (one live primary per
+database, commits acknowledged, synchronously where configured, etcd leading and committing,
+no client request failing). A failing seed's scenario is written to --out DIR as
+<scenario>-swarm-seed<N>.toml, replayed by `pgsim run`; the lowest failing seed of each failed
+property is shrunk (faults removed, then halved, while that property still fails; at most
+--shrink-runs runs) and written as <scenario>-swarm-seed<N>-shrunk.toml.
 Exit codes: 0 all passed, 1 an assertion or invariant failed, 2 bad input (nothing runs),
 3 an internal error (a panic, a worker process died; wins over 1).";
 
@@ -57,6 +68,16 @@ pub struct CheckArgs {
     /// No progress and no table: only failing seeds and the totals line.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Swarm mode: each seed runs the scenario under a fault schedule of its own, then must
+    /// converge once every fault has healed; failing seeds are written to --out and shrunk.
+    #[arg(long)]
+    pub swarm: bool,
+    /// Swarm mode: the folder failing seeds' scenarios are written to [default: pgsim-swarm].
+    #[arg(long, value_name = "DIR", requires = "swarm")]
+    pub out: Option<PathBuf>,
+    /// Swarm mode: at most this many runs to shrink one failing seed (0: no shrinking) [default: 40].
+    #[arg(long, value_name = "N", requires = "swarm")]
+    pub shrink_runs: Option<u32>,
     /// This seed's runs panic at 1 s of simulated time (tests of the internal-error path).
     #[arg(long, hide = true, value_name = "SEED")]
     pub debug_panic_seed: Option<u64>,
@@ -145,6 +166,13 @@ pub fn check(args: CheckArgs) -> i32 {
         eprintln!("pgsim check: {e}");
         return EXIT_BAD_INPUT;
     }
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from(crate::swarm::sweep::OUT_DEFAULT));
+    if args.swarm
+        && let Err(e) = crate::swarm::sweep::check_out(&out)
+    {
+        eprintln!("pgsim check: {e}");
+        return EXIT_BAD_INPUT;
+    }
     let shard = args.shard.unwrap_or(spec::ALL);
     let total: u128 = loaded.iter().map(|l| shard.count_in(l.range)).sum();
     if total > RUNS_MAX {
@@ -159,12 +187,13 @@ pub fn check(args: CheckArgs) -> i32 {
     let mut job_scenario = Vec::new();
     for (i, l) in loaded.iter().enumerate() {
         for seed in shard.seeds(l.range) {
-            let extra = if args.debug_panic_seed == Some(seed) {
-                format!(" --debug-panic-at {}ms", worker::DEBUG_PANIC_AT.as_millis())
-            } else {
-                String::new()
+            let extra = match args.debug_panic_seed {
+                Some(s) if s == seed && args.swarm => format!(" --debug-panic-seed {seed}"),
+                Some(s) if s == seed => format!(" --debug-panic-at {}ms", worker::DEBUG_PANIC_AT.as_millis()),
+                _ => String::new(),
             };
-            jobs.push(pool::Job { id: jobs.len(), file: l.file.clone(), seed });
+            let mode = if args.swarm { pool::Mode::Swarm } else { pool::Mode::Run };
+            jobs.push(pool::Job { id: jobs.len(), file: l.file.clone(), seed, mode });
             job_scenario.push(i);
             // Filled in when the run's result arrives.
             records.push(RunRecord {
@@ -178,7 +207,12 @@ pub fn check(args: CheckArgs) -> i32 {
                 scenario_hash: l.hash.clone(),
                 wall_seconds: 0.0,
                 shard: shard_label.clone(),
-                replay: spec::replay(&l.file, seed, &extra),
+                replay: if args.swarm {
+                    crate::swarm::sweep::replay(&l.file, seed, &extra)
+                } else {
+                    spec::replay(&l.file, seed, &extra)
+                },
+                swarm: None,
             });
         }
     }
@@ -202,6 +236,7 @@ pub fn check(args: CheckArgs) -> i32 {
         left[i] += 1;
     }
     let progress_cell = std::cell::RefCell::new(&mut progress);
+    let mut write_error: Option<String> = None;
     pool::run(
         &jobs,
         workers,
@@ -213,6 +248,9 @@ pub fn check(args: CheckArgs) -> i32 {
             r.failures = reply.failures;
             r.trace_hash = reply.trace_hash;
             r.wall_seconds = (reply.wall_seconds * 1e6).round() / 1e6;
+            if let Err(e) = crate::swarm::sweep::on_reply(r, reply.swarm, &out) {
+                write_error.get_or_insert(e);
+            }
             let mut p = progress_cell.borrow_mut();
             p.run_finished(r.outcome);
             let s = job_scenario[reply.id];
@@ -226,13 +264,29 @@ pub fn check(args: CheckArgs) -> i32 {
         |line| progress_cell.borrow().log(&line),
     );
     progress.finish();
+    let shrink_runs = args.shrink_runs.unwrap_or(crate::swarm::SHRINK_RUNS_DEFAULT);
+    let (shrunk, shrink_error) = if args.swarm {
+        let log = |line: &str| {
+            if !args.quiet {
+                eprintln!("{line}");
+            }
+        };
+        crate::swarm::sweep::shrink_failures(&mut records, workers, &worker_args, &out, shrink_runs, log)
+    } else {
+        (String::new(), None)
+    };
     let elapsed = started.elapsed().as_secs_f64();
-    print!("{}", results::report(&records, args.quiet));
+    let extra = if args.swarm { crate::swarm::sweep::coverage(&records) + &shrunk } else { String::new() };
+    print!("{}", results::report_with(&records, args.quiet, &extra));
     if !args.quiet {
         println!("{:.1} s wall on {workers} worker process{}", elapsed, if workers == 1 { "" } else { "es" });
     }
     let seeds = args.seeds.map(|s| s.to_string());
     if let Err(e) = results::write_outputs(&records, seeds, shard_label, args.json.as_deref(), args.junit.as_deref()) {
+        eprintln!("pgsim check: {e}");
+        return EXIT_BAD_INPUT;
+    }
+    if let Some(e) = write_error.or(shrink_error) {
         eprintln!("pgsim check: {e}");
         return EXIT_BAD_INPUT;
     }

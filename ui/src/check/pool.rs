@@ -25,6 +25,22 @@ pub struct Job {
     pub id: usize,
     pub file: String,
     pub seed: u64,
+    #[serde(default)]
+    pub mode: Mode,
+}
+
+/// What a worker does with a job's (file, seed).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Mode {
+    /// Run the scenario as it is.
+    #[default]
+    Run,
+    /// Run the seed's swarm scenario (see `crate::swarm`).
+    Swarm,
+    /// Shrink the seed's failing swarm schedule while `property` keeps failing, in at most
+    /// `runs_max` runs.
+    Shrink { property: String, runs_max: u32 },
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -35,6 +51,9 @@ pub struct Reply {
     pub failures: Vec<String>,
     pub trace_hash: Option<String>,
     pub wall_seconds: f64,
+    /// What a swarm or shrink job found besides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swarm: Option<crate::swarm::SwarmReply>,
 }
 
 impl Reply {
@@ -46,6 +65,7 @@ impl Reply {
             failures: Vec::new(),
             trace_hash: None,
             wall_seconds: 0.0,
+            swarm: None,
         }
     }
 }

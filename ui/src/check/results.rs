@@ -41,6 +41,9 @@ pub struct RunRecord {
     pub shard: Option<String>,
     /// The command that reproduces the run.
     pub replay: String,
+    /// Swarm mode: the seed's schedule, what it failed, the files written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swarm: Option<crate::swarm::sweep::SwarmRecord>,
 }
 
 /// The `--json` file.
@@ -101,6 +104,11 @@ pub fn describe_seeds(seeds: &[u64]) -> String {
 /// The table (one row per scenario), every failing seed with its reason and replay command,
 /// and the totals line.
 pub fn report(records: &[RunRecord], quiet: bool) -> String {
+    report_with(records, quiet, "")
+}
+
+/// `report`, with `extra` (lines, if any) before the totals line.
+pub fn report_with(records: &[RunRecord], quiet: bool, extra: &str) -> String {
     let groups = by_scenario(records);
     let mut out = String::new();
     if !quiet && !records.is_empty() {
@@ -148,6 +156,10 @@ pub fn report(records: &[RunRecord], quiet: bool) -> String {
         let reason = r.reason.as_deref().unwrap_or("(no reason recorded)");
         let _ = writeln!(out, "{tag} {} seed {}: {reason}", r.scenario, r.seed);
         let _ = writeln!(out, "  replay with: {}", r.replay);
+    }
+    if !extra.is_empty() {
+        out.push('\n');
+        out.push_str(extra);
     }
     let count = |o: Outcome| records.iter().filter(|r| r.outcome == o).count();
     let _ = writeln!(
@@ -324,6 +336,7 @@ mod tests {
             wall_seconds: 0.5,
             shard: None,
             replay: format!("pgsim run scenarios/{scenario}.toml --seed {seed}"),
+            swarm: None,
         }
     }
 

@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 use scenarios::Scenario;
 use sim::{Detail, RunOptions};
 
-use super::pool::{Job, RESULT_PREFIX, Reply};
+use super::pool::{Job, Mode, RESULT_PREFIX, Reply};
 use super::results::Outcome;
 use crate::cli::{EXIT_INTERNAL, EXIT_PASS};
+use crate::swarm::scenario::Base;
 
 /// When `--debug-panic-seed` makes a run panic (the replay command says so too).
 pub const DEBUG_PANIC_AT: Duration = Duration::from_secs(1);
@@ -49,6 +50,7 @@ pub fn main(debug: Debug) -> i32 {
         }
     }));
     let mut scenarios: BTreeMap<String, Result<Scenario, String>> = BTreeMap::new();
+    let mut bases: BTreeMap<String, Result<Base, String>> = BTreeMap::new();
     for line in io::stdin().lock().lines() {
         let Ok(line) = line else { return EXIT_INTERNAL };
         let job: Job = match serde_json::from_str(&line) {
@@ -62,12 +64,23 @@ pub fn main(debug: Debug) -> i32 {
             eprintln!("pgsim check-worker: aborting on seed {} (--debug-abort-seed)", job.seed);
             std::process::abort();
         }
-        let sc = scenarios
-            .entry(job.file.clone())
-            .or_insert_with(|| scenarios::load(job.file.as_ref()).map_err(|d| d.to_string()));
-        let reply = match sc {
-            Ok(sc) => run_one(sc, &job, debug),
-            Err(diag) => Reply::error(job.id, format!("the scenario file no longer loads: {diag}")),
+        let gone = |diag: &str| Reply::error(job.id, format!("the scenario file no longer loads: {diag}"));
+        let reply = if job.mode == Mode::Run {
+            let sc = scenarios
+                .entry(job.file.clone())
+                .or_insert_with(|| scenarios::load(job.file.as_ref()).map_err(|d| d.to_string()));
+            match sc {
+                Ok(sc) => run_one(sc, &job, debug),
+                Err(diag) => gone(diag),
+            }
+        } else {
+            let base =
+                bases.entry(job.file.clone()).or_insert_with(|| Base::load(&job.file).map_err(|d| d.to_string()));
+            let debug_panic_at = (debug.panic_seed == Some(job.seed)).then_some(DEBUG_PANIC_AT);
+            match base {
+                Ok(base) => crate::swarm::work(base, &job, debug_panic_at),
+                Err(diag) => gone(diag),
+            }
         };
         let text = format!("{RESULT_PREFIX}{}\n", serde_json::to_string(&reply).expect("serialisable"));
         let mut out = io::stdout().lock();
@@ -80,24 +93,55 @@ pub fn main(debug: Debug) -> i32 {
 
 fn run_one(sc: &Scenario, job: &Job, debug: Debug) -> Reply {
     let debug_panic_at = (debug.panic_seed == Some(job.seed)).then_some(DEBUG_PANIC_AT);
-    let opts = RunOptions { seed: Some(job.seed), detail: Detail::Default, debug_panic_at };
+    match run_caught(sc, job.seed, debug_panic_at) {
+        Ok(r) => Reply {
+            id: job.id,
+            outcome: if r.passed { Outcome::Pass } else { Outcome::Fail },
+            reason: r.failures.first().cloned(),
+            failures: r.failures,
+            trace_hash: r.trace_hash,
+            wall_seconds: r.wall_seconds,
+            swarm: None,
+        },
+        Err((msg, wall_seconds)) => Reply { wall_seconds, ..Reply::error(job.id, msg) },
+    }
+}
+
+/// One finished run, as a check reports it.
+pub struct Ran {
+    pub passed: bool,
+    /// `FAIL name: detail` per failed assertion, then `INVARIANT checker: detail`.
+    pub failures: Vec<String>,
+    /// The first failed assertion's name, else `invariant <checker>` of the first violation.
+    pub property: Option<String>,
+    pub trace_hash: Option<String>,
+    pub wall_seconds: f64,
+    pub summary: serde_json::Value,
+}
+
+/// Runs `sc` with `seed`, catching a panic: Err(("internal error: ...", wall seconds)).
+pub fn run_caught(sc: &Scenario, seed: u64, debug_panic_at: Option<Duration>) -> Result<Ran, (String, f64)> {
+    let opts = RunOptions { seed: Some(seed), detail: Detail::Default, debug_panic_at };
     take_panic();
     // Read outside the runtime, where madsim does not intercept the clock.
     let wall = Instant::now();
     match panic::catch_unwind(AssertUnwindSafe(|| sim::run(sc, opts))) {
         Ok(o) => {
-            let mut failures: Vec<String> =
-                o.assertions.iter().filter(|a| !a.passed).map(|a| format!("FAIL {}: {}", a.name, a.detail)).collect();
+            let failed: Vec<_> = o.assertions.iter().filter(|a| !a.passed).collect();
+            let mut failures: Vec<String> = failed.iter().map(|a| format!("FAIL {}: {}", a.name, a.detail)).collect();
             failures.extend(o.world.trace.violations.iter().map(|(c, d)| format!("INVARIANT {c}: {d}")));
-            let passed = o.passed();
-            Reply {
-                id: job.id,
-                outcome: if passed { Outcome::Pass } else { Outcome::Fail },
-                reason: failures.first().cloned(),
+            let property = failed
+                .first()
+                .map(|a| a.name.clone())
+                .or_else(|| o.world.trace.violations.first().map(|(c, _)| format!("invariant {c}")));
+            Ok(Ran {
+                passed: o.passed(),
                 failures,
+                property,
                 trace_hash: o.summary["trace_hash"].as_str().map(String::from),
                 wall_seconds: o.wall_seconds,
-            }
+                summary: o.summary,
+            })
         }
         Err(payload) => {
             let msg = take_panic().unwrap_or_else(|| {
@@ -108,10 +152,7 @@ fn run_one(sc: &Scenario, job: &Job, debug: Debug) -> Reply {
                     .unwrap_or("(no message)");
                 format!("panicked: {text}")
             });
-            Reply {
-                wall_seconds: wall.elapsed().as_secs_f64(),
-                ..Reply::error(job.id, format!("internal error: {msg}"))
-            }
+            Err((format!("internal error: {msg}"), wall.elapsed().as_secs_f64()))
         }
     }
 }

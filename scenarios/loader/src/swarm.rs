@@ -1,0 +1,115 @@
+//! `[swarm]`: how `pgsim check --swarm` treats a scenario. Optional; every key has a default.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::diag::Diagnostic;
+use crate::raw::{Dur, S};
+
+type Res<T> = Result<T, Diagnostic>;
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawSwarm {
+    pub accept_data_loss: Option<bool>,
+    pub faults_max: Option<S<u32>>,
+    pub kinds: Option<S<Vec<S<String>>>>,
+    pub liveness_bound: Option<S<Dur>>,
+}
+
+/// Fault kinds a swarm draws unless `[swarm] kinds` says otherwise. Left out: `disk-errors` and
+/// `disk-full`. A failed fsync halts an etcd member and PANICs a PostgreSQL server until the
+/// process is restarted, and nothing in the simulated stack restarts it (no systemd), so after
+/// the heal the node stays down: every such schedule would fail liveness by construction, and a
+/// failure must point at the system, not at the schedule.
+pub const DEFAULT_KINDS: &[&str] = &[
+    "partition",
+    "link-down",
+    "link-degraded",
+    "link-flapping",
+    "switch-down",
+    "switch-degraded",
+    "switch-flapping",
+    "node-crash",
+    "node-pause",
+    "disk-stall",
+    "disk-slow",
+    "apply-slow",
+    "walreceiver-pause",
+];
+
+/// At most this many faults in one schedule (a swarm run's cost grows with them).
+pub const FAULTS_MAX_LIMIT: u32 = 64;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SwarmSpec {
+    /// The scenario accepts losing acknowledged commits that no synchronous standby confirmed
+    /// (asynchronous replication by design): the swarm then only requires that commits
+    /// confirmed by synchronous standbys survive.
+    pub accept_data_loss: bool,
+    /// Each seed draws between 1 and this many faults.
+    pub faults_max: u32,
+    /// The fault kinds a seed may enable (each seed enables a random subset of them).
+    pub kinds: Vec<String>,
+    /// Overrides the liveness bound derived from the scenario's settings.
+    pub liveness_bound: Option<Duration>,
+}
+
+impl Default for SwarmSpec {
+    fn default() -> Self {
+        SwarmSpec {
+            accept_data_loss: false,
+            faults_max: 6,
+            kinds: DEFAULT_KINDS.iter().map(|k| k.to_string()).collect(),
+            liveness_bound: None,
+        }
+    }
+}
+
+pub(crate) fn swarm(path: &str, text: &str, raw: &RawSwarm) -> Res<SwarmSpec> {
+    let d = SwarmSpec::default();
+    let err = |span, msg: String| Err(Diagnostic::at(path, text, span, msg));
+    let faults_max = match &raw.faults_max {
+        Some(v) if *v.get_ref() == 0 || *v.get_ref() > FAULTS_MAX_LIMIT => {
+            return err(v.span(), format!("faults_max must be between 1 and {FAULTS_MAX_LIMIT}, got {}", v.get_ref()));
+        }
+        Some(v) => *v.get_ref(),
+        None => d.faults_max,
+    };
+    let kinds = match &raw.kinds {
+        Some(list) => {
+            if list.get_ref().is_empty() {
+                return err(list.span(), "kinds must name at least one fault kind".into());
+            }
+            let mut kinds: Vec<String> = Vec::new();
+            for k in list.get_ref() {
+                let name = k.get_ref();
+                let known = crate::faults::kind_names();
+                if !known.contains(&name.as_str()) {
+                    return err(
+                        k.span(),
+                        format!("unknown fault kind {name:?}; expected one of: {}", known.join(", ")),
+                    );
+                }
+                if kinds.contains(name) {
+                    return err(k.span(), format!("fault kind {name:?} is listed twice"));
+                }
+                kinds.push(name.clone());
+            }
+            kinds
+        }
+        None => d.kinds,
+    };
+    let liveness_bound = match &raw.liveness_bound {
+        Some(v) if v.get_ref().0.is_zero() => return err(v.span(), "liveness_bound must be greater than zero".into()),
+        Some(v) => Some(v.get_ref().0),
+        None => None,
+    };
+    Ok(SwarmSpec {
+        accept_data_loss: raw.accept_data_loss.unwrap_or(d.accept_data_loss),
+        faults_max,
+        kinds,
+        liveness_bound,
+    })
+}

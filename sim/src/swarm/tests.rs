@@ -1,0 +1,123 @@
+use std::collections::BTreeSet;
+
+use scenarios::FaultKind;
+
+use super::*;
+
+fn stack_text() -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/stack-primary-crash.toml");
+    std::fs::read_to_string(path).unwrap()
+}
+
+fn stack() -> Scenario {
+    scenarios::parse_str("stack-primary-crash.toml", &stack_text()).unwrap()
+}
+
+#[test]
+fn a_seed_draws_the_same_schedule_every_time_and_seeds_differ() {
+    let sc = stack();
+    let shown = |seed| format!("{:?}", plan(&sc, seed).schedule);
+    assert_eq!(shown(7), shown(7));
+    let distinct: BTreeSet<String> = (0..20).map(shown).collect();
+    assert_eq!(distinct.len(), 20, "20 seeds, 20 schedules");
+}
+
+/// Every fault of 300 seeds targets what the topology has, lies within the fault phase, and
+/// has sane intensities; each seed uses only the kinds it enabled.
+#[test]
+fn schedules_stay_within_the_topology_and_the_fault_phase() {
+    let sc = stack();
+    let (start, end) = phase(&sc);
+    assert_eq!((start, end), (Duration::from_secs(40), Duration::from_secs(138)), "40 s + 70 % of the 140 s left");
+    let n = sc.nodes.len() as u32;
+    let is = |node: u32, kinds: &[NodeKind]| kinds.contains(&sc.nodes[node as usize].kind);
+    let mut kinds_seen = BTreeSet::new();
+    let mut enabled_counts = BTreeSet::new();
+    for seed in 0..300 {
+        let s = plan(&sc, seed).schedule;
+        assert!(!s.faults.is_empty() && s.faults.len() <= sc.swarm.faults_max as usize, "seed {seed}");
+        enabled_counts.insert(s.kinds.len());
+        for (i, f) in s.faults.iter().enumerate() {
+            let until = f.until.expect("every swarm fault heals");
+            assert!(start <= f.at && f.at < until && until <= end, "seed {seed}: {f:?}");
+            assert_eq!(f.index as usize, i);
+            assert!(s.kinds.contains(&f.kind.name()), "seed {seed}: {} not enabled", f.kind.name());
+            kinds_seen.insert(f.kind.name());
+            match &f.kind {
+                FaultKind::Partition { from, to, .. } => {
+                    assert!(!from.is_empty() && !to.is_empty());
+                    assert!(from.iter().all(|x| !to.contains(x) && *x < n) && to.iter().all(|x| *x < n));
+                    assert!(from.is_sorted() && to.is_sorted());
+                }
+                FaultKind::LinkDown { a, b, .. } | FaultKind::LinkFlapping { a, b, .. } => {
+                    assert!(a != b && *a < n && *b < n)
+                }
+                FaultKind::LinkDegraded { a, b, loss_ratio, extra_latency, .. } => {
+                    assert!(a != b && *a < n && *b < n);
+                    assert!((0.0..=1.0).contains(loss_ratio) && (*loss_ratio > 0.0 || !extra_latency.is_zero()));
+                }
+                FaultKind::SwitchDegraded { switch, loss_ratio, ports } => {
+                    assert!(*switch < sc.switches.len() && *loss_ratio > 0.0 && *loss_ratio <= 1.0);
+                    let known = scenarios::switch_ports(&sc.nodes, &sc.switches, *switch);
+                    assert!(ports.iter().all(|(p, q)| p != q && known.contains(p) && known.contains(q)));
+                }
+                FaultKind::SwitchDown { switch } | FaultKind::SwitchFlapping { switch, .. } => {
+                    assert!(*switch < sc.switches.len())
+                }
+                FaultKind::NodeCrash { node } | FaultKind::NodePause { node } => assert!(*node < n),
+                FaultKind::DiskStall { node } | FaultKind::DiskSlow { node, .. } => {
+                    assert!(is(*node, &[NodeKind::Etcd, NodeKind::Postgres]))
+                }
+                FaultKind::ApplySlow { node, factor } => assert!(is(*node, &[NodeKind::Postgres]) && *factor >= 2.0),
+                FaultKind::WalReceiverPause { node } => assert!(is(*node, &[NodeKind::Postgres])),
+                FaultKind::DiskErrors { .. } | FaultKind::DiskFull { .. } => panic!("not a default swarm kind"),
+            }
+            if let FaultKind::LinkFlapping { period, down_for, .. }
+            | FaultKind::SwitchFlapping { period, down_for, .. } = &f.kind
+            {
+                assert!(!down_for.is_zero() && down_for < period);
+            }
+        }
+    }
+    let every: BTreeSet<&str> = schedule::applicable_kinds(&sc).into_iter().collect();
+    assert_eq!(kinds_seen, every, "300 seeds draw every applicable kind");
+    assert!(enabled_counts.first() <= Some(&3) && enabled_counts.last() >= Some(&10), "{enabled_counts:?}");
+}
+
+/// The schedule written as TOML and loaded again is the same schedule: a seed's scenario file
+/// replays exactly what the seed ran.
+#[test]
+fn schedules_read_back_from_toml_unchanged() {
+    let sc = stack();
+    for seed in 0..40 {
+        let faults = plan(&sc, seed).schedule.faults;
+        let mut own = String::new();
+        for f in &faults {
+            own.push_str(&scenarios::render::fault(&sc, f));
+        }
+        let text = scenarios::render::overlay(&stack_text(), &own);
+        let back = scenarios::parse_str("swarm.toml", &text).unwrap_or_else(|d| panic!("seed {seed}: {d}\n{own}"));
+        let key = |f: &scenarios::Fault| (f.at, f.until, f.kind.clone());
+        assert_eq!(back.faults.iter().map(key).collect::<Vec<_>>(), faults.iter().map(key).collect::<Vec<_>>());
+    }
+}
+
+#[test]
+fn the_bound_adds_up_the_settings_and_can_be_overridden() {
+    let sc = stack();
+    let b = liveness_bound(&sc);
+    assert_eq!(b.total, b.parts.iter().map(|p| p.1).sum::<Duration>(), "{}", b.explain());
+    let part = |what: &str| b.parts.iter().find(|p| p.0.starts_with(what)).map(|p| p.1);
+    assert_eq!(part("failed keeper"), Some(Duration::from_secs(25)), "failInterval 20 s + sleepInterval 5 s");
+    assert_eq!(part("resync with a base backup"), Some(Duration::from_secs(100)), "100 GB at 1 GB/s");
+    assert_eq!(part("clients"), Some(Duration::from_secs(40)), "api: 4 attempts of 5 s + a 5 s backoff cap");
+    let with = format!("{}\n[swarm]\naccept_data_loss = true\nliveness_bound = \"90s\"\n", stack_text());
+    let sc2 = scenarios::parse_str("x.toml", &with).unwrap();
+    assert_eq!(liveness_bound(&sc2).total, Duration::from_secs(90));
+    let p = plan(&sc2, 1);
+    assert_eq!(p.duration, Duration::from_secs(138 + 90 + 30));
+    let names = |sc: &Scenario| properties(sc, Duration::from_secs(90)).into_iter().map(|a| a.name).collect::<Vec<_>>();
+    assert!(names(&sc).iter().any(|n| n == "safety: no acknowledged commit is lost"));
+    assert!(!names(&sc2).iter().any(|n| n == "safety: no acknowledged commit is lost"), "accepted");
+    assert_eq!(names(&sc2).last().map(String::as_str), Some("liveness: it converges within 90 s of the last heal"));
+}

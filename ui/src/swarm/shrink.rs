@@ -1,0 +1,148 @@
+//! Shrinking a failing schedule: faults are removed, then shortened (halved), each change kept
+//! when the same failure persists, until a whole pass changes nothing or the run budget is
+//! spent. Deterministic: the order of tries depends only on the schedule, and each try is a
+//! run with the same seed. As sled's paxos tests shrink a failing run by removing messages.
+
+use std::time::Duration;
+
+use scenarios::Fault;
+
+/// Faults are not shortened below this (shorter ones seldom matter; the floor ends halving).
+pub const FAULT_MIN: Duration = Duration::from_secs(1);
+
+#[derive(Clone, Debug)]
+pub struct Shrunk {
+    pub faults: Vec<Fault>,
+    /// Runs made (tries), and the changes kept.
+    pub runs: u32,
+    pub steps: u32,
+    /// The budget ran out before a pass changed nothing.
+    pub budget_spent: bool,
+}
+
+/// `fault`, lasting half as long (in whole milliseconds, at least `FAULT_MIN`); None if it
+/// cannot get shorter.
+fn halved(fault: &Fault) -> Option<Fault> {
+    let until = fault.until?;
+    let length = until - fault.at;
+    if length <= FAULT_MIN {
+        return None;
+    }
+    let half = Duration::from_millis((length.as_millis() / 2) as u64).max(FAULT_MIN);
+    Some(Fault { until: Some(fault.at + half), ..fault.clone() })
+}
+
+/// Shrinks `faults`, trying at most `runs_max` candidates; `fails(candidate)` runs one and
+/// says whether it fails the same way.
+pub fn shrink(faults: Vec<Fault>, runs_max: u32, mut fails: impl FnMut(&[Fault]) -> bool) -> Shrunk {
+    let mut cur = faults;
+    let (mut runs, mut steps) = (0u32, 0u32);
+    let mut try_one = |cand: Vec<Fault>, cur: &mut Vec<Fault>, runs: &mut u32| -> Option<bool> {
+        if *runs >= runs_max {
+            return None;
+        }
+        *runs += 1;
+        let ok = fails(&cand);
+        if ok {
+            *cur = cand;
+        }
+        Some(ok)
+    };
+    loop {
+        let mut changed = false;
+        // Removals, last first: a late fault is likelier to be an after-effect's bystander.
+        let mut i = cur.len();
+        while i > 0 {
+            i -= 1;
+            let mut cand = cur.clone();
+            cand.remove(i);
+            match try_one(cand, &mut cur, &mut runs) {
+                None => return Shrunk { faults: cur, runs, steps, budget_spent: true },
+                Some(true) => {
+                    changed = true;
+                    steps += 1;
+                }
+                Some(false) => {}
+            }
+        }
+        for i in 0..cur.len() {
+            let Some(shorter) = halved(&cur[i]) else { continue };
+            let mut cand = cur.clone();
+            cand[i] = shorter;
+            match try_one(cand, &mut cur, &mut runs) {
+                None => return Shrunk { faults: cur, runs, steps, budget_spent: true },
+                Some(true) => {
+                    changed = true;
+                    steps += 1;
+                }
+                Some(false) => {}
+            }
+        }
+        if !changed {
+            return Shrunk { faults: cur, runs, steps, budget_spent: false };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scenarios::FaultKind;
+
+    fn fault(at_s: u64, for_s: u64, kind: FaultKind) -> Fault {
+        let at = Duration::from_secs(at_s);
+        Fault { index: 0, line: 0, at, until: Some(at + Duration::from_secs(for_s)), kind }
+    }
+
+    fn schedule() -> Vec<Fault> {
+        vec![
+            fault(40, 30, FaultKind::NodePause { node: 1 }),
+            fault(45, 60, FaultKind::NodeCrash { node: 3 }),
+            fault(50, 20, FaultKind::SwitchDown { switch: 0 }),
+            fault(70, 9, FaultKind::NodeCrash { node: 4 }),
+        ]
+    }
+
+    /// A fake run: it fails while node 3 is down for at least 5 s.
+    fn crash_of_3_for_5s(faults: &[Fault]) -> bool {
+        faults
+            .iter()
+            .any(|f| f.kind == FaultKind::NodeCrash { node: 3 } && f.until.unwrap() - f.at >= Duration::from_secs(5))
+    }
+
+    #[test]
+    fn shrinks_to_the_one_fault_that_matters_as_short_as_it_still_fails() {
+        let mut tried = 0;
+        let s = shrink(schedule(), 100, |c| {
+            tried += 1;
+            crash_of_3_for_5s(c)
+        });
+        assert_eq!(s.faults.len(), 1);
+        assert_eq!(s.faults[0].kind, FaultKind::NodeCrash { node: 3 });
+        // 60 s halves to 30, 15, 7.5; 3.75 no longer fails.
+        assert_eq!(s.faults[0].until.unwrap() - s.faults[0].at, Duration::from_millis(7500));
+        assert!(!s.budget_spent);
+        assert_eq!((s.runs, tried), (tried, tried));
+        // Pass 1: 4 removals (3 kept), 1 halving (kept); pass 2: 1 removal, 1 halving (kept);
+        // pass 3: 1 removal, 1 halving (kept); pass 4: 1 removal, 1 halving (fails): no change.
+        assert_eq!((s.runs, s.steps), (11, 6));
+    }
+
+    #[test]
+    fn the_budget_bounds_the_runs() {
+        let s = shrink(schedule(), 3, crash_of_3_for_5s);
+        assert!(s.budget_spent);
+        assert_eq!(s.runs, 3);
+        assert_eq!(s.faults.len(), 2, "removed node 4's crash and the switch; the pause is next");
+        let same = shrink(schedule(), 3, crash_of_3_for_5s);
+        assert_eq!(format!("{:?}", s.faults), format!("{:?}", same.faults), "deterministic");
+    }
+
+    #[test]
+    fn a_failure_that_needs_everything_keeps_everything() {
+        let whole = format!("{:?}", schedule());
+        let s = shrink(schedule(), 100, |c| format!("{c:?}") == whole);
+        assert_eq!(format!("{:?}", s.faults), whole);
+        assert_eq!((s.runs, s.steps), (8, 0), "each of 4 removals and 4 halvings tried once");
+    }
+}
