@@ -168,17 +168,40 @@ pub trait Model {
 
 /// A housekeeping timer that runs only while a component has something to look after. A
 /// periodic tick on every proxy and pooler, busy or idle, was most of a long run's events; this
-/// one is armed when work appears and not re-armed once the component is idle. A later, later
-/// arming never postpones an earlier one (steady traffic must not starve the housekeeping).
+/// one is armed when work appears and not re-armed once the component is idle. A later arming
+/// never postpones an earlier one (steady traffic must not starve the housekeeping). On a grid
+/// (`every`), it fires only at the instants the always-on tick would have fired at, so a run
+/// behaves exactly as with a tick every period: only the idle ticks, which did nothing, are gone.
 #[derive(Clone, Debug, Default)]
 pub struct LazyTick {
     armed_at: Option<SimTime>,
+    /// (first instant, period): the instants `first + k * period`, k >= 0.
+    grid: Option<(SimTime, Duration)>,
 }
 
 impl LazyTick {
-    /// Makes sure `timer` fires at `at` or earlier.
+    /// A tick that fires only at `first + k * period`.
+    pub fn every(first: SimTime, period: Duration) -> LazyTick {
+        assert!(!period.is_zero(), "a grid needs a positive period");
+        LazyTick { armed_at: None, grid: Some((first, period)) }
+    }
+
+    /// The first instant of the grid at or after `t`.
+    pub fn on_grid(&self, t: SimTime) -> SimTime {
+        match self.grid {
+            Some((first, period)) if t > first => {
+                let p = period.as_nanos() as u64;
+                let k = (t.0 - first.0).div_ceil(p);
+                SimTime(first.0.saturating_add(k.saturating_mul(p)))
+            }
+            Some((first, _)) => first,
+            None => t,
+        }
+    }
+
+    /// Makes sure `timer` fires at the first grid instant at or after `at` (or earlier).
     pub fn arm<M, T>(&mut self, ctx: &mut Ctx<'_, M, T>, timer: T, at: SimTime) {
-        let at = at.max(ctx.now);
+        let at = self.on_grid(at.max(ctx.now));
         if self.armed_at.is_none_or(|a| at < a) {
             ctx.set_timer_at(timer, at);
             self.armed_at = Some(at);
@@ -242,5 +265,15 @@ mod tests {
         assert_eq!(sets, [SimTime(500), SimTime(300), SimTime(100)], "later arms are ignored; the past becomes now");
         t.fired();
         assert_eq!(t.armed_at(), None);
+    }
+
+    #[test]
+    fn a_tick_on_a_grid_fires_where_the_periodic_tick_would() {
+        let g = LazyTick::every(SimTime(1_000), Duration::from_nanos(10));
+        assert_eq!(g.on_grid(SimTime(0)), SimTime(1_000));
+        assert_eq!(g.on_grid(SimTime(1_000)), SimTime(1_000));
+        assert_eq!(g.on_grid(SimTime(1_001)), SimTime(1_010));
+        assert_eq!(g.on_grid(SimTime(1_010)), SimTime(1_010));
+        assert_eq!(g.on_grid(SimTime(1_019)), SimTime(1_020));
     }
 }

@@ -384,17 +384,19 @@ impl Haproxy {
 }
 
 impl Haproxy {
-    /// Arms the tick for what needs it next: a tick from now while sessions are open or
-    /// queued (their timeouts), else the next health check to send or to time out.
-    fn rearm(&mut self, ctx: &mut HCtx<'_>) {
+    /// Arms the tick for what needs it next: the next tick while sessions are open or queued
+    /// (their timeouts), else the tick at or after the next health check to send or to time
+    /// out. From the tick itself (`from_tick`), the next one is the next grid instant.
+    fn rearm(&mut self, ctx: &mut HCtx<'_>, from_tick: bool) {
         let busy = self.in_flight.total() > 0 || self.backends.iter().any(|b| b.queued > 0);
-        let mut at = if busy { ctx.now + self.tick } else { SimTime::MAX };
+        let earliest = if from_tick { ctx.now + Duration::from_nanos(1) } else { ctx.now };
+        let mut at = if busy { earliest } else { SimTime::MAX };
         for s in self.backends.iter().flat_map(|b| &b.servers) {
             let due = match s.pending {
                 Some((_, sent)) => sent + s.check.timeout(),
                 None => s.next_check_at,
             };
-            at = at.min(due);
+            at = at.min(due.max(earliest));
         }
         if at < SimTime::MAX {
             self.housekeeping.arm(ctx, HaproxyTimer::Tick, at);
@@ -416,7 +418,9 @@ impl Model for Haproxy {
                 s.next_check_at = ctx.now + Duration::from_nanos(ctx.rng.gen_range(0..inter_ns.max(1)));
             }
         }
-        self.rearm(ctx);
+        // The instants an always-on tick armed here would fire at.
+        self.housekeeping = LazyTick::every(ctx.now + self.tick, self.tick);
+        self.rearm(ctx, false);
     }
 
     fn on_message(&mut self, ctx: &mut HCtx<'_>, from: NodeId, msg: FlowMsg) {
@@ -447,7 +451,7 @@ impl Model for Haproxy {
                 }
             }
         }
-        self.rearm(ctx);
+        self.rearm(ctx, false);
     }
 
     fn on_timer(&mut self, ctx: &mut HCtx<'_>, timer: HaproxyTimer) {
@@ -463,7 +467,7 @@ impl Model for Haproxy {
                     self.expire_queue(ctx, b);
                     self.dispatch(ctx, b);
                 }
-                self.rearm(ctx);
+                self.rearm(ctx, true);
             }
         }
     }
@@ -537,7 +541,7 @@ mod tests {
         let mut hp = Haproxy::new(cfg());
         hp.on_start(&mut h.ctx());
         let first_check = hp.backends.iter().flat_map(|b| &b.servers).map(|s| s.next_check_at).min().unwrap();
-        assert_eq!(tick_armed_at(&h), Some(first_check));
+        assert_eq!(tick_armed_at(&h), Some(hp.housekeeping.on_grid(first_check)));
         assert!(first_check > h.now + hp.tick, "seed 1 spreads the first check beyond one tick");
         h.drain();
         req(&mut hp, &mut h, 1, ReqKind::Read, 4);
@@ -548,7 +552,11 @@ mod tests {
         h.drain();
         h.advance(hp.tick);
         hp.on_timer(&mut h.ctx(), HaproxyTimer::Tick);
-        assert_eq!(tick_armed_at(&h), Some(first_check), "closed again: back to the check schedule");
+        assert_eq!(
+            tick_armed_at(&h),
+            Some(hp.housekeeping.on_grid(first_check)),
+            "closed again: back to the check schedule"
+        );
     }
 
     fn req(hp: &mut Haproxy, h: &mut H, seq: u64, kind: ReqKind, n: u64) {

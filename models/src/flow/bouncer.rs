@@ -597,8 +597,10 @@ impl Bouncer {
             p.pump(ctx, &self.cfg, &mut self.fork_free_at, all);
         }
         // An idle pooler has nothing to time out or refill: its tick sleeps until work comes.
+        // From the tick itself (`all`), the next one is the next grid instant, not this one.
         if self.procs.iter().any(Process::busy) {
-            self.housekeeping.arm(ctx, BouncerTimer::Tick, ctx.now + self.cfg.tick);
+            let earliest = if all { ctx.now + Duration::from_nanos(1) } else { ctx.now };
+            self.housekeeping.arm(ctx, BouncerTimer::Tick, earliest);
         }
     }
 }
@@ -613,6 +615,8 @@ impl Model for Bouncer {
             p.cpu_refilled = ctx.now;
         }
         self.last_limit_report = ctx.now;
+        // The instants an always-on tick armed here would fire at.
+        self.housekeeping = LazyTick::every(ctx.now + self.cfg.tick, self.cfg.tick);
     }
 
     fn on_message(&mut self, ctx: &mut BCtx<'_>, from: NodeId, msg: FlowMsg) {
