@@ -4,33 +4,15 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+
+mod common;
+use common::{pgsim, s, text};
 
 const CRASH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/etcd-leader-crash.toml");
 const SMOKE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/network-smoke.toml");
 
-fn pgsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pgsim")).args(args).env_remove("RUST_BACKTRACE").output().expect("runs pgsim")
-}
-
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("pgsim-check-{}-{name}", std::process::id()));
-    let _ = fs::remove_dir_all(&d);
-    fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    common::tmp("check", name)
 }
 
 /// (scenario, seed) -> (outcome, trace_hash) from a `--json` file.

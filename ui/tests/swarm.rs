@@ -4,7 +4,9 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+
+mod common;
+use common::{pgsim, s, text};
 
 const UNSAFE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/swarm/unsafe-async-failover.toml");
 const SAFE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/swarm/safe-sync-failover.toml");
@@ -13,28 +15,8 @@ const SAFE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/swarm/safe
 const SEED: &str = "5";
 const LOSS: &str = "FAIL safety: no acknowledged commit is lost: postgres.commits_lost_total = ";
 
-fn pgsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pgsim")).args(args).env_remove("RUST_BACKTRACE").output().expect("runs pgsim")
-}
-
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("pgsim-swarm-{}-{name}", std::process::id()));
-    let _ = fs::remove_dir_all(&d);
-    fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    common::tmp("swarm", name)
 }
 
 fn faults_in(path: &Path) -> usize {
