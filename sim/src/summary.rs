@@ -13,6 +13,9 @@ use crate::world::{METRIC_DELIVERED, METRIC_DROPPED};
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct AssertionResult {
     pub name: String,
+    pub metric: String,
+    /// The metric's value, when it is a number.
+    pub value: Option<f64>,
     pub passed: bool,
     pub detail: String,
 }
@@ -137,7 +140,13 @@ pub fn lookup<'a>(summary: &'a Value, path: &str) -> Result<&'a Value, String> {
 }
 
 pub fn evaluate(a: &scenarios::Assertion, summary: &Value) -> AssertionResult {
-    let fail = |detail: String| AssertionResult { name: a.name.clone(), passed: false, detail };
+    let fail = |detail: String| AssertionResult {
+        name: a.name.clone(),
+        metric: a.metric.clone(),
+        value: None,
+        passed: false,
+        detail,
+    };
     let value = match lookup(summary, &a.metric) {
         Ok(v) => v,
         Err(e) => return fail(format!("{}: {e}", a.metric)),
@@ -161,6 +170,8 @@ pub fn evaluate(a: &scenarios::Assertion, summary: &Value) -> AssertionResult {
     }
     AssertionResult {
         name: a.name.clone(),
+        metric: a.metric.clone(),
+        value: Some(x),
         passed: ok,
         detail: format!("{} = {x} (expected {})", a.metric, bounds.join(" and ")),
     }

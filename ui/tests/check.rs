@@ -53,6 +53,20 @@ fn results_do_not_depend_on_jobs_or_shards() {
     let summary: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
     assert_eq!(one[&("etcd-leader-crash".to_string(), 2)].1, summary["trace_hash"].as_str().unwrap());
+    // Each run's asserted values are recorded, as the run's own summary has them.
+    let results: serde_json::Value = serde_json::from_str(&fs::read_to_string(json("one")).unwrap()).unwrap();
+    let rec = results["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["scenario"] == "etcd-leader-crash" && r["seed"] == 2)
+        .unwrap();
+    let asserted = summary["assertions"].as_array().unwrap();
+    assert!(!asserted.is_empty());
+    for a in asserted {
+        let metric = a["metric"].as_str().unwrap();
+        assert_eq!(rec["values"][metric], a["value"], "{metric}");
+    }
 
     let s0 = check(&["--jobs", "1", "--shard", "0/2"], "s0");
     let s1 = check(&["--jobs", "2", "--shard", "1/2"], "s1");

@@ -84,10 +84,29 @@ pub enum PgTimer {
 
 #[derive(Clone, Debug, PartialEq)]
 enum Role {
-    Primary { since: SimTime },
-    Standby { upstream: NodeId, streaming: bool, last_heard: SimTime, last_attempt: SimTime, refused: bool },
-    Promoting { until: SimTime, accept_data_loss: bool },
-    Rebuilding { method: RebuildMethod, upstream: NodeId, bytes_per_s: u64, until: Option<SimTime>, seconds: f64 },
+    Primary {
+        since: SimTime,
+    },
+    Standby {
+        upstream: NodeId,
+        streaming: bool,
+        last_heard: SimTime,
+        last_attempt: SimTime,
+        refused: bool,
+    },
+    Promoting {
+        until: SimTime,
+        accept_data_loss: bool,
+    },
+    /// `until` is None while the source has not answered; `asked_at` is when it was last asked.
+    Rebuilding {
+        method: RebuildMethod,
+        upstream: NodeId,
+        bytes_per_s: u64,
+        until: Option<SimTime>,
+        seconds: f64,
+        asked_at: SimTime,
+    },
     Fenced,
 }
 
@@ -549,6 +568,11 @@ impl PgNode {
         ctx.disk(DiskOp::Fsync, self.next_token);
     }
 
+    /// Asks the rebuild's source for its timeline, history and WAL position.
+    fn ask_rebuild_source(&self, ctx: &mut PCtx<'_>, upstream: NodeId) {
+        ctx.send(upstream, PgMsg::RebuildQuery { tl: self.tl, history: self.history.clone(), flushed: self.flushed });
+    }
+
     fn rebuild_info(&mut self, ctx: &mut PCtx<'_>, src_tl: Timeline, src_history: History, src_flushed: Lsn) {
         let Role::Rebuilding { method, upstream, bytes_per_s, until: None, .. } = self.role.clone() else { return };
         let divergence =
@@ -579,6 +603,7 @@ impl PgNode {
             bytes_per_s,
             until: Some(ctx.now + Duration::from_secs_f64(seconds)),
             seconds,
+            asked_at: ctx.now,
         };
         // After the copy this server holds the source's WAL and history.
         self.tl = src_tl;
@@ -752,11 +777,11 @@ impl Model for PgNode {
                 assert_eq!(from, ctx.id, "rebuilds come from the operator");
                 self.walsenders.clear();
                 self.drop_requests(ctx, ErrorKind::ConnectionClosed);
-                self.set_role(ctx, Role::Rebuilding { method, upstream, bytes_per_s, until: None, seconds: 0.0 });
-                ctx.send(
-                    upstream,
-                    PgMsg::RebuildQuery { tl: self.tl, history: self.history.clone(), flushed: self.flushed },
+                self.set_role(
+                    ctx,
+                    Role::Rebuilding { method, upstream, bytes_per_s, until: None, seconds: 0.0, asked_at: ctx.now },
                 );
+                self.ask_rebuild_source(ctx, upstream);
             }
             PgMsg::ApplyFactor { factor_permille } => {
                 assert_eq!(from, ctx.id, "faults come from the simulator");
@@ -814,6 +839,17 @@ impl Model for PgNode {
                             bytes: 0,
                         });
                         self.follow(ctx, upstream);
+                    }
+                    Role::Rebuilding { upstream, until: None, asked_at, .. }
+                        if ctx.now - asked_at >= self.cfg.wal_retrieve_retry_interval =>
+                    {
+                        // pg_basebackup and pg_rewind give up on a source that does not
+                        // answer and the keeper runs them again: a lost query or answer
+                        // must not leave the server rebuilding forever.
+                        if let Role::Rebuilding { asked_at, .. } = &mut self.role {
+                            *asked_at = ctx.now;
+                        }
+                        self.ask_rebuild_source(ctx, upstream);
                     }
                     Role::Rebuilding { .. } | Role::Fenced => {}
                 }

@@ -256,6 +256,42 @@ fn promotion_switches_timeline_and_the_old_primary_has_diverged() {
 }
 
 #[test]
+fn a_rebuild_whose_source_did_not_answer_asks_again() {
+    let mut c = Cluster::new("", SyncLevel::Local);
+    c.run_until(1000);
+    // S2 is rebuilt from S1, but the query (or its answer) is lost while the link is cut.
+    c.cut.push((S2, S1));
+    let method = RebuildMethod::PgRewindFromDivergence;
+    c.call(S2, |m, ctx| m.on_message(ctx, S2, PgMsg::Rebuild { method, upstream: S1, bytes_per_s: 1 << 30 }));
+    c.run_until(1500);
+    let phases = |c: &Cluster| {
+        c.traces
+            .iter()
+            .filter_map(|(n, t)| match t {
+                TraceKind::PgRebuild { phase, .. } if *n == S2 => Some(phase.to_string()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    assert!(phases(&c).is_empty(), "nothing answered yet: {:?}", phases(&c));
+    c.cut.clear();
+    // Asked again after wal_retrieve_retry_interval (5 s): the copy starts, then finishes.
+    c.run_until(7_000);
+    assert_eq!(phases(&c), ["started"]);
+    let copy_seconds = c
+        .traces
+        .iter()
+        .find_map(|(_, t)| match t {
+            TraceKind::PgRebuild { seconds, .. } => Some(*seconds),
+            _ => None,
+        })
+        .unwrap();
+    c.run_until(7_000 + (copy_seconds * 1000.0) as u64 + 1_000);
+    assert_eq!(phases(&c), ["started", "finished"]);
+    assert_eq!(c.nodes[S2 as usize].timeline(), c.nodes[S1 as usize].timeline());
+}
+
+#[test]
 fn a_standby_can_stream_from_another_standby() {
     // Cascading: s2 follows s1, which streams from the primary.
     let mut c = Cluster::new("", SyncLevel::Local);

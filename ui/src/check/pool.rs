@@ -51,6 +51,9 @@ pub struct Reply {
     pub failures: Vec<String>,
     pub trace_hash: Option<String>,
     pub wall_seconds: f64,
+    /// Each asserted metric's value (numbers only), so a sweep gives its spread over seeds.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub values: BTreeMap<String, f64>,
     /// What a swarm or shrink job found besides.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub swarm: Option<crate::swarm::SwarmReply>,
@@ -65,6 +68,7 @@ impl Reply {
             failures: Vec::new(),
             trace_hash: None,
             wall_seconds: 0.0,
+            values: BTreeMap::new(),
             swarm: None,
         }
     }

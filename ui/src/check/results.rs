@@ -37,6 +37,9 @@ pub struct RunRecord {
     /// The scenario file's hash: shards merge only results of the same file.
     pub scenario_hash: String,
     pub wall_seconds: f64,
+    /// Each asserted metric's value in this run (see `Reply::values`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub values: BTreeMap<String, f64>,
     /// `I/N` when the check ran one shard of its seeds.
     pub shard: Option<String>,
     /// The command that reproduces the run.

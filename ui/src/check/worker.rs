@@ -101,6 +101,7 @@ fn run_one(sc: &Scenario, job: &Job, debug: Debug) -> Reply {
             failures: r.failures,
             trace_hash: r.trace_hash,
             wall_seconds: r.wall_seconds,
+            values: r.values,
             swarm: None,
         },
         Err((msg, wall_seconds)) => Reply { wall_seconds, ..Reply::error(job.id, msg) },
@@ -116,6 +117,8 @@ pub struct Ran {
     pub property: Option<String>,
     pub trace_hash: Option<String>,
     pub wall_seconds: f64,
+    /// Asserted metric -> value, for the numbers among them.
+    pub values: BTreeMap<String, f64>,
     pub summary: serde_json::Value,
 }
 
@@ -140,6 +143,7 @@ pub fn run_caught(sc: &Scenario, seed: u64, debug_panic_at: Option<Duration>) ->
                 property,
                 trace_hash: o.summary["trace_hash"].as_str().map(String::from),
                 wall_seconds: o.wall_seconds,
+                values: o.assertions.iter().filter_map(|a| Some((a.metric.clone(), a.value?))).collect(),
                 summary: o.summary,
             })
         }
