@@ -337,6 +337,7 @@ mod tests {
             trace_hash: Some(hash.into()),
             scenario_hash: "00ff".into(),
             wall_seconds: 0.5,
+            values: BTreeMap::new(),
             shard: None,
             replay: format!("pgsim run scenarios/{scenario}.toml --seed {seed}"),
             swarm: None,

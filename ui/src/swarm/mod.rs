@@ -21,9 +21,10 @@ use scenario::{Base, fault_seconds};
 /// Runs a shrink may make when `--shrink-runs` does not say.
 pub const SHRINK_RUNS_DEFAULT: u32 = 40;
 
-/// What a swarm job reports besides the run's outcome.
+/// What one seed's schedule was and what its faults did: the worker reports it, the parent
+/// records it (in `--json`, flattened into both).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct SwarmReply {
+pub struct SeedFindings {
     /// The fault kinds the seed enabled.
     pub kinds: Vec<String>,
     /// The seed's schedule: how many faults, lasting how long in all.
@@ -38,6 +39,13 @@ pub struct SwarmReply {
     pub converged: Option<bool>,
     /// The failed property: the first failed assertion's name, else `invariant <checker>`.
     pub property: Option<String>,
+}
+
+/// What a swarm job reports besides the run's outcome.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SwarmReply {
+    #[serde(flatten)]
+    pub found: SeedFindings,
     /// The scenario text that failed (the parent writes it out).
     pub text: Option<String>,
     pub shrink: Option<ShrinkReply>,
@@ -89,9 +97,12 @@ pub fn work(base: &Base, job: &Job, debug_panic_at: Option<Duration>) -> Reply {
     let plan = base.plan(job.seed);
     let faults = plan.schedule.faults.clone();
     let mut info = SwarmReply {
-        kinds: plan.schedule.kinds.iter().map(|k| k.to_string()).collect(),
-        faults: faults.len(),
-        fault_seconds: fault_seconds(&faults),
+        found: SeedFindings {
+            kinds: plan.schedule.kinds.iter().map(|k| k.to_string()).collect(),
+            faults: faults.len(),
+            fault_seconds: fault_seconds(&faults),
+            ..SeedFindings::default()
+        },
         ..SwarmReply::default()
     };
     let shown = format!("{}#swarm-seed{}", base.file, job.seed);
@@ -107,11 +118,11 @@ pub fn work(base: &Base, job: &Job, debug_panic_at: Option<Duration>) -> Reply {
             let text = base.text(job.seed, &plan, &faults, &[]);
             match run(&text) {
                 Ok(r) => {
-                    info.promotions = r.summary["postgres"]["promotions"].as_u64().unwrap_or(0);
-                    info.commits_lost = r.summary["postgres"]["commits_lost_total"].as_u64().unwrap_or(0);
-                    info.converged = r.summary["convergence"]["converged"].as_u64().map(|c| c == 1);
+                    info.found.promotions = r.summary["postgres"]["promotions"].as_u64().unwrap_or(0);
+                    info.found.commits_lost = r.summary["postgres"]["commits_lost_total"].as_u64().unwrap_or(0);
+                    info.found.converged = r.summary["convergence"]["converged"].as_u64().map(|c| c == 1);
                     if !r.passed {
-                        info.property = r.property.clone();
+                        info.found.property = r.property.clone();
                         info.text = Some(text);
                     }
                     reply(job, &r, info)
@@ -142,7 +153,7 @@ pub fn work(base: &Base, job: &Job, debug_panic_at: Option<Duration>) -> Reply {
                 format!("\"{property}\"."),
             ];
             let text = base.text(job.seed, &plan, &shrunk.faults, &notes);
-            info.property = Some(property.clone());
+            info.found.property = Some(property.clone());
             let mut result = ShrinkReply {
                 faults: shrunk.faults.len(),
                 fault_seconds: fault_seconds(&shrunk.faults),

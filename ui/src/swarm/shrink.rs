@@ -32,56 +32,63 @@ fn halved(fault: &Fault) -> Option<Fault> {
     Some(Fault { until: Some(fault.at + half), ..fault.clone() })
 }
 
-/// Shrinks `faults`, trying at most `runs_max` candidates; `fails(candidate)` runs one and
-/// says whether it fails the same way.
-pub fn shrink(faults: Vec<Fault>, runs_max: u32, mut fails: impl FnMut(&[Fault]) -> bool) -> Shrunk {
-    let mut cur = faults;
-    let (mut runs, mut steps) = (0u32, 0u32);
-    let mut try_one = |cand: Vec<Fault>, cur: &mut Vec<Fault>, runs: &mut u32| -> Option<bool> {
-        if *runs >= runs_max {
-            return None;
+/// The budget ran out.
+struct Spent;
+
+struct Shrinker<F> {
+    cur: Vec<Fault>,
+    runs: u32,
+    steps: u32,
+    runs_max: u32,
+    fails: F,
+}
+
+impl<F: FnMut(&[Fault]) -> bool> Shrinker<F> {
+    /// Runs `cand` and keeps it if it fails the same way: Ok(kept).
+    fn try_keep(&mut self, cand: Vec<Fault>) -> Result<bool, Spent> {
+        if self.runs >= self.runs_max {
+            return Err(Spent);
         }
-        *runs += 1;
-        let ok = fails(&cand);
-        if ok {
-            *cur = cand;
+        self.runs += 1;
+        let kept = (self.fails)(&cand);
+        if kept {
+            self.cur = cand;
+            self.steps += 1;
         }
-        Some(ok)
-    };
-    loop {
+        Ok(kept)
+    }
+
+    /// One pass of removals, then of halvings: Ok(whether anything was kept).
+    fn pass(&mut self) -> Result<bool, Spent> {
         let mut changed = false;
         // Removals, last first: a late fault is likelier to be an after-effect's bystander.
-        let mut i = cur.len();
-        while i > 0 {
-            i -= 1;
-            let mut cand = cur.clone();
+        for i in (0..self.cur.len()).rev() {
+            let mut cand = self.cur.clone();
             cand.remove(i);
-            match try_one(cand, &mut cur, &mut runs) {
-                None => return Shrunk { faults: cur, runs, steps, budget_spent: true },
-                Some(true) => {
-                    changed = true;
-                    steps += 1;
-                }
-                Some(false) => {}
-            }
+            changed |= self.try_keep(cand)?;
         }
-        for i in 0..cur.len() {
-            let Some(shorter) = halved(&cur[i]) else { continue };
-            let mut cand = cur.clone();
+        for i in 0..self.cur.len() {
+            let Some(shorter) = halved(&self.cur[i]) else { continue };
+            let mut cand = self.cur.clone();
             cand[i] = shorter;
-            match try_one(cand, &mut cur, &mut runs) {
-                None => return Shrunk { faults: cur, runs, steps, budget_spent: true },
-                Some(true) => {
-                    changed = true;
-                    steps += 1;
-                }
-                Some(false) => {}
-            }
+            changed |= self.try_keep(cand)?;
         }
-        if !changed {
-            return Shrunk { faults: cur, runs, steps, budget_spent: false };
-        }
+        Ok(changed)
     }
+}
+
+/// Shrinks `faults`, trying at most `runs_max` candidates; `fails(candidate)` runs one and
+/// says whether it fails the same way.
+pub fn shrink(faults: Vec<Fault>, runs_max: u32, fails: impl FnMut(&[Fault]) -> bool) -> Shrunk {
+    let mut s = Shrinker { cur: faults, runs: 0, steps: 0, runs_max, fails };
+    let budget_spent = loop {
+        match s.pass() {
+            Ok(true) => {}
+            Ok(false) => break false,
+            Err(Spent) => break true,
+        }
+    };
+    Shrunk { faults: s.cur, runs: s.runs, steps: s.steps, budget_spent }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::SwarmReply;
+use super::{SeedFindings, SwarmReply};
 use crate::check::pool::{self, Job, Mode};
 use crate::check::results::{Outcome, RunRecord, write_atomically};
 use crate::check::spec::shell_quote;
@@ -18,13 +18,8 @@ pub const OUT_DEFAULT: &str = "pgsim-swarm";
 /// A swarm run's record besides its outcome (in `--json`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SwarmRecord {
-    pub kinds: Vec<String>,
-    pub faults: usize,
-    pub fault_seconds: f64,
-    pub promotions: u64,
-    pub commits_lost: u64,
-    pub converged: Option<bool>,
-    pub property: Option<String>,
+    #[serde(flatten)]
+    pub found: SeedFindings,
     /// The failing seed's scenario, as written.
     pub file: Option<String>,
     pub shrunk: Option<ShrunkRecord>,
@@ -78,16 +73,8 @@ pub fn replay(file: &str, seed: u64, extra: &str) -> String {
 /// and becomes its replay command.
 pub fn on_reply(record: &mut RunRecord, reply: Option<SwarmReply>, out: &Path) -> Result<(), String> {
     let Some(r) = reply else { return Ok(()) };
-    let mut rec = SwarmRecord {
-        kinds: r.kinds,
-        faults: r.faults,
-        fault_seconds: round3(r.fault_seconds),
-        promotions: r.promotions,
-        commits_lost: r.commits_lost,
-        converged: r.converged,
-        property: r.property,
-        ..SwarmRecord::default()
-    };
+    let found = SeedFindings { fault_seconds: round3(r.found.fault_seconds), ..r.found };
+    let mut rec = SwarmRecord { found, ..SwarmRecord::default() };
     let written = match r.text {
         Some(text) if record.outcome == Outcome::Fail => Some(write(out, &record.scenario, record.seed, false, &text)),
         _ => None,
@@ -117,17 +104,17 @@ pub fn coverage(records: &[RunRecord]) -> String {
     for (name, rs) in crate::check::results::by_scenario(records) {
         let sw: Vec<&SwarmRecord> = rs.iter().filter_map(|r| r.swarm.as_ref()).collect();
         let count = |f: &dyn Fn(&SwarmRecord) -> bool| sw.iter().filter(|s| f(s)).count();
-        let converged = match count(&|s| s.converged.is_some()) {
+        let converged = match count(&|s| s.found.converged.is_some()) {
             0 => String::new(),
-            _ => format!(", {} converged", count(&|s| s.converged == Some(true))),
+            _ => format!(", {} converged", count(&|s| s.found.converged == Some(true))),
         };
         let _ = writeln!(
             out,
             "swarm {name}: {} seeds, {} faults; {} with a promotion, {} lost acknowledged commits{converged}",
             sw.len(),
-            sw.iter().map(|s| s.faults).sum::<usize>(),
-            count(&|s| s.promotions > 0),
-            count(&|s| s.commits_lost > 0),
+            sw.iter().map(|s| s.found.faults).sum::<usize>(),
+            count(&|s| s.found.promotions > 0),
+            count(&|s| s.found.commits_lost > 0),
         );
     }
     out
@@ -141,7 +128,7 @@ pub fn targets(records: &[RunRecord]) -> Vec<usize> {
     let mut out = Vec::new();
     for i in order {
         let r = &records[i];
-        let Some(p) = r.swarm.as_ref().and_then(|s| s.property.as_deref()) else { continue };
+        let Some(p) = r.swarm.as_ref().and_then(|s| s.found.property.as_deref()) else { continue };
         if !seen.contains(&(r.scenario.as_str(), p)) {
             seen.push((r.scenario.as_str(), p));
             out.push(i);
@@ -169,7 +156,7 @@ pub fn shrink_failures(
         .enumerate()
         .map(|(id, &i)| {
             let r = &records[i];
-            let property = r.swarm.as_ref().and_then(|s| s.property.clone()).expect("targets have a property");
+            let property = r.swarm.as_ref().and_then(|s| s.found.property.clone()).expect("targets have a property");
             Job { id, file: r.file.clone(), seed: r.seed, mode: Mode::Shrink { property, runs_max } }
         })
         .collect();
@@ -192,7 +179,7 @@ pub fn shrink_failures(
                 Some((s, text)) => match write(out, &r.scenario, r.seed, true, &text) {
                     Ok(path) => {
                         let shown = path.display().to_string();
-                        let before = r.swarm.as_ref().map_or((0, 0.0), |w| (w.faults, w.fault_seconds));
+                        let before = r.swarm.as_ref().map_or((0, 0.0), |w| (w.found.faults, w.found.fault_seconds));
                         let mut line = format!(
                             "SHRUNK {} seed {}: {} fault(s), {:.1} s of faults -> {}, {:.1} s in {} runs ({} kept); {}",
                             r.scenario,
@@ -274,7 +261,11 @@ mod tests {
             wall_seconds: 0.0,
             shard: None,
             replay: String::new(),
-            swarm: Some(SwarmRecord { property: property.map(String::from), ..SwarmRecord::default() }),
+            swarm: Some(SwarmRecord {
+                found: SeedFindings { property: property.map(String::from), ..SeedFindings::default() },
+                ..SwarmRecord::default()
+            }),
+            values: Default::default(),
         }
     }
 
