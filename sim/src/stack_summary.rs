@@ -202,10 +202,12 @@ fn failovers(i: &StackInputs<'_>) -> Vec<Value> {
                 // to the first second with commits from it on.
                 let before = writes.range(..at_s).next_back().map(|(s, _)| *s);
                 let after = writes.range(at_s..).next().map_or(i.duration_s, |(s, _)| *s);
-                // The write rate before the outage, to express the loss as seconds of writes.
+                // The write rate before the outage, to express the loss as seconds of writes:
+                // over the last minute in which writes committed, so that an earlier outage
+                // does not count as seconds of no writes (it would inflate the loss's seconds).
                 let rate = before.map_or(0.0, |b| {
-                    let from = b.saturating_sub(60);
-                    writes.range(from..b).map(|(_, n)| *n).sum::<u64>() as f64 / (b - from).max(1) as f64
+                    let last_minute: Vec<u64> = writes.range(..b).rev().take(60).map(|(_, n)| *n).collect();
+                    last_minute.iter().sum::<u64>() as f64 / last_minute.len().max(1) as f64
                 });
                 let unavailable = before.map_or(0, |b| after.saturating_sub(b + 1));
                 let lost = i
@@ -264,6 +266,50 @@ mod tests {
             rows.push(row("pg_commits_acked_on", acked, None));
         }
         Event { seq: 0, t_ns: (second + 1) * 1_000_000_000, node: None, kind: TraceKind::Metrics { second, rows } }
+    }
+
+    /// A promotion with `lost` commits lost at 110 s; writes (10 a second) stopped at 100 s,
+    /// and earlier, from 50 to 80 s, as well.
+    fn rpo_after_an_earlier_outage(lost: u64) -> Value {
+        let names = vec!["p1".to_string(), "p2".to_string()];
+        let mut events: Vec<Event> =
+            (0..120).map(|s| metrics_ev(s, 100, 0, if (50..80).contains(&s) || s >= 100 { 0 } else { 10 })).collect();
+        events.push(Event {
+            seq: 0,
+            t_ns: 110_000_000_000,
+            node: Some(NodeRef(1)),
+            kind: TraceKind::PgPromoted {
+                cluster: "c".into(),
+                tli: 2,
+                origin: 1,
+                parent_tli: 1,
+                parent_origin: 0,
+                switch_lsn: 9,
+                accept_data_loss: true,
+            },
+        });
+        let losses = json!([{ "at_seconds": 110.0, "cluster": "c", "tli": 2, "commits_lost": lost }]);
+        let inputs = StackInputs {
+            events: &events,
+            metrics: &Metrics::default(),
+            names: &names,
+            tenants: &[],
+            slo: 0.99999,
+            duration_s: 120,
+            pg_nodes: [(0, ("c".to_string(), "r".to_string())), (1, ("c".to_string(), "r".to_string()))].into(),
+            client: ClientMetrics { ok: "ok", failed: "failed", latency_ms: "lat", errors: vec![], retries: "r" },
+            promotion_losses: Some(&losses),
+        };
+        stack(&inputs)["failovers"][0].clone()
+    }
+
+    #[test]
+    fn rpo_is_the_loss_in_seconds_of_writing_not_of_an_earlier_outage() {
+        let f = rpo_after_an_earlier_outage(20);
+        assert_eq!(f["commits_lost"], json!(20));
+        // 20 commits at 10 a second: 2 s (the 30 s without writes before would make it 4 s).
+        assert_eq!(f["rpo_seconds"], json!(2.0));
+        assert_eq!(rpo_after_an_earlier_outage(0)["rpo_seconds"], json!(0.0));
     }
 
     #[test]
