@@ -10,6 +10,7 @@ pub mod engine;
 pub mod metrics;
 pub mod net;
 pub mod pg_check;
+pub mod queue;
 pub mod run;
 pub mod runner;
 pub mod stack_config;

@@ -50,7 +50,7 @@ pub struct Delivery<M: Model> {
 }
 
 impl<M: Model> Delivery<M> {
-    fn key(&self) -> (SimTime, NodeId, u8, NodeId, u64) {
+    pub fn key(&self) -> crate::queue::Key {
         let class = matches!(self.payload, Payload::Disk { .. }) as u8;
         (self.at, self.to, class, self.from, self.seq)
     }
@@ -132,7 +132,7 @@ pub struct World<M: Model> {
     pub nodes: Vec<NodeMeta<M>>,
     pub now: SimTime,
     pub faults_injected: u32,
-    heap: BinaryHeap<Reverse<Delivery<M>>>,
+    queue: crate::queue::DeliveryQueue<M>,
     link_seq: Vec<u64>,
     disk_seq: u64,
     link_seq_operator: u64,
@@ -198,7 +198,7 @@ impl<M: Model> World<M> {
                 .collect(),
             now: SimTime::ZERO,
             faults_injected: 0,
-            heap: BinaryHeap::new(),
+            queue: Default::default(),
             link_seq: vec![0; n * n],
             disk_seq: 0,
             link_seq_operator: 0,
@@ -227,12 +227,12 @@ impl<M: Model> World<M> {
     }
 
     pub fn next_delivery(&self) -> Option<SimTime> {
-        self.heap.peek().map(|Reverse(d)| d.at)
+        self.queue.next_at()
     }
 
     /// Messages routed but not yet delivered (at the end of a run: still on the wire).
     pub fn messages_in_flight(&self) -> usize {
-        self.heap.iter().filter(|Reverse(d)| matches!(d.payload, Payload::Msg(_))).count()
+        self.queue.messages()
     }
 
     pub fn next_action(&self) -> Option<SimTime> {
@@ -279,7 +279,7 @@ impl<M: Model> World<M> {
                         let i = node as usize * self.nodes.len() + to as usize;
                         self.link_seq[i] += 1;
                         let seq = self.link_seq[i];
-                        self.heap.push(Reverse(Delivery { at: when, to, from: node, seq, payload: Payload::Msg(msg) }));
+                        self.queue.push(Delivery { at: when, to, from: node, seq, payload: Payload::Msg(msg) });
                     }
                     Verdict::Drop(reason, via) => self.dropped(at, node, to, &msg, reason, via),
                 }
@@ -304,15 +304,14 @@ impl<M: Model> World<M> {
         self.disk_seq += 1;
         let durable = if c.result.is_ok() { durable } else { None };
         let payload = Payload::Disk { op, token, result: c.result, incarnation, durable };
-        self.heap.push(Reverse(Delivery { at: c.at, to: node, from: node, seq: self.disk_seq, payload }));
+        self.queue.push(Delivery { at: c.at, to: node, from: node, seq: self.disk_seq, payload });
     }
 
     /// Pops the next delivery due before `before` that a node will receive. Messages to a
     /// crashed node are dropped (and traced); completions of a previous incarnation's disk
     /// requests vanish. Returns the receiver and the input.
     pub fn pop_due(&mut self, before: SimTime) -> Option<(NodeId, Inbound<M::Msg>)> {
-        while self.heap.peek().is_some_and(|Reverse(d)| d.at < before) {
-            let Reverse(d) = self.heap.pop().expect("peeked");
+        while let Some(d) = self.queue.pop_before(before) {
             let meta = &mut self.nodes[d.to as usize];
             match d.payload {
                 Payload::Msg(msg) => {
@@ -378,7 +377,7 @@ impl<M: Model> World<M> {
                 for (to, msg) in inject {
                     self.link_seq_operator += 1;
                     let seq = self.link_seq_operator;
-                    self.heap.push(Reverse(Delivery { at, to, from: to, seq, payload: Payload::Msg(msg) }));
+                    self.queue.push(Delivery { at, to, from: to, seq, payload: Payload::Msg(msg) });
                 }
                 self.event(at, None, TraceKind::OperatorAction { action: description });
             }
@@ -475,7 +474,7 @@ impl<M: Model> World<M> {
         for (to, msg) in make(kind, start) {
             self.link_seq_operator += 1;
             let seq = self.link_seq_operator;
-            self.heap.push(Reverse(Delivery { at, to, from: to, seq, payload: Payload::Msg(msg) }));
+            self.queue.push(Delivery { at, to, from: to, seq, payload: Payload::Msg(msg) });
         }
     }
 
