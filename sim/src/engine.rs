@@ -311,5 +311,11 @@ where
     world.now = world.end;
     world.run_actions(world.end, &mut ctl);
     world.finish();
+    // Kill every node so that madsim drops their tasks, and with them the models: a dropped
+    // runtime does not free tasks still waiting, so a worker that runs seed after seed grew
+    // by every run's models (~45 MB per 2020 run).
+    for &id in &ctl.ids {
+        ctl.handle.kill(id);
+    }
     stats
 }

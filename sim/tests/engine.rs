@@ -92,3 +92,20 @@ fn pause_is_madsims_and_crash_loses_volatile_state() {
     assert!((1000..1110).contains(&l2_sent), "l2 sent {l2_sent} pings: ~10 s of 120 s missing");
     assert!(out.passed(), "{:#?}", out.assertions);
 }
+
+/// A finished run frees its nodes' tasks and models: a `pgsim check` worker runs seed after
+/// seed in one process and must not keep every run's models.
+#[test]
+fn a_finished_run_drops_every_node_task() {
+    let sc = smoke();
+    let rt = madsim::runtime::Runtime::with_seed_and_config(1, madsim::Config::default());
+    let factory = rt.block_on(async {
+        let mut world = sim::run::world(&sc, 1, Detail::Default);
+        let factory = sim::run::factory_for(&sc, &world);
+        sim::engine::drive(&mut world, factory.clone()).await;
+        factory
+    });
+    drop(rt);
+    // Every node task held a clone of the factory.
+    assert_eq!(std::sync::Arc::strong_count(&factory), 1, "node tasks outlived the run");
+}
