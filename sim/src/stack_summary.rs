@@ -268,10 +268,28 @@ mod tests {
         Event { seq: 0, t_ns: (second + 1) * 1_000_000_000, node: None, kind: TraceKind::Metrics { second, rows } }
     }
 
+    /// The stack summary of two servers p1 and p2 of cluster "c", with `lost` commits lost at
+    /// the promotion at `promoted_at_s`.
+    fn stack_of(events: &[Event], duration_s: u64, promoted_at_s: f64, lost: u64) -> Value {
+        let names = vec!["p1".to_string(), "p2".to_string()];
+        let losses = json!([{ "at_seconds": promoted_at_s, "cluster": "c", "tli": 2, "commits_lost": lost }]);
+        let inputs = StackInputs {
+            events,
+            metrics: &Metrics::default(),
+            names: &names,
+            tenants: &[],
+            slo: 0.99999,
+            duration_s,
+            pg_nodes: [(0, ("c".to_string(), "r".to_string())), (1, ("c".to_string(), "r".to_string()))].into(),
+            client: ClientMetrics { ok: "ok", failed: "failed", latency_ms: "lat", errors: vec![], retries: "r" },
+            promotion_losses: Some(&losses),
+        };
+        stack(&inputs)
+    }
+
     /// A promotion with `lost` commits lost at 110 s; writes (10 a second) stopped at 100 s,
     /// and earlier, from 50 to 80 s, as well.
     fn rpo_after_an_earlier_outage(lost: u64) -> Value {
-        let names = vec!["p1".to_string(), "p2".to_string()];
         let mut events: Vec<Event> =
             (0..120).map(|s| metrics_ev(s, 100, 0, if (50..80).contains(&s) || s >= 100 { 0 } else { 10 })).collect();
         events.push(Event {
@@ -288,19 +306,7 @@ mod tests {
                 accept_data_loss: true,
             },
         });
-        let losses = json!([{ "at_seconds": 110.0, "cluster": "c", "tli": 2, "commits_lost": lost }]);
-        let inputs = StackInputs {
-            events: &events,
-            metrics: &Metrics::default(),
-            names: &names,
-            tenants: &[],
-            slo: 0.99999,
-            duration_s: 120,
-            pg_nodes: [(0, ("c".to_string(), "r".to_string())), (1, ("c".to_string(), "r".to_string()))].into(),
-            client: ClientMetrics { ok: "ok", failed: "failed", latency_ms: "lat", errors: vec![], retries: "r" },
-            promotion_losses: Some(&losses),
-        };
-        stack(&inputs)["failovers"][0].clone()
+        stack_of(&events, 120, 110.0, lost)["failovers"][0].clone()
     }
 
     #[test]
@@ -314,7 +320,6 @@ mod tests {
 
     #[test]
     fn availability_worst_minute_budget_and_failover_rto() {
-        let names = vec!["p1".to_string(), "p2".to_string()];
         let mut events = vec![Event {
             seq: 0,
             t_ns: 0,
@@ -356,19 +361,7 @@ mod tests {
                 accept_data_loss: false,
             },
         });
-        let losses = json!([{ "at_seconds": 129.5, "cluster": "c", "tli": 2, "commits_lost": 0 }]);
-        let inputs = StackInputs {
-            events: &events,
-            metrics: &Metrics::default(),
-            names: &names,
-            tenants: &[],
-            slo: 0.99999,
-            duration_s: 300,
-            pg_nodes: [(0, ("c".to_string(), "r".to_string())), (1, ("c".to_string(), "r".to_string()))].into(),
-            client: ClientMetrics { ok: "ok", failed: "failed", latency_ms: "lat", errors: vec![], retries: "r" },
-            promotion_losses: Some(&losses),
-        };
-        let v = stack(&inputs);
+        let v = stack_of(&events, 300, 129.5, 0);
         let a = &v["availability"];
         assert_eq!(a["overall"], json!(0.9), "30 of 300 seconds failed");
         assert_eq!(a["worst_minute"], json!(0.5), "a minute holding all 30 failed seconds");
