@@ -287,25 +287,26 @@ mod tests {
         stack(&inputs)
     }
 
+    /// p2 promoted to timeline 2 at `t_ns`.
+    fn promoted_p2(t_ns: u64) -> Event {
+        let kind = TraceKind::PgPromoted {
+            cluster: "c".into(),
+            tli: 2,
+            origin: 1,
+            parent_tli: 1,
+            parent_origin: 0,
+            switch_lsn: 9,
+            accept_data_loss: false,
+        };
+        Event { seq: 0, t_ns, node: Some(NodeRef(1)), kind }
+    }
+
     /// A promotion with `lost` commits lost at 110 s; writes (10 a second) stopped at 100 s,
     /// and earlier, from 50 to 80 s, as well.
     fn rpo_after_an_earlier_outage(lost: u64) -> Value {
         let mut events: Vec<Event> =
             (0..120).map(|s| metrics_ev(s, 100, 0, if (50..80).contains(&s) || s >= 100 { 0 } else { 10 })).collect();
-        events.push(Event {
-            seq: 0,
-            t_ns: 110_000_000_000,
-            node: Some(NodeRef(1)),
-            kind: TraceKind::PgPromoted {
-                cluster: "c".into(),
-                tli: 2,
-                origin: 1,
-                parent_tli: 1,
-                parent_origin: 0,
-                switch_lsn: 9,
-                accept_data_loss: true,
-            },
-        });
+        events.push(promoted_p2(110_000_000_000));
         stack_of(&events, 120, 110.0, lost)["failovers"][0].clone()
     }
 
@@ -347,20 +348,7 @@ mod tests {
                 reason: "keeper p1 failed".into(),
             },
         });
-        events.push(Event {
-            seq: 0,
-            t_ns: 129_500_000_000,
-            node: Some(NodeRef(1)),
-            kind: TraceKind::PgPromoted {
-                cluster: "c".into(),
-                tli: 2,
-                origin: 1,
-                parent_tli: 1,
-                parent_origin: 0,
-                switch_lsn: 9,
-                accept_data_loss: false,
-            },
-        });
+        events.push(promoted_p2(129_500_000_000));
         let v = stack_of(&events, 300, 129.5, 0);
         let a = &v["availability"];
         assert_eq!(a["overall"], json!(0.9), "30 of 300 seconds failed");
