@@ -10,6 +10,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::node::{DiskError, DiskOp, NodeId};
 
+#[path = "trace_metrics.rs"]
+mod metrics;
+pub use metrics::{MetricRows, SeriesNames};
+
 /// A node reference inside an event. Serialised as the node's *name* while a name table is
 /// installed (`with_node_names`), so that `events.jsonl` reads well with `jq`; as its index
 /// otherwise.
@@ -206,7 +210,7 @@ pub enum TraceKind {
     /// Per-second rollup of every metric series that saw activity in that second.
     Metrics {
         second: u64,
-        rows: Vec<MetricRow>,
+        rows: MetricRows,
     },
     InvariantViolated {
         checker: String,

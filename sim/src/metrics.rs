@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use hdrhistogram::Histogram;
 use models::Label;
-use models::trace::{DistStats, MetricRow};
+use models::trace::{DistStats, MetricRows, SeriesNames};
 
 /// Samples are stored in thousandths, so "ms" metrics keep microsecond resolution.
 const SCALE: f64 = 1000.0;
@@ -78,6 +78,9 @@ pub struct Metrics {
     by_address: HashMap<(usize, Label), usize, BuildHasherDefault<AddressHasher>>,
     /// Names of the tenants, for `Label::Tenant`.
     pub tenants: Vec<String>,
+    /// The names of the last second's rows: most seconds have the same active series, and
+    /// then share this list.
+    last_names: SeriesNames,
 }
 
 /// FNV-1a over the few words of a series key: hashing them costs next to nothing.
@@ -137,10 +140,9 @@ impl Metrics {
     }
 
     /// Rows for every series active since the last flush; resets the per-second accumulators.
-    pub fn flush_second(&mut self, names: &[String]) -> Vec<MetricRow> {
-        let active = self.series.iter().filter(|s| s.second.count > 0).count();
-        // Sized exactly: a long run keeps every second's rows.
-        let mut rows = Vec::with_capacity(active);
+    pub fn flush_second(&mut self, names: &[String]) -> MetricRows {
+        let mut row_names = Vec::new();
+        let mut rows = Vec::new();
         for (&(metric, label), &i) in &self.order {
             let s = &mut self.series[i];
             if s.second.count == 0 {
@@ -149,11 +151,20 @@ impl Metrics {
             let (m, l) = s
                 .names
                 .get_or_insert_with(|| (Arc::from(metric), Arc::from(label_string_with(label, names, &self.tenants))));
-            rows.push(MetricRow { metric: m.clone(), label: l.clone(), count: s.second.count, dist: s.second.dist() });
+            row_names.push((m.clone(), l.clone()));
+            rows.push((s.second.count, s.second.dist()));
             let dist = s.second.hist.is_some();
             s.second = Acc::new(dist);
         }
-        rows
+        let same = row_names.len() == self.last_names.len()
+            && row_names
+                .iter()
+                .zip(self.last_names.iter())
+                .all(|(a, b)| Arc::ptr_eq(&a.0, &b.0) && Arc::ptr_eq(&a.1, &b.1));
+        if !same {
+            self.last_names = row_names.into();
+        }
+        MetricRows::new(self.last_names.clone(), rows)
     }
 
     /// Whole-run accumulators, in a fixed order.
@@ -192,7 +203,7 @@ mod tests {
         for v in [1.0, 2.0, 3.0, 4.0, 100.0] {
             m.observe("rtt_ms", Label::Node(1), v);
         }
-        let rows = m.flush_second(&names);
+        let rows: Vec<_> = m.flush_second(&names).iter().collect();
         assert_eq!(rows.len(), 2);
         assert_eq!(&*rows[0].metric, "rtt_ms");
         assert_eq!(&*rows[0].label, "b");
@@ -219,9 +230,30 @@ mod tests {
         m.count(copy, Label::Node(0), 3);
         m.count("sent", Label::None, 1);
         assert_eq!(m.total(copy, Label::Node(0)).unwrap().count, 5);
-        let rows = m.flush_second(&names);
+        let rows: Vec<_> = m.flush_second(&names).iter().collect();
         assert_eq!(rows.iter().map(|r| (&*r.label, r.count)).collect::<Vec<_>>(), [("", 1), ("a", 5)]);
         assert_eq!(m.totals().count(), 2);
+    }
+
+    /// A long run keeps every second's rows: seconds with the same active series share one
+    /// list of names instead of a copy each.
+    #[test]
+    fn seconds_with_the_same_series_share_their_names() {
+        let names = vec!["a".to_string()];
+        let mut m = Metrics::default();
+        let mut second = |m: &mut Metrics, with_rtt: bool| {
+            m.count("sent", Label::Node(0), 1);
+            if with_rtt {
+                m.observe("rtt_ms", Label::Node(0), 2.0);
+            }
+            m.flush_second(&names)
+        };
+        let (s0, s1, s2) = (second(&mut m, true), second(&mut m, true), second(&mut m, false));
+        assert!(Arc::ptr_eq(s0.names(), s1.names()));
+        assert!(!Arc::ptr_eq(s1.names(), s2.names()));
+        assert_eq!(s2.iter().map(|r| r.metric).collect::<Vec<_>>(), [Arc::from("sent")]);
+        let rtt = s1.iter().next().unwrap();
+        assert_eq!((&*rtt.metric, rtt.count, rtt.dist.unwrap().p99), ("rtt_ms", 1, 2.0));
     }
 
     #[test]
