@@ -241,7 +241,7 @@ mod tests {
     fn seconds_with_the_same_series_share_their_names() {
         let names = vec!["a".to_string()];
         let mut m = Metrics::default();
-        let mut second = |m: &mut Metrics, with_rtt: bool| {
+        let second = |m: &mut Metrics, with_rtt: bool| {
             m.count("sent", Label::Node(0), 1);
             if with_rtt {
                 m.observe("rtt_ms", Label::Node(0), 2.0);
