@@ -78,10 +78,13 @@ pub struct Metrics {
     by_address: HashMap<(usize, Label), usize, BuildHasherDefault<AddressHasher>>,
     /// Names of the tenants, for `Label::Tenant`.
     pub tenants: Vec<String>,
-    /// The names of the last second's rows: most seconds have the same active series, and
-    /// then share this list.
-    last_names: SeriesNames,
+    /// Lists of row names by the series they list: a run's seconds see few distinct sets of
+    /// active series, and the seconds with one set share one list.
+    names_by_series: BTreeMap<Vec<u32>, SeriesNames>,
 }
+
+/// Distinct lists of row names kept for sharing; past this, new sets get a list of their own.
+const NAMES_LISTS_MAX: usize = 4096;
 
 /// FNV-1a over the few words of a series key: hashing them costs next to nothing.
 #[derive(Default)]
@@ -141,30 +144,32 @@ impl Metrics {
 
     /// Rows for every series active since the last flush; resets the per-second accumulators.
     pub fn flush_second(&mut self, names: &[String]) -> MetricRows {
-        let mut row_names = Vec::new();
+        let mut active = Vec::new();
         let mut rows = Vec::new();
         for (&(metric, label), &i) in &self.order {
             let s = &mut self.series[i];
             if s.second.count == 0 {
                 continue;
             }
-            let (m, l) = s
-                .names
+            s.names
                 .get_or_insert_with(|| (Arc::from(metric), Arc::from(label_string_with(label, names, &self.tenants))));
-            row_names.push((m.clone(), l.clone()));
+            active.push(i as u32);
             rows.push((s.second.count, s.second.dist()));
             let dist = s.second.hist.is_some();
             s.second = Acc::new(dist);
         }
-        let same = row_names.len() == self.last_names.len()
-            && row_names
-                .iter()
-                .zip(self.last_names.iter())
-                .all(|(a, b)| Arc::ptr_eq(&a.0, &b.0) && Arc::ptr_eq(&a.1, &b.1));
-        if !same {
-            self.last_names = row_names.into();
-        }
-        MetricRows::new(self.last_names.clone(), rows)
+        let row_names = match self.names_by_series.get(&active) {
+            Some(shared) => shared.clone(),
+            None => {
+                let list: SeriesNames =
+                    active.iter().map(|&i| self.series[i as usize].names.clone().expect("named above")).collect();
+                if self.names_by_series.len() < NAMES_LISTS_MAX {
+                    self.names_by_series.insert(active, list.clone());
+                }
+                list
+            }
+        };
+        MetricRows::new(row_names, rows)
     }
 
     /// Whole-run accumulators, in a fixed order.
@@ -248,9 +253,11 @@ mod tests {
             }
             m.flush_second(&names)
         };
-        let (s0, s1, s2) = (second(&mut m, true), second(&mut m, true), second(&mut m, false));
+        let (s0, s1, s2, s3) =
+            (second(&mut m, true), second(&mut m, true), second(&mut m, false), second(&mut m, true));
         assert!(Arc::ptr_eq(s0.names(), s1.names()));
         assert!(!Arc::ptr_eq(s1.names(), s2.names()));
+        assert!(Arc::ptr_eq(s0.names(), s3.names()), "not only consecutive seconds share");
         assert_eq!(s2.iter().map(|r| r.metric).collect::<Vec<_>>(), [Arc::from("sent")]);
         let rtt = s1.iter().next().unwrap();
         assert_eq!((&*rtt.metric, rtt.count, rtt.dist.unwrap().p99), ("rtt_ms", 1, 2.0));
