@@ -351,3 +351,7 @@ impl Model for EtcdMember {
         assert!(self.syncs_done <= self.syncs_issued);
     }
 }
+
+#[cfg(test)]
+#[path = "member_tests.rs"]
+mod tests;
