@@ -134,7 +134,8 @@ impl DropReason {
 }
 
 /// One row of the per-second metrics: a counter (`count` only) or a distribution. A day-long
-/// run keeps millions of rows; the names are shared (one allocation per series, not per row).
+/// run keeps millions of rows, so a second's rows are stored packed (`MetricRows`) and decoded
+/// into these on reading; the names are shared (one allocation per series, not per row).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MetricRow {
     pub metric: Arc<str>,
