@@ -2,7 +2,8 @@
 //! ticks at the heartbeat interval, an election timeout drawn in [election, 2 x election) ticks
 //! at every reset, PreVote, CheckQuorum (leader step-down and follower leases), the answer to
 //! a lower-term heartbeat that makes a leader learn a higher term, leader transfer via
-//! TimeoutNow, and log replication with conflict back-off.
+//! TimeoutNow, log replication with conflict back-off, and log compaction with snapshots
+//! (`raft_snapshot.rs`).
 //!
 //! Pure state machine: `tick` and `step` take an RNG and push messages into `self.msgs`.
 
@@ -10,6 +11,8 @@ use imbl::Vector;
 use rand::Rng;
 
 use crate::node::NodeId;
+
+pub use snapshot::Snapshot;
 
 pub type Term = u64;
 pub type Index = u64;
@@ -79,6 +82,12 @@ pub enum RaftMsg {
     TimeoutNow {
         term: Term,
     },
+    /// etcd's MsgSnap: the leader's latest snapshot, for a follower that needs entries the
+    /// leader has compacted away.
+    Snap {
+        term: Term,
+        snapshot: Snapshot,
+    },
 }
 
 impl RaftMsg {
@@ -90,7 +99,8 @@ impl RaftMsg {
             | RaftMsg::AppResp { term, .. }
             | RaftMsg::Heartbeat { term, .. }
             | RaftMsg::HeartbeatResp { term }
-            | RaftMsg::TimeoutNow { term } => *term,
+            | RaftMsg::TimeoutNow { term }
+            | RaftMsg::Snap { term, .. } => *term,
         }
     }
     pub fn label(&self) -> &'static str {
@@ -104,11 +114,13 @@ impl RaftMsg {
             RaftMsg::Heartbeat { .. } => "heartbeat",
             RaftMsg::HeartbeatResp { .. } => "heartbeat_resp",
             RaftMsg::TimeoutNow { .. } => "timeout_now",
+            RaftMsg::Snap { .. } => "snapshot",
         }
     }
     pub fn size_bytes(&self) -> u64 {
         match self {
             RaftMsg::App { entries, .. } => 64 + entries.iter().map(|e| 32 + e.data_size()).sum::<u64>(),
+            RaftMsg::Snap { snapshot, .. } => 64 + snapshot.kv.size_bytes(),
             _ => 64,
         }
     }
@@ -174,14 +186,24 @@ pub struct RaftConfig {
     pub max_entries_per_msg: usize,
 }
 
-/// What must survive a crash: term, vote, log and the commit index.
+/// What must survive a crash: term, vote, the latest snapshot, the log and the commit index.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HardState {
     pub term: Term,
     pub vote: Option<NodeId>,
     pub commit: Index,
-    /// Entries 1..=len; `Vector` clones in O(1), so snapshots for fsync are cheap.
+    /// The latest snapshot of the applied state (index 0 until the first one is taken).
+    pub snapshot: Snapshot,
+    /// The last compacted index and its term: the log holds entries `log_start + 1 ..= last`
+    /// (etcd's MemoryStorage keeps the same pair as a dummy first entry).
+    pub log_start: Index,
+    pub log_start_term: Term,
+    /// `Vector` clones in O(1), so the copies taken for each fsync are cheap.
     pub log: Vector<Entry>,
+    /// (first index, term) runs of the compacted entries. etcd keeps no such record; the
+    /// simulator does (one pair per term) so that `term_runs` still describes the whole log
+    /// for the leader-completeness checker.
+    pub compacted_runs: Vec<(Index, Term)>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -189,6 +211,11 @@ struct Progress {
     matched: Index,
     next: Index,
     recent_active: bool,
+    /// etcd's StateSnapshot: the index of the snapshot in flight (0: none). Appends to the
+    /// follower pause until it acknowledges that index or the snapshot is given up on.
+    pending_snapshot: Index,
+    /// Leader ticks since the snapshot was sent.
+    snapshot_ticks: u32,
 }
 
 pub struct Raft {
@@ -237,16 +264,25 @@ impl Raft {
     // --- log helpers ---------------------------------------------------------------------
 
     pub fn last_index(&self) -> Index {
-        self.hs.log.len() as Index
+        self.hs.log_start + self.hs.log.len() as Index
     }
     pub fn last_term(&self) -> Term {
-        self.hs.log.last().map_or(0, |e| e.term)
+        self.hs.log.last().map_or(self.hs.log_start_term, |e| e.term)
     }
+    /// The term of entry `i`; `None` past the end or before the compaction point.
     pub fn term_at(&self, i: Index) -> Option<Term> {
-        if i == 0 { Some(0) } else { self.hs.log.get(i as usize - 1).map(|e| e.term) }
+        let start = self.hs.log_start;
+        if i < start {
+            None
+        } else if i == start {
+            Some(self.hs.log_start_term)
+        } else {
+            self.hs.log.get((i - start - 1) as usize).map(|e| e.term)
+        }
     }
+    /// Entry `i` if the log still holds it.
     pub fn entry(&self, i: Index) -> Option<&Entry> {
-        if i == 0 { None } else { self.hs.log.get(i as usize - 1) }
+        if i <= self.hs.log_start { None } else { self.hs.log.get((i - self.hs.log_start - 1) as usize) }
     }
     pub fn commit(&self) -> Index {
         self.hs.commit
@@ -257,13 +293,12 @@ impl Raft {
     fn is_up_to_date(&self, last_index: Index, last_term: Term) -> bool {
         last_term > self.last_term() || (last_term == self.last_term() && last_index >= self.last_index())
     }
-    /// Terms of the log as runs: (first index, term). Checkers compare logs with this.
+    /// Terms of the whole log, compacted part included, as runs: (first index, term).
+    /// Checkers compare logs with this.
     pub fn term_runs(&self) -> Vec<(Index, Term)> {
-        let mut runs: Vec<(Index, Term)> = Vec::new();
+        let mut runs = self.hs.compacted_runs.clone();
         for e in &self.hs.log {
-            if runs.last().is_none_or(|&(_, t)| t != e.term) {
-                runs.push((e.index, e.term));
-            }
+            snapshot::push_run(&mut runs, e.index, e.term);
         }
         runs
     }
@@ -296,7 +331,10 @@ impl Raft {
             .cfg
             .peers
             .iter()
-            .map(|&p| (p, Progress { matched: if p == id { last } else { 0 }, next: last + 1, recent_active: p == id }))
+            .map(|&p| {
+                let matched = if p == id { last } else { 0 };
+                (p, Progress { matched, next: last + 1, recent_active: p == id, ..Progress::default() })
+            })
             .collect();
     }
 
@@ -374,6 +412,7 @@ impl Raft {
     fn tick_heartbeat(&mut self, rng: &mut impl Rng) {
         self.heartbeat_elapsed += 1;
         self.election_elapsed += 1;
+        self.tick_pending_snapshots();
         if self.election_elapsed >= self.cfg.election_ticks {
             self.election_elapsed = 0;
             if self.cfg.check_quorum {
@@ -480,9 +519,16 @@ impl Raft {
     // --- replication -------------------------------------------------------------------------
 
     fn send_append(&mut self, to: NodeId) {
-        let next = self.progress_mut(to).next;
+        let pr = self.progress_mut(to);
+        if pr.pending_snapshot > 0 {
+            return;
+        }
+        let next = pr.next;
         let prev_index = next - 1;
-        let prev_term = self.term_at(prev_index).expect("leader has its own entries");
+        let Some(prev_term) = self.term_at(prev_index) else {
+            // The entries it needs were compacted away: only a snapshot can catch it up.
+            return self.send_snapshot(to);
+        };
         let end = self.last_index().min(prev_index + self.cfg.max_entries_per_msg as Index);
         let entries: Vec<Entry> = (next..=end).filter_map(|i| self.entry(i).cloned()).collect();
         if let Some(last) = entries.last() {
@@ -556,7 +602,7 @@ impl Raft {
                 Some(t) if t == e.term => {}
                 Some(_) => {
                     assert!(e.index > self.hs.commit, "conflict at committed index {}", e.index);
-                    self.hs.log.truncate(e.index as usize - 1);
+                    self.hs.log.truncate((e.index - self.hs.log_start - 1) as usize);
                     self.hs.log.push_back(e);
                     self.dirty = true;
                 }
@@ -590,7 +636,9 @@ impl Raft {
             match &m {
                 RaftMsg::Vote { pre: true, .. } => {}
                 RaftMsg::VoteResp { pre: true, reject: false, .. } => {}
-                RaftMsg::App { .. } | RaftMsg::Heartbeat { .. } => self.step_down(mterm, Some(from), reason, rng),
+                RaftMsg::App { .. } | RaftMsg::Heartbeat { .. } | RaftMsg::Snap { .. } => {
+                    self.step_down(mterm, Some(from), reason, rng)
+                }
                 _ => self.step_down(mterm, None, reason, rng),
             }
         } else if mterm < self.hs.term {
@@ -647,6 +695,11 @@ impl Raft {
                 } else if index > pr.matched {
                     pr.matched = index;
                     pr.next = pr.next.max(index + 1);
+                    if pr.pending_snapshot > 0 && index >= pr.pending_snapshot {
+                        // etcd: the snapshot landed; probe on from what it now holds.
+                        pr.pending_snapshot = 0;
+                        pr.next = index + 1;
+                    }
                     let caught_up = pr.matched == last;
                     if self.maybe_commit() {
                         self.bcast_append();
@@ -684,6 +737,10 @@ impl Raft {
                 self.commit_to(commit);
                 self.send(from, RaftMsg::HeartbeatResp { term });
             }
+            RaftMsg::Snap { term, snapshot } => {
+                self.become_follower(term, Some(from), rng);
+                self.handle_snapshot(from, snapshot);
+            }
             RaftMsg::VoteResp { pre, reject, .. } if pre == (self.role == Role::PreCandidate) => {
                 let granted = self.poll(from, !reject);
                 if granted >= self.quorum() {
@@ -715,6 +772,11 @@ impl Raft {
                 self.commit_to(commit);
                 self.send(from, RaftMsg::HeartbeatResp { term });
             }
+            RaftMsg::Snap { snapshot, .. } => {
+                self.election_elapsed = 0;
+                self.lead = Some(from);
+                self.handle_snapshot(from, snapshot);
+            }
             RaftMsg::TimeoutNow { .. } => self.hup(true, rng),
             _ => {}
         }
@@ -723,6 +785,11 @@ impl Raft {
     /// Raft's own invariants, checked after every call.
     pub fn check_invariants(&self) {
         assert!(self.hs.commit <= self.last_index(), "commit beyond log");
+        assert!(self.hs.log_start <= self.hs.snapshot.index, "compacted beyond the snapshot");
+        assert!(self.hs.snapshot.index <= self.hs.commit, "a snapshot holds committed state only");
+        if let Some(e) = self.hs.log.front() {
+            assert_eq!(e.index, self.hs.log_start + 1, "the log starts right after the compaction point");
+        }
         // The tail is what changes; checking it keeps this O(1) on long logs (the unit tests
         // check whole logs).
         if let Some(e) = self.hs.log.last() {
@@ -735,6 +802,9 @@ impl Raft {
         }
     }
 }
+
+#[path = "raft_snapshot.rs"]
+mod snapshot;
 
 #[cfg(test)]
 #[path = "raft_tests.rs"]

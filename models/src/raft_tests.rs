@@ -1,4 +1,5 @@
 use std::collections::{BTreeSet, VecDeque};
+use std::sync::Arc;
 
 use super::*;
 use crate::rng::{SimRng, Stream, stream_rng};
@@ -9,6 +10,9 @@ struct Net {
     queue: VecDeque<(NodeId, NodeId, RaftMsg)>,
     /// Directed links that drop everything.
     cut: BTreeSet<(NodeId, NodeId)>,
+    /// Snapshot messages sent so far, and whether the network drops them.
+    snaps_sent: usize,
+    drop_snaps: bool,
 }
 
 fn cfg(n: u32, pre_vote: bool, check_quorum: bool) -> RaftConfig {
@@ -27,7 +31,7 @@ impl Net {
         let mut rng = stream_rng(42, Stream::Named(1));
         let nodes =
             (0..n).map(|i| Raft::new(i, cfg(n, pre_vote, check_quorum), HardState::default(), &mut rng)).collect();
-        Net { nodes, rng, queue: VecDeque::new(), cut: BTreeSet::new() }
+        Net { nodes, rng, queue: VecDeque::new(), cut: BTreeSet::new(), snaps_sent: 0, drop_snaps: false }
     }
 
     fn collect(&mut self) {
@@ -45,7 +49,9 @@ impl Net {
         while let Some((from, to, m)) = self.queue.pop_front() {
             steps += 1;
             assert!(steps < 100_000, "message storm");
-            if self.cut.contains(&(from, to)) {
+            let snap = matches!(m, RaftMsg::Snap { .. });
+            self.snaps_sent += usize::from(snap);
+            if self.cut.contains(&(from, to)) || (snap && self.drop_snaps) {
                 continue;
             }
             self.nodes[to as usize].step(from, m, &mut self.rng);
@@ -304,4 +310,116 @@ fn entries_of_earlier_terms_are_not_committed_by_counting() {
     net.nodes[0].progress_mut(1).matched = idx;
     net.nodes[0].maybe_commit();
     assert!(net.nodes[0].commit() < idx);
+}
+
+// --- compaction and snapshots -----------------------------------------------------------------
+
+fn put(key: &str, value: &str) -> EntryData {
+    let cmd = crate::etcd::Command::Client(crate::etcd::Request::Op(crate::etcd::Op::Put {
+        key: key.into(),
+        value: value.into(),
+        lease: None,
+    }));
+    EntryData::Command { digest: crate::rng::mix64(key.len() as u64 ^ value.len() as u64), cmd: Arc::new(cmd) }
+}
+
+/// The state machine of a member: its snapshot plus the committed entries after it.
+fn applied_kv(r: &Raft) -> crate::etcd::Kv {
+    let mut kv = r.hs.snapshot.kv.as_ref().clone();
+    for i in r.hs.snapshot.index + 1..=r.commit() {
+        if let EntryData::Command { cmd, .. } = &r.entry(i).expect("committed entries after the snapshot").data {
+            let _ = kv.apply(i, cmd);
+        }
+    }
+    kv
+}
+
+impl Net {
+    /// What the etcd server does every snapshot-count entries, with a small count.
+    fn snapshot_and_compact(&mut self, i: usize, keep_entries: Index) {
+        let applied = self.nodes[i].commit();
+        let kv = Arc::new(applied_kv(&self.nodes[i]));
+        self.nodes[i].create_snapshot(applied, kv);
+        self.nodes[i].compact(applied - keep_entries);
+    }
+}
+
+#[test]
+fn a_follower_behind_the_compaction_point_catches_up_from_a_snapshot() {
+    let mut net = Net::new(3, false, true);
+    net.elect(0);
+    net.isolate(2);
+    for k in 0..40 {
+        net.nodes[0].propose(put(&format!("/k{}", k % 7), &format!("v{k}"))).unwrap();
+        net.deliver();
+    }
+    let runs_before = net.nodes[0].term_runs();
+    net.snapshot_and_compact(0, 5);
+    let leader = &net.nodes[0];
+    assert_eq!(leader.hs.log_start, leader.commit() - 5);
+    assert_eq!(leader.hs.log.len(), 5, "only the catch-up entries remain");
+    assert_eq!(leader.term_runs(), runs_before, "compaction keeps the log's term history");
+    assert!(leader.entry(3).is_none());
+
+    // Member 2 comes back with an empty log: appends cannot reach back, a snapshot does.
+    net.cut.clear();
+    net.tick(0);
+    net.tick(0);
+    assert_eq!(net.snaps_sent, 1, "one snapshot, then appends");
+    let (leader, follower) = (&net.nodes[0], &net.nodes[2]);
+    assert_eq!(follower.hs.snapshot, leader.hs.snapshot);
+    assert_eq!(follower.last_index(), leader.last_index());
+    assert_eq!(follower.commit(), leader.commit());
+    assert_eq!(follower.term_runs(), leader.term_runs());
+    let kv = applied_kv(follower);
+    assert_eq!(kv, applied_kv(leader));
+    assert_eq!(kv.get("/k4").unwrap().value, "v39");
+}
+
+#[test]
+fn a_lost_snapshot_is_sent_again_after_an_election_timeout() {
+    let mut net = Net::new(3, false, false);
+    net.elect(0);
+    net.isolate(2);
+    for k in 0..20 {
+        net.nodes[0].propose(put("/k", &format!("v{k}"))).unwrap();
+        net.deliver();
+    }
+    net.snapshot_and_compact(0, 2);
+    // Heartbeats get through, snapshots do not.
+    net.cut.clear();
+    net.drop_snaps = true;
+    net.tick(0);
+    assert_eq!(net.snaps_sent, 1);
+    // While it is outstanding the leader sends member 2 nothing more...
+    for _ in 0..8 {
+        net.tick(0);
+    }
+    assert_eq!(net.snaps_sent, 1, "paused while the first snapshot is outstanding");
+    assert!(net.nodes[2].last_index() < net.nodes[0].hs.log_start, "still behind the compaction point");
+    // ...and gives up on it after an election timeout, then sends another.
+    net.drop_snaps = false;
+    for _ in 0..3 {
+        net.tick(0);
+    }
+    assert_eq!(net.snaps_sent, 2);
+    assert_eq!(net.nodes[2].last_index(), net.nodes[0].last_index());
+    assert_eq!(applied_kv(&net.nodes[2]).get("/k").unwrap().value, "v19");
+}
+
+#[test]
+fn a_snapshot_the_follower_already_holds_only_moves_its_commit() {
+    let mut net = Net::new(3, false, true);
+    net.elect(0);
+    for k in 0..6 {
+        net.nodes[0].propose(put("/k", &format!("v{k}"))).unwrap();
+        net.deliver();
+    }
+    let snapshot = net.nodes[0].hs.snapshot.clone();
+    let follower = &mut net.nodes[1];
+    let before = follower.hs.log.clone();
+    let stale = Snapshot { index: follower.commit(), term: 1, ..snapshot };
+    follower.handle_snapshot(0, stale);
+    assert_eq!(follower.hs.log, before, "a snapshot at or below the commit changes nothing");
+    assert!(matches!(follower.msgs.last(), Some((0, RaftMsg::AppResp { reject: false, .. }))));
 }

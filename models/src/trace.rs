@@ -10,6 +10,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::node::{DiskError, DiskOp, NodeId};
 
+#[path = "trace_metrics.rs"]
+mod metrics;
+pub use metrics::{MetricRows, SeriesNames};
+
 /// A node reference inside an event. Serialised as the node's *name* while a name table is
 /// installed (`with_node_names`), so that `events.jsonl` reads well with `jq`; as its index
 /// otherwise.
@@ -130,7 +134,8 @@ impl DropReason {
 }
 
 /// One row of the per-second metrics: a counter (`count` only) or a distribution. A day-long
-/// run keeps millions of rows; the names are shared (one allocation per series, not per row).
+/// run keeps millions of rows, so a second's rows are stored packed (`MetricRows`) and decoded
+/// into these on reading; the names are shared (one allocation per series, not per row).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MetricRow {
     pub metric: Arc<str>,
@@ -206,7 +211,7 @@ pub enum TraceKind {
     /// Per-second rollup of every metric series that saw activity in that second.
     Metrics {
         second: u64,
-        rows: Vec<MetricRow>,
+        rows: MetricRows,
     },
     InvariantViolated {
         checker: String,

@@ -47,8 +47,12 @@ mod tests {
                 dist: Some(DistStats { min: 0.25, mean: 0.5, p50: 0.5, p99: 0.75, max: 0.75 }),
             },
         ];
-        let events =
-            vec![Event { seq: 0, t_ns: 1_000_000_000, node: None, kind: TraceKind::Metrics { second: 0, rows } }];
+        let events = vec![Event {
+            seq: 0,
+            t_ns: 1_000_000_000,
+            node: None,
+            kind: TraceKind::Metrics { second: 0, rows: rows.into() },
+        }];
         let path = std::env::temp_dir().join(format!("pgsim-metrics-{}.csv", std::process::id()));
         write_metrics(&path, &events).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();

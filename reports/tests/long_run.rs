@@ -96,7 +96,7 @@ fn synthetic_trace() -> Vec<Event> {
             });
         }
         rows.sort_by(|x, y| (&x.metric, &x.label).cmp(&(&y.metric, &y.label)));
-        push(t + s_ns, None, TraceKind::Metrics { second, rows });
+        push(t + s_ns, None, TraceKind::Metrics { second, rows: rows.into() });
     }
     push(HOURS_7_S * s_ns, None, TraceKind::RunFinished { sim_ns: HOURS_7_S * s_ns });
     events

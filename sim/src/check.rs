@@ -108,13 +108,70 @@ impl Checker for OneLeaderPerTerm {
 /// completeness (a new leader's log holds every entry committed before it was elected).
 #[derive(Default)]
 pub struct RaftLogSafety {
-    /// index -> (term, digest) of the entry applied there.
-    applied: BTreeMap<u64, (u64, u64)>,
+    /// What was applied at each index from 1, held densely since a long run applies millions
+    /// of entries: the terms as (first index, term) runs, the digests one word each.
+    term_runs: Vec<(u64, u64)>,
+    digests: Vec<u64>,
 }
+
+/// A digest slot no member has applied yet (an index skipped over, as by a snapshot); its term
+/// run has term 0, which no entry has.
+const NOT_APPLIED: u64 = u64::MAX;
 
 impl RaftLogSafety {
     fn term_in(log_terms: &[(u64, u64)], index: u64) -> Option<u64> {
         log_terms.iter().rev().find(|(start, _)| *start <= index).map(|(_, t)| *t)
+    }
+
+    fn push(&mut self, term: u64, digest: u64) {
+        let index = self.digests.len() as u64 + 1;
+        if self.term_runs.last().is_none_or(|&(_, t)| t != term) {
+            self.term_runs.push((index, term));
+        }
+        self.digests.push(digest);
+    }
+
+    fn applied(&mut self, index: u64, term: u64, digest: u64) -> Option<String> {
+        assert!(index > 0, "Raft indices start at 1");
+        while (self.digests.len() as u64) < index - 1 {
+            self.push(0, NOT_APPLIED);
+        }
+        if self.digests.len() as u64 == index - 1 {
+            self.push(term, digest);
+            return None;
+        }
+        let slot = &mut self.digests[index as usize - 1];
+        let prev_term = Self::term_in(&self.term_runs, index).expect("runs cover every slot");
+        if *slot == NOT_APPLIED {
+            *slot = digest;
+            return None;
+        }
+        (prev_term != term || *slot != digest).then(|| {
+            format!(
+                "index {index} applied as (term {prev_term}, digest {:x}) and as (term {term}, digest {digest:x})",
+                *slot
+            )
+        })
+    }
+
+    fn leader_complete(&self, term: u64, last_index: u64, log_terms: &[(u64, u64)]) -> Option<String> {
+        let top = self.digests.len() as u64;
+        if top == 0 {
+            return None;
+        }
+        if last_index < top {
+            return Some(format!("leader of term {term} has {last_index} entries but {top} are committed"));
+        }
+        // Checking the last index of each committed term suffices: by log matching, agreeing
+        // there means agreeing on everything before.
+        let mut end = top;
+        for &(start, t) in self.term_runs.iter().rev() {
+            if t != 0 && Self::term_in(log_terms, end) != Some(t) {
+                return Some(format!("leader of term {term} lacks committed entry {end} of term {t}"));
+            }
+            end = start - 1;
+        }
+        None
     }
 }
 
@@ -124,31 +181,9 @@ impl Checker for RaftLogSafety {
     }
     fn on_event(&mut self, ev: &Event) -> Option<String> {
         match &ev.kind {
-            TraceKind::EtcdApplied { index, term, digest } => match self.applied.insert(*index, (*term, *digest)) {
-                Some(prev) if prev != (*term, *digest) => Some(format!(
-                    "index {index} applied as (term {}, digest {:x}) and as (term {term}, digest {digest:x})",
-                    prev.0, prev.1
-                )),
-                _ => None,
-            },
+            TraceKind::EtcdApplied { index, term, digest } => self.applied(*index, *term, *digest),
             TraceKind::RaftLeaderElected { term, last_index, log_terms } => {
-                let (&top, _) = self.applied.last_key_value()?;
-                if *last_index < top {
-                    return Some(format!("leader of term {term} has {last_index} entries but {top} are committed"));
-                }
-                // Checking the last index of each committed term suffices: by log matching,
-                // agreeing there means agreeing on everything before.
-                let mut prev_term = None;
-                for (&index, &(t, _)) in self.applied.iter().rev() {
-                    if prev_term == Some(t) {
-                        continue;
-                    }
-                    prev_term = Some(t);
-                    if Self::term_in(log_terms, index) != Some(t) {
-                        return Some(format!("leader of term {term} lacks committed entry {index} of term {t}"));
-                    }
-                }
-                None
+                self.leader_complete(*term, *last_index, log_terms)
             }
             _ => None,
         }
@@ -263,5 +298,20 @@ mod raft_tests {
         assert_eq!(c.on_event(&ev(1, elected(3, 3, vec![(1, 1), (2, 2), (3, 3)]))), None);
         assert!(c.on_event(&ev(1, elected(4, 1, vec![(1, 1)]))).is_some(), "too short");
         assert!(c.on_event(&ev(1, elected(4, 3, vec![(1, 1), (2, 3)]))).is_some(), "wrong term at 2");
+    }
+
+    /// Indices skipped over (applied by no member seen so far) neither raise nor hide a
+    /// divergence once applied.
+    #[test]
+    fn applies_after_a_gap_are_still_compared() {
+        let mut c = RaftLogSafety::default();
+        let applied = |i, t, d| TraceKind::EtcdApplied { index: i, term: t, digest: d };
+        assert_eq!(c.on_event(&ev(1, applied(1, 1, 10))), None);
+        assert_eq!(c.on_event(&ev(1, applied(4, 2, 13))), None);
+        assert_eq!(c.on_event(&ev(2, applied(3, 2, 12))), None, "filling the gap");
+        assert!(c.on_event(&ev(3, applied(4, 2, 99))).is_some(), "different digest at index 4");
+        assert!(c.on_event(&ev(3, applied(1, 2, 10))).is_some(), "different term at index 1");
+        assert_eq!(c.on_event(&ev(1, elected(3, 4, vec![(1, 1), (2, 2)]))), None);
+        assert!(c.on_event(&ev(1, elected(3, 4, vec![(1, 2)]))).is_some(), "lacks entry 1 of term 1");
     }
 }

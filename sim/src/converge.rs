@@ -171,7 +171,7 @@ impl Convergence {
     }
 
     /// Why `second` (ending now, with these metric rows) is not whole; empty if it is.
-    fn broken(&self, second: u64, rows: &[models::trace::MetricRow]) -> Vec<String> {
+    fn broken(&self, second: u64, rows: &models::trace::MetricRows) -> Vec<String> {
         let mut why = Vec::new();
         for db in &self.spec.databases {
             let (now, most) = (self.live_primaries(db), self.most_primaries.get(db).copied().unwrap_or(0));
@@ -210,7 +210,7 @@ impl Convergence {
         why
     }
 
-    fn end_of_second(&mut self, second: u64, rows: &[models::trace::MetricRow]) {
+    fn end_of_second(&mut self, second: u64, rows: &models::trace::MetricRows) {
         let why = self.broken(second, rows);
         if why.is_empty() {
             self.whole_since.get_or_insert(second);

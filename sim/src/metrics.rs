@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use hdrhistogram::Histogram;
 use models::Label;
-use models::trace::{DistStats, MetricRow};
+use models::trace::{DistStats, MetricRows, SeriesNames};
 
 /// Samples are stored in thousandths, so "ms" metrics keep microsecond resolution.
 const SCALE: f64 = 1000.0;
@@ -78,7 +78,13 @@ pub struct Metrics {
     by_address: HashMap<(usize, Label), usize, BuildHasherDefault<AddressHasher>>,
     /// Names of the tenants, for `Label::Tenant`.
     pub tenants: Vec<String>,
+    /// Lists of row names by the series they list: a run's seconds see few distinct sets of
+    /// active series, and the seconds with one set share one list.
+    names_by_series: BTreeMap<Vec<u32>, SeriesNames>,
 }
+
+/// Distinct lists of row names kept for sharing; past this, new sets get a list of their own.
+const NAMES_LISTS_MAX: usize = 4096;
 
 /// FNV-1a over the few words of a series key: hashing them costs next to nothing.
 #[derive(Default)]
@@ -137,23 +143,33 @@ impl Metrics {
     }
 
     /// Rows for every series active since the last flush; resets the per-second accumulators.
-    pub fn flush_second(&mut self, names: &[String]) -> Vec<MetricRow> {
-        let active = self.series.iter().filter(|s| s.second.count > 0).count();
-        // Sized exactly: a long run keeps every second's rows.
-        let mut rows = Vec::with_capacity(active);
+    pub fn flush_second(&mut self, names: &[String]) -> MetricRows {
+        let mut active = Vec::new();
+        let mut rows = Vec::new();
         for (&(metric, label), &i) in &self.order {
             let s = &mut self.series[i];
             if s.second.count == 0 {
                 continue;
             }
-            let (m, l) = s
-                .names
+            s.names
                 .get_or_insert_with(|| (Arc::from(metric), Arc::from(label_string_with(label, names, &self.tenants))));
-            rows.push(MetricRow { metric: m.clone(), label: l.clone(), count: s.second.count, dist: s.second.dist() });
+            active.push(i as u32);
+            rows.push((s.second.count, s.second.dist()));
             let dist = s.second.hist.is_some();
             s.second = Acc::new(dist);
         }
-        rows
+        let row_names = match self.names_by_series.get(&active) {
+            Some(shared) => shared.clone(),
+            None => {
+                let list: SeriesNames =
+                    active.iter().map(|&i| self.series[i as usize].names.clone().expect("named above")).collect();
+                if self.names_by_series.len() < NAMES_LISTS_MAX {
+                    self.names_by_series.insert(active, list.clone());
+                }
+                list
+            }
+        };
+        MetricRows::new(row_names, rows)
     }
 
     /// Whole-run accumulators, in a fixed order.
@@ -192,7 +208,7 @@ mod tests {
         for v in [1.0, 2.0, 3.0, 4.0, 100.0] {
             m.observe("rtt_ms", Label::Node(1), v);
         }
-        let rows = m.flush_second(&names);
+        let rows: Vec<_> = m.flush_second(&names).iter().collect();
         assert_eq!(rows.len(), 2);
         assert_eq!(&*rows[0].metric, "rtt_ms");
         assert_eq!(&*rows[0].label, "b");
@@ -219,9 +235,32 @@ mod tests {
         m.count(copy, Label::Node(0), 3);
         m.count("sent", Label::None, 1);
         assert_eq!(m.total(copy, Label::Node(0)).unwrap().count, 5);
-        let rows = m.flush_second(&names);
+        let rows: Vec<_> = m.flush_second(&names).iter().collect();
         assert_eq!(rows.iter().map(|r| (&*r.label, r.count)).collect::<Vec<_>>(), [("", 1), ("a", 5)]);
         assert_eq!(m.totals().count(), 2);
+    }
+
+    /// A long run keeps every second's rows: seconds with the same active series share one
+    /// list of names instead of a copy each.
+    #[test]
+    fn seconds_with_the_same_series_share_their_names() {
+        let names = vec!["a".to_string()];
+        let mut m = Metrics::default();
+        let second = |m: &mut Metrics, with_rtt: bool| {
+            m.count("sent", Label::Node(0), 1);
+            if with_rtt {
+                m.observe("rtt_ms", Label::Node(0), 2.0);
+            }
+            m.flush_second(&names)
+        };
+        let (s0, s1, s2, s3) =
+            (second(&mut m, true), second(&mut m, true), second(&mut m, false), second(&mut m, true));
+        assert!(Arc::ptr_eq(s0.names(), s1.names()));
+        assert!(!Arc::ptr_eq(s1.names(), s2.names()));
+        assert!(Arc::ptr_eq(s0.names(), s3.names()), "not only consecutive seconds share");
+        assert_eq!(s2.iter().map(|r| r.metric).collect::<Vec<_>>(), [Arc::from("sent")]);
+        let rtt = s1.iter().next().unwrap();
+        assert_eq!((&*rtt.metric, rtt.count, rtt.dist.unwrap().p99), ("rtt_ms", 1, 2.0));
     }
 
     #[test]

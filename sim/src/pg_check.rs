@@ -15,13 +15,33 @@ use crate::check::Checker;
 
 type Tl = (u32, u32);
 
+/// `synchronous_commit` levels the loss report counts by.
+const LEVELS: [&str; 5] = ["off", "local", "remote_write", "on", "remote_apply"];
+
+/// `count` commits at LSNs `first`, `first + step`, ... A long run acknowledges hundreds of
+/// thousands of cohorts, so the level is an index into `LEVELS` (`None`: another level), and a
+/// cohort that continues the previous one's sequence extends it instead of adding a record.
 struct Acked {
     tl: Tl,
-    level: String,
+    level: Option<u8>,
     synced: bool,
     count: u64,
     first: u64,
     step: u64,
+}
+
+impl Acked {
+    /// Extends this record by `next` if that continues its LSN sequence with the same attributes.
+    /// Survival counts (`first` to a switch point, by `step`) add up the same either way.
+    fn absorb(&mut self, next: &Acked) -> bool {
+        let continues = (self.tl, self.level, self.synced, self.step) == (next.tl, next.level, next.synced, next.step)
+            && self.step > 0
+            && self.first + self.count * self.step == next.first;
+        if continues {
+            self.count += next.count;
+        }
+        continues
+    }
 }
 
 #[derive(Default)]
@@ -104,14 +124,17 @@ impl Checker for PgDurability {
         match &ev.kind {
             TraceKind::PgCommitsAcked { cluster, tli, origin, level, count, first_lsn, step, synced } => {
                 let c = self.clusters.entry(cluster.clone()).or_default();
-                c.acked.push(Acked {
+                let a = Acked {
                     tl: (*tli, *origin),
-                    level: level.clone(),
+                    level: LEVELS.iter().position(|l| l == level).map(|i| i as u8),
                     synced: *synced,
                     count: *count,
                     first: *first_lsn,
                     step: *step,
-                });
+                };
+                if !c.acked.last_mut().is_some_and(|last| last.absorb(&a)) {
+                    c.acked.push(a);
+                }
             }
             TraceKind::PgPromoted { cluster, tli, origin, parent_tli, parent_origin, switch_lsn, accept_data_loss } => {
                 let c = self.clusters.entry(cluster.clone()).or_default();
@@ -148,8 +171,7 @@ impl Checker for PgDurability {
 
     fn finish(&mut self, end_ns: u64) -> Vec<String> {
         let mut violations = Vec::new();
-        let mut lost: BTreeMap<&'static str, u64> =
-            ["off", "local", "remote_write", "on", "remote_apply"].into_iter().map(|l| (l, 0)).collect();
+        let mut lost: BTreeMap<&'static str, u64> = LEVELS.into_iter().map(|l| (l, 0)).collect();
         let (mut acked_total, mut lost_synced, mut split_ns, mut promotions) = (0u64, 0u64, 0u64, 0u64);
         let mut finals = serde_json::Map::new();
         for (name, c) in &mut self.clusters {
@@ -165,8 +187,8 @@ impl Checker for PgDurability {
             for a in &c.acked {
                 acked_total += a.count;
                 let gone = a.count - c.surviving(fin, a);
-                if let Some(l) = lost.iter_mut().find(|(k, _)| **k == a.level) {
-                    *l.1 += gone;
+                if let Some(level) = a.level {
+                    *lost.get_mut(LEVELS[level as usize]).expect("every level is listed") += gone;
                 }
                 if a.synced {
                     cluster_lost_synced += gone;
@@ -245,6 +267,38 @@ mod tests {
             step: 10,
             synced,
         }
+    }
+
+    /// Cohorts that continue one another's LSN sequence share a record, and the losses are
+    /// counted as if each cohort had its own.
+    #[test]
+    fn contiguous_cohorts_share_a_record_and_lose_the_same_commits() {
+        let mut c = PgDurability::default();
+        c.on_event(&ev(0, 0, role("primary", 1, 0)));
+        c.on_event(&ev(0, 1, acked(1, "local", 3, 100, false))); // 100..=120
+        c.on_event(&ev(0, 2, acked(1, "local", 7, 130, false))); // 130..=190: continues it
+        c.on_event(&ev(0, 2, acked(1, "local", 2, 300, false))); // a gap: a record of its own
+        c.on_event(&ev(0, 2, acked(1, "on", 2, 320, false))); // another level: its own
+        assert_eq!(
+            c.clusters["c"].acked.iter().map(|a| (a.first, a.count)).collect::<Vec<_>>(),
+            [(100, 10), (300, 2), (320, 2)]
+        );
+        c.on_event(&ev(0, 3, TraceKind::NodeCrashed));
+        let promoted = TraceKind::PgPromoted {
+            cluster: "c".into(),
+            tli: 2,
+            origin: 1,
+            parent_tli: 1,
+            parent_origin: 0,
+            switch_lsn: 150,
+            accept_data_loss: false,
+        };
+        c.on_event(&ev(1, 4, promoted));
+        c.on_event(&ev(1, 4, role("primary", 2, 1)));
+        c.finish(10);
+        let r = c.report().unwrap().1;
+        assert_eq!(r["commits_lost"]["local"], 4 + 2, "160..=190 and the later two");
+        assert_eq!(r["commits_lost"]["on"], 2);
     }
 
     /// An async standby promoted at LSN 150 keeps commits up to 150 and loses the rest of the

@@ -265,7 +265,12 @@ mod tests {
         if acked > 0 {
             rows.push(row("pg_commits_acked_on", acked, None));
         }
-        Event { seq: 0, t_ns: (second + 1) * 1_000_000_000, node: None, kind: TraceKind::Metrics { second, rows } }
+        Event {
+            seq: 0,
+            t_ns: (second + 1) * 1_000_000_000,
+            node: None,
+            kind: TraceKind::Metrics { second, rows: rows.into() },
+        }
     }
 
     /// The stack summary of two servers p1 and p2 of cluster "c", with `lost` commits lost at

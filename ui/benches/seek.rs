@@ -70,7 +70,7 @@ fn synthetic_trace() -> Vec<Event> {
                 lookahead_ns: 100_000,
             }
         } else if i % 10_000 == 0 {
-            TraceKind::Metrics { second: i / 10_000 - 1, rows: metrics_rows(&mut rng) }
+            TraceKind::Metrics { second: i / 10_000 - 1, rows: metrics_rows(&mut rng).into() }
         } else {
             match rng.below(1000) {
                 0..=2 => {

@@ -21,7 +21,7 @@ pub struct Lease {
     pub keys: BTreeSet<String>,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Kv {
     pub revision: Revision,
     pub keys: BTreeMap<String, KeyValue>,
@@ -142,6 +142,13 @@ impl Kv {
                 Ok(Reply::Txn { revision: self.revision, succeeded, gets })
             }
         }
+    }
+
+    /// What a snapshot of this state weighs on the wire: keys, values and their metadata.
+    pub fn size_bytes(&self) -> u64 {
+        let keys: u64 = self.keys.values().map(|kv| 48 + (kv.key.len() + kv.value.len()) as u64).sum();
+        let leases: u64 = self.leases.values().map(|l| 16 + l.keys.iter().map(|k| k.len() as u64).sum::<u64>()).sum();
+        16 + keys + leases
     }
 
     pub fn check_invariants(&self) {

@@ -35,6 +35,12 @@ impl EtcdConfig {
     }
 }
 
+/// etcd's `--snapshot-count` (default 100,000 since 3.2): applied entries between snapshots.
+const SNAPSHOT_COUNT_ENTRIES: Index = 100_000;
+/// etcd's `SnapshotCatchUpEntries`: entries kept behind a snapshot so that a follower a little
+/// behind catches up from the log rather than with a whole snapshot.
+const SNAPSHOT_CATCHUP_ENTRIES: Index = 5_000;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum EtcdTimer {
     Tick,
@@ -159,6 +165,13 @@ impl EtcdMember {
     }
 
     fn apply(&mut self, ctx: &mut ECtx<'_>) {
+        let snapshot = &self.raft.as_ref().expect("started").hs.snapshot;
+        if snapshot.index > self.applied {
+            // Raft restored a snapshot from the leader (or the member boots from one): the
+            // state machine starts over from it (etcd's applySnapshot).
+            self.kv = snapshot.kv.as_ref().clone();
+            self.applied = snapshot.index;
+        }
         let commit = self.raft().commit();
         while self.applied < commit {
             let i = self.applied + 1;
@@ -180,6 +193,24 @@ impl EtcdMember {
             }
         }
         self.kv.check_invariants();
+        self.maybe_snapshot();
+    }
+
+    /// etcd's triggerSnapshot: every `--snapshot-count` applied entries, snapshot the state
+    /// machine and compact the log behind it, keeping the catch-up entries. Not fsynced on its
+    /// own (etcd writes the snap file itself): the next WAL fsync persists it, and a crash
+    /// before that leaves the previous snapshot and the whole log, which is as good.
+    fn maybe_snapshot(&mut self) {
+        let applied = self.applied;
+        if applied - self.raft().hs.snapshot.index <= SNAPSHOT_COUNT_ENTRIES {
+            return;
+        }
+        let kv = Arc::new(self.kv.clone());
+        let raft = self.raft_mut();
+        raft.create_snapshot(applied, kv);
+        if applied > SNAPSHOT_CATCHUP_ENTRIES {
+            raft.compact(applied - SNAPSHOT_CATCHUP_ENTRIES);
+        }
     }
 
     fn propose(&mut self, cmd: Command, digest: u64) -> Option<Index> {
@@ -320,3 +351,7 @@ impl Model for EtcdMember {
         assert!(self.syncs_done <= self.syncs_issued);
     }
 }
+
+#[cfg(test)]
+#[path = "member_tests.rs"]
+mod tests;

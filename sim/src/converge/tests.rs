@@ -41,7 +41,7 @@ fn fault(t_ns: u64, index: u32, start: bool) -> Event {
 fn tick(second: u64, client_failed: u64) -> Event {
     let row = |metric: &str, count| MetricRow { metric: metric.into(), label: "t".into(), count, dist: None };
     let rows = vec![row(models::flow::client::CLIENT_OK, 100), row(models::flow::client::CLIENT_FAILED, client_failed)];
-    ev((second + 1) * S, None, TraceKind::Metrics { second, rows })
+    ev((second + 1) * S, None, TraceKind::Metrics { second, rows: rows.into() })
 }
 
 fn spec(synchronous: bool) -> ConvergeSpec {

@@ -4,7 +4,7 @@
 
 use models::pg::SyncStandbyNames;
 use models::pg::syncrep::SyncMethod;
-use models::trace::{Event, MetricRow, TraceKind};
+use models::trace::{Event, MetricRows, TraceKind};
 
 use crate::tui::state::{Health, NodeState};
 
@@ -199,7 +199,7 @@ pub fn apply(clusters: &mut [PgCluster], ev: &Event) {
 }
 
 /// The server's per-second values from one `metrics` event: what it did in that second.
-fn metrics(s: &mut PgServer, rows: &[MetricRow]) {
+fn metrics(s: &mut PgServer, rows: &MetricRows) {
     let mine = || rows.iter().filter(|r| *r.label == *s.name);
     let max = |metric: &str| mine().filter(|r| &*r.metric == metric).find_map(|r| r.dist.map(|d| d.max));
     let sum = |prefix: &str| {
@@ -440,7 +440,7 @@ mod tests {
     #[test]
     fn lag_and_commits_come_from_the_last_metrics_event() {
         let mut s = folded("");
-        let row = |metric: &str, label: &str, count: u64, max: Option<f64>| MetricRow {
+        let row = |metric: &str, label: &str, count: u64, max: Option<f64>| models::trace::MetricRow {
             metric: metric.into(),
             label: label.into(),
             count,
@@ -453,12 +453,12 @@ mod tests {
             row("pg_replication_lag_s", "a", 1, Some(1.5)),
             row("pg_replication_lag_bytes", "a", 1, Some(4.2e6)),
         ];
-        s.apply(&ev(1, 0, TraceKind::Metrics { second: 0, rows }));
+        s.apply(&ev(1, 0, TraceKind::Metrics { second: 0, rows: rows.into() }));
         let c = &s.pg[0];
         assert_eq!((c.servers[0].commits_per_s, c.servers[0].timed_out_per_s), (Some(1000.0), Some(3.0)));
         assert_eq!((c.servers[1].lag_s, c.servers[1].lag_bytes), (Some(1.5), Some(4.2e6)));
         assert_eq!(c.servers[2].lag_s, None);
-        s.apply(&ev(2, 0, TraceKind::Metrics { second: 1, rows: vec![] }));
+        s.apply(&ev(2, 0, TraceKind::Metrics { second: 1, rows: Default::default() }));
         assert_eq!((s.pg[0].servers[0].commits_per_s, s.pg[0].servers[1].lag_s), (None, None));
         assert_eq!(
             (bytes(4.2e6), bytes(812.0), seconds(1.5), seconds(125.0)),

@@ -1,7 +1,7 @@
 //! Per-second traffic series for the sparklines, collected once from the trace's `metrics`
 //! events (the cursor only picks a window of them).
 
-use models::trace::{Event, MetricRow, TraceKind};
+use models::trace::{Event, MetricRows, TraceKind};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Combine {
@@ -49,7 +49,7 @@ pub struct Traffic {
     pub series: Vec<Series>,
 }
 
-fn combine(spec: &Spec, rows: &[MetricRow]) -> Option<f64> {
+fn combine(spec: &Spec, rows: &MetricRows) -> Option<f64> {
     let mut matching = rows.iter().filter(|r| spec.matches(&r.metric)).peekable();
     matching.peek()?;
     Some(match spec.combine {
@@ -83,9 +83,9 @@ mod tests {
     use super::*;
     use models::trace::DistStats;
 
-    fn row(metric: &str, label: &str, count: u64, p99: Option<f64>) -> MetricRow {
+    fn row(metric: &str, label: &str, count: u64, p99: Option<f64>) -> models::trace::MetricRow {
         let dist = p99.map(|p99| DistStats { min: 0.0, mean: 0.0, p50: 0.0, p99, max: p99 });
-        MetricRow { metric: metric.into(), label: label.into(), count, dist }
+        models::trace::MetricRow { metric: metric.into(), label: label.into(), count, dist }
     }
 
     #[test]
@@ -105,14 +105,15 @@ mod tests {
                         row("net_dropped", "node_down", 5, None),
                         row("pg_commits_acked_on", "p", 900, None),
                         row("pg_commits_acked_local", "p", 100, None),
-                    ],
+                    ]
+                    .into(),
                 },
             },
             Event {
                 seq: 1,
                 t_ns: 3_000_000_000,
                 node: None,
-                kind: TraceKind::Metrics { second: 2, rows: vec![row("net_delivered", "", 4, None)] },
+                kind: TraceKind::Metrics { second: 2, rows: vec![row("net_delivered", "", 4, None)].into() },
             },
         ];
         let t = Traffic::from_events(&events);
