@@ -123,6 +123,12 @@ fn failing_seeds_exit_1_with_replay_commands_and_junit_failures() {
         assert!(stdout.contains(&format!("replay with: pgsim run {} --seed {seed}\n", file.display())), "{stdout}");
     }
     assert!(stdout.contains("check: 6 runs of 2 scenarios: 3 passed, 3 failed, 0 errors"), "{stdout}");
+    // Each failing seed is also said as it finishes, before the table (stderr, with progress).
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    for seed in 3..=5 {
+        let line = format!("FAIL etcd-leader-crash seed {seed}: FAIL impossible: etcd.max_term = ");
+        assert!(stderr.contains(&line), "{stderr}");
+    }
     let xml = fs::read_to_string(&junit).unwrap();
     let doc = roxmltree::Document::parse(&xml).unwrap();
     let failures: Vec<_> = doc.descendants().filter(|n| n.has_tag_name("failure")).collect();

@@ -255,6 +255,14 @@ pub fn check(args: CheckArgs) -> i32 {
                 write_error.get_or_insert(e);
             }
             let mut p = progress_cell.borrow_mut();
+            if r.outcome != Outcome::Pass {
+                let what = if r.outcome == Outcome::Fail { "FAIL" } else { "ERROR" };
+                let reason = r.reason.as_deref().unwrap_or("");
+                p.run_not_passed(&format!(
+                    "{what} {} seed {}: {reason}\n  replay with: {}",
+                    r.scenario, r.seed, r.replay
+                ));
+            }
             p.run_finished(r.outcome);
             let s = job_scenario[reply.id];
             left[s] -= 1;

@@ -82,6 +82,16 @@ impl Progress {
         }
     }
 
+    /// A run failed or erred: said at once (with its replay command), so a long sweep shows
+    /// what failed without waiting for its table. Quiet mode prints only the final list.
+    pub fn run_not_passed(&self, line: &str) {
+        match &self.mode {
+            Mode::Bar(bar) => bar.println(line),
+            Mode::Lines { .. } => eprintln!("{line}"),
+            Mode::Quiet => {}
+        }
+    }
+
     /// Every seed of one scenario has run.
     pub fn scenario_finished(&self, name: &str, runs: usize, failed: usize, errors: usize) {
         let line = format!("check: {name} done: {runs} runs, {failed} failed, {errors} errors");
