@@ -284,7 +284,17 @@ mod tests {
             [(100, 10), (300, 2), (320, 2)]
         );
         c.on_event(&ev(0, 3, TraceKind::NodeCrashed));
-        let promoted = TraceKind::PgPromoted {
+        c.on_event(&ev(1, 4, promoted_at_150()));
+        c.on_event(&ev(1, 4, role("primary", 2, 1)));
+        c.finish(10);
+        let r = c.report().unwrap().1;
+        assert_eq!(r["commits_lost"]["local"], 4 + 2, "160..=190 and the later two");
+        assert_eq!(r["commits_lost"]["on"], 2);
+    }
+
+    /// Node 1 promoted to timeline 2, switching at LSN 150.
+    fn promoted_at_150() -> TraceKind {
+        TraceKind::PgPromoted {
             cluster: "c".into(),
             tli: 2,
             origin: 1,
@@ -292,13 +302,7 @@ mod tests {
             parent_origin: 0,
             switch_lsn: 150,
             accept_data_loss: false,
-        };
-        c.on_event(&ev(1, 4, promoted));
-        c.on_event(&ev(1, 4, role("primary", 2, 1)));
-        c.finish(10);
-        let r = c.report().unwrap().1;
-        assert_eq!(r["commits_lost"]["local"], 4 + 2, "160..=190 and the later two");
-        assert_eq!(r["commits_lost"]["on"], 2);
+        }
     }
 
     /// An async standby promoted at LSN 150 keeps commits up to 150 and loses the rest of the
@@ -311,16 +315,7 @@ mod tests {
         c.on_event(&ev(0, 1, acked(1, "local", 10, 100, false))); // LSNs 100..=190
         c.on_event(&ev(0, 2, acked(1, "on", 5, 200, true))); // 200..=240
         c.on_event(&ev(0, 3, TraceKind::NodeCrashed));
-        let promoted = TraceKind::PgPromoted {
-            cluster: "c".into(),
-            tli: 2,
-            origin: 1,
-            parent_tli: 1,
-            parent_origin: 0,
-            switch_lsn: 150,
-            accept_data_loss: false,
-        };
-        c.on_event(&ev(1, 4, promoted));
+        c.on_event(&ev(1, 4, promoted_at_150()));
         c.on_event(&ev(1, 4, role("primary", 2, 1)));
         let v = c.finish(10);
         let r = c.report().unwrap().1;
