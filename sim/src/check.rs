@@ -275,6 +275,10 @@ mod raft_tests {
     fn ev(node: u32, kind: TraceKind) -> Event {
         Event { seq: 0, t_ns: 0, node: Some(NodeRef(node)), kind }
     }
+    fn applied(index: u64, term: u64, digest: u64) -> TraceKind {
+        TraceKind::EtcdApplied { index, term, digest }
+    }
+
     fn elected(term: u64, last_index: u64, log_terms: Vec<(u64, u64)>) -> TraceKind {
         TraceKind::RaftLeaderElected { term, last_index, log_terms }
     }
@@ -290,7 +294,6 @@ mod raft_tests {
     #[test]
     fn divergent_applies_and_incomplete_leaders_are_caught() {
         let mut c = RaftLogSafety::default();
-        let applied = |i, t, d| TraceKind::EtcdApplied { index: i, term: t, digest: d };
         assert_eq!(c.on_event(&ev(1, applied(1, 1, 10))), None);
         assert_eq!(c.on_event(&ev(2, applied(1, 1, 10))), None);
         assert_eq!(c.on_event(&ev(1, applied(2, 2, 11))), None);
@@ -305,7 +308,6 @@ mod raft_tests {
     #[test]
     fn applies_after_a_gap_are_still_compared() {
         let mut c = RaftLogSafety::default();
-        let applied = |i, t, d| TraceKind::EtcdApplied { index: i, term: t, digest: d };
         assert_eq!(c.on_event(&ev(1, applied(1, 1, 10))), None);
         assert_eq!(c.on_event(&ev(1, applied(4, 2, 13))), None);
         assert_eq!(c.on_event(&ev(2, applied(3, 2, 12))), None, "filling the gap");
