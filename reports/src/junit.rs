@@ -27,6 +27,8 @@ pub enum Outcome {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Case {
     pub seed: u64,
+    /// The testcase's name; `seed N` when none (a sweep-wide check names itself).
+    pub name: Option<String>,
     pub wall_seconds: f64,
     pub outcome: Outcome,
     /// The exact command that reproduces this case, e.g.
@@ -84,11 +86,12 @@ pub fn to_string(suites: &[Suite]) -> String {
             secs(s.wall_seconds())
         );
         for c in &s.cases {
+            let name = c.name.clone().unwrap_or_else(|| format!("seed {}", c.seed));
             let _ = write!(
                 x,
-                r#"    <testcase classname="{}" name="seed {}" file="{}" time="{}""#,
+                r#"    <testcase classname="{}" name="{}" file="{}" time="{}""#,
                 esc(&s.name),
-                c.seed,
+                esc(&name),
                 esc(&s.file),
                 secs(c.wall_seconds)
             );
@@ -127,7 +130,13 @@ mod tests {
     use super::*;
 
     fn case(seed: u64, outcome: Outcome) -> Case {
-        Case { seed, wall_seconds: 0.25, outcome, replay: format!("pgsim run scenarios/x.toml --seed {seed}") }
+        Case {
+            seed,
+            name: None,
+            wall_seconds: 0.25,
+            outcome,
+            replay: format!("pgsim run scenarios/x.toml --seed {seed}"),
+        }
     }
 
     fn suites() -> Vec<Suite> {

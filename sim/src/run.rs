@@ -497,7 +497,7 @@ pub fn finish(sc: &Scenario, seed: u64, world: World<StackNode>, engine: EngineS
         };
         obj.insert("stack".into(), crate::stack_summary::stack(&inputs));
     }
-    let assertions: Vec<AssertionResult> = sc.asserts.iter().map(|a| summary::evaluate(a, &summary)).collect();
+    let assertions: Vec<AssertionResult> = summary::judge(&sc.asserts, &summary);
     let violations: Vec<Value> =
         world.trace.violations.iter().map(|(c, d)| json!({ "checker": c, "detail": d })).collect();
     let passed = assertions.iter().all(|a| a.passed) && violations.is_empty();

@@ -10,14 +10,75 @@ use serde_json::{Map, Value, json};
 use crate::metrics::{Acc, Metrics, label_string};
 use crate::world::{METRIC_DELIVERED, METRIC_DROPPED};
 
+/// What an assertion made of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Its bounds held.
+    Passed,
+    /// Its bounds did not hold: the run fails.
+    Failed,
+    /// A `share_of_seeds` assertion whose bounds did not hold: the run still passes, and a
+    /// sweep counts the seeds it held in.
+    Missed,
+    /// Its `if` did not hold in this run, so it was not checked.
+    Skipped,
+}
+
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct AssertionResult {
     pub name: String,
     pub metric: String,
     /// The metric's value, when it is a number.
     pub value: Option<f64>,
+    /// The run does not fail because of it (passed, missed or skipped).
     pub passed: bool,
+    pub status: Status,
+    /// Set for an assertion that must hold in only this share of a sweep's seeds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub share_of_seeds: Option<f64>,
     pub detail: String,
+}
+
+impl AssertionResult {
+    /// Whether its bounds held in this run.
+    pub fn held(&self) -> bool {
+        self.status == Status::Passed
+    }
+}
+
+/// Evaluates the scenario's assertions in order: an assertion whose `if` names one that did
+/// not hold is skipped, and one with a `share_of_seeds` below 1 that does not hold is missed
+/// rather than failed.
+pub fn judge(asserts: &[scenarios::Assertion], summary: &Value) -> Vec<AssertionResult> {
+    let mut out: Vec<AssertionResult> = Vec::with_capacity(asserts.len());
+    for (i, a) in asserts.iter().enumerate() {
+        let mut r = evaluate(a, summary);
+        let gate = a.given.as_ref().map(|id| {
+            let j = asserts[..i].iter().position(|b| b.id.as_ref() == Some(id)).expect("the loader checks `if` ids");
+            (id, &out[j])
+        });
+        if let Some((id, g)) = gate.filter(|(_, g)| !g.held()) {
+            r.status = Status::Skipped;
+            r.passed = true;
+            r.detail = format!("skipped: its `if` ({id}: {}) did not hold in this run", g.name);
+        } else if a.is_share() && !r.held() {
+            r.status = Status::Missed;
+            r.passed = true;
+            r.detail = format!(
+                "{} (missed in this seed; required in {} of a sweep's seeds)",
+                r.detail,
+                percent(a.share_of_seeds)
+            );
+        }
+        out.push(r);
+    }
+    out
+}
+
+/// `0.9` -> `90 %`.
+pub fn percent(share: f64) -> String {
+    format!("{} %", (share * 1e4).round() / 1e2)
 }
 
 /// Rounds to 6 decimals so the JSON is short and the figures stable.
@@ -140,11 +201,14 @@ pub fn lookup<'a>(summary: &'a Value, path: &str) -> Result<&'a Value, String> {
 }
 
 pub fn evaluate(a: &scenarios::Assertion, summary: &Value) -> AssertionResult {
+    let share_of_seeds = a.is_share().then_some(a.share_of_seeds);
     let fail = |detail: String| AssertionResult {
         name: a.name.clone(),
         metric: a.metric.clone(),
         value: None,
         passed: false,
+        status: Status::Failed,
+        share_of_seeds,
         detail,
     };
     let value = match lookup(summary, &a.metric) {
@@ -173,6 +237,8 @@ pub fn evaluate(a: &scenarios::Assertion, summary: &Value) -> AssertionResult {
         metric: a.metric.clone(),
         value: Some(x),
         passed: ok,
+        status: if ok { Status::Passed } else { Status::Failed },
+        share_of_seeds,
         detail: format!("{} = {x} (expected {})", a.metric, bounds.join(" and ")),
     }
 }
@@ -336,7 +402,7 @@ mod tests {
     use super::*;
 
     fn assertion(metric: &str, min: Option<f64>, max: Option<f64>) -> scenarios::Assertion {
-        scenarios::Assertion { name: "t".into(), line: 1, metric: metric.into(), min, max, equals: None }
+        scenarios::Assertion { line: 1, ..scenarios::Assertion::new("t", metric, min, max, None) }
     }
 
     #[test]
@@ -349,5 +415,44 @@ mod tests {
         let r = evaluate(&assertion("probe.pairs.b->a.loss_ratio", Some(0.0), None), &s);
         assert!(!r.passed && r.detail.contains("no `b->a` at `probe.pairs`; there: a->b"), "{}", r.detail);
         assert!(!evaluate(&assertion("probe", Some(0.0), None), &s).passed, "an object is not a number");
+    }
+
+    /// The cascade gate of the 2020 files in small: a share assertion and what depends on it.
+    fn gated(failovers: f64, stop_s: f64) -> Vec<AssertionResult> {
+        use scenarios::Assertion;
+        let asserts = vec![
+            Assertion {
+                id: Some("cascade".into()),
+                share_of_seeds: 0.9,
+                ..Assertion::new("fails over", "failovers", Some(1.0), None, None)
+            },
+            Assertion {
+                given: Some("cascade".into()),
+                ..Assertion::new("writes stop", "stop_s", Some(700.0), None, None)
+            },
+            Assertion { id: Some("long".into()), ..Assertion::new("long stop", "stop_s", Some(800.0), None, None) },
+            Assertion { given: Some("long".into()), ..Assertion::new("no loss", "lost", None, Some(0.0), None) },
+        ];
+        judge(&asserts, &json!({"failovers": failovers, "stop_s": stop_s, "lost": 0}))
+    }
+
+    #[test]
+    fn a_gate_that_misses_skips_what_depends_on_it_and_fails_nothing() {
+        let status = |rs: &[AssertionResult]| rs.iter().map(|r| r.status).collect::<Vec<_>>();
+        use Status::*;
+        // The cascade: everything checked.
+        assert_eq!(status(&gated(1.0, 850.0)), [Passed, Passed, Passed, Passed]);
+        // The cascade with too short a stop: a plain failure, and the run fails.
+        let rs = gated(1.0, 750.0);
+        assert_eq!(status(&rs), [Passed, Passed, Failed, Skipped]);
+        assert!(!rs.iter().all(|r| r.passed));
+        // No cascade: the share assertion is missed, its dependant skipped, the run passes;
+        // an assertion without an `if` is still checked (and fails here).
+        let rs = gated(0.0, 6.0);
+        assert_eq!(status(&rs), [Missed, Skipped, Failed, Skipped]);
+        assert!(rs[0].passed && rs[1].passed && !rs[2].passed);
+        assert!(rs[0].detail.contains("required in 90 % of a sweep's seeds"), "{}", rs[0].detail);
+        assert!(rs[1].detail.contains("cascade: fails over"), "{}", rs[1].detail);
+        assert_eq!((rs[0].share_of_seeds, rs[1].share_of_seeds), (Some(0.9), None));
     }
 }

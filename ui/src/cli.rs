@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand, ValueEnum};
+use sim::summary::Status;
 use sim::{Detail, RunOptions};
 
 pub const EXIT_PASS: i32 = 0;
@@ -238,15 +239,30 @@ fn print_summary(o: &sim::RunOutput, quiet: bool) {
             s["network"]["delivered"]
         );
         for a in &o.assertions {
-            println!("  {} {}: {}", if a.passed { "PASS" } else { "FAIL" }, a.name, a.detail);
+            let word = match a.status {
+                Status::Passed => "PASS",
+                Status::Failed => "FAIL",
+                Status::Missed => "MISS",
+                Status::Skipped => "SKIP",
+            };
+            println!("  {word} {}: {}", a.name, a.detail);
         }
         for (checker, detail) in &o.world.trace.violations {
             println!("  INVARIANT {checker}: {detail}");
         }
     }
-    println!(
-        "outcome: {outcome} ({} of {} assertions passed)",
-        o.assertions.iter().filter(|a| a.passed).count(),
-        o.assertions.len()
-    );
+    let count = |st: Status| o.assertions.iter().filter(|a| a.status == st).count();
+    let mut others = String::new();
+    for (st, word) in [(Status::Missed, "missed"), (Status::Skipped, "skipped")] {
+        if count(st) > 0 {
+            others.push_str(&format!(", {} {word}", count(st)));
+        }
+    }
+    println!("outcome: {outcome} ({} of {} assertions passed{others})", count(Status::Passed), o.assertions.len());
+    if count(Status::Missed) > 0 {
+        println!(
+            "  a missed assertion must hold in a share of the seeds, not in each: \
+             `pgsim check FILE --seeds A..B` judges the share"
+        );
+    }
 }

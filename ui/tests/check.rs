@@ -231,3 +231,57 @@ fn runs_any(path: &Path) -> Vec<(u64, String)> {
         .map(|r| (r["seed"].as_u64().unwrap(), r["outcome"].as_str().unwrap().into()))
         .collect()
 }
+
+/// A `share_of_seeds` assertion is judged over a sweep (or a merge of its shards), never per
+/// seed; an assertion with `if` is skipped in the seeds where its condition did not hold.
+#[test]
+fn a_share_of_seeds_is_judged_over_the_sweep_and_if_skips_what_depends_on_it() {
+    let base = tmp("share");
+    let file = base.join("share.toml");
+    // etcd-leader-crash's writes stop ~1-1.4 s in seeds 0..10, 2.4 s in seed 6 (which also
+    // reaches term 4, not 3).
+    let scenario = fs::read_to_string(CRASH).unwrap()
+        + "\n[[assert]]\nid = \"fast\"\nname = \"writes back within 2 s\"\nmetric = \"etcd.write_unavailable_seconds\"\nmax = 2\nshare_of_seeds = 0.9\n"
+        + "\n[[assert]]\nif = \"fast\"\nname = \"one election\"\nmetric = \"etcd.max_term\"\nmax = 3\n";
+    fs::write(&file, scenario).unwrap();
+    let json = base.join("all.json");
+    let o = pgsim(&["check", s(&file), "--seeds", "0..10", "--jobs", "2", "--json", s(&json)]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("\"writes back within 2 s\" held in 9 of 10 seeds (90 %), needs 90 %: ok; missed in seed 6"),
+        "{stdout}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&fs::read_to_string(&json).unwrap()).unwrap();
+    let six = v["runs"].as_array().unwrap().iter().find(|r| r["seed"] == 6).unwrap();
+    assert_eq!((six["outcome"].as_str(), six["skipped"].as_u64()), (Some("pass"), Some(1)), "{six}");
+    assert_eq!(six["shares"][0]["held"], false);
+
+    // Seeds 0..8: 7 of 8 is below 90 %; every seed passes, the sweep does not.
+    let o = pgsim(&["check", s(&file), "--seeds", "0..8", "--jobs", "2"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("\"writes back within 2 s\" held in 7 of 8 seeds"), "{stdout}");
+    assert!(stdout.contains("8 passed, 0 failed, 0 errors; 1 assertion held in too few seeds"), "{stdout}");
+    // Its shards only count; their merge judges.
+    let shard = |i: &str| {
+        let out = base.join(format!("s{i}.json"));
+        let o = pgsim(&["check", s(&file), "--seeds", "0..8", "--shard", &format!("{i}/2"), "--json", s(&out)]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        assert!(String::from_utf8_lossy(&o.stdout).contains("`pgsim merge` judges the whole sweep"), "{}", text(&o));
+        out
+    };
+    let (s0, s1) = (shard("0"), shard("1"));
+    let o = pgsim(&["merge", s(&s0), s(&s1)]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("held in 7 of 8 seeds"), "{}", text(&o));
+
+    // `pgsim run` of seed 6 passes, and says what it missed and skipped.
+    let o = pgsim(&["run", s(&file), "--seed", "6"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("  MISS writes back within 2 s: etcd.write_unavailable_seconds = 2.4"), "{stdout}");
+    assert!(stdout.contains("  SKIP one election: skipped: its `if` (fast: writes back within 2 s)"), "{stdout}");
+    assert!(stdout.contains("1 missed, 1 skipped)"), "{stdout}");
+    fs::remove_dir_all(&base).unwrap();
+}

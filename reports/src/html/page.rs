@@ -22,6 +22,7 @@ p.note { font-size: 12px; }
 nav a { margin-right: 12px; font-size: 12px; }
 .outcome.pass { color: #1b7f2a; font-weight: 600; }
 .outcome.fail { color: #c62828; font-weight: 600; }
+.outcome.missed, .outcome.skipped { color: #8a6d00; font-weight: 600; }
 span.outcome { font-size: 14px; border: 1px solid currentColor; border-radius: 4px; padding: 0 6px; margin-left: 8px; vertical-align: middle; }
 .grid2 { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; align-items: start; }
 table { border-collapse: collapse; font-size: 12px; background: #fff; margin: 6px 0; width: 100%; }

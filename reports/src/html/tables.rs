@@ -15,8 +15,19 @@ use crate::xml::esc;
 /// pairs get a table of their own.
 const KEY_FIGURE_ROOTS: [&str; 7] = ["sim_seconds", "events", "faults_injected", "network", "etcd", "disk", "nodes"];
 
-fn pass_cell(passed: bool) -> String {
-    let word = if passed { "pass" } else { "fail" };
+/// `pass`, `fail`, or what summary.json's `status` says of an assertion that did not fail the
+/// run though it did not hold (`missed`: required in a share of the seeds; `skipped`: its `if`
+/// did not hold).
+fn result_word(a: &Value) -> &'static str {
+    match a["status"].as_str() {
+        Some("missed") => "missed",
+        Some("skipped") => "skipped",
+        _ if a["passed"].as_bool().unwrap_or(false) => "pass",
+        _ => "fail",
+    }
+}
+
+fn pass_cell(word: &str) -> String {
     format!(r#"<td class="outcome {word}">{word}</td>"#)
 }
 
@@ -32,7 +43,7 @@ pub fn assertions(run: &Run) -> String {
             s,
             r#"<tr data-name="{}" data-passed="{passed}">{}<td>{}</td><td>{}</td></tr>"#,
             esc(name),
-            pass_cell(passed),
+            pass_cell(result_word(a)),
             esc(name),
             esc(a["detail"].as_str().unwrap_or(""))
         );
@@ -238,7 +249,7 @@ pub fn compare_assertions(a: &Run, b: &Run) -> String {
     let cell = |x: Option<Value>| match x {
         Some(x) => {
             let passed = x["passed"].as_bool().unwrap_or(false);
-            let word = if passed { "pass" } else { "fail" };
+            let word = result_word(&x);
             format!(
                 r#"<td class="outcome {word}" data-passed="{passed}">{word}: {}</td>"#,
                 esc(x["detail"].as_str().unwrap_or(""))

@@ -350,4 +350,34 @@ pub struct Assertion {
     pub min: Option<f64>,
     pub max: Option<f64>,
     pub equals: Option<f64>,
+    /// A short name other assertions' `if` refer to.
+    pub id: Option<String>,
+    /// `if`: checked only in runs where the assertion with this id held (a consequence of
+    /// something that happens in most seeds, not all); skipped in the others.
+    pub given: Option<String>,
+    /// The share of a sweep's seeds in which it must hold (1 = every seed, the default). A run
+    /// in which it does not hold still passes; `pgsim check` judges the share over its seeds.
+    pub share_of_seeds: f64,
+}
+
+impl Assertion {
+    /// An assertion on `metric` that every seed must pass.
+    pub fn new(name: &str, metric: &str, min: Option<f64>, max: Option<f64>, equals: Option<f64>) -> Assertion {
+        Assertion {
+            name: name.into(),
+            line: 0,
+            metric: metric.into(),
+            min,
+            max,
+            equals,
+            id: None,
+            given: None,
+            share_of_seeds: 1.0,
+        }
+    }
+
+    /// Whether it must hold in only a share of the seeds.
+    pub fn is_share(&self) -> bool {
+        self.share_of_seeds < 1.0
+    }
 }

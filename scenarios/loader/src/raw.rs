@@ -233,4 +233,8 @@ pub struct RawAssert {
     pub min: Option<S<f64>>,
     pub max: Option<S<f64>>,
     pub equals: Option<S<f64>>,
+    pub id: Option<S<String>>,
+    #[serde(rename = "if")]
+    pub given: Option<S<String>>,
+    pub share_of_seeds: Option<S<f64>>,
 }

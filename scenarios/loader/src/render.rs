@@ -112,11 +112,20 @@ pub fn fault(sc: &Scenario, f: &Fault) -> String {
 pub fn assertion(a: &Assertion) -> String {
     let mut out = String::from("[[assert]]\n");
     let _ = writeln!(out, "name = {}", string(&a.name));
+    if let Some(id) = &a.id {
+        let _ = writeln!(out, "id = {}", string(id));
+    }
+    if let Some(given) = &a.given {
+        let _ = writeln!(out, "if = {}", string(given));
+    }
     let _ = writeln!(out, "metric = {}", string(&a.metric));
     for (key, v) in [("min", a.min), ("max", a.max), ("equals", a.equals)] {
         if let Some(v) = v {
             let _ = writeln!(out, "{key} = {}", float(v));
         }
+    }
+    if a.is_share() {
+        let _ = writeln!(out, "share_of_seeds = {}", float(a.share_of_seeds));
     }
     out
 }
@@ -220,12 +229,9 @@ equals = 1
             })
             .collect();
         let check = Assertion {
-            name: "no \"loss\"".into(),
-            line: 0,
-            metric: "postgres.x".into(),
-            min: None,
-            max: Some(0.5),
-            equals: None,
+            id: Some("no-loss".into()),
+            share_of_seeds: 0.95,
+            ..Assertion::new("no \"loss\"", "postgres.x", None, Some(0.5), None)
         };
         let mut own = String::from("[scenario]\nname = \"swarm\"\n\n");
         for f in &faults {
@@ -244,5 +250,6 @@ equals = 1
         assert_eq!(back.asserts.len(), 1, "the base's scripted assertion is replaced");
         let b = &back.asserts[0];
         assert_eq!((b.name.as_str(), b.metric.as_str(), b.max), ("no \"loss\"", "postgres.x", Some(0.5)));
+        assert_eq!((b.id.as_deref(), b.given.as_deref(), b.share_of_seeds), (Some("no-loss"), None, 0.95));
     }
 }

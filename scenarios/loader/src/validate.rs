@@ -269,6 +269,7 @@ fn build(cx: &Cx<'_>, raw: RawScenario) -> Res<Scenario> {
         }
     }
     let asserts = raw.asserts.iter().map(|a| assertion(cx, a)).collect::<Res<Vec<_>>>()?;
+    assertion_links(cx, &raw.asserts)?;
     let swarm = crate::swarm::swarm(cx.path, cx.text, &raw.swarm)?;
 
     Ok(Scenario {
@@ -633,6 +634,16 @@ fn assertion(cx: &Cx<'_>, a: &S<RawAssert>) -> Res<Assertion> {
         }
         _ => {}
     }
+    let share_of_seeds = match &a.share_of_seeds {
+        Some(v) if *v.get_ref() <= 0.0 => return cx.err(v.span(), "share_of_seeds must be above 0 (1 = every seed)"),
+        Some(v) => cx.ratio(v, "share_of_seeds")?,
+        None => 1.0,
+    };
+    if let Some(id) = &a.id
+        && (id.get_ref().is_empty() || !id.get_ref().chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+    {
+        return cx.err(id.span(), "an assertion id is a short name of letters, digits, '-' and '_'");
+    }
     Ok(Assertion {
         name: a.name.get_ref().clone(),
         line: cx.line_of(&span),
@@ -640,5 +651,32 @@ fn assertion(cx: &Cx<'_>, a: &S<RawAssert>) -> Res<Assertion> {
         min: a.min.as_ref().map(|v| *v.get_ref()),
         max: a.max.as_ref().map(|v| *v.get_ref()),
         equals: a.equals.as_ref().map(|v| *v.get_ref()),
+        id: a.id.as_ref().map(|v| v.get_ref().clone()),
+        given: a.given.as_ref().map(|v| v.get_ref().clone()),
+        share_of_seeds,
     })
+}
+
+/// Ids are unique, and an `if` names an assertion above it (so conditions cannot loop).
+fn assertion_links(cx: &Cx<'_>, asserts: &[S<RawAssert>]) -> Res<()> {
+    for (i, a) in asserts.iter().enumerate() {
+        let a = a.get_ref();
+        let earlier = || asserts[..i].iter().filter_map(|b| b.get_ref().id.as_ref());
+        if let Some(id) = &a.id
+            && earlier().any(|e| e.get_ref() == id.get_ref())
+        {
+            return cx.err(id.span(), format!("assertion id {:?} is used twice", id.get_ref()));
+        }
+        if let Some(given) = &a.given
+            && !earlier().any(|e| e.get_ref() == given.get_ref())
+        {
+            let ids: Vec<String> = earlier().map(|e| format!("{:?}", e.get_ref())).collect();
+            let known = if ids.is_empty() { "none".to_string() } else { ids.join(", ") };
+            return cx.err(
+                given.span(),
+                format!("`if` must name the id of an assertion above this one; ids above: {known}"),
+            );
+        }
+    }
+    Ok(())
 }

@@ -31,6 +31,8 @@ const REQUIRED: &[&str] = &[
     "name_clash_with_switch",
     "missing_region_link",
     "assert_min_above_max",
+    "assert_if_unknown_id",
+    "assert_share_above_one",
     "switch_has_no_such_port",
     "probe_timeout_too_short",
     "node_pause_without_end",

@@ -72,7 +72,7 @@ pub fn plan(sc: &Scenario, seed: u64) -> Plan {
 }
 
 fn equals(name: &str, metric: &str, value: f64) -> Assertion {
-    Assertion { name: name.into(), line: 0, metric: metric.into(), min: None, max: None, equals: Some(value) }
+    Assertion::new(name, metric, None, None, Some(value))
 }
 
 /// The properties a swarm run must hold, as assertions on its summary.json (the invariant
@@ -99,14 +99,13 @@ pub fn properties(sc: &Scenario, bound: Duration) -> Vec<Assertion> {
     }
     if !crate::converge::ConvergeSpec::from_scenario(sc).is_empty() {
         out.push(equals("liveness: the stack converges once every fault has healed", "convergence.converged", 1.0));
-        out.push(Assertion {
-            name: format!("liveness: it converges within {} of the last heal", seconds(bound)),
-            line: 0,
-            metric: "convergence.seconds_to_converge".into(),
-            min: None,
-            max: Some(bound.as_secs_f64()),
-            equals: None,
-        });
+        out.push(Assertion::new(
+            &format!("liveness: it converges within {} of the last heal", seconds(bound)),
+            "convergence.seconds_to_converge",
+            None,
+            Some(bound.as_secs_f64()),
+            None,
+        ));
     }
     out
 }

@@ -208,6 +208,8 @@ pub fn check(args: CheckArgs) -> i32 {
                 scenario_hash: l.hash.clone(),
                 wall_seconds: 0.0,
                 values: BTreeMap::new(),
+                shares: Vec::new(),
+                skipped: 0,
                 shard: shard_label.clone(),
                 replay: if args.swarm {
                     crate::swarm::sweep::replay(&l.file, seed, &extra)
@@ -250,6 +252,8 @@ pub fn check(args: CheckArgs) -> i32 {
             r.failures = reply.failures;
             r.trace_hash = reply.trace_hash;
             r.values = reply.values;
+            r.shares = reply.shares;
+            r.skipped = reply.skipped;
             r.wall_seconds = (reply.wall_seconds * 1e6).round() / 1e6;
             if let Err(e) = crate::swarm::sweep::on_reply(r, reply.swarm, &out) {
                 write_error.get_or_insert(e);
@@ -288,7 +292,8 @@ pub fn check(args: CheckArgs) -> i32 {
     };
     let elapsed = started.elapsed().as_secs_f64();
     let extra = if args.swarm { crate::swarm::sweep::coverage(&records) + &shrunk } else { String::new() };
-    print!("{}", results::report_with(&records, args.quiet, &extra));
+    let judge_shares = args.shard.is_none();
+    print!("{}", results::report_with(&records, args.quiet, &extra, judge_shares));
     if !args.quiet {
         println!("{:.1} s wall on {workers} worker process{}", elapsed, if workers == 1 { "" } else { "es" });
     }
@@ -301,7 +306,7 @@ pub fn check(args: CheckArgs) -> i32 {
         eprintln!("pgsim check: {e}");
         return EXIT_BAD_INPUT;
     }
-    results::exit_code(&records)
+    results::exit_code(&records, judge_shares)
 }
 
 pub fn merge(args: MergeArgs) -> i32 {
@@ -347,5 +352,5 @@ pub fn merge(args: MergeArgs) -> i32 {
         eprintln!("pgsim merge: {broken} run(s) gave different trace hashes in different files: determinism is broken");
         return EXIT_INTERNAL;
     }
-    results::exit_code(&records)
+    results::exit_code(&records, true)
 }

@@ -54,6 +54,12 @@ pub struct Reply {
     /// Each asserted metric's value (numbers only), so a sweep gives its spread over seeds.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub values: BTreeMap<String, f64>,
+    /// The run's `share_of_seeds` assertions and whether each held.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shares: Vec<ShareRun>,
+    /// How many assertions were skipped because their `if` did not hold.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skipped: usize,
     /// What a swarm or shrink job found besides.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub swarm: Option<crate::swarm::SwarmReply>,
@@ -69,9 +75,24 @@ impl Reply {
             trace_hash: None,
             wall_seconds: 0.0,
             values: BTreeMap::new(),
+            shares: Vec::new(),
+            skipped: 0,
             swarm: None,
         }
     }
+}
+
+pub fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// One `share_of_seeds` assertion in one run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShareRun {
+    pub name: String,
+    /// The share of the seeds it must hold in.
+    pub share_of_seeds: f64,
+    pub held: bool,
 }
 
 enum Event {

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::pool::ShareRun;
 use crate::cli::{EXIT_FAIL, EXIT_INTERNAL, EXIT_PASS};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -40,6 +41,12 @@ pub struct RunRecord {
     /// Each asserted metric's value in this run (see `Reply::values`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub values: BTreeMap<String, f64>,
+    /// The run's `share_of_seeds` assertions and whether each held.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shares: Vec<ShareRun>,
+    /// Assertions skipped because their `if` did not hold.
+    #[serde(default, skip_serializing_if = "super::pool::is_zero")]
+    pub skipped: usize,
     /// `I/N` when the check ran one shard of its seeds.
     pub shard: Option<String>,
     /// The command that reproduces the run.
@@ -74,13 +81,120 @@ pub fn by_scenario(records: &[RunRecord]) -> Vec<(String, Vec<&RunRecord>)> {
     groups
 }
 
-/// 0 if every run passed, 3 if any had an internal error, else 1 if any failed.
-pub fn exit_code(records: &[RunRecord]) -> i32 {
+/// 0 if every run passed (and, when `judge_shares`, every `share_of_seeds` assertion held in
+/// its share), 3 if any had an internal error, else 1.
+pub fn exit_code(records: &[RunRecord], judge_shares: bool) -> i32 {
+    let shares_failed = judge_shares && share_verdicts(records).iter().any(|v| !v.ok());
     match records.iter().map(|r| r.outcome).max() {
         Some(Outcome::Error) => EXIT_INTERNAL,
         Some(Outcome::Fail) => EXIT_FAIL,
+        _ if shares_failed => EXIT_FAIL,
         _ => EXIT_PASS,
     }
+}
+
+/// A `share_of_seeds` assertion judged over the finished runs of its scenario.
+#[derive(Debug)]
+pub struct ShareVerdict<'a> {
+    pub scenario: String,
+    pub name: String,
+    pub share_of_seeds: f64,
+    pub runs: usize,
+    pub held: usize,
+    /// The runs it did not hold in.
+    pub missed: Vec<&'a RunRecord>,
+}
+
+impl ShareVerdict<'_> {
+    pub fn ok(&self) -> bool {
+        // Whole seeds: 90 % of 50 seeds is 45.
+        self.held as f64 >= (self.share_of_seeds * self.runs as f64 - 1e-9).ceil()
+    }
+
+    fn line(&self, judged: bool) -> String {
+        let pct = 100.0 * self.held as f64 / self.runs.max(1) as f64;
+        let mut s = format!(
+            "{}{}: \"{}\" held in {} of {} seeds ({pct:.0} %), needs {}",
+            if judged && !self.ok() { "FAIL " } else { "" },
+            self.scenario,
+            self.name,
+            self.held,
+            self.runs,
+            sim::summary::percent(self.share_of_seeds)
+        );
+        if judged {
+            s.push_str(if self.ok() { ": ok" } else { ": too few" });
+        }
+        if !self.missed.is_empty() {
+            let seeds: Vec<u64> = self.missed.iter().map(|r| r.seed).collect();
+            let _ = write!(s, "; missed in seed{} {}", if seeds.len() == 1 { "" } else { "s" }, describe_list(&seeds));
+        }
+        s
+    }
+}
+
+/// `1, 5, 33` (at most 20, then `and N more`).
+fn describe_list(seeds: &[u64]) -> String {
+    let shown: Vec<String> = seeds.iter().take(20).map(u64::to_string).collect();
+    let more = seeds.len().saturating_sub(20);
+    if more > 0 { format!("{} and {more} more", shown.join(", ")) } else { shown.join(", ") }
+}
+
+/// Every `share_of_seeds` assertion of every scenario, over the runs that finished (an
+/// internal error has no verdicts of its own), in first-seen order.
+pub fn share_verdicts(records: &[RunRecord]) -> Vec<ShareVerdict<'_>> {
+    let mut out: Vec<ShareVerdict<'_>> = Vec::new();
+    for (scenario, rs) in by_scenario(records) {
+        let first = out.len();
+        for r in rs.into_iter().filter(|r| r.outcome != Outcome::Error) {
+            for s in &r.shares {
+                let v = match out[first..].iter_mut().find(|v| v.name == s.name) {
+                    Some(v) => v,
+                    None => {
+                        out.push(ShareVerdict {
+                            scenario: scenario.clone(),
+                            name: s.name.clone(),
+                            share_of_seeds: s.share_of_seeds,
+                            runs: 0,
+                            held: 0,
+                            missed: Vec::new(),
+                        });
+                        out.last_mut().expect("just pushed")
+                    }
+                };
+                v.runs += 1;
+                if s.held {
+                    v.held += 1;
+                } else {
+                    v.missed.push(r);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The report's lines on `share_of_seeds` assertions (empty when there are none). A shard
+/// only counts: the share is judged over the whole sweep by `pgsim merge`.
+fn share_report(records: &[RunRecord], judged: bool) -> String {
+    let verdicts = share_verdicts(records);
+    if verdicts.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(if judged {
+        "assertions that must hold in a share of the seeds:\n"
+    } else {
+        "assertions that must hold in a share of the seeds (a shard only counts; `pgsim merge` judges the whole sweep):\n"
+    });
+    for v in &verdicts {
+        let _ = writeln!(out, "  {}", v.line(judged));
+        if judged && !v.ok() {
+            for r in v.missed.iter().take(3) {
+                let _ = writeln!(out, "    replay seed {} with: {}", r.seed, r.replay);
+            }
+        }
+    }
+    out
 }
 
 /// Sorted seeds, short: `0..50`, `7`, `1..=49 step 2`, or `12 seeds in 3..=90`.
@@ -107,11 +221,12 @@ pub fn describe_seeds(seeds: &[u64]) -> String {
 /// The table (one row per scenario), every failing seed with its reason and replay command,
 /// and the totals line.
 pub fn report(records: &[RunRecord], quiet: bool) -> String {
-    report_with(records, quiet, "")
+    report_with(records, quiet, "", true)
 }
 
-/// `report`, with `extra` (lines, if any) before the totals line.
-pub fn report_with(records: &[RunRecord], quiet: bool, extra: &str) -> String {
+/// `report`, with `extra` (lines, if any) before the totals line; `judge_shares` false for a
+/// shard, whose seeds are only part of the sweep.
+pub fn report_with(records: &[RunRecord], quiet: bool, extra: &str, judge_shares: bool) -> String {
     let groups = by_scenario(records);
     let mut out = String::new();
     if !quiet && !records.is_empty() {
@@ -160,47 +275,73 @@ pub fn report_with(records: &[RunRecord], quiet: bool, extra: &str) -> String {
         let _ = writeln!(out, "{tag} {} seed {}: {reason}", r.scenario, r.seed);
         let _ = writeln!(out, "  replay with: {}", r.replay);
     }
+    let shares = share_report(records, judge_shares);
+    if !shares.is_empty() {
+        out.push('\n');
+        out.push_str(&shares);
+    }
     if !extra.is_empty() {
         out.push('\n');
         out.push_str(extra);
     }
     let count = |o: Outcome| records.iter().filter(|r| r.outcome == o).count();
+    let short = if judge_shares { share_verdicts(records).iter().filter(|v| !v.ok()).count() } else { 0 };
     let _ = writeln!(
         out,
-        "{}check: {} runs of {} scenario{}: {} passed, {} failed, {} errors",
+        "{}check: {} runs of {} scenario{}: {} passed, {} failed, {} errors{}",
         if quiet { "" } else { "\n" },
         records.len(),
         groups.len(),
         if groups.len() == 1 { "" } else { "s" },
         count(Outcome::Pass),
         count(Outcome::Fail),
-        count(Outcome::Error)
+        count(Outcome::Error),
+        match short {
+            0 => String::new(),
+            1 => "; 1 assertion held in too few seeds".into(),
+            n => format!("; {n} assertions held in too few seeds"),
+        }
     );
     out
 }
 
-pub fn junit_suites(records: &[RunRecord]) -> Vec<reports::junit::Suite> {
+/// One suite per scenario, one case per seed; when `judge_shares`, one more case per
+/// `share_of_seeds` assertion, failed when it held in too few seeds.
+pub fn junit_suites(records: &[RunRecord], judge_shares: bool) -> Vec<reports::junit::Suite> {
+    let verdicts = if judge_shares { share_verdicts(records) } else { Vec::new() };
     by_scenario(records)
         .into_iter()
-        .map(|(name, rs)| reports::junit::Suite {
-            name,
-            file: rs.first().map(|r| r.file.clone()).unwrap_or_default(),
-            cases: rs
-                .iter()
-                .map(|r| {
-                    let message = r.reason.clone().unwrap_or_default();
-                    reports::junit::Case {
-                        seed: r.seed,
-                        wall_seconds: r.wall_seconds,
-                        outcome: match r.outcome {
-                            Outcome::Pass => reports::junit::Outcome::Passed,
-                            Outcome::Fail => reports::junit::Outcome::Failed { message, detail: r.failures.join("\n") },
-                            Outcome::Error => reports::junit::Outcome::Error { message },
-                        },
-                        replay: r.replay.clone(),
-                    }
-                })
-                .collect(),
+        .map(|(name, rs)| {
+            let shares = verdicts.iter().filter(|v| v.scenario == name).map(|v| reports::junit::Case {
+                seed: v.missed.first().map_or(0, |r| r.seed),
+                name: Some(format!("share of seeds: {}", v.name)),
+                wall_seconds: 0.0,
+                outcome: if v.ok() {
+                    reports::junit::Outcome::Passed
+                } else {
+                    reports::junit::Outcome::Failed { message: v.line(true), detail: v.line(true) }
+                },
+                replay: v.missed.first().map(|r| r.replay.clone()).unwrap_or_default(),
+            });
+            let cases = rs.iter().map(|r| {
+                let message = r.reason.clone().unwrap_or_default();
+                reports::junit::Case {
+                    seed: r.seed,
+                    name: None,
+                    wall_seconds: r.wall_seconds,
+                    outcome: match r.outcome {
+                        Outcome::Pass => reports::junit::Outcome::Passed,
+                        Outcome::Fail => reports::junit::Outcome::Failed { message, detail: r.failures.join("\n") },
+                        Outcome::Error => reports::junit::Outcome::Error { message },
+                    },
+                    replay: r.replay.clone(),
+                }
+            });
+            reports::junit::Suite {
+                file: rs.first().map(|r| r.file.clone()).unwrap_or_default(),
+                cases: cases.chain(shares).collect(),
+                name,
+            }
         })
         .collect()
 }
@@ -243,6 +384,8 @@ pub fn write_outputs(
     json: Option<&Path>,
     junit: Option<&Path>,
 ) -> Result<(), String> {
+    // A shard's seeds are only part of the sweep: its shares are judged by `pgsim merge`.
+    let judge_shares = shard.is_none();
     if let Some(path) = json {
         let file =
             ResultsFile { pgsim_version: env!("CARGO_PKG_VERSION").into(), seeds, shard, runs: records.to_vec() };
@@ -251,7 +394,7 @@ pub fn write_outputs(
         write_atomically(path, text.as_bytes()).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     if let Some(path) = junit {
-        let text = reports::junit::to_string(&junit_suites(records));
+        let text = reports::junit::to_string(&junit_suites(records, judge_shares));
         write_atomically(path, text.as_bytes()).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     Ok(())
@@ -338,6 +481,8 @@ mod tests {
             scenario_hash: "00ff".into(),
             wall_seconds: 0.5,
             values: BTreeMap::new(),
+            shares: Vec::new(),
+            skipped: 0,
             shard: None,
             replay: format!("pgsim run scenarios/{scenario}.toml --seed {seed}"),
             swarm: None,
@@ -360,12 +505,61 @@ mod tests {
     #[test]
     fn exit_code_error_wins_over_fail() {
         let mut rs = vec![rec("a", 0, Outcome::Pass, "1")];
-        assert_eq!(exit_code(&rs), EXIT_PASS);
+        assert_eq!(exit_code(&rs, true), EXIT_PASS);
         rs.push(rec("a", 1, Outcome::Fail, "2"));
-        assert_eq!(exit_code(&rs), EXIT_FAIL);
+        assert_eq!(exit_code(&rs, true), EXIT_FAIL);
         rs.push(rec("b", 1, Outcome::Error, "3"));
-        assert_eq!(exit_code(&rs), EXIT_INTERNAL);
-        assert_eq!(exit_code(&[]), EXIT_PASS);
+        assert_eq!(exit_code(&rs, true), EXIT_INTERNAL);
+        assert_eq!(exit_code(&[], true), EXIT_PASS);
+    }
+
+    /// Seeds 0..10 of a scenario whose cascade (a 90 % share assertion) is missed in `missed`.
+    fn cascade_sweep(missed: &[u64]) -> Vec<RunRecord> {
+        (0..10)
+            .map(|seed| {
+                let mut r = rec("replay", seed, Outcome::Pass, "1");
+                let held = !missed.contains(&seed);
+                r.shares = vec![ShareRun { name: "fails over".into(), share_of_seeds: 0.9, held }];
+                r.skipped = if held { 0 } else { 3 };
+                r
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_share_assertion_is_judged_over_the_sweep_not_per_seed() {
+        // One miss in ten seeds: 90 % held, enough; every seed passes.
+        let rs = cascade_sweep(&[3]);
+        let v = share_verdicts(&rs);
+        assert_eq!((v.len(), v[0].runs, v[0].held, v[0].ok()), (1, 10, 9, true));
+        assert_eq!(exit_code(&rs, true), EXIT_PASS);
+        let text = report(&rs, true);
+        assert!(
+            text.contains("replay: \"fails over\" held in 9 of 10 seeds (90 %), needs 90 %: ok; missed in seed 3"),
+            "{text}"
+        );
+        // Two misses: 80 %, too few; the sweep fails though each seed passed, and says which.
+        let rs = cascade_sweep(&[3, 7]);
+        assert!(!share_verdicts(&rs)[0].ok());
+        assert_eq!(exit_code(&rs, true), EXIT_FAIL);
+        let text = report(&rs, true);
+        assert!(
+            text.contains(
+                "FAIL replay: \"fails over\" held in 8 of 10 seeds (80 %), needs 90 %: too few; missed in seeds 3, 7"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("replay seed 7 with: pgsim run scenarios/replay.toml --seed 7"), "{text}");
+        assert!(text.contains("10 passed, 0 failed, 0 errors; 1 assertion held in too few seeds"), "{text}");
+        let xml = reports::junit::to_string(&junit_suites(&rs, true));
+        assert!(
+            xml.contains(r#"name="share of seeds: fails over""#) && xml.contains(r#"tests="11" failures="1""#),
+            "{xml}"
+        );
+        // A shard only counts: no verdict, no failure, and JUnit has only its seeds.
+        assert_eq!(exit_code(&rs, false), EXIT_PASS);
+        assert!(report_with(&rs, true, "", false).contains("`pgsim merge` judges the whole sweep"));
+        assert!(!reports::junit::to_string(&junit_suites(&rs, false)).contains("share of seeds"));
     }
 
     #[test]

@@ -9,9 +9,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use scenarios::Scenario;
+use sim::summary::Status;
 use sim::{Detail, RunOptions};
 
-use super::pool::{Job, Mode, RESULT_PREFIX, Reply};
+use super::pool::{Job, Mode, RESULT_PREFIX, Reply, ShareRun};
 use super::results::Outcome;
 use crate::cli::{EXIT_INTERNAL, EXIT_PASS};
 use crate::swarm::scenario::Base;
@@ -102,6 +103,8 @@ fn run_one(sc: &Scenario, job: &Job, debug: Debug) -> Reply {
             trace_hash: r.trace_hash,
             wall_seconds: r.wall_seconds,
             values: r.values,
+            shares: r.shares,
+            skipped: r.skipped,
             swarm: None,
         },
         Err((msg, wall_seconds)) => Reply { wall_seconds, ..Reply::error(job.id, msg) },
@@ -119,6 +122,10 @@ pub struct Ran {
     pub wall_seconds: f64,
     /// Asserted metric -> value, for the numbers among them.
     pub values: BTreeMap<String, f64>,
+    /// The `share_of_seeds` assertions and whether each held.
+    pub shares: Vec<ShareRun>,
+    /// Assertions skipped because their `if` did not hold.
+    pub skipped: usize,
     pub summary: serde_json::Value,
 }
 
@@ -130,7 +137,7 @@ pub fn run_caught(sc: &Scenario, seed: u64, debug_panic_at: Option<Duration>) ->
     let wall = Instant::now();
     match panic::catch_unwind(AssertUnwindSafe(|| sim::run(sc, opts))) {
         Ok(o) => {
-            let failed: Vec<_> = o.assertions.iter().filter(|a| !a.passed).collect();
+            let failed: Vec<_> = o.assertions.iter().filter(|a| a.status == Status::Failed).collect();
             let mut failures: Vec<String> = failed.iter().map(|a| format!("FAIL {}: {}", a.name, a.detail)).collect();
             failures.extend(o.world.trace.violations.iter().map(|(c, d)| format!("INVARIANT {c}: {d}")));
             let property = failed
@@ -144,6 +151,14 @@ pub fn run_caught(sc: &Scenario, seed: u64, debug_panic_at: Option<Duration>) ->
                 trace_hash: o.summary["trace_hash"].as_str().map(String::from),
                 wall_seconds: o.wall_seconds,
                 values: o.assertions.iter().filter_map(|a| Some((a.metric.clone(), a.value?))).collect(),
+                shares: o
+                    .assertions
+                    .iter()
+                    .filter_map(|a| {
+                        Some(ShareRun { name: a.name.clone(), share_of_seeds: a.share_of_seeds?, held: a.held() })
+                    })
+                    .collect(),
+                skipped: o.assertions.iter().filter(|a| a.status == Status::Skipped).count(),
                 summary: o.summary,
             })
         }

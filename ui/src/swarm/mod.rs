@@ -88,6 +88,8 @@ fn reply(job: &Job, r: &Ran, swarm: SwarmReply) -> Reply {
         trace_hash: r.trace_hash.clone(),
         wall_seconds: r.wall_seconds,
         values: r.values.clone(),
+        shares: r.shares.clone(),
+        skipped: r.skipped,
         swarm: Some(swarm),
     }
 }

@@ -266,6 +266,8 @@ mod tests {
                 ..SwarmRecord::default()
             }),
             values: Default::default(),
+            shares: Vec::new(),
+            skipped: 0,
         }
     }
 
