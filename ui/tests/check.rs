@@ -253,6 +253,7 @@ fn a_share_of_seeds_is_judged_over_the_sweep_and_if_skips_what_depends_on_it() {
         "{stdout}"
     );
     let v: serde_json::Value = serde_json::from_str(&fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["complete"], true, "written whole at the end");
     let six = v["runs"].as_array().unwrap().iter().find(|r| r["seed"] == 6).unwrap();
     assert_eq!((six["outcome"].as_str(), six["skipped"].as_u64()), (Some("pass"), Some(1)), "{six}");
     assert_eq!(six["shares"][0]["held"], false);

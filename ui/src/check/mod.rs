@@ -19,6 +19,10 @@ pub mod worker;
 use results::{Outcome, ResultsFile, RunRecord};
 use spec::{SeedRange, Shard};
 
+/// How often, at most, the `--json` file is rewritten while a check runs (also whenever a
+/// scenario's last seed finishes).
+const PARTIAL_JSON_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// At most this many runs in one check (a queue with a bound; split bigger sweeps with --shard).
 pub const RUNS_MAX: u128 = 1_000_000;
 
@@ -241,6 +245,11 @@ pub fn check(args: CheckArgs) -> i32 {
     }
     let progress_cell = std::cell::RefCell::new(&mut progress);
     let mut write_error: Option<String> = None;
+    // The --json file is kept current while the check runs (the runs finished so far, marked
+    // incomplete), so a sweep that is interrupted keeps what it ran.
+    let mut finished = vec![false; records.len()];
+    let mut json_written = std::time::Instant::now();
+    let seeds_label = args.seeds.map(|s| s.to_string());
     pool::run(
         &jobs,
         workers,
@@ -269,11 +278,21 @@ pub fn check(args: CheckArgs) -> i32 {
             }
             p.run_finished(r.outcome);
             let s = job_scenario[reply.id];
+            finished[reply.id] = true;
             left[s] -= 1;
             if left[s] == 0 {
                 let mine = || records.iter().zip(&job_scenario).filter(|(_, j)| **j == s).map(|(r, _)| r);
                 let count = |o: Outcome| mine().filter(|r| r.outcome == o).count();
                 p.scenario_finished(&loaded[s].name, mine().count(), count(Outcome::Fail), count(Outcome::Error));
+            }
+            if let Some(path) = args.json.as_deref()
+                && (left[s] == 0 || json_written.elapsed() >= PARTIAL_JSON_EVERY)
+            {
+                let done = records.iter().zip(&finished).filter(|(_, f)| **f).map(|(r, _)| r);
+                if let Err(e) = results::write_json(path, done, seeds_label.clone(), shard_label.clone(), false) {
+                    write_error.get_or_insert(e);
+                }
+                json_written = std::time::Instant::now();
             }
         },
         |line| progress_cell.borrow().log(&line),
@@ -297,8 +316,9 @@ pub fn check(args: CheckArgs) -> i32 {
     if !args.quiet {
         println!("{:.1} s wall on {workers} worker process{}", elapsed, if workers == 1 { "" } else { "es" });
     }
-    let seeds = args.seeds.map(|s| s.to_string());
-    if let Err(e) = results::write_outputs(&records, seeds, shard_label, args.json.as_deref(), args.junit.as_deref()) {
+    if let Err(e) =
+        results::write_outputs(&records, seeds_label, shard_label, args.json.as_deref(), args.junit.as_deref())
+    {
         eprintln!("pgsim check: {e}");
         return EXIT_BAD_INPUT;
     }

@@ -63,7 +63,17 @@ pub struct ResultsFile {
     /// `--seeds` as given (null: each scenario's own seed).
     pub seeds: Option<String>,
     pub shard: Option<String>,
+    /// False while the check is still running (or if it never finished): `runs` then holds
+    /// the runs finished so far. A long sweep rewrites its file as it goes, so an interrupted
+    /// one keeps what it ran.
+    #[serde(default = "complete_by_default")]
+    pub complete: bool,
     pub runs: Vec<RunRecord>,
+}
+
+/// Files written before `complete` existed were written whole at the end.
+fn complete_by_default() -> bool {
+    true
 }
 
 /// Records grouped by scenario, in first-seen order; each group's seeds ascending.
@@ -376,6 +386,26 @@ pub fn check_writable(flag: &str, path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Writes the `--json` file (atomically): `runs`, and whether they are all of the check's.
+pub fn write_json<'a>(
+    path: &Path,
+    runs: impl Iterator<Item = &'a RunRecord>,
+    seeds: Option<String>,
+    shard: Option<String>,
+    complete: bool,
+) -> Result<(), String> {
+    let file = ResultsFile {
+        pgsim_version: env!("CARGO_PKG_VERSION").into(),
+        seeds,
+        shard,
+        complete,
+        runs: runs.cloned().collect(),
+    };
+    let mut text = serde_json::to_string_pretty(&file).map_err(|e| e.to_string())?;
+    text.push('\n');
+    write_atomically(path, text.as_bytes()).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
 /// Writes `--json` and `--junit` (each atomically). Returns a message on failure.
 pub fn write_outputs(
     records: &[RunRecord],
@@ -387,11 +417,7 @@ pub fn write_outputs(
     // A shard's seeds are only part of the sweep: its shares are judged by `pgsim merge`.
     let judge_shares = shard.is_none();
     if let Some(path) = json {
-        let file =
-            ResultsFile { pgsim_version: env!("CARGO_PKG_VERSION").into(), seeds, shard, runs: records.to_vec() };
-        let mut text = serde_json::to_string_pretty(&file).map_err(|e| e.to_string())?;
-        text.push('\n');
-        write_atomically(path, text.as_bytes()).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        write_json(path, records.iter(), seeds, shard, true)?;
     }
     if let Some(path) = junit {
         let text = reports::junit::to_string(&junit_suites(records, judge_shares));
@@ -413,6 +439,12 @@ pub fn merge(files: &[(String, ResultsFile)]) -> Result<(Vec<RunRecord>, Vec<Str
         warnings.push(format!("the files come from different pgsim versions ({versions:?})"));
     }
     for (path, file) in files {
+        if !file.complete {
+            warnings.push(format!(
+                "{path} was written by a check that had not finished: only its {} finished runs are merged",
+                file.runs.len()
+            ));
+        }
         for r in &file.runs {
             let key = (r.scenario.clone(), r.seed);
             let Some(&i) = index.get(&key) else {
@@ -490,7 +522,13 @@ mod tests {
     }
 
     fn file(shard: Option<&str>, runs: Vec<RunRecord>) -> ResultsFile {
-        ResultsFile { pgsim_version: "0.1.0".into(), seeds: Some("0..4".into()), shard: shard.map(Into::into), runs }
+        ResultsFile {
+            pgsim_version: "0.1.0".into(),
+            seeds: Some("0..4".into()),
+            shard: shard.map(Into::into),
+            complete: true,
+            runs,
+        }
     }
 
     #[test]
@@ -600,6 +638,22 @@ mod tests {
         assert!(text.ends_with("check: 3 runs of 2 scenarios: 2 passed, 1 failed, 0 errors\n"), "{text}");
         let quiet = report(&rs, true);
         assert!(!quiet.contains("scenario  file") && quiet.contains("replay with"), "{quiet}");
+    }
+
+    #[test]
+    fn a_partial_file_is_merged_with_a_warning_and_an_old_file_counts_as_complete() {
+        let mut partial = file(None, vec![rec("a", 0, Outcome::Pass, "11")]);
+        partial.complete = false;
+        let whole = file(None, vec![rec("a", 1, Outcome::Pass, "22")]);
+        let (merged, warnings) = merge(&[("p.json".into(), partial), ("w.json".into(), whole)]).unwrap();
+        assert_eq!(merged.len(), 2);
+        assert_eq!(
+            warnings,
+            ["p.json was written by a check that had not finished: only its 1 finished runs are merged"]
+        );
+        let old: ResultsFile =
+            serde_json::from_str(r#"{"pgsim_version": "0.1.0", "seeds": null, "shard": null, "runs": []}"#).unwrap();
+        assert!(old.complete, "files from before `complete` were written whole");
     }
 
     #[test]
