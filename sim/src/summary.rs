@@ -60,17 +60,16 @@ pub fn judge(asserts: &[scenarios::Assertion], summary: &Value) -> Vec<Assertion
         });
         if let Some((id, g)) = gate.filter(|(_, g)| !g.held()) {
             r.status = Status::Skipped;
-            r.passed = true;
             r.detail = format!("skipped: its `if` ({id}: {}) did not hold in this run", g.name);
         } else if a.is_share() && !r.held() {
             r.status = Status::Missed;
-            r.passed = true;
             r.detail = format!(
                 "{} (missed in this seed; required in {} of a sweep's seeds)",
                 r.detail,
                 percent(a.share_of_seeds)
             );
         }
+        r.passed = r.status != Status::Failed;
         out.push(r);
     }
     out

@@ -3,7 +3,6 @@
 //! assertion or invariant failed, 2 bad input (nothing runs, nothing is written), 3 an internal
 //! error (3 wins over 1).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
@@ -211,9 +210,7 @@ pub fn check(args: CheckArgs) -> i32 {
                 trace_hash: None,
                 scenario_hash: l.hash.clone(),
                 wall_seconds: 0.0,
-                values: BTreeMap::new(),
-                shares: Vec::new(),
-                skipped: 0,
+                asserted: pool::Asserted::default(),
                 shard: shard_label.clone(),
                 replay: if args.swarm {
                     crate::swarm::sweep::replay(&l.file, seed, &extra)
@@ -260,9 +257,7 @@ pub fn check(args: CheckArgs) -> i32 {
             r.reason = reply.reason;
             r.failures = reply.failures;
             r.trace_hash = reply.trace_hash;
-            r.values = reply.values;
-            r.shares = reply.shares;
-            r.skipped = reply.skipped;
+            r.asserted = reply.asserted;
             r.wall_seconds = (reply.wall_seconds * 1e6).round() / 1e6;
             if let Err(e) = crate::swarm::sweep::on_reply(r, reply.swarm, &out) {
                 write_error.get_or_insert(e);

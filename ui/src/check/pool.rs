@@ -11,6 +11,8 @@ use std::thread::JoinHandle;
 
 use serde::{Deserialize, Serialize};
 
+use sim::summary::{AssertionResult, Status};
+
 use super::results::Outcome;
 
 /// What a worker's stdout lines that carry a result start with; any other line is passed on
@@ -51,15 +53,8 @@ pub struct Reply {
     pub failures: Vec<String>,
     pub trace_hash: Option<String>,
     pub wall_seconds: f64,
-    /// Each asserted metric's value (numbers only), so a sweep gives its spread over seeds.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub values: BTreeMap<String, f64>,
-    /// The run's `share_of_seeds` assertions and whether each held.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub shares: Vec<ShareRun>,
-    /// How many assertions were skipped because their `if` did not hold.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub skipped: usize,
+    #[serde(flatten)]
+    pub asserted: Asserted,
     /// What a swarm or shrink job found besides.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub swarm: Option<crate::swarm::SwarmReply>,
@@ -74,15 +69,43 @@ impl Reply {
             failures: Vec::new(),
             trace_hash: None,
             wall_seconds: 0.0,
-            values: BTreeMap::new(),
-            shares: Vec::new(),
-            skipped: 0,
+            asserted: Asserted::default(),
             swarm: None,
         }
     }
 }
 
-pub fn is_zero(n: &usize) -> bool {
+/// What a run's assertions tell a sweep besides pass or fail: the worker reports it, the
+/// parent records it (flattened into both, so `--json` keeps these keys at a run's top level).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Asserted {
+    /// Each asserted metric's value (numbers only), so a sweep gives its spread over seeds.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub values: BTreeMap<String, f64>,
+    /// The run's `share_of_seeds` assertions and whether each held.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shares: Vec<ShareRun>,
+    /// How many assertions were skipped because their `if` did not hold.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skipped: usize,
+}
+
+impl Asserted {
+    pub fn of(assertions: &[AssertionResult]) -> Asserted {
+        Asserted {
+            values: assertions.iter().filter_map(|a| Some((a.metric.clone(), a.value?))).collect(),
+            shares: assertions
+                .iter()
+                .filter_map(|a| {
+                    Some(ShareRun { name: a.name.clone(), share_of_seeds: a.share_of_seeds?, held: a.held() })
+                })
+                .collect(),
+            skipped: assertions.iter().filter(|a| a.status == Status::Skipped).count(),
+        }
+    }
+}
+
+fn is_zero(n: &usize) -> bool {
     *n == 0
 }
 

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::pool::ShareRun;
+use super::pool::Asserted;
 use crate::cli::{EXIT_FAIL, EXIT_INTERNAL, EXIT_PASS};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -38,15 +38,9 @@ pub struct RunRecord {
     /// The scenario file's hash: shards merge only results of the same file.
     pub scenario_hash: String,
     pub wall_seconds: f64,
-    /// Each asserted metric's value in this run (see `Reply::values`).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub values: BTreeMap<String, f64>,
-    /// The run's `share_of_seeds` assertions and whether each held.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub shares: Vec<ShareRun>,
-    /// Assertions skipped because their `if` did not hold.
-    #[serde(default, skip_serializing_if = "super::pool::is_zero")]
-    pub skipped: usize,
+    /// The asserted values, share-of-seeds results and skips of this run.
+    #[serde(flatten)]
+    pub asserted: Asserted,
     /// `I/N` when the check ran one shard of its seeds.
     pub shard: Option<String>,
     /// The command that reproduces the run.
@@ -109,27 +103,31 @@ pub struct ShareVerdict<'a> {
     pub scenario: String,
     pub name: String,
     pub share_of_seeds: f64,
-    pub runs: usize,
+    /// How many runs it held in.
     pub held: usize,
     /// The runs it did not hold in.
     pub missed: Vec<&'a RunRecord>,
 }
 
 impl ShareVerdict<'_> {
+    pub fn runs(&self) -> usize {
+        self.held + self.missed.len()
+    }
+
     pub fn ok(&self) -> bool {
         // Whole seeds: 90 % of 50 seeds is 45.
-        self.held as f64 >= (self.share_of_seeds * self.runs as f64 - 1e-9).ceil()
+        self.held as f64 >= (self.share_of_seeds * self.runs() as f64 - 1e-9).ceil()
     }
 
     fn line(&self, judged: bool) -> String {
-        let pct = 100.0 * self.held as f64 / self.runs.max(1) as f64;
+        let pct = 100.0 * self.held as f64 / self.runs().max(1) as f64;
         let mut s = format!(
             "{}{}: \"{}\" held in {} of {} seeds ({pct:.0} %), needs {}",
             if judged && !self.ok() { "FAIL " } else { "" },
             self.scenario,
             self.name,
             self.held,
-            self.runs,
+            self.runs(),
             sim::summary::percent(self.share_of_seeds)
         );
         if judged {
@@ -157,7 +155,7 @@ pub fn share_verdicts(records: &[RunRecord]) -> Vec<ShareVerdict<'_>> {
     for (scenario, rs) in by_scenario(records) {
         let first = out.len();
         for r in rs.into_iter().filter(|r| r.outcome != Outcome::Error) {
-            for s in &r.shares {
+            for s in &r.asserted.shares {
                 let v = match out[first..].iter_mut().find(|v| v.name == s.name) {
                     Some(v) => v,
                     None => {
@@ -165,14 +163,12 @@ pub fn share_verdicts(records: &[RunRecord]) -> Vec<ShareVerdict<'_>> {
                             scenario: scenario.clone(),
                             name: s.name.clone(),
                             share_of_seeds: s.share_of_seeds,
-                            runs: 0,
                             held: 0,
                             missed: Vec::new(),
                         });
                         out.last_mut().expect("just pushed")
                     }
                 };
-                v.runs += 1;
                 if s.held {
                     v.held += 1;
                 } else {
@@ -186,8 +182,7 @@ pub fn share_verdicts(records: &[RunRecord]) -> Vec<ShareVerdict<'_>> {
 
 /// The report's lines on `share_of_seeds` assertions (empty when there are none). A shard
 /// only counts: the share is judged over the whole sweep by `pgsim merge`.
-fn share_report(records: &[RunRecord], judged: bool) -> String {
-    let verdicts = share_verdicts(records);
+fn share_report(verdicts: &[ShareVerdict<'_>], judged: bool) -> String {
     if verdicts.is_empty() {
         return String::new();
     }
@@ -196,7 +191,7 @@ fn share_report(records: &[RunRecord], judged: bool) -> String {
     } else {
         "assertions that must hold in a share of the seeds (a shard only counts; `pgsim merge` judges the whole sweep):\n"
     });
-    for v in &verdicts {
+    for v in verdicts {
         let _ = writeln!(out, "  {}", v.line(judged));
         if judged && !v.ok() {
             for r in v.missed.iter().take(3) {
@@ -285,7 +280,8 @@ pub fn report_with(records: &[RunRecord], quiet: bool, extra: &str, judge_shares
         let _ = writeln!(out, "{tag} {} seed {}: {reason}", r.scenario, r.seed);
         let _ = writeln!(out, "  replay with: {}", r.replay);
     }
-    let shares = share_report(records, judge_shares);
+    let verdicts = share_verdicts(records);
+    let shares = share_report(&verdicts, judge_shares);
     if !shares.is_empty() {
         out.push('\n');
         out.push_str(&shares);
@@ -295,7 +291,7 @@ pub fn report_with(records: &[RunRecord], quiet: bool, extra: &str, judge_shares
         out.push_str(extra);
     }
     let count = |o: Outcome| records.iter().filter(|r| r.outcome == o).count();
-    let short = if judge_shares { share_verdicts(records).iter().filter(|v| !v.ok()).count() } else { 0 };
+    let short = if judge_shares { verdicts.iter().filter(|v| !v.ok()).count() } else { 0 };
     let _ = writeln!(
         out,
         "{}check: {} runs of {} scenario{}: {} passed, {} failed, {} errors{}",
@@ -500,6 +496,7 @@ pub fn merge(files: &[(String, ResultsFile)]) -> Result<(Vec<RunRecord>, Vec<Str
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check::pool::ShareRun;
 
     fn rec(scenario: &str, seed: u64, outcome: Outcome, hash: &str) -> RunRecord {
         RunRecord {
@@ -512,9 +509,7 @@ mod tests {
             trace_hash: Some(hash.into()),
             scenario_hash: "00ff".into(),
             wall_seconds: 0.5,
-            values: BTreeMap::new(),
-            shares: Vec::new(),
-            skipped: 0,
+            asserted: Asserted::default(),
             shard: None,
             replay: format!("pgsim run scenarios/{scenario}.toml --seed {seed}"),
             swarm: None,
@@ -557,8 +552,8 @@ mod tests {
             .map(|seed| {
                 let mut r = rec("replay", seed, Outcome::Pass, "1");
                 let held = !missed.contains(&seed);
-                r.shares = vec![ShareRun { name: "fails over".into(), share_of_seeds: 0.9, held }];
-                r.skipped = if held { 0 } else { 3 };
+                r.asserted.shares = vec![ShareRun { name: "fails over".into(), share_of_seeds: 0.9, held }];
+                r.asserted.skipped = if held { 0 } else { 3 };
                 r
             })
             .collect()
@@ -569,7 +564,7 @@ mod tests {
         // One miss in ten seeds: 90 % held, enough; every seed passes.
         let rs = cascade_sweep(&[3]);
         let v = share_verdicts(&rs);
-        assert_eq!((v.len(), v[0].runs, v[0].held, v[0].ok()), (1, 10, 9, true));
+        assert_eq!((v.len(), v[0].runs(), v[0].held, v[0].ok()), (1, 10, 9, true));
         assert_eq!(exit_code(&rs, true), EXIT_PASS);
         let text = report(&rs, true);
         assert!(

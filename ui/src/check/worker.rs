@@ -12,7 +12,7 @@ use scenarios::Scenario;
 use sim::summary::Status;
 use sim::{Detail, RunOptions};
 
-use super::pool::{Job, Mode, RESULT_PREFIX, Reply, ShareRun};
+use super::pool::{Asserted, Job, Mode, RESULT_PREFIX, Reply};
 use super::results::Outcome;
 use crate::cli::{EXIT_INTERNAL, EXIT_PASS};
 use crate::swarm::scenario::Base;
@@ -102,9 +102,7 @@ fn run_one(sc: &Scenario, job: &Job, debug: Debug) -> Reply {
             failures: r.failures,
             trace_hash: r.trace_hash,
             wall_seconds: r.wall_seconds,
-            values: r.values,
-            shares: r.shares,
-            skipped: r.skipped,
+            asserted: r.asserted,
             swarm: None,
         },
         Err((msg, wall_seconds)) => Reply { wall_seconds, ..Reply::error(job.id, msg) },
@@ -120,12 +118,7 @@ pub struct Ran {
     pub property: Option<String>,
     pub trace_hash: Option<String>,
     pub wall_seconds: f64,
-    /// Asserted metric -> value, for the numbers among them.
-    pub values: BTreeMap<String, f64>,
-    /// The `share_of_seeds` assertions and whether each held.
-    pub shares: Vec<ShareRun>,
-    /// Assertions skipped because their `if` did not hold.
-    pub skipped: usize,
+    pub asserted: Asserted,
     pub summary: serde_json::Value,
 }
 
@@ -150,15 +143,7 @@ pub fn run_caught(sc: &Scenario, seed: u64, debug_panic_at: Option<Duration>) ->
                 property,
                 trace_hash: o.summary["trace_hash"].as_str().map(String::from),
                 wall_seconds: o.wall_seconds,
-                values: o.assertions.iter().filter_map(|a| Some((a.metric.clone(), a.value?))).collect(),
-                shares: o
-                    .assertions
-                    .iter()
-                    .filter_map(|a| {
-                        Some(ShareRun { name: a.name.clone(), share_of_seeds: a.share_of_seeds?, held: a.held() })
-                    })
-                    .collect(),
-                skipped: o.assertions.iter().filter(|a| a.status == Status::Skipped).count(),
+                asserted: Asserted::of(&o.assertions),
                 summary: o.summary,
             })
         }

@@ -87,9 +87,7 @@ fn reply(job: &Job, r: &Ran, swarm: SwarmReply) -> Reply {
         failures,
         trace_hash: r.trace_hash.clone(),
         wall_seconds: r.wall_seconds,
-        values: r.values.clone(),
-        shares: r.shares.clone(),
-        skipped: r.skipped,
+        asserted: r.asserted.clone(),
         swarm: Some(swarm),
     }
 }

@@ -265,9 +265,7 @@ mod tests {
                 found: SeedFindings { property: property.map(String::from), ..SeedFindings::default() },
                 ..SwarmRecord::default()
             }),
-            values: Default::default(),
-            shares: Vec::new(),
-            skipped: 0,
+            asserted: Default::default(),
         }
     }
 
