@@ -1,13 +1,24 @@
 //! HAProxy's server health checks and load balancing (doc/configuration.txt), as pure state:
 //! the stack wires them to the network (issue [stack]).
 //!
+//! Modelled on HAProxy 2.6 (src/check.c), checked against the real 2.6.12 in
+//! calibration/fixtures/haproxy-*.json.
+//!
 //! A server goes DOWN after `fall` consecutive failed checks and UP after `rise` consecutive
-//! successful ones. Checks run every `inter` while the server is steadily UP, every `fastinter`
-//! while it is in transition (UP going down, DOWN going up) and every `downinter` while it is
-//! DOWN; `fastinter` and `downinter` default to `inter`. A check not answered within
-//! `timeout check` (default: `inter`) fails.
+//! successful ones. The next check starts `inter` after the previous one *completed* (HAProxy
+//! re-arms the check task at completion time plus `srv_getinter()`): `inter` while the server
+//! is steadily UP, `fastinter` while it is in transition (UP going down, DOWN going up) and
+//! `downinter` while it is DOWN; `fastinter` and `downinter` default to `inter`. The checks
+//! are layer-4 (a TCP connect is the whole check), so a check not answered within `inter` fails,
+//! or within min(`inter`, `timeout connect`) when `timeout check` is set (HAProxy allows the
+//! connect that long only when `timeout check` is set). A silent server thus costs `inter` per
+//! check plus `inter` between checks: DOWN about 10-12 s after a host vanishes with the
+//! defaults, as the real one measured (haproxy-path-drop).
 
 use std::time::Duration;
+
+/// pgsim's `timeout connect` when a scenario sets none (HAProxy itself warns and waits forever).
+pub const DEFAULT_TIMEOUT_CONNECT: Duration = Duration::from_secs(5);
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct CheckConfig {
@@ -16,7 +27,10 @@ pub struct CheckConfig {
     pub downinter: Option<Duration>,
     pub rise: u32,
     pub fall: u32,
+    /// `timeout check`: only whether it is set matters to a layer-4 check (see `timeout`).
     pub timeout_check: Option<Duration>,
+    /// `timeout connect`, which bounds a check's connect when `timeout check` is set.
+    pub timeout_connect: Duration,
 }
 
 impl Default for CheckConfig {
@@ -29,6 +43,7 @@ impl Default for CheckConfig {
             rise: 2,
             fall: 3,
             timeout_check: None,
+            timeout_connect: DEFAULT_TIMEOUT_CONNECT,
         }
     }
 }
@@ -96,8 +111,13 @@ impl ServerCheck {
         }
     }
 
+    /// How long a check may wait for its connection: `inter`, or min(`inter`, `timeout
+    /// connect`) when `timeout check` is set (src/check.c, where a check starts).
     pub fn timeout(&self) -> Duration {
-        self.cfg.timeout_check.unwrap_or(self.cfg.inter)
+        match self.cfg.timeout_check {
+            Some(_) => self.cfg.inter.min(self.cfg.timeout_connect),
+            None => self.cfg.inter,
+        }
     }
 }
 

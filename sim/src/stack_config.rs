@@ -103,6 +103,7 @@ fn haproxy(sc: &Scenario, write: &[NodeId], read: &[NodeId]) -> HaproxyConfig {
             rise: h.rise,
             fall: h.fall,
             timeout_check: h.timeout_check,
+            timeout_connect: h.timeout_connect,
         };
         for s in &mut b.servers {
             s.maxconn = h.maxconn;

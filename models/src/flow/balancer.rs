@@ -353,9 +353,11 @@ impl Haproxy {
 
     fn check_done(&mut self, ctx: &mut HCtx<'_>, b: usize, i: usize, ok: bool) {
         let s = &mut self.backends[b].servers[i];
-        let (_, sent) = s.pending.take().expect("a check was in flight");
+        s.pending.take().expect("a check was in flight");
         let transition = s.check.on_result(ok);
-        s.next_check_at = (sent + s.check.interval()).max(ctx.now);
+        // HAProxy re-arms the check task when a check completes, `srv_getinter()` later: a
+        // check that timed out delays the next by its whole timeout.
+        s.next_check_at = ctx.now + s.check.interval();
         let node = s.node;
         let Some(t) = transition else { return };
         let mut cut = 0;
@@ -636,15 +638,18 @@ mod tests {
     #[test]
     fn missing_replies_fail_after_timeout_check() {
         let mut c = cfg();
-        c.read.check.timeout_check = Some(Duration::from_millis(500));
+        c.read.check.timeout_check = Some(Duration::from_secs(30));
+        c.read.check.timeout_connect = Duration::from_millis(500);
         c.read.check.fastinter = Some(Duration::from_millis(300));
         let (mut h, mut hp) = start(c);
-        // SB1 never answers: each check times out after 0.5 s and the next goes out at once
-        // (fastinter 0.3 s has already passed), so the third timeout comes 1.5 s after the first.
+        // SB1 never answers: with `timeout check` set, each check's connect may take
+        // min(inter 2 s, timeout connect 0.5 s); the next starts fastinter (0.3 s) after the
+        // timeout, so the third times out 0.5 + 0.3 + 0.5 + 0.3 + 0.5 = 2.1 s after the first
+        // went out.
         let down = until_transition(&mut hp, &mut h, SB1, &|n| (n != SB1).then_some(true));
         assert_eq!((down.checks, down.state.as_str()), (3, "DOWN"));
         let spread = down.at - down.first_check;
-        assert!(spread >= Duration::from_millis(1500) && spread <= Duration::from_millis(1530), "{spread:?}");
+        assert!(spread >= Duration::from_millis(2100) && spread <= Duration::from_millis(2140), "{spread:?}");
         // A reply after its check timed out does not count: with rise 2, one late and one
         // timely success leave the server DOWN.
         let late = next_check_to(&mut hp, &mut h, SB1);
@@ -660,6 +665,20 @@ mod tests {
         hp.on_message(&mut h.ctx(), SB1, FlowMsg::CheckReply { seq: timely, ok: true });
         assert_eq!(hp.health(BackendId::Read, SB1), Some(Health::Up), "two timely successes");
         hp.check_invariants();
+    }
+
+    /// A silent server with HAProxy's defaults: each check waits `inter` (2 s) for its connect
+    /// and the next starts `inter` after that, so the third failure comes 10 s after the first
+    /// check went out (the real HAProxy 2.6: DOWN 10-12 s after the path is dropped,
+    /// calibration/fixtures/haproxy-path-drop.json). Measured from the start, not the end, of
+    /// a check, it would be 6 s.
+    #[test]
+    fn a_silent_server_goes_down_ten_seconds_after_the_first_unanswered_check() {
+        let (mut h, mut hp) = start(cfg());
+        let down = until_transition(&mut hp, &mut h, SB3, &|n| (n != SB3).then_some(true));
+        assert_eq!((down.checks, down.state.as_str()), (3, "DOWN"));
+        let spread = down.at - down.first_check;
+        assert!(spread >= Duration::from_millis(10_000) && spread <= Duration::from_millis(10_030), "{spread:?}");
     }
 
     /// Ticks until a check goes to `server`; returns its seq. Other checks go unanswered.

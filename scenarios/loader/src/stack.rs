@@ -107,15 +107,17 @@ pub struct HaproxySpec {
 impl Default for HaproxySpec {
     /// HAProxy's defaults, with the timeouts a PostgreSQL front end typically sets.
     fn default() -> Self {
+        // The check settings' defaults live with the check model.
+        let check = models::haproxy::CheckConfig::default();
         HaproxySpec {
             balance: "roundrobin".into(),
-            inter: Duration::from_secs(2),
-            fastinter: None,
-            downinter: None,
-            rise: 2,
-            fall: 3,
-            timeout_check: None,
-            timeout_connect: Duration::from_secs(5),
+            inter: check.inter,
+            fastinter: check.fastinter,
+            downinter: check.downinter,
+            rise: check.rise,
+            fall: check.fall,
+            timeout_check: check.timeout_check,
+            timeout_connect: check.timeout_connect,
             timeout_client: Duration::from_secs(30 * 60),
             timeout_server: Duration::from_secs(30 * 60),
             timeout_queue: Duration::from_secs(5),
