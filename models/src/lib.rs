@@ -16,5 +16,5 @@ pub mod stolon;
 pub mod time;
 pub mod trace;
 
-pub use node::{Ctx, DiskError, DiskOp, Effect, Label, Message, Model, NodeId, TimerCmd};
+pub use node::{Ctx, DiskError, DiskOp, Effect, Label, Message, Model, NodeId, ProcessDown, TimerCmd};
 pub use time::SimTime;

@@ -20,6 +20,23 @@ pub trait Message: Clone + Debug {
     }
     /// Short name for traces ("ping", "append_entries").
     fn label(&self) -> &'static str;
+    /// What the receiver's kernel answers on behalf of a process that cannot: one that died on
+    /// a host that is still up (RST to a connection attempt) or one that is stopped (SIGSTOP:
+    /// the kernel still completes handshakes into the listen backlog). `None`: nothing comes
+    /// back, the message is lost with the dead process's connection or waits in the stopped
+    /// one's socket.
+    fn kernel_answer(&self, _process: ProcessDown) -> Option<Self> {
+        None
+    }
+}
+
+/// Why a process cannot answer while its host's kernel can.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProcessDown {
+    /// It died (`kill -9`, a crash): nothing listens on its ports, connections are refused.
+    Dead,
+    /// It is stopped (SIGSTOP, a long GC pause): the kernel accepts connections for it.
+    Stopped,
 }
 
 /// A disk operation; completions come back through `Model::on_disk`.

@@ -63,6 +63,12 @@ impl Message for StackMsg {
             StackMsg::Op(_) => "operator",
         }
     }
+    fn kernel_answer(&self, process: crate::node::ProcessDown) -> Option<StackMsg> {
+        match self {
+            StackMsg::Flow(m) => m.kernel_answer(process).map(StackMsg::Flow),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -108,10 +108,13 @@ pub enum DropReason {
     NodeDown,
     /// On the wire (or queued behind a slow link) when its path was cut; `via` names the cut.
     CutInFlight,
+    /// The receiver's process is down on a host that is up (`process-crash`): its kernel
+    /// refused the connection with RST, and answered a connection attempt as such.
+    Refused,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 7] = [
+    pub const ALL: [DropReason; 8] = [
         DropReason::Loss,
         DropReason::Partition,
         DropReason::LinkDown,
@@ -119,6 +122,7 @@ impl DropReason {
         DropReason::SwitchDown,
         DropReason::NodeDown,
         DropReason::CutInFlight,
+        DropReason::Refused,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -129,6 +133,7 @@ impl DropReason {
             DropReason::SwitchDown => "switch_down",
             DropReason::NodeDown => "node_down",
             DropReason::CutInFlight => "cut_in_flight",
+            DropReason::Refused => "refused",
         }
     }
 }

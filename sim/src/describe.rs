@@ -1,6 +1,6 @@
 //! One-line, human descriptions of faults for the trace and the terminal.
 
-use scenarios::{Fault, FaultKind};
+use scenarios::{Fault, FaultKind, Scope};
 
 use crate::net::Network;
 
@@ -38,8 +38,14 @@ pub fn fault(f: &Fault, names: &[String], net: &Network) -> String {
         FaultKind::SwitchFlapping { switch, period, down_for } => {
             format!("switch {} flapping: down {down_for:?} every {period:?}", sw(*switch))
         }
-        FaultKind::NodeCrash { node } => format!("{} crashed", n(*node)),
-        FaultKind::NodePause { node } => format!("{} paused", n(*node)),
+        FaultKind::NodeCrash { node, scope: Scope::Host } => format!("{} crashed", n(*node)),
+        FaultKind::NodeCrash { node, scope: Scope::Process } => {
+            format!("{}'s process killed (its host answers RST)", n(*node))
+        }
+        FaultKind::NodePause { node, scope: Scope::Host } => format!("{} paused", n(*node)),
+        FaultKind::NodePause { node, scope: Scope::Process } => {
+            format!("{}'s process stopped (its kernel still accepts connections)", n(*node))
+        }
         FaultKind::DiskStall { node } => format!("{} disk stalled", n(*node)),
         FaultKind::DiskErrors { node, error_ratio } => format!("{} disk fails {error_ratio} of I/O", n(*node)),
         FaultKind::DiskFull { node } => format!("{} disk full", n(*node)),

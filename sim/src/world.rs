@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use models::rng::{Stream, stream_rng};
 use models::trace::{DropReason, NodeRef, TraceKind};
-use models::{Effect, Label, Message, Model, NodeId, SimTime};
-use scenarios::{Fault, FaultKind, Scenario};
+use models::{Effect, Label, Message, Model, NodeId, ProcessDown, SimTime};
+use scenarios::{Fault, FaultKind, Scenario, Scope};
 
 use crate::disk::Disk;
 use crate::metrics::Metrics;
@@ -115,6 +115,9 @@ pub trait NodeControl<M: Model> {
 
 pub struct NodeMeta<M: Model> {
     pub status: Status,
+    /// Set while only the process is down (`process-crash`, `process-pause`): the host's
+    /// kernel still answers for it (`Message::kernel_answer`).
+    pub process_down: Option<ProcessDown>,
     pub incarnation: u32,
     /// What the node has fsynced; a restart starts from this.
     pub durable: M::Durable,
@@ -194,7 +197,12 @@ impl<M: Model> World<M> {
             metrics: Metrics::default(),
             trace,
             nodes: (0..n)
-                .map(|_| NodeMeta { status: Status::Up, incarnation: 0, durable: M::Durable::default() })
+                .map(|_| NodeMeta {
+                    status: Status::Up,
+                    process_down: None,
+                    incarnation: 0,
+                    durable: M::Durable::default(),
+                })
                 .collect(),
             now: SimTime::ZERO,
             faults_injected: 0,
@@ -262,28 +270,7 @@ impl<M: Model> World<M> {
     /// Applies one effect a node produced. `snapshot` is the durable state for an fsync.
     pub fn apply(&mut self, node: NodeId, effect: Effect<M::Msg>, snapshot: Option<M::Durable>) {
         match effect {
-            Effect::Send { at, to, msg } => {
-                assert!((to as usize) < self.nodes.len(), "send to unknown node {to}");
-                match self.net.route(at, node, to, msg.size_bytes()) {
-                    Verdict::Deliver(when) => {
-                        assert!(when >= at + self.lookahead(), "delivery inside the lookahead window");
-                        if self.trace.detail == Detail::Messages {
-                            let kind = TraceKind::MessageSent {
-                                to: NodeRef(to),
-                                msg: msg.label().into(),
-                                bytes: msg.size_bytes(),
-                                deliver_at_ns: when.0,
-                            };
-                            self.event(at, Some(node), kind);
-                        }
-                        let i = node as usize * self.nodes.len() + to as usize;
-                        self.link_seq[i] += 1;
-                        let seq = self.link_seq[i];
-                        self.queue.push(Delivery { at: when, to, from: node, seq, payload: Payload::Msg(msg) });
-                    }
-                    Verdict::Drop(reason, via) => self.dropped(at, node, to, &msg, reason, via),
-                }
-            }
+            Effect::Send { at, to, msg } => self.transmit(at, node, to, msg),
             Effect::Disk { at, op, token } => {
                 let incarnation = self.nodes[node as usize].incarnation;
                 self.disk_ops.insert((node, token), (op, snapshot));
@@ -299,6 +286,30 @@ impl<M: Model> World<M> {
 }
 
 impl<M: Model> World<M> {
+    /// Puts a message on the network from `from` to `to`: queued for delivery, or dropped.
+    fn transmit(&mut self, at: SimTime, from: NodeId, to: NodeId, msg: M::Msg) {
+        assert!((to as usize) < self.nodes.len(), "send to unknown node {to}");
+        match self.net.route(at, from, to, msg.size_bytes()) {
+            Verdict::Deliver(when) => {
+                assert!(when >= at + self.lookahead(), "delivery inside the lookahead window");
+                if self.trace.detail == Detail::Messages {
+                    let kind = TraceKind::MessageSent {
+                        to: NodeRef(to),
+                        msg: msg.label().into(),
+                        bytes: msg.size_bytes(),
+                        deliver_at_ns: when.0,
+                    };
+                    self.event(at, Some(from), kind);
+                }
+                let i = from as usize * self.nodes.len() + to as usize;
+                self.link_seq[i] += 1;
+                let seq = self.link_seq[i];
+                self.queue.push(Delivery { at: when, to, from, seq, payload: Payload::Msg(msg) });
+            }
+            Verdict::Drop(reason, via) => self.dropped(at, from, to, &msg, reason, via),
+        }
+    }
+
     fn push_disk(&mut self, node: NodeId, token: u64, c: crate::disk::Completion, incarnation: u32) {
         let (op, durable) = self.disk_ops.remove(&(node, token)).expect("disk op registered");
         self.disk_seq += 1;
@@ -315,7 +326,8 @@ impl<M: Model> World<M> {
             let meta = &mut self.nodes[d.to as usize];
             match d.payload {
                 Payload::Msg(msg) => {
-                    if meta.status == Status::Down {
+                    let process_down = if meta.status == Status::Up { None } else { meta.process_down };
+                    if meta.status == Status::Down && process_down.is_none() {
                         self.dropped(d.at, d.from, d.to, &msg, DropReason::NodeDown, None);
                         continue;
                     }
@@ -324,6 +336,11 @@ impl<M: Model> World<M> {
                         && let Some((_, via)) = self.net.cut(d.from, d.to)
                     {
                         self.dropped(d.at, d.from, d.to, &msg, DropReason::CutInFlight, via);
+                        continue;
+                    }
+                    if let Some(process) = process_down
+                        && self.kernel_answers(d.at, d.from, d.to, &msg, process)
+                    {
                         continue;
                     }
                     self.metrics.count(METRIC_DELIVERED, Label::None, 1);
@@ -345,6 +362,22 @@ impl<M: Model> World<M> {
             }
         }
         None
+    }
+
+    /// A message reached a host whose process is down: the kernel answers for it where TCP
+    /// would (the answer travels back over the network), and a dead process's messages go no
+    /// further. Returns whether the message was consumed; a stopped process's others wait in
+    /// its inbox.
+    fn kernel_answers(&mut self, at: SimTime, from: NodeId, to: NodeId, msg: &M::Msg, process: ProcessDown) -> bool {
+        let answer = msg.kernel_answer(process);
+        if process == ProcessDown::Dead {
+            self.dropped(at, from, to, msg, DropReason::Refused, None);
+        }
+        let consumed = answer.is_some() || process == ProcessDown::Dead;
+        if let Some(answer) = answer {
+            self.transmit(at, to, from, answer);
+        }
+        consumed
     }
 
     /// Runs every timeline action due at or before `t`.
@@ -419,10 +452,16 @@ impl<M: Model> World<M> {
             FaultKind::LinkFlapping { .. } | FaultKind::SwitchFlapping { .. } => {
                 self.actions.push(Reverse((at, Action::Flap { fault: i, down: true })));
             }
-            FaultKind::NodeCrash { node } => self.crash(at, node, ctl),
-            FaultKind::NodePause { node } => {
+            FaultKind::NodeCrash { node, scope } => {
+                if self.nodes[node as usize].status != Status::Down {
+                    self.nodes[node as usize].process_down = (scope == Scope::Process).then_some(ProcessDown::Dead);
+                }
+                self.crash(at, node, ctl)
+            }
+            FaultKind::NodePause { node, scope } => {
                 if self.nodes[node as usize].status == Status::Up {
                     self.nodes[node as usize].status = Status::Paused;
+                    self.nodes[node as usize].process_down = (scope == Scope::Process).then_some(ProcessDown::Stopped);
                     ctl.pause(node);
                     self.event(at, Some(node), TraceKind::NodePaused);
                 }
@@ -445,10 +484,11 @@ impl<M: Model> World<M> {
         let f = self.faults[i as usize].clone();
         self.event(at, None, TraceKind::FaultHealed { fault: i, fault_kind: f.kind.name().into() });
         match f.kind {
-            FaultKind::NodeCrash { node } => self.restart(at, node, ctl),
-            FaultKind::NodePause { node } => {
+            FaultKind::NodeCrash { node, .. } => self.restart(at, node, ctl),
+            FaultKind::NodePause { node, .. } => {
                 if self.nodes[node as usize].status == Status::Paused {
                     self.nodes[node as usize].status = Status::Up;
+                    self.nodes[node as usize].process_down = None;
                     ctl.resume(node);
                     self.event(at, Some(node), TraceKind::NodeResumed);
                 }
@@ -495,6 +535,7 @@ impl<M: Model> World<M> {
             return;
         }
         meta.status = Status::Up;
+        meta.process_down = None;
         meta.incarnation += 1;
         let incarnation = meta.incarnation;
         ctl.restart(node, incarnation, &meta.durable);

@@ -227,4 +227,45 @@ impl crate::node::Message for FlowMsg {
         // because the bulk load's bytes are not what the control plane's links are sized for.
         96
     }
+
+    /// A check is a TCP connect: refused at once by a dead process's kernel, completed by a
+    /// stopped one's (calibration/fixtures/haproxy-kill.json, haproxy-sigstop.json). New
+    /// sessions to a dead process are refused; to a stopped one they wait.
+    fn kernel_answer(&self, process: crate::node::ProcessDown) -> Option<FlowMsg> {
+        use crate::node::ProcessDown::{Dead, Stopped};
+        match (self, process) {
+            (FlowMsg::Check { seq }, Dead) => Some(FlowMsg::CheckReply { seq: *seq, ok: false }),
+            (FlowMsg::Check { seq }, Stopped) => Some(FlowMsg::CheckReply { seq: *seq, ok: true }),
+            (FlowMsg::Requests { cohort, route }, Dead) => Some(FlowMsg::Outcome {
+                cohort: *cohort,
+                outcome: Outcome::failed(ErrorKind::Refused, cohort.count),
+                route: *route,
+            }),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Message;
+    use crate::node::ProcessDown::{Dead, Stopped};
+
+    /// A dead process's kernel refuses connections, a stopped one's completes handshakes:
+    /// checks fail or pass at once, new sessions are refused or wait.
+    #[test]
+    fn the_kernel_answers_checks_and_sessions_for_a_process_that_cannot() {
+        let check = FlowMsg::Check { seq: 7 };
+        assert_eq!(check.kernel_answer(Dead), Some(FlowMsg::CheckReply { seq: 7, ok: false }));
+        assert_eq!(check.kernel_answer(Stopped), Some(FlowMsg::CheckReply { seq: 7, ok: true }));
+        let cohort = testkit::cohort(1, 3, 0, ReqKind::Read, 40, SimTime::ZERO);
+        let route = Route::new(1).push(2);
+        let req = FlowMsg::Requests { cohort, route };
+        let refused = FlowMsg::Outcome { cohort, outcome: Outcome::failed(ErrorKind::Refused, 40), route };
+        assert_eq!(req.kernel_answer(Dead), Some(refused));
+        assert_eq!(req.kernel_answer(Stopped), None, "a stopped server's sessions wait");
+        let reply = FlowMsg::CheckReply { seq: 7, ok: true };
+        assert_eq!(reply.kernel_answer(Dead), None, "answers to a dead process are lost");
+    }
 }

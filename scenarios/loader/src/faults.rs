@@ -21,6 +21,8 @@ const KINDS: &[(&str, &[&str], &[&str])] = &[
     ("switch-flapping", &["switch", "period"], &["down_for"]),
     ("node-crash", &["node"], &[]),
     ("node-pause", &["node"], &[]),
+    ("process-crash", &["node"], &[]),
+    ("process-pause", &["node"], &[]),
     ("disk-stall", &["node"], &[]),
     ("disk-errors", &["node"], &["error_ratio"]),
     ("disk-full", &["node"], &[]),
@@ -35,7 +37,7 @@ pub fn kind_names() -> Vec<&'static str> {
 }
 
 /// Kinds whose fault only makes sense for a while (a permanent pause or stall is a crash).
-const NEED_END: &[&str] = &["node-pause", "disk-stall", "walreceiver-pause"];
+const NEED_END: &[&str] = &["node-pause", "process-pause", "disk-stall", "walreceiver-pause"];
 
 fn present(f: &RawFault) -> Vec<(&'static str, Range<usize>)> {
     let mut v = Vec::new();
@@ -163,8 +165,10 @@ pub(crate) fn fault(cx: FaultCx<'_>, topo: &Topo<'_>, index: u32, sf: &S<RawFaul
             let (period, down_for) = flap()?;
             FaultKind::SwitchFlapping { switch: sw, period, down_for }
         }
-        "node-crash" => FaultKind::NodeCrash { node: node()? },
-        "node-pause" => FaultKind::NodePause { node: node()? },
+        "node-crash" => FaultKind::NodeCrash { node: node()?, scope: Scope::Host },
+        "node-pause" => FaultKind::NodePause { node: node()?, scope: Scope::Host },
+        "process-crash" => FaultKind::NodeCrash { node: node()?, scope: Scope::Process },
+        "process-pause" => FaultKind::NodePause { node: node()?, scope: Scope::Process },
         "disk-stall" => FaultKind::DiskStall { node: node()? },
         "disk-errors" => {
             let error_ratio = f.error_ratio.as_ref().map(|r| cx.ratio(r, "error_ratio")).transpose()?.unwrap_or(1.0);

@@ -285,12 +285,19 @@ pub enum FaultKind {
         period: Duration,
         down_for: Duration,
     },
-    /// Crash; restarts when the fault heals.
+    /// Crash; restarts when the fault heals. `Scope::Host` (`node-crash`): the host is gone
+    /// and silent; `Scope::Process` (`process-crash`): only the process, so its kernel answers
+    /// connection attempts with RST.
     NodeCrash {
         node: NodeIdx,
+        scope: Scope,
     },
+    /// Frozen until the fault heals. `Scope::Host` (`node-pause`, a VM freeze): silent;
+    /// `Scope::Process` (`process-pause`, SIGSTOP): its kernel still completes TCP handshakes
+    /// into the listen backlog, so connect-only health checks pass.
     NodePause {
         node: NodeIdx,
+        scope: Scope,
     },
     /// fsyncs and writes hang until the fault heals.
     DiskStall {
@@ -319,6 +326,15 @@ pub enum FaultKind {
     },
 }
 
+/// What a crash or pause takes down: the whole host, or only the process on a host that
+/// stays up (whose kernel still answers TCP: RST for a dead process, handshakes for a stopped
+/// one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    Host,
+    Process,
+}
+
 impl FaultKind {
     pub fn name(&self) -> &'static str {
         match self {
@@ -329,8 +345,10 @@ impl FaultKind {
             FaultKind::SwitchDown { .. } => "switch-down",
             FaultKind::SwitchDegraded { .. } => "switch-degraded",
             FaultKind::SwitchFlapping { .. } => "switch-flapping",
-            FaultKind::NodeCrash { .. } => "node-crash",
-            FaultKind::NodePause { .. } => "node-pause",
+            FaultKind::NodeCrash { scope: Scope::Host, .. } => "node-crash",
+            FaultKind::NodeCrash { scope: Scope::Process, .. } => "process-crash",
+            FaultKind::NodePause { scope: Scope::Host, .. } => "node-pause",
+            FaultKind::NodePause { scope: Scope::Process, .. } => "process-pause",
             FaultKind::DiskStall { .. } => "disk-stall",
             FaultKind::DiskErrors { .. } => "disk-errors",
             FaultKind::DiskFull { .. } => "disk-full",

@@ -87,8 +87,8 @@ pub fn fault(sc: &Scenario, f: &Fault) -> String {
             lines.push(format!("period = {}", string(&duration(*period))));
             lines.push(format!("down_for = {}", string(&duration(*down_for))));
         }
-        FaultKind::NodeCrash { node: n }
-        | FaultKind::NodePause { node: n }
+        FaultKind::NodeCrash { node: n, .. }
+        | FaultKind::NodePause { node: n, .. }
         | FaultKind::DiskStall { node: n }
         | FaultKind::DiskFull { node: n }
         | FaultKind::WalReceiverPause { node: n } => lines.push(format!("node = {}", node(*n))),
@@ -140,6 +140,7 @@ pub fn overlay(base: &str, own: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Scope;
     use crate::parse_str;
 
     const BASE: &str = r#"
@@ -208,8 +209,10 @@ equals = 1
             FaultKind::SwitchDegraded { switch: 1, loss_ratio: 1.0, ports: vec![("a".into(), "uplink".into())] },
             FaultKind::SwitchDegraded { switch: 0, loss_ratio: 0.5, ports: vec![] },
             FaultKind::SwitchFlapping { switch: 0, period: ms(2000), down_for: ms(1000) },
-            FaultKind::NodeCrash { node: 1 },
-            FaultKind::NodePause { node: 0 },
+            FaultKind::NodeCrash { node: 1, scope: Scope::Host },
+            FaultKind::NodePause { node: 0, scope: Scope::Host },
+            FaultKind::NodeCrash { node: 1, scope: Scope::Process },
+            FaultKind::NodePause { node: 0, scope: Scope::Process },
             FaultKind::DiskStall { node: 0 },
             FaultKind::DiskErrors { node: 1, error_ratio: 0.25 },
             FaultKind::DiskFull { node: 1 },

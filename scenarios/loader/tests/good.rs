@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use scenarios::{Diagnostic, FaultKind, NetworkDefaults, NodeKind, ProbeSpec, Scenario, SwitchRole};
+use scenarios::{Diagnostic, FaultKind, NetworkDefaults, NodeKind, ProbeSpec, Scenario, Scope, SwitchRole};
 
 const BASE: &str = include_str!("../../../fuzz/seeds/base.toml");
 const FULL: &str = include_str!("../../../fuzz/seeds/full.toml");
@@ -193,8 +193,8 @@ fn full_scenario_resolves_every_feature() {
             FaultKind::SwitchFlapping { switch: switch("lux-core"), period: secs(4), down_for: secs(1) },
         ),
         // No for/until: never heals.
-        (secs(50), None, FaultKind::NodeCrash { node: l2 }),
-        (secs(16), Some(ms(16_500)), FaultKind::NodePause { node: p3 }),
+        (secs(50), None, FaultKind::NodeCrash { node: l2, scope: Scope::Host }),
+        (secs(16), Some(ms(16_500)), FaultKind::NodePause { node: p3, scope: Scope::Host }),
         (secs(17), Some(secs(18)), FaultKind::DiskStall { node: f1 }),
         // error_ratio defaults to 1.
         (secs(18), Some(secs(19)), FaultKind::DiskErrors { node: p1, error_ratio: 1.0 }),

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use models::rng::{SimRng, Stream, stream_rng};
 use rand::Rng;
-use scenarios::{Fault, FaultKind, NodeIdx, NodeKind, Scenario};
+use scenarios::{Fault, FaultKind, NodeIdx, NodeKind, Scenario, Scope};
 
 /// The RNG stream of swarm schedules ("SWARM"), apart from every stream the run itself draws.
 pub const STREAM_TAG: u64 = 0x0053_5741_524d;
@@ -225,8 +225,10 @@ fn draw_kind(sc: &Scenario, kind: &str, rng: &mut SimRng) -> FaultKind {
             let (period, down_for) = flap(rng);
             FaultKind::SwitchFlapping { switch, period, down_for }
         }
-        "node-crash" => FaultKind::NodeCrash { node: any_node(rng) },
-        "node-pause" => FaultKind::NodePause { node: any_node(rng) },
+        "node-crash" => FaultKind::NodeCrash { node: any_node(rng), scope: Scope::Host },
+        "node-pause" => FaultKind::NodePause { node: any_node(rng), scope: Scope::Host },
+        "process-crash" => FaultKind::NodeCrash { node: any_node(rng), scope: Scope::Process },
+        "process-pause" => FaultKind::NodePause { node: any_node(rng), scope: Scope::Process },
         "disk-stall" => FaultKind::DiskStall { node: disk_node(rng) },
         "disk-errors" => FaultKind::DiskErrors { node: disk_node(rng), error_ratio: ratio(rng) },
         "disk-full" => FaultKind::DiskFull { node: disk_node(rng) },

@@ -64,7 +64,7 @@ fn schedules_stay_within_the_topology_and_the_fault_phase() {
                 FaultKind::SwitchDown { switch } | FaultKind::SwitchFlapping { switch, .. } => {
                     assert!(*switch < sc.switches.len())
                 }
-                FaultKind::NodeCrash { node } | FaultKind::NodePause { node } => assert!(*node < n),
+                FaultKind::NodeCrash { node, .. } | FaultKind::NodePause { node, .. } => assert!(*node < n),
                 FaultKind::DiskStall { node } | FaultKind::DiskSlow { node, .. } => {
                     assert!(is(*node, &[NodeKind::Etcd, NodeKind::Postgres]))
                 }

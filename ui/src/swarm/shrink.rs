@@ -94,7 +94,7 @@ pub fn shrink(faults: Vec<Fault>, runs_max: u32, fails: impl FnMut(&[Fault]) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use scenarios::FaultKind;
+    use scenarios::{FaultKind, Scope};
 
     fn fault(at_s: u64, for_s: u64, kind: FaultKind) -> Fault {
         let at = Duration::from_secs(at_s);
@@ -103,18 +103,19 @@ mod tests {
 
     fn schedule() -> Vec<Fault> {
         vec![
-            fault(40, 30, FaultKind::NodePause { node: 1 }),
-            fault(45, 60, FaultKind::NodeCrash { node: 3 }),
+            fault(40, 30, FaultKind::NodePause { node: 1, scope: Scope::Host }),
+            fault(45, 60, FaultKind::NodeCrash { node: 3, scope: Scope::Host }),
             fault(50, 20, FaultKind::SwitchDown { switch: 0 }),
-            fault(70, 9, FaultKind::NodeCrash { node: 4 }),
+            fault(70, 9, FaultKind::NodeCrash { node: 4, scope: Scope::Host }),
         ]
     }
 
     /// A fake run: it fails while node 3 is down for at least 5 s.
     fn crash_of_3_for_5s(faults: &[Fault]) -> bool {
-        faults
-            .iter()
-            .any(|f| f.kind == FaultKind::NodeCrash { node: 3 } && f.until.unwrap() - f.at >= Duration::from_secs(5))
+        faults.iter().any(|f| {
+            f.kind == FaultKind::NodeCrash { node: 3, scope: Scope::Host }
+                && f.until.unwrap() - f.at >= Duration::from_secs(5)
+        })
     }
 
     #[test]
@@ -125,7 +126,7 @@ mod tests {
             crash_of_3_for_5s(c)
         });
         assert_eq!(s.faults.len(), 1);
-        assert_eq!(s.faults[0].kind, FaultKind::NodeCrash { node: 3 });
+        assert_eq!(s.faults[0].kind, FaultKind::NodeCrash { node: 3, scope: Scope::Host });
         // 60 s halves to 30, 15, 7.5; 3.75 no longer fails.
         assert_eq!(s.faults[0].until.unwrap() - s.faults[0].at, Duration::from_millis(7500));
         assert!(!s.budget_spent);
