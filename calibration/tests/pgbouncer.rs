@@ -1,0 +1,38 @@
+//! PgBouncer 1.18's transaction pool under load and when its server goes away, pgsim against
+//! the real program (fixtures/pgbouncer-*.json, compare/pgbouncer.toml; each case's gap is
+//! in the compare file).
+
+#[test]
+#[ignore = "calibration: closed-loop clients are not expressible (open-loop tenants); latency at N >= 10 is N / throughput for real, ~55 ms in pgsim"]
+fn pgbouncer_saturation() {
+    calibration::assert_case("pgbouncer-saturation");
+}
+
+#[test]
+#[ignore = "calibration: the reserve stays shut as for real, but the closed loop's ~150 ms waits (204 ms latency) are not expressible open-loop"]
+fn pgbouncer_reserve_pool() {
+    calibration::assert_case("pgbouncer-reserve-pool");
+}
+
+#[test]
+#[ignore = "calibration: the reserve opens as for real, but after the open-loop burst the backlog drains slowly (p50 ~1.3 s vs 1.0 s)"]
+fn pgbouncer_reserve_pool_open() {
+    calibration::assert_case("pgbouncer-reserve-pool-open");
+}
+
+#[test]
+fn pgbouncer_query_wait_timeout() {
+    calibration::assert_case("pgbouncer-query-wait-timeout");
+}
+
+#[test]
+#[ignore = "calibration: pgsim fails a client already waiting when the server login fails; PgBouncer 1.18 keeps it waiting (first error 0 s vs ~1.07 s)"]
+fn pgbouncer_login_retry_15s() {
+    calibration::assert_case("pgbouncer-login-retry-15s");
+}
+
+#[test]
+#[ignore = "calibration: pgsim fails a client already waiting when the server login fails (first error 0 s vs ~1.07 s); its retry lands later (first success 0.5 s vs 0.16 s after the restart)"]
+fn pgbouncer_login_retry_2s() {
+    calibration::assert_case("pgbouncer-login-retry-2s");
+}
