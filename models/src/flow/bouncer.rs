@@ -24,7 +24,9 @@
 //!   connection storm) and the last connection opens long after the first. An opening that
 //!   would take longer than `server_connect_timeout` fails like a refused login.
 //! - A `Refused` coming back is a failed login: for `server_login_retry` the pool gives new
-//!   (and waiting) clients an error at once, as PgBouncer does. Other errors except `ReadOnly`
+//!   clients an error at once, as PgBouncer does ("server login has been failing, try again
+//!   later"); clients already waiting keep waiting for the retry (or their own timeout, or
+//!   `query_wait_timeout`), as PgBouncer 1.18 does (calibration/fixtures/pgbouncer-login-retry-*). Other errors except `ReadOnly`
 //!   mean the server connection was closed (HAProxy's timeouts and shutdown-sessions, the
 //!   stolon-proxy closing connections); the pool opens new ones as needed.
 //! - Clients wait for a server connection at most `query_wait_timeout` (`PoolExhausted`);
@@ -387,8 +389,6 @@ impl Process {
                 pool.waiting_count -= w.remaining;
                 ctx.count(BOUNCER_CLIENTS_GONE, Label::Tenant(key.0), w.remaining);
                 continue;
-            } else if refusing {
-                Some((ErrorKind::Refused, BOUNCER_LOGIN_REFUSED))
             } else if w.arrived + pc.query_wait_timeout <= now {
                 Some((ErrorKind::PoolExhausted, BOUNCER_WAIT_TIMEOUTS))
             } else {

@@ -235,9 +235,15 @@ fn a_connect_slower_than_server_connect_timeout_fails_like_a_refused_login() {
     r.send(0, ReqKind::Read, 5);
     let e = r.tick_to(240);
     assert_eq!((total(&forwards(&e)), outcome_sum(&e, C)), (2, Outcome::default()));
+    // The third fork would finish at 300 ms: a failed login. The three clients already
+    // waiting keep waiting (PgBouncer 1.18 does not fail them:
+    // calibration/fixtures/pgbouncer-login-retry-*.json); a new one is refused at once.
     let e = r.tick_to(250);
-    assert_eq!(outcome_sum(&e, C), failed(ErrorKind::Refused, 3), "the third fork would finish at 300 ms");
-    assert_eq!((r.b.open_connections(0, Db::Read), r.b.waiting()), (2, 0));
+    assert_eq!(outcome_sum(&e, C), Outcome::default());
+    assert_eq!((r.b.open_connections(0, Db::Read), r.b.waiting()), (2, 3));
+    let e = r.send(0, ReqKind::Read, 1);
+    assert_eq!(outcome_sum(&e, C), failed(ErrorKind::Refused, 1));
+    assert_eq!(r.b.waiting(), 3);
 }
 
 #[test]
