@@ -109,3 +109,78 @@ fn a_finished_run_drops_every_node_task() {
     // Every node task held a clone of the factory.
     assert_eq!(std::sync::Arc::strong_count(&factory), 1, "node tasks outlived the run");
 }
+
+/// pg's process is killed at 10 s (restarted at 20 s) and stopped from 30 s to 45 s, its host
+/// up all along; HAProxy checks it with its defaults.
+const PROCESS_FAULTS: &str = r#"
+[scenario]
+name = "process-faults"
+duration = "60s"
+
+[[region]]
+name = "r"
+
+[[rack]]
+name = "k"
+region = "r"
+
+[[node]]
+name = "pg"
+rack = "k"
+kind = "postgres"
+
+[[node]]
+name = "hap"
+rack = "k"
+kind = "haproxy"
+[node.haproxy]
+read = ["pg"]
+write = []
+
+[[fault]]
+at = "10s"
+for = "10s"
+kind = "process-crash"
+node = "pg"
+
+[[fault]]
+at = "30s"
+for = "15s"
+kind = "process-pause"
+node = "pg"
+"#;
+
+/// A killed process's kernel refuses HAProxy's checks at once (DOWN within the next check
+/// plus two more, 4-6 s); a stopped one's completes them (never DOWN). The same in the engine
+/// and the bare loop, the same on a rerun, and madsim's own check agrees.
+#[test]
+fn process_faults_answer_from_the_kernel_deterministically() {
+    let sc = scenarios::parse_str("process-faults.toml", PROCESS_FAULTS).expect("valid");
+    let transitions = |w: &World<StackNode>| -> Vec<(u64, String)> {
+        w.trace
+            .events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                models::trace::TraceKind::HaproxyServer { state, .. } => Some((e.t_ns, state.clone())),
+                _ => None,
+            })
+            .collect()
+    };
+    for seed in [1, 2] {
+        let out = run(&sc, RunOptions { seed: Some(seed), detail: Detail::Default, debug_panic_at: None });
+        let seen = transitions(&out.world);
+        assert_eq!(seen.iter().map(|(_, s)| s.as_str()).collect::<Vec<_>>(), ["DOWN", "UP"], "seed {seed}");
+        let down_after_s = seen[0].0 as f64 / 1e9 - 10.0;
+        assert!((4.0..6.1).contains(&down_after_s), "seed {seed}: DOWN {down_after_s} s after the kill");
+        assert!(seen[1].0 < 30_000_000_000, "UP again after the restart, and never DOWN while stopped");
+        assert!(out.summary["network"]["dropped"]["refused"].as_u64().unwrap() > 0);
+        let again = run(&sc, RunOptions { seed: Some(seed), detail: Detail::Default, debug_panic_at: None });
+        assert_eq!(out.world.trace.hash(), again.world.trace.hash());
+        assert_eq!(transitions(&bare(&sc, seed)), seen, "seed {seed}: the bare loop agrees");
+    }
+    async fn once() -> u64 {
+        let sc = scenarios::parse_str("process-faults.toml", PROCESS_FAULTS).expect("valid");
+        simulate(&sc, 3, Detail::Default).await.0.trace.hash()
+    }
+    madsim::runtime::Runtime::check_determinism(3, madsim::Config::default(), once);
+}
