@@ -927,7 +927,13 @@ impl Model for PgNode {
             Role::Standby { upstream, .. } | Role::Rebuilding { upstream, .. } => Some(*upstream),
             _ => None,
         };
-        PgDurable { state: Some((self.tl, self.history.clone(), self.flushed, upstream)) }
+        // The runner snapshots this when an fsync is requested and keeps it once that fsync
+        // completes, so it must say what the fsync makes durable: the pending fsync's target
+        // (at most one is pending), not the position flushed before it. Otherwise a server
+        // restarted after a crash comes back one fsync short of what it had confirmed.
+        let pending = self.fsyncs.values().copied().max().unwrap_or(0);
+        let flushed = self.flushed.max(pending.min(self.insert.max(self.received)));
+        PgDurable { state: Some((self.tl, self.history.clone(), flushed, upstream)) }
     }
 
     fn check_invariants(&self) {
