@@ -449,8 +449,9 @@ impl Sentinel {
             return SyncStandbys::default();
         }
         let sync_repl = self.spec.synchronous_replication;
+        // No master, or one this sentinel does not know (cluster data written by hand).
         let Some(master) = next.master.as_deref() else { return cur };
-        let m = self.cfg.keepers.iter().position(|k| k == master).expect("the master is a keeper");
+        let Some(m) = self.cfg.keepers.iter().position(|k| k == master) else { return cur };
         if old_master.is_some_and(|old| old != master) {
             // A new master starts from the old one's wanted set, itself replaced by the old
             // master, with nothing reported in sync yet (the old master is dropped once the
