@@ -159,7 +159,8 @@ impl PgKeeperHost {
             PgRoleKind::Fenced => LocalRole::Fenced,
         };
         let healthy = matches!(role, LocalRole::Primary | LocalRole::Standby { .. } | LocalRole::Promoting);
-        LocalPg { healthy, role, tli: st.tli, xlog_pos: st.flushed, refused_by_upstream: st.refused }
+        let sync_standbys = self.pg.model.sync_standbys();
+        LocalPg { healthy, role, tli: st.tli, xlog_pos: st.flushed, refused_by_upstream: st.refused, sync_standbys }
     }
 
     /// Runs the keeper with a fresh view of its server, then carries out what it asked.

@@ -149,6 +149,9 @@ struct Walsender {
     /// When `sent` last moved back to `write`: lost WAL is resent after a second without
     /// progress, as TCP would retransmit.
     last_progress: SimTime,
+    /// pg_stat_replication's `state`: `catchup` (false) until this walsender has sent all
+    /// the WAL flushed here, `streaming` (true) from then on.
+    streaming: bool,
 }
 
 pub struct PgNode {
@@ -475,10 +478,13 @@ impl PgNode {
                     let w = self.walsenders.get_mut(&id).expect("listed");
                     w.sent = end;
                     w.last_send = now;
+                    w.streaming |= end >= flushed;
                     ctx.send(id, PgMsg::WalData { tl, start, end, sent_at, upstream_flushed: flushed });
                 }
                 None => {
                     let w = self.walsenders.get_mut(&id).expect("listed");
+                    // Everything flushed has been sent: caught up (WalSndCaughtUp).
+                    w.streaming |= w.sent >= flushed;
                     if now - w.last_send >= Duration::from_secs(10) {
                         w.last_send = now;
                         ctx.send(id, PgMsg::Keepalive { sent_at: now, upstream_flushed: flushed });
@@ -679,6 +685,7 @@ impl Model for PgNode {
                         last_reply: ctx.now,
                         last_send: ctx.now,
                         last_progress: ctx.now,
+                        streaming: false,
                     },
                 );
                 ctx.send(from, PgMsg::Streaming { tl: self.tl, history: self.history.clone() });
@@ -920,7 +927,13 @@ impl Model for PgNode {
             Role::Standby { upstream, .. } | Role::Rebuilding { upstream, .. } => Some(*upstream),
             _ => None,
         };
-        PgDurable { state: Some((self.tl, self.history.clone(), self.flushed, upstream)) }
+        // The runner snapshots this when an fsync is requested and keeps it once that fsync
+        // completes, so it must say what the fsync makes durable: the pending fsync's target
+        // (at most one is pending), not the position flushed before it. Otherwise a server
+        // restarted after a crash comes back one fsync short of what it had confirmed.
+        let pending = self.fsyncs.values().copied().max().unwrap_or(0);
+        let flushed = self.flushed.max(pending.min(self.insert.max(self.received)));
+        PgDurable { state: Some((self.tl, self.history.clone(), flushed, upstream)) }
     }
 
     fn check_invariants(&self) {

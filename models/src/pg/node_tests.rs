@@ -181,6 +181,42 @@ fn on_waits_for_the_named_standby_and_only_it() {
 }
 
 #[test]
+fn pg_stat_replication_shows_sync_only_for_named_streaming_standbys() {
+    let mut c = Cluster::new("FIRST 1 (s1)", SyncLevel::On);
+    assert!(c.nodes[0].sync_standbys().is_empty(), "nobody connected yet");
+    c.run_until(2000);
+    assert_eq!(c.nodes[0].sync_standbys(), vec!["s1".to_string()], "s2 streams too, but is async");
+    assert!(c.nodes[1].sync_standbys().is_empty(), "a standby reports none");
+    // What is in force counts, not what anyone asked for.
+    c.call(0, |m, ctx| {
+        m.on_message(ctx, 0, PgMsg::SetSynchronousStandbyNames(SyncStandbyNames::parse("2 (s1, s2)").unwrap()))
+    });
+    assert_eq!(c.nodes[0].sync_standbys(), vec!["s1".to_string(), "s2".to_string()]);
+    c.call(0, |m, ctx| {
+        m.on_message(ctx, 0, PgMsg::SetSynchronousStandbyNames(SyncStandbyNames::parse("ANY 1 (s1, s2)").unwrap()))
+    });
+    assert!(c.nodes[0].sync_standbys().is_empty(), "ANY standbys are 'quorum', not 'sync'");
+}
+
+#[test]
+fn what_a_standby_confirms_survives_its_crash() {
+    let mut c = Cluster::new("FIRST 1 (s1)", SyncLevel::On);
+    c.run_until(1000);
+    // From now on s1 gets nothing but what the test sends.
+    c.cut.push((P, S1));
+    c.run_until(1100);
+    let (tl, start) = (c.nodes[S1 as usize].timeline(), c.nodes[S1 as usize].flushed());
+    let end = start + 4096;
+    let wal = PgMsg::WalData { tl, start, end, sent_at: c.now, upstream_flushed: end };
+    c.call(S1, |m, ctx| m.on_message(ctx, P, wal));
+    // The fsync of [start, end) is pending: the runner snapshots the durable state now and
+    // keeps it when the fsync completes, after which the standby confirms `end`.
+    let durable = c.nodes[S1 as usize].durable();
+    let (_, _, flushed, _) = durable.state.expect("a state");
+    assert_eq!(flushed, end, "a restart from this snapshot keeps what the fsync made durable");
+}
+
+#[test]
 fn any_quorum_lets_either_standby_confirm() {
     let mut c = Cluster::new("ANY 1 (s1, s2)", SyncLevel::On);
     c.run_until(1000);

@@ -51,6 +51,22 @@ impl PgNode {
         PgStatus { role, healthy, tli: self.tl.tli, flushed: self.flushed, refused }
     }
 
+    /// The standbys `pg_stat_replication` shows with `sync_state = 'sync'` (what Stolon's
+    /// keeper reports as in sync): on a primary, the walsenders past catch-up whose names
+    /// `synchronous_standby_names` (as in force now) makes synchronous. `ANY` standbys are
+    /// 'quorum', not 'sync'.
+    pub fn sync_standbys(&self) -> Vec<String> {
+        let (Role::Primary { .. }, Some(names)) = (&self.role, &self.cfg.synchronous_standby_names) else {
+            return Vec::new();
+        };
+        if names.method == crate::pg::syncrep::SyncMethod::Any {
+            return Vec::new();
+        }
+        let streaming: Vec<&str> =
+            self.walsenders.iter().filter(|(_, w)| w.streaming).map(|(id, _)| self.cfg.names[id].as_str()).collect();
+        streaming.iter().filter(|n| names.is_sync(n, &streaming)).map(|n| n.to_string()).collect()
+    }
+
     /// Requests in the intake plus commits waiting for their acknowledgement: the sessions
     /// this server holds for clients (recounted; `sessions_held` keeps it incrementally).
     pub(super) fn sessions(&self) -> u64 {

@@ -72,8 +72,13 @@ pub struct ClusterData {
     /// Bumped by every write.
     pub generation: u64,
     pub master: Option<String>,
-    /// Keeper names in priority order, possibly with `FAKE_STANDBY`.
+    /// The master's wanted synchronous standbys (Stolon's master DBSpec.SynchronousStandbys,
+    /// sorted), then `FAKE_STANDBY` when too few are real (its ExternalSynchronousStandbys).
     pub synchronous_standbys: Vec<String>,
+    /// Those of them the master's keeper has reported in sync since they were wanted
+    /// (Stolon's master DBStatus.SynchronousStandbys, kept in the cluster data by the
+    /// sentinel): a failover may only pick among these.
+    pub in_sync_standbys: Vec<String>,
     pub keepers: BTreeMap<String, DesiredRole>,
     pub role: ClusterRole,
     /// The current master was forced by the operator accepting the loss of unreplicated
@@ -95,6 +100,7 @@ impl ClusterData {
             generation: 0,
             master: None,
             synchronous_standbys: Vec::new(),
+            in_sync_standbys: Vec::new(),
             keepers: keepers.iter().map(|k| (k.clone(), DesiredRole::Master)).collect(),
             role,
             accept_data_loss: false,
@@ -116,7 +122,9 @@ impl ClusterData {
     }
 
     pub fn encode(&self) -> String {
-        for name in self.keepers.keys().chain(&self.synchronous_standbys).chain(&self.master) {
+        for name in
+            self.keepers.keys().chain(&self.synchronous_standbys).chain(&self.in_sync_standbys).chain(&self.master)
+        {
             assert!(valid_name(name), "keeper name {name:?} cannot be encoded");
         }
         let keepers: Vec<String> = self
@@ -133,10 +141,11 @@ impl ClusterData {
         };
         let s = &self.spec;
         format!(
-            "gen={};master={};sync={};keepers={};role={role};adl={};op={};failms={};syncrep={};minsync={};maxsync={};maxlag={};spec_at={}",
+            "gen={};master={};sync={};insync={};keepers={};role={role};adl={};op={};failms={};syncrep={};minsync={};maxsync={};maxlag={};spec_at={}",
             self.generation,
             self.master.as_deref().unwrap_or(""),
             self.synchronous_standbys.join(","),
+            self.in_sync_standbys.join(","),
             keepers.join(","),
             self.accept_data_loss as u8,
             stamp(self.applied_op),
@@ -157,6 +166,7 @@ impl ClusterData {
             m => Some(name(m)?),
         };
         let synchronous_standbys = list(f.take("sync")?)?.into_iter().map(name).collect::<Result<_, _>>()?;
+        let in_sync_standbys = list(f.take("insync")?)?.into_iter().map(name).collect::<Result<_, _>>()?;
         let mut keepers = BTreeMap::new();
         for entry in list(f.take("keepers")?)? {
             let (k, role) = entry.split_once(':').ok_or_else(|| err(format!("keeper entry {entry:?} has no ':'")))?;
@@ -193,6 +203,7 @@ impl ClusterData {
             generation,
             master,
             synchronous_standbys,
+            in_sync_standbys,
             keepers,
             role,
             accept_data_loss,
@@ -245,19 +256,26 @@ pub struct KeeperState {
     pub xlog_pos: u64,
     pub can_be_master: bool,
     pub can_be_synchronous_replica: bool,
+    /// On a primary: the standbys PostgreSQL reports in `sync_state = 'sync'` (Stolon's
+    /// PostgresState.SynchronousStandbys).
+    pub sync_standbys: Vec<String>,
 }
 
 impl KeeperState {
     pub fn encode(&self) -> String {
+        for name in &self.sync_standbys {
+            assert!(valid_name(name), "standby name {name:?} cannot be encoded");
+        }
         format!(
-            "uid={};healthy={};role={};tli={};xlog={};cbm={};cbs={}",
+            "uid={};healthy={};role={};tli={};xlog={};cbm={};cbs={};sync={}",
             self.uid,
             self.healthy as u8,
             self.role.as_str(),
             self.tli,
             self.xlog_pos,
             self.can_be_master as u8,
-            self.can_be_synchronous_replica as u8
+            self.can_be_synchronous_replica as u8,
+            self.sync_standbys.join(","),
         )
     }
 
@@ -278,6 +296,7 @@ impl KeeperState {
             xlog_pos: num(f.take("xlog")?)?,
             can_be_master: flag(f.take("cbm")?)?,
             can_be_synchronous_replica: flag(f.take("cbs")?)?,
+            sync_standbys: list(f.take("sync")?)?.into_iter().map(name).collect::<Result<_, _>>()?,
         };
         f.finish()?;
         Ok(s)
@@ -376,6 +395,7 @@ mod tests {
         cd.generation = 12;
         cd.set_master("pg2");
         cd.synchronous_standbys = names(&["pg3", FAKE_STANDBY]);
+        cd.in_sync_standbys = names(&["pg3"]);
         cd.accept_data_loss = true;
         cd.applied_op = OpStamp { at_ns: 5_000_000_000, seq: 1 };
         cd.spec_stamp = OpStamp { at_ns: 4, seq: 0 };
@@ -407,6 +427,7 @@ mod tests {
                 xlog_pos: 123_456_789,
                 can_be_master: true,
                 can_be_synchronous_replica: false,
+                sync_standbys: if role == ServerRole::Primary { vec!["pg2".into(), "pg3".into()] } else { vec![] },
             };
             assert_eq!(KeeperState::decode(&s.encode()), Ok(s));
         }
@@ -415,18 +436,20 @@ mod tests {
     #[test]
     fn garbage_is_rejected_not_panicked_on() {
         let good = sample().encode();
-        let state = "uid=1;healthy=1;role=standby;tli=1;xlog=0;cbm=1;cbs=1";
+        let state = "uid=1;healthy=1;role=standby;tli=1;xlog=0;cbm=1;cbs=1;sync=";
         assert!(KeeperState::decode(state).is_ok());
         let bad_states = [
             "",
             "uid=1",
-            "uid=1;healthy=2;role=standby;tli=1;xlog=0;cbm=1;cbs=1",
-            "uid=-1;healthy=1;role=standby;tli=1;xlog=0;cbm=1;cbs=1",
-            "uid=+1;healthy=1;role=standby;tli=1;xlog=0;cbm=1;cbs=1",
-            "uid=1;healthy=1;role=leader;tli=1;xlog=0;cbm=1;cbs=1",
-            "uid=1;healthy=1;role=standby;tli=1;xlog=0;cbm=1;cbs=1;extra=1",
-            "uid=1;uid=1;healthy=1;role=standby;tli=1;xlog=0;cbm=1;cbs=1",
-            "uid=1;healthy=1;role=standby;tli=99999999999;xlog=0;cbm=1;cbs=1",
+            "uid=1;healthy=2;role=standby;tli=1;xlog=0;cbm=1;cbs=1;sync=",
+            "uid=-1;healthy=1;role=standby;tli=1;xlog=0;cbm=1;cbs=1;sync=",
+            "uid=+1;healthy=1;role=standby;tli=1;xlog=0;cbm=1;cbs=1;sync=",
+            "uid=1;healthy=1;role=leader;tli=1;xlog=0;cbm=1;cbs=1;sync=",
+            "uid=1;healthy=1;role=standby;tli=1;xlog=0;cbm=1;cbs=1;sync=;extra=1",
+            "uid=1;uid=1;healthy=1;role=standby;tli=1;xlog=0;cbm=1;cbs=1;sync=",
+            "uid=1;healthy=1;role=standby;tli=99999999999;xlog=0;cbm=1;cbs=1;sync=",
+            "uid=1;healthy=1;role=primary;tli=1;xlog=0;cbm=1;cbs=1;sync=a,,b",
+            "uid=1;healthy=1;role=primary;tli=1;xlog=0;cbm=1;cbs=1;sync=a b",
         ];
         for s in bad_states {
             assert!(KeeperState::decode(s).is_err(), "accepted {s:?}");

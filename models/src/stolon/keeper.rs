@@ -84,7 +84,7 @@ pub enum LocalRole {
 }
 
 /// A snapshot of the local server, set by the host before every call into the keeper.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LocalPg {
     /// Running and answering. A crashed server is unhealthy; a fenced one may be either.
     pub healthy: bool,
@@ -94,6 +94,9 @@ pub struct LocalPg {
     pub xlog_pos: u64,
     /// The upstream refused to stream to this standby (its WAL diverged): only a resync helps.
     pub refused_by_upstream: bool,
+    /// A primary's standbys in `sync_state = 'sync'` (pg_stat_replication), as Stolon's
+    /// `GetInSyncStandbys` reads them: what the server has in force, not what was asked.
+    pub sync_standbys: Vec<String>,
 }
 
 /// What the keeper asks of its server.
@@ -234,6 +237,7 @@ impl Keeper {
             xlog_pos: self.local.xlog_pos,
             can_be_master: self.cfg.can_be_master,
             can_be_synchronous_replica: self.cfg.can_be_synchronous_replica,
+            sync_standbys: self.local.sync_standbys.clone(),
         }
     }
 
@@ -296,7 +300,7 @@ impl Keeper {
     fn converge(&mut self, ctx: &mut KCtx<'_>) {
         let Some(cd) = self.cluster_data.clone() else { return };
         let Some(want) = self.want(&cd) else { return };
-        let local = self.local;
+        let local = self.local.clone();
         // A server that is down cannot take commands; the host restarts it. A fenced one is
         // down on purpose and still needs its resync.
         if !local.healthy && local.role != LocalRole::Fenced {
@@ -419,11 +423,19 @@ mod tests {
             tli: 1,
             xlog_pos: 1000,
             refused_by_upstream: false,
+            sync_standbys: Vec::new(),
         }
     }
 
     fn primary() -> LocalPg {
-        LocalPg { healthy: true, role: LocalRole::Primary, tli: 1, xlog_pos: 5000, refused_by_upstream: false }
+        LocalPg {
+            healthy: true,
+            role: LocalRole::Primary,
+            tli: 1,
+            xlog_pos: 5000,
+            refused_by_upstream: false,
+            sync_standbys: Vec::new(),
+        }
     }
 
     fn write(etcd: &mut FakeEtcd, cd: &ClusterData) {
@@ -471,6 +483,22 @@ mod tests {
     }
 
     #[test]
+    fn publishes_the_standbys_its_server_reports_in_sync_not_the_wanted_ones() {
+        let mut etcd = FakeEtcd::default();
+        let mut cd = data("pg1");
+        cd.synchronous_standbys = vec!["pg2".into(), "pg3".into()];
+        write(&mut etcd, &cd);
+        let mut k = keeper("pg1", false, &mut etcd, primary());
+        let names = SyncStandbyNames::parse("2 (pg2, pg3)").unwrap();
+        assert_eq!(k.model.take_commands(), vec![PgCommand::SetSynchronousStandbyNames(names)]);
+        // The server has it in force, but pg3 is still catching up: only pg2 is 'sync'.
+        let reporting = LocalPg { sync_standbys: vec!["pg2".into()], ..primary() };
+        step(&mut k, &mut etcd, 5, reporting);
+        let published = KeeperState::decode(&etcd.value(&keeper_info_key("c", "pg1")).unwrap()).unwrap();
+        assert_eq!(published.sync_standbys, vec!["pg2".to_string()]);
+    }
+
+    #[test]
     fn a_standby_named_master_is_promoted_once_with_its_sync_names_first() {
         let mut etcd = FakeEtcd::default();
         let mut cd = data("pg2");
@@ -511,12 +539,12 @@ mod tests {
         assert_eq!(step(&mut k, &mut etcd, 5, standby_of(PG2)), vec![], "following the right upstream");
         let refused = LocalPg { refused_by_upstream: true, ..standby_of(PG2) };
         let rewind = PgCommand::Rebuild { method: RebuildMethod::PgRewindFromDivergence, upstream: PG2 };
-        assert_eq!(step(&mut k, &mut etcd, 10, refused), vec![rewind.clone()]);
+        assert_eq!(step(&mut k, &mut etcd, 10, refused.clone()), vec![rewind.clone()]);
         let rebuilding = LocalPg { role: LocalRole::Rebuilding, ..standby_of(PG2) };
         assert_eq!(step(&mut k, &mut etcd, 15, rebuilding), vec![], "wait for the rebuild");
         // The rewind did not help: fall back to a base backup.
         let base = PgCommand::Rebuild { method: RebuildMethod::Basebackup, upstream: PG2 };
-        assert_eq!(step(&mut k, &mut etcd, 20, refused), vec![base]);
+        assert_eq!(step(&mut k, &mut etcd, 20, refused.clone()), vec![base]);
         // After streaming successfully, a later divergence tries pg_rewind again.
         assert_eq!(step(&mut k, &mut etcd, 25, standby_of(PG2)), vec![]);
         assert_eq!(step(&mut k, &mut etcd, 30, refused), vec![rewind]);

@@ -1,6 +1,7 @@
 //! Stolon (v0.17, cluster spec names and defaults). This file holds the sentinel's decisions
 //! as pure functions (is the master failed, which standby may replace it and why the others
-//! may not, which standbys form the synchronous set) and the proxy's check-in rule; the
+//! may not, how the synchronous standbys change: sorintlab/stolon `cmd/sentinel/cmd/
+//! sentinel.go`, `updateCluster` and `findBestNewMasters`) and the proxy's check-in rule; the
 //! components that call them are sans-IO models talking to etcd:
 //! - `Sentinel` (sentinel.rs): elects a leader among sentinels; the leader reads every
 //!   keeper's published state and writes the cluster data;
@@ -56,7 +57,11 @@ impl Default for ClusterSpec {
 #[derive(Clone, Debug, PartialEq)]
 pub struct KeeperInfo {
     pub name: String,
-    pub last_update: SimTime,
+    /// The first round of the current run of rounds in which the keeper was in error (its
+    /// info not updated, or its database not healthy); `None` while it is fine. Stolon's
+    /// keeperErrorTimers/dbErrorTimers.
+    pub error_since: Option<SimTime>,
+    /// False when forced failed (stolonctl failkeeper) for this round.
     pub db_healthy: bool,
     /// `--can-be-master`, `--can-be-synchronous-replica`.
     pub can_be_master: bool,
@@ -66,9 +71,10 @@ pub struct KeeperInfo {
 }
 
 impl KeeperInfo {
-    /// Published a healthy state within `failInterval`.
+    /// Not in error for longer than `failInterval` (Stolon's isKeeperHealthy and isDBHealthy:
+    /// failed once `timer.Since(errorStart) > failInterval`).
     pub fn healthy(&self, spec: &ClusterSpec, now: SimTime) -> bool {
-        self.db_healthy && now.saturating_since(self.last_update) < spec.fail_interval
+        self.db_healthy && self.error_since.is_none_or(|t| now.saturating_since(t) <= spec.fail_interval)
     }
 }
 
@@ -79,7 +85,8 @@ pub enum Ineligible {
     CannotBeMaster,
     /// With synchronousReplication, only a member of the synchronous set may be promoted.
     NotSynchronous,
-    TimelineBehind {
+    /// On another timeline than the master (findBestStandbys skips `TimelineID !=`).
+    OtherTimeline {
         standby: u32,
         master: u32,
     },
@@ -101,14 +108,21 @@ pub enum Decision {
     },
 }
 
-/// The failover decision for a cluster whose master is `master` (index into `keepers`) and
-/// whose synchronous set is `sync_set`.
+/// The failover decision for a cluster whose master is `master` (index into `keepers`),
+/// as Stolon v0.17's `updateCluster` makes it with `findBestNewMasters`: the candidates are
+/// the healthy standbys on the master's timeline that may be master (and, without synchronous
+/// replication, within `maxStandbyLag` of the master's last reported position), sorted by
+/// their reported position *ascending* (`sort.Sort(dbSlice)` with `Less` on `XLogPos <`) and
+/// the first taken: among equally eligible standbys Stolon elects the least advanced one.
+/// With synchronous replication only `sync_candidates` may be chosen: the standbys the old
+/// master's keeper reported in sync that are also in its wanted set
+/// (`util.CommonElements(Status.SynchronousStandbys, Spec.SynchronousStandbys)`).
 pub fn decide(
     spec: &ClusterSpec,
     now: SimTime,
     keepers: &[KeeperInfo],
     master: usize,
-    sync_set: &[String],
+    sync_candidates: &[String],
 ) -> Decision {
     let m = &keepers[master];
     if m.healthy(spec, now) {
@@ -124,9 +138,9 @@ pub fn decide(
             Some(Ineligible::Unhealthy)
         } else if !k.can_be_master {
             Some(Ineligible::CannotBeMaster)
-        } else if k.timeline < m.timeline {
-            Some(Ineligible::TimelineBehind { standby: k.timeline, master: m.timeline })
-        } else if spec.synchronous_replication && !sync_set.contains(&k.name) {
+        } else if k.timeline != m.timeline {
+            Some(Ineligible::OtherTimeline { standby: k.timeline, master: m.timeline })
+        } else if spec.synchronous_replication && !sync_candidates.contains(&k.name) {
             Some(Ineligible::NotSynchronous)
         } else if !spec.synchronous_replication && m.xlog_pos.saturating_sub(k.xlog_pos) > spec.max_standby_lag {
             Some(Ineligible::TooFarBehind { lag_bytes: m.xlog_pos - k.xlog_pos, max_standby_lag: spec.max_standby_lag })
@@ -135,8 +149,8 @@ pub fn decide(
         };
         match why {
             Some(w) => reasons.push((k.name.clone(), w)),
-            // The least lagging wins; ties go to the first declared.
-            None if best.is_none_or(|b| k.xlog_pos > b.xlog_pos) => best = Some(k),
+            // The least advanced wins (see above); ties go to the first declared.
+            None if best.is_none_or(|b| k.xlog_pos < b.xlog_pos) => best = Some(k),
             None => {}
         }
     }
@@ -150,37 +164,130 @@ pub fn decide(
 /// healthy, so the master blocks writes rather than accept them without a second copy.
 pub const FAKE_STANDBY: &str = "stolonfakestandby";
 
-/// The synchronous set the sentinel keeps: current members that are still healthy, topped up
-/// with healthy eligible standbys up to `maxSynchronousStandbys`; below
-/// `minSynchronousStandbys`, the placeholder fills the gap.
-pub fn synchronous_set(
-    spec: &ClusterSpec,
-    now: SimTime,
-    keepers: &[KeeperInfo],
-    master: usize,
-    current: &[String],
-) -> Vec<String> {
-    if !spec.synchronous_replication {
-        return Vec::new();
+/// The master's synchronous standbys as the sentinel keeps them in the cluster data.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyncStandbys {
+    /// Wanted in `synchronous_standby_names` (the master's DBSpec.SynchronousStandbys),
+    /// real keepers only, sorted.
+    pub wanted: Vec<String>,
+    /// The placeholder is wanted too (DBSpec.ExternalSynchronousStandbys).
+    pub fake: bool,
+    /// Those of `wanted` the master's keeper has reported in sync since they were wanted
+    /// (DBStatus.SynchronousStandbys).
+    pub in_sync: Vec<String>,
+}
+
+impl SyncStandbys {
+    /// From the cluster data's lists (the placeholder, if any, among `names`).
+    pub fn from_data(names: &[String], in_sync: &[String]) -> SyncStandbys {
+        SyncStandbys {
+            wanted: names.iter().filter(|n| *n != FAKE_STANDBY).cloned().collect(),
+            fake: names.iter().any(|n| n == FAKE_STANDBY),
+            in_sync: in_sync.to_vec(),
+        }
     }
-    let eligible = |k: &KeeperInfo| k.healthy(spec, now) && k.can_be_synchronous_replica;
-    let mut set: Vec<String> = current
-        .iter()
-        .filter(|n| keepers.iter().enumerate().any(|(i, k)| i != master && &k.name == *n && eligible(k)))
-        .cloned()
-        .collect();
-    for (i, k) in keepers.iter().enumerate() {
+
+    /// What goes into the cluster data (and so into synchronous_standby_names).
+    pub fn names(&self) -> Vec<String> {
+        let mut names = self.wanted.clone();
+        if self.fake {
+            names.push(FAKE_STANDBY.into());
+        }
+        names
+    }
+
+    /// The standbys a failover may promote: wanted and reported in sync.
+    pub fn candidates(&self) -> Vec<String> {
+        self.wanted.iter().filter(|n| self.in_sync.contains(n)).cloned().collect()
+    }
+
+    /// Whether the reported set is the wanted one: only then may the set change.
+    pub fn settled(&self) -> bool {
+        same_set(&self.in_sync, &self.wanted)
+    }
+}
+
+fn same_set(a: &[String], b: &[String]) -> bool {
+    a.len() == b.len() && a.iter().all(|x| b.contains(x))
+}
+
+/// What one sentinel round knows about the master's standbys.
+#[derive(Clone, Debug, Default)]
+pub struct SyncView {
+    /// What the master's keeper last reported in sync (`pg_stat_replication`'s
+    /// `sync_state = 'sync'`: what the server has in force).
+    pub reported: Vec<String>,
+    /// Standbys in good state: healthy (within failInterval) and serving as standbys.
+    pub good: Vec<String>,
+    /// Good standbys on the master's timeline that may be synchronous, in the order Stolon
+    /// adds them (`findBestStandbys`: reported position ascending, ties by declaration).
+    pub best: Vec<String>,
+}
+
+/// One round of Stolon v0.17's synchronous-standby management (`updateCluster`, run only
+/// while the master is healthy and converged):
+/// 1. while the in-sync set differs from the wanted one, record the wanted standbys the
+///    master now reports in sync; if one still awaited is no longer good, fall back to
+///    wanting only those in sync; if they still differ, wait ("waiting for new defined
+///    synchronous standbys to be in sync");
+/// 2. otherwise compute the new set: the wanted ones still good, then the best other good
+///    standbys up to `maxSynchronousStandbys`, then earlier ones (good or not) up to
+///    `minSynchronousStandbys`; if that adds a standby, the earlier ones are kept too
+///    (merge), so the set changes in two steps and a failover always finds a standby that
+///    was wanted and in sync; the placeholder fills what is below the minimum.
+pub fn update_synchronous_standbys(spec: &ClusterSpec, cur: &SyncStandbys, view: &SyncView) -> SyncStandbys {
+    let mut next = cur.clone();
+    if !next.settled() {
+        let mut in_sync: Vec<String> = next.in_sync.iter().filter(|n| next.wanted.contains(n)).cloned().collect();
+        for r in &view.reported {
+            if next.wanted.contains(r) && !in_sync.contains(r) {
+                in_sync.push(r.clone());
+            }
+        }
+        let awaited_bad = next.wanted.iter().any(|w| !in_sync.contains(w) && !view.good.contains(w));
+        in_sync.sort();
+        next.in_sync = in_sync;
+        if awaited_bad {
+            next.wanted = next.in_sync.clone();
+            next.wanted.sort();
+        }
+        if !next.settled() {
+            return next;
+        }
+    }
+    let prev = next.wanted.clone();
+    let mut set: Vec<String> = prev.iter().filter(|n| view.good.contains(n)).cloned().collect();
+    // In excess (maxSynchronousStandbys lowered): Stolon drops arbitrary ones (map order);
+    // pgsim the last by name.
+    set.truncate(spec.max_synchronous_standbys);
+    for b in &view.best {
         if set.len() >= spec.max_synchronous_standbys {
             break;
         }
-        if i != master && eligible(k) && !set.contains(&k.name) {
-            set.push(k.name.clone());
+        if !set.contains(b) {
+            set.push(b.clone());
         }
     }
-    while set.len() < spec.min_synchronous_standbys {
-        set.push(FAKE_STANDBY.into());
+    for p in &prev {
+        if set.len() >= spec.min_synchronous_standbys {
+            break;
+        }
+        if !set.contains(p) {
+            set.push(p.clone());
+        }
     }
-    set
+    if set.iter().any(|n| !prev.contains(n)) {
+        for p in &prev {
+            if !set.contains(p) {
+                set.push(p.clone());
+            }
+        }
+    }
+    set.sort();
+    next.fake = set.len() < spec.min_synchronous_standbys;
+    next.in_sync.retain(|n| set.contains(n));
+    next.wanted = set;
+    next
 }
 
 /// The stolon-proxy's view (v0.17): it checks in with the store every `proxyCheckInterval`;
@@ -251,7 +358,8 @@ mod tests {
     fn k(name: &str, healthy: bool, xlog: u64) -> KeeperInfo {
         KeeperInfo {
             name: name.into(),
-            last_update: if healthy { SimTime::from_duration(Duration::from_secs(95)) } else { SimTime::ZERO },
+            // In error for 5 s (healthy) or since 0 s (failed at 100 s).
+            error_since: Some(if healthy { SimTime::from_duration(Duration::from_secs(95)) } else { SimTime::ZERO }),
             db_healthy: true,
             can_be_master: true,
             can_be_synchronous_replica: true,
@@ -268,8 +376,41 @@ mod tests {
         let spec = ClusterSpec::default();
         let ks = vec![k("m", true, 1000), k("a", true, 900)];
         assert_eq!(decide(&spec, now(), &ks, 0, &[]), Decision::KeepMaster);
-        let ks = vec![k("m", false, 1000), k("a", true, 900), k("b", true, 990)];
-        assert_eq!(decide(&spec, now(), &ks, 0, &[]), Decision::Promote { keeper: "b".into() }, "least lag wins");
+        let ks = vec![k("m", false, 1000), k("a", true, 990), k("b", true, 900), k("c", true, 900)];
+        assert_eq!(
+            decide(&spec, now(), &ks, 0, &[]),
+            Decision::Promote { keeper: "b".into() },
+            "Stolon sorts the candidates by position ascending and takes the first; ties: first declared"
+        );
+    }
+
+    #[test]
+    fn failed_means_in_error_for_more_than_fail_interval() {
+        let spec = ClusterSpec::default();
+        let at = |s: u64| SimTime::from_duration(Duration::from_secs(s));
+        let mut m = k("m", true, 0);
+        m.error_since = None;
+        assert!(m.healthy(&spec, at(1000)), "never in error");
+        m.error_since = Some(at(10));
+        assert!(m.healthy(&spec, at(30)), "exactly failInterval: not yet (timer.Since > failInterval)");
+        assert!(!m.healthy(&spec, at(31)));
+        m.error_since = None;
+        m.db_healthy = false;
+        assert!(!m.healthy(&spec, at(31)), "forced failed");
+    }
+
+    #[test]
+    fn a_standby_on_another_timeline_is_not_promoted() {
+        let spec = ClusterSpec::default();
+        let mut ahead = k("ahead", true, 1000);
+        ahead.timeline = 2;
+        let ks = vec![k("m", false, 1000), ahead];
+        assert_eq!(
+            decide(&spec, now(), &ks, 0, &[]),
+            Decision::NoEligibleMasters {
+                reasons: vec![("ahead".into(), Ineligible::OtherTimeline { standby: 2, master: 1 })]
+            }
+        );
     }
 
     #[test]
@@ -328,27 +469,79 @@ mod tests {
         assert_eq!(p.master(), Some("k2"));
     }
 
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn sync(wanted: &[&str], in_sync: &[&str]) -> SyncStandbys {
+        SyncStandbys { wanted: names(wanted), fake: false, in_sync: names(in_sync) }
+    }
+
+    fn view(reported: &[&str], good: &[&str], best: &[&str]) -> SyncView {
+        SyncView { reported: names(reported), good: names(good), best: names(best) }
+    }
+
     #[test]
-    fn the_synchronous_set_keeps_members_and_blocks_with_a_placeholder() {
+    fn a_settled_set_keeps_its_good_members() {
         let spec = ClusterSpec { synchronous_replication: true, ..ClusterSpec::default() };
-        let ks = vec![k("m", true, 0), k("a", true, 0), k("b", true, 0)];
+        let cur = sync(&["b"], &["b"]);
+        assert_eq!(update_synchronous_standbys(&spec, &cur, &view(&["b"], &["a", "b"], &["a", "b"])), cur);
         assert_eq!(
-            synchronous_set(&spec, now(), &ks, 0, &["b".into()]),
-            vec!["b".to_string()],
-            "the current member stays"
+            update_synchronous_standbys(&spec, &cur, &view(&[], &["a", "b"], &["a", "b"])),
+            cur,
+            "a report gap changes nothing"
         );
-        let ks = vec![k("m", true, 0), k("a", true, 0), k("b", false, 0)];
-        assert_eq!(
-            synchronous_set(&spec, now(), &ks, 0, &["b".into()]),
-            vec!["a".to_string()],
-            "an unhealthy one is replaced"
+    }
+
+    #[test]
+    fn a_failed_member_is_replaced_in_two_steps_merge_first() {
+        let spec = ClusterSpec { synchronous_replication: true, ..ClusterSpec::default() };
+        // b failed: a is added, and b kept with it (merge), b still the only one in sync.
+        let step1 = update_synchronous_standbys(&spec, &sync(&["b"], &["b"]), &view(&["b"], &["a"], &["a"]));
+        assert_eq!(step1, sync(&["a", "b"], &["b"]));
+        assert_eq!(step1.candidates(), names(&["b"]), "a failover now may only pick b");
+        // The master has not reported a in sync yet: wait, whatever the rounds.
+        let wait = update_synchronous_standbys(&spec, &step1, &view(&["b"], &["a"], &["a"]));
+        assert_eq!(wait, step1, "waiting for new defined synchronous standbys to be in sync");
+        // Reported: a is recorded in sync, the set settles, and the next computation drops b.
+        let step2 = update_synchronous_standbys(&spec, &step1, &view(&["a"], &["a"], &["a"]));
+        assert_eq!(step2, sync(&["a"], &["a"]));
+    }
+
+    #[test]
+    fn an_awaited_standby_that_fails_falls_back_to_those_in_sync() {
+        let spec = ClusterSpec { synchronous_replication: true, ..ClusterSpec::default() };
+        // Waiting for a to be in sync, a fails: want only b (in sync), then recompute with c.
+        let cur = sync(&["a", "b"], &["b"]);
+        let next = update_synchronous_standbys(&spec, &cur, &view(&["b"], &["b", "c"], &["c", "b"]));
+        assert_eq!(next, sync(&["b"], &["b"]), "b is good and in sync: it stays, and is enough");
+        // Nothing in sync and nothing good: the placeholder blocks writes; the failed
+        // member stays wanted (minSynchronousStandbys keeps earlier ones).
+        let cur = sync(&["a"], &["a"]);
+        let next = update_synchronous_standbys(&spec, &cur, &view(&[], &[], &[]));
+        assert_eq!(next, sync(&["a"], &["a"]), "a kept to reach the minimum, no placeholder needed");
+        let empty = update_synchronous_standbys(&spec, &SyncStandbys::default(), &view(&[], &[], &[]));
+        assert_eq!((empty.wanted.len(), empty.fake), (0, true));
+        assert_eq!(empty.names(), names(&[FAKE_STANDBY]));
+    }
+
+    #[test]
+    fn a_new_set_starts_from_the_best_standby_and_waits_for_its_report() {
+        let spec = ClusterSpec { synchronous_replication: true, max_synchronous_standbys: 2, ..ClusterSpec::default() };
+        let first = update_synchronous_standbys(
+            &spec,
+            &SyncStandbys::default(),
+            &view(&[], &["a", "b", "c"], &["c", "a", "b"]),
         );
-        let ks = vec![k("m", true, 0), k("a", false, 0), k("b", false, 0)];
-        assert_eq!(
-            synchronous_set(&spec, now(), &ks, 0, &["b".into()]),
-            vec![FAKE_STANDBY.to_string()],
-            "writes block"
-        );
-        assert!(synchronous_set(&ClusterSpec::default(), now(), &ks, 0, &[]).is_empty());
+        assert_eq!(first, sync(&["a", "c"], &[]), "the first two of best, sorted by name");
+        let half = update_synchronous_standbys(&spec, &first, &view(&["c", "b"], &["a", "b", "c"], &["c", "a", "b"]));
+        assert_eq!(half, sync(&["a", "c"], &["c"]), "b is not wanted: its report is ignored");
+        assert!(half.candidates() == names(&["c"]) && !half.settled());
+        let full = update_synchronous_standbys(&spec, &half, &view(&["a", "c"], &["a", "b", "c"], &["c", "a", "b"]));
+        assert_eq!(full, sync(&["a", "c"], &["a", "c"]));
+        // A standby that may not be synchronous is not in `best`; with no other, the set
+        // keeps what it has.
+        let only = update_synchronous_standbys(&spec, &full, &view(&["a", "c"], &["a", "c"], &["a", "c"]));
+        assert_eq!(only, full);
     }
 }

@@ -2,15 +2,22 @@
 //! (`sentinel-leader`, session TTL 20 s) and only the leader decides. Every `sleepInterval`
 //! every sentinel reads the cluster data (to learn which operator commands were applied and
 //! the spec in force); the leader also reads every keeper's published state in the same
-//! transaction, notes whose info uid changed, runs `decide()` and `synchronous_set()`, and
+//! transaction, notes whose info uid changed, runs `decide()` and `update_synchronous_standbys()`, and
 //! writes the new cluster data with a compare-and-swap on the revision it read, so a write
 //! based on a stale read fails and is recomputed from a fresh one instead of overwriting.
 //!
-//! A keeper is failed when it has not published a new state with a healthy, running server
-//! for `failInterval` (Stolon's ErrorStartTime: a crashed server that comes back within the
-//! interval causes no failover). Tracking restarts whenever this sentinel becomes leader, so
-//! a keeper it has never seen counts from then: a new leader gives everyone a full interval
-//! rather than failing over on what an earlier leader saw.
+//! A keeper is in error in a round when its info is missing, has not changed for a
+//! `sleepInterval` (Stolon's keeper info expires after that TTL), or reports a server that is
+//! not running healthily; it is failed once its error has lasted *more* than `failInterval`
+//! since the first round that saw it (Stolon's keeperErrorTimers/dbErrorTimers, cleared by a
+//! good round: a crashed server that comes back within the interval causes no failover).
+//! Tracking restarts whenever this sentinel becomes leader, so a keeper it has never seen
+//! counts from then: a new leader gives everyone a full interval rather than failing over on
+//! what an earlier leader saw.
+//!
+//! The synchronous standbys follow Stolon's protocol (`update_synchronous_standbys`): they
+//! change only while the master is healthy and converged, and only once its keeper reports
+//! the wanted ones in sync; a failover picks only among standbys wanted and reported in sync.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -18,7 +25,9 @@ use std::time::Duration;
 use super::client::{EtcdClient, ID_SPAN};
 use super::cluster_data::{ClusterData, ClusterRole, KeeperState, OpStamp, ServerRole};
 use super::cluster_data::{cluster_data_key, keeper_info_key, sentinel_leader_key, valid_name};
-use super::{ClusterSpec, Decision, Ineligible, KeeperInfo, decide, synchronous_set};
+use super::{
+    ClusterSpec, Decision, Ineligible, KeeperInfo, SyncStandbys, SyncView, decide, update_synchronous_standbys,
+};
 use crate::etcd::{Compare, ElectorConfig, ElectorTimer, EtcdElector, EtcdMsg, KeyValue, Op, Reply, Request, Revision};
 use crate::node::{Ctx, Model, NodeId, TimerCmd};
 use crate::time::SimTime;
@@ -111,14 +120,16 @@ struct Tracked {
     uid: Option<u64>,
     state: Option<KeeperState>,
     last_uid_change: SimTime,
-    /// The last time a new uid came with a healthy, running server.
-    last_good: SimTime,
+    /// The first round of the current error (see the module comment), `None` while fine.
+    error_since: Option<SimTime>,
+    /// Why, in the round that started it.
+    stale: bool,
     failed: bool,
 }
 
 impl Tracked {
     fn fresh(now: SimTime) -> Tracked {
-        Tracked { uid: None, state: None, last_uid_change: now, last_good: now, failed: false }
+        Tracked { uid: None, state: None, last_uid_change: now, error_since: None, stale: false, failed: false }
     }
 }
 
@@ -323,20 +334,37 @@ impl Sentinel {
         }
     }
 
-    /// Notes which keepers published a new state since the last round.
+    /// Notes which keepers published a new state since the last round, and which are in
+    /// error this round.
     fn track(&mut self, now: SimTime, infos: &[Option<KeyValue>]) {
+        let sleep = self.cfg.sleep_interval;
         for (name, kv) in self.cfg.keepers.iter().zip(infos) {
-            let Some(state) = kv.as_ref().and_then(|kv| KeeperState::decode(&kv.value).ok()) else { continue };
+            let state = kv.as_ref().and_then(|kv| KeeperState::decode(&kv.value).ok());
             let t = self.tracked.get_mut(name).expect("every keeper is tracked");
-            if t.uid != Some(state.uid) {
-                t.uid = Some(state.uid);
-                t.last_uid_change = now;
-                // A server being rebuilt or fenced cannot serve: no better than a dead one.
-                if state.healthy && !matches!(state.role, ServerRole::Rebuilding | ServerRole::Fenced) {
-                    t.last_good = now;
+            let stale = match &state {
+                None => true,
+                Some(s) if t.uid != Some(s.uid) => {
+                    t.uid = Some(s.uid);
+                    t.last_uid_change = now;
+                    false
                 }
+                Some(_) => now.saturating_since(t.last_uid_change) >= sleep,
+            };
+            // A server being rebuilt or fenced cannot serve: no better than a dead one.
+            let db_bad = state
+                .as_ref()
+                .is_none_or(|s| !s.healthy || matches!(s.role, ServerRole::Rebuilding | ServerRole::Fenced));
+            if stale || db_bad {
+                if t.error_since.is_none() {
+                    t.error_since = Some(now);
+                    t.stale = stale;
+                }
+            } else {
+                t.error_since = None;
             }
-            t.state = Some(state);
+            if let Some(s) = state {
+                t.state = Some(s);
+            }
         }
     }
 
@@ -357,13 +385,13 @@ impl Sentinel {
             return "stolonctl failkeeper".into();
         }
         let t = &self.tracked[keeper];
-        let silent = now.saturating_since(t.last_uid_change);
+        let since = t.error_since.map_or(0, |e| now.saturating_since(e).as_secs());
         if t.uid.is_none() {
-            format!("never published its state in {}s", silent.as_secs())
-        } else if silent >= self.spec.fail_interval {
-            format!("not updated for {}s", silent.as_secs())
+            format!("never published its state ({since}s in error)")
+        } else if t.stale {
+            format!("not updated for {}s", now.saturating_since(t.last_uid_change).as_secs())
         } else {
-            format!("database not running or unhealthy for {}s", now.saturating_since(t.last_good).as_secs())
+            format!("database not running or unhealthy for {since}s")
         }
     }
 
@@ -376,7 +404,7 @@ impl Sentinel {
                 let s = t.state.as_ref();
                 KeeperInfo {
                     name: name.clone(),
-                    last_update: t.last_good,
+                    error_since: t.error_since,
                     db_healthy: !forced.contains(name),
                     // A keeper never heard from offers nothing.
                     can_be_master: s.is_some_and(|s| s.can_be_master),
@@ -392,7 +420,7 @@ impl Sentinel {
     fn health_transitions(&mut self, ctx: &mut SCtx<'_>, infos: &[KeeperInfo], forced: &[String]) {
         let spec = self.spec.clone();
         for info in infos {
-            let failed = !info.db_healthy || ctx.now.saturating_since(info.last_update) >= spec.fail_interval;
+            let failed = !info.healthy(&spec, ctx.now);
             if failed == self.tracked[&info.name].failed {
                 continue;
             }
@@ -405,6 +433,68 @@ impl Sentinel {
             let what = if failed { "keeper_failed" } else { "keeper_healthy" };
             self.trace(ctx, what, Some(info.name.clone()), reason);
         }
+    }
+
+    /// The synchronous standbys after this round (see `update_synchronous_standbys`).
+    fn next_sync(
+        &self,
+        now: SimTime,
+        infos: &[KeeperInfo],
+        old_master: Option<&str>,
+        next: &ClusterData,
+        cur: SyncStandbys,
+    ) -> SyncStandbys {
+        // A standby cluster's leader has no synchronous standbys of its own.
+        if next.role != ClusterRole::Master {
+            return SyncStandbys::default();
+        }
+        let sync_repl = self.spec.synchronous_replication;
+        // No master, or one this sentinel does not know (cluster data written by hand).
+        let Some(master) = next.master.as_deref() else { return cur };
+        let Some(m) = self.cfg.keepers.iter().position(|k| k == master) else { return cur };
+        if old_master.is_some_and(|old| old != master) {
+            // A new master starts from the old one's wanted set, itself replaced by the old
+            // master, with nothing reported in sync yet (the old master is dropped once the
+            // new one has converged, as its DB is).
+            if !sync_repl {
+                return SyncStandbys::default();
+            }
+            let old = old_master.expect("checked");
+            let mut wanted: Vec<String> =
+                cur.wanted.iter().map(|n| if n == master { old.to_string() } else { n.clone() }).collect();
+            wanted.sort();
+            return SyncStandbys { fake: wanted.is_empty(), wanted, in_sync: Vec::new() };
+        }
+        // Changed only while the master is healthy and converged (promoted, serving);
+        // otherwise frozen: the commits it acknowledged are only on the standbys it had.
+        let state = self.tracked[master].state.as_ref();
+        let converged = state.is_some_and(|s| s.healthy && s.role == ServerRole::Primary);
+        if !infos[m].healthy(&self.spec, now) || !converged {
+            return cur;
+        }
+        if !sync_repl {
+            return SyncStandbys::default();
+        }
+        let master_tli = state.map_or(0, |s| s.tli);
+        let good: Vec<usize> = (0..infos.len())
+            .filter(|&i| i != m && infos[i].healthy(&self.spec, now))
+            .filter(|&i| {
+                let s = self.tracked[&self.cfg.keepers[i]].state.as_ref();
+                s.is_some_and(|s| s.role == ServerRole::Standby)
+            })
+            .collect();
+        let mut best: Vec<usize> = good
+            .iter()
+            .copied()
+            .filter(|&i| infos[i].timeline == master_tli && infos[i].can_be_synchronous_replica)
+            .collect();
+        best.sort_by_key(|&i| infos[i].xlog_pos);
+        let view = SyncView {
+            reported: state.map_or_else(Vec::new, |s| s.sync_standbys.clone()),
+            good: good.iter().map(|&i| self.cfg.keepers[i].clone()).collect(),
+            best: best.iter().map(|&i| self.cfg.keepers[i].clone()).collect(),
+        };
+        update_synchronous_standbys(&self.spec, &cur, &view)
     }
 
     /// The leader's round: the cluster data as it should be now, and what to trace once it is
@@ -454,6 +544,8 @@ impl Sentinel {
             _ => None,
         });
         let master_idx = next.master.as_ref().and_then(|m| self.cfg.keepers.iter().position(|k| k == m));
+        let old_master = next.master.clone();
+        let sync_now = SyncStandbys::from_data(&next.synchronous_standbys, &next.in_sync_standbys);
         match (force, master_idx) {
             (Some((keeper, accept_data_loss)), _) => {
                 if next.master.as_ref() != Some(&keeper) {
@@ -466,13 +558,16 @@ impl Sentinel {
                 // the operator is about to promote (it lacks what had not crossed the WAN).
                 next.accept_data_loss = accept_data_loss;
             }
-            (None, Some(m)) => match decide(&self.spec, now, &infos, m, &next.synchronous_standbys) {
+            (None, Some(m)) => match decide(&self.spec, now, &infos, m, &sync_now.candidates()) {
                 Decision::KeepMaster => self.no_eligible = None,
                 Decision::Promote { keeper } => {
                     let old = &self.cfg.keepers[m];
                     let new = &infos[self.cfg.keepers.iter().position(|k| *k == keeper).expect("a keeper")];
-                    let how =
-                        if self.spec.synchronous_replication { "synchronous standby" } else { "least lagging standby" };
+                    let how = if self.spec.synchronous_replication {
+                        "synchronous standby reported in sync"
+                    } else {
+                        "asynchronous standby within maxStandbyLag"
+                    };
                     let why = format!(
                         "keeper {old} failed: {}; promoting {keeper} ({how}, xlog_pos {}, timeline {})",
                         self.failure_cause(now, old, &forced),
@@ -504,30 +599,19 @@ impl Sentinel {
             // Cluster data without a master (written by hand): nothing to decide from.
             (None, None) => {}
         }
-        let master_idx = next.master.as_ref().and_then(|m| self.cfg.keepers.iter().position(|k| k == m));
-        let sync = match (next.role, master_idx) {
-            (ClusterRole::Master, Some(m)) if infos[m].healthy(&self.spec, now) => {
-                synchronous_set(&self.spec, now, &infos, m, &next.synchronous_standbys)
-            }
-            // A failed master's set is frozen: the commits it acknowledged are only on those
-            // standbys, so swapping one in that lacks them would make it promotable.
-            (ClusterRole::Master, Some(m)) => {
-                let mut set: Vec<String> =
-                    next.synchronous_standbys.iter().filter(|n| **n != self.cfg.keepers[m]).cloned().collect();
-                while self.spec.synchronous_replication && set.len() < self.spec.min_synchronous_standbys {
-                    set.push(super::FAKE_STANDBY.into());
-                }
-                set
-            }
-            // A standby cluster's leader has no synchronous standbys of its own.
-            _ => Vec::new(),
-        };
-        if sync != next.synchronous_standbys {
+        let sync = self.next_sync(now, &infos, old_master.as_deref(), &next, sync_now);
+        let names = sync.names();
+        if names != next.synchronous_standbys {
             let why =
-                format!("synchronous standbys [{}] -> [{}]", next.synchronous_standbys.join(", "), sync.join(", "));
+                format!("synchronous standbys [{}] -> [{}]", next.synchronous_standbys.join(", "), names.join(", "));
             notes.push(("sync_standbys", None, why));
-            next.synchronous_standbys = sync;
         }
+        if sync.in_sync != next.in_sync_standbys {
+            let why = format!("in sync [{}] -> [{}]", next.in_sync_standbys.join(", "), sync.in_sync.join(", "));
+            notes.push(("sync_in_sync", None, why));
+        }
+        next.synchronous_standbys = names;
+        next.in_sync_standbys = sync.in_sync;
         if let Some((last, _)) = self.ops.iter().rfind(|(s, _)| *s > applied) {
             next.applied_op = *last;
         }
@@ -564,7 +648,7 @@ fn describe(r: &Ineligible) -> String {
         Ineligible::Unhealthy => "unhealthy".into(),
         Ineligible::CannotBeMaster => "cannot be master".into(),
         Ineligible::NotSynchronous => "not in the synchronous set".into(),
-        Ineligible::TimelineBehind { standby, master } => format!("timeline {standby} behind the master's {master}"),
+        Ineligible::OtherTimeline { standby, master } => format!("timeline {standby}, the master's is {master}"),
         Ineligible::TooFarBehind { lag_bytes, max_standby_lag } => {
             format!("{lag_bytes} bytes behind (maxStandbyLag {max_standby_lag})")
         }
@@ -657,6 +741,9 @@ mod tests {
         sentinels: Vec<Driver<Sentinel>>,
         /// Keeper -> the state it publishes every second, `None` while it is silent.
         keepers: BTreeMap<String, Option<KeeperState>>,
+        /// The master reports its live wanted standbys in sync (false: a server that has not
+        /// applied the wanted synchronous_standby_names, or whose standbys are catching up).
+        reports_in_sync: bool,
         t: u64,
     }
 
@@ -669,6 +756,7 @@ mod tests {
             xlog_pos,
             can_be_master: true,
             can_be_synchronous_replica: true,
+            sync_standbys: Vec::new(),
         })
     }
 
@@ -687,16 +775,28 @@ mod tests {
                 .into_iter()
                 .map(|(k, s)| (k.to_string(), s))
                 .collect();
-            World { etcd, sentinels, keepers, t: 0 }
+            World { etcd, sentinels, keepers, reports_in_sync: true, t: 0 }
         }
 
-        /// Second by second to `t`: live keepers publish, then every sentinel runs.
+        /// Second by second to `t`: live keepers publish, then every sentinel runs. The
+        /// keeper the data names master publishes a primary that has the wanted synchronous
+        /// standbys in force: those that are live are reported in sync, as PostgreSQL would.
         fn run_to(&mut self, t: u64) {
             while self.t < t {
                 self.t += 1;
+                let cd = self.etcd.value(&cluster_data_key("c")).and_then(|v| ClusterData::decode(&v).ok());
                 for (name, s) in &self.keepers {
                     if let Some(s) = s {
-                        let s = KeeperState { uid: self.t, ..s.clone() };
+                        let mut s = KeeperState { uid: self.t, ..s.clone() };
+                        if let Some(cd) = cd.as_ref().filter(|cd| cd.master.as_ref() == Some(name)) {
+                            s.role = ServerRole::Primary;
+                            s.sync_standbys = cd
+                                .synchronous_standbys
+                                .iter()
+                                .filter(|n| self.reports_in_sync && self.keepers.get(*n).is_some_and(Option::is_some))
+                                .cloned()
+                                .collect();
+                        }
                         self.etcd.put(&keeper_info_key("c", name), &s.encode());
                     }
                 }
@@ -729,7 +829,7 @@ mod tests {
     }
 
     #[test]
-    fn a_silent_master_fails_after_fail_interval_and_the_least_lagging_async_standby_takes_over() {
+    fn a_silent_master_fails_after_fail_interval_and_the_least_advanced_eligible_standby_takes_over() {
         let mut w = World::new(ClusterSpec::default(), 1);
         w.run_to(5);
         let cd = w.data();
@@ -737,25 +837,27 @@ mod tests {
         assert_eq!(cd.keepers["pg2"], DesiredRole::Standby { follow: "pg1".into() });
         assert!(cd.synchronous_standbys.is_empty(), "asynchronous replication");
         w.run_to(30);
-        w.silence("pg1"); // last seen at 30 s
-        w.run_to(49);
-        assert_eq!(w.data().master.as_deref(), Some("pg1"), "19 s of silence is not yet a failure");
+        w.silence("pg1"); // last seen at the 30 s round
+        // In error from the 35 s round (unchanged for a sleepInterval); failed in the first
+        // round more than failInterval after that.
+        w.run_to(59);
+        assert_eq!(w.data().master.as_deref(), Some("pg1"), "in error for 20 s is not yet a failure");
         assert!(w.sentinels[0].events("keeper_failed").is_empty());
-        w.run_to(50);
+        w.run_to(60);
         let cd = w.data();
-        assert_eq!(cd.master.as_deref(), Some("pg3"), "pg3 lags 100 bytes, pg2 1000");
-        assert_eq!(cd.keepers["pg1"], DesiredRole::Standby { follow: "pg3".into() }, "the old master follows");
-        assert_eq!(cd.keepers["pg2"], DesiredRole::Standby { follow: "pg3".into() });
+        assert_eq!(cd.master.as_deref(), Some("pg2"), "pg2 lags 1000 bytes, pg3 100: Stolon takes the lowest");
+        assert_eq!(cd.keepers["pg1"], DesiredRole::Standby { follow: "pg2".into() }, "the old master follows");
+        assert_eq!(cd.keepers["pg3"], DesiredRole::Standby { follow: "pg2".into() });
         let s = &w.sentinels[0];
-        assert_eq!(s.events("keeper_failed"), vec![(Some("pg1".into()), "not updated for 20s".into())]);
+        assert_eq!(s.events("keeper_failed"), vec![(Some("pg1".into()), "not updated for 30s".into())]);
         let elected = s.events("master_elected");
         assert_eq!(elected.len(), 2, "{elected:?}");
-        assert_eq!(elected[1].0.as_deref(), Some("pg3"));
-        assert!(elected[1].1.starts_with("keeper pg1 failed: not updated for 20s"), "{}", elected[1].1);
+        assert_eq!(elected[1].0.as_deref(), Some("pg2"));
+        assert!(elected[1].1.starts_with("keeper pg1 failed: not updated for 30s"), "{}", elected[1].1);
         // The old master comes back: healthy again, but it stays a standby.
         w.keepers.insert("pg1".into(), state(5000));
-        w.run_to(70);
-        assert_eq!(w.data().master.as_deref(), Some("pg3"));
+        w.run_to(80);
+        assert_eq!(w.data().master.as_deref(), Some("pg2"));
         assert_eq!(
             w.sentinels[0].events("keeper_healthy"),
             vec![(Some("pg1".into()), "publishes a healthy state again".into())]
@@ -769,18 +871,19 @@ mod tests {
         w.run_to(10);
         let down = Some(KeeperState { healthy: false, ..state(5000).unwrap() });
         w.keepers.insert("pg1".into(), down.clone());
-        // Seen healthy at the 10 s round, down at 15 s and 20 s, healthy at 25 s: 15 s.
+        // Seen healthy at the 10 s round, down at 15 s and 20 s, healthy at 25 s: in error
+        // for 10 s, then cleared.
         w.run_to(20);
         w.keepers.insert("pg1".into(), state(5000));
         w.run_to(60);
         assert_eq!(w.data().master.as_deref(), Some("pg1"));
         w.keepers.insert("pg1".into(), down); // last seen healthy at the 60 s round
-        w.run_to(79);
-        assert_eq!(w.data().master.as_deref(), Some("pg1"));
-        w.run_to(80);
-        assert_eq!(w.data().master.as_deref(), Some("pg3"));
+        w.run_to(89);
+        assert_eq!(w.data().master.as_deref(), Some("pg1"), "in error from the 65 s round: 20 s is not more");
+        w.run_to(90);
+        assert_eq!(w.data().master.as_deref(), Some("pg2"));
         let elected = w.sentinels[0].events("master_elected");
-        assert!(elected[1].1.contains("database not running or unhealthy for 20s"), "{}", elected[1].1);
+        assert!(elected[1].1.contains("database not running or unhealthy for 25s"), "{}", elected[1].1);
     }
 
     #[test]
@@ -788,15 +891,29 @@ mod tests {
         let spec = ClusterSpec { synchronous_replication: true, ..ClusterSpec::default() };
         let mut w = World::new(spec, 1);
         w.run_to(5);
-        assert_eq!(w.data().synchronous_standbys, vec!["pg2".to_string()], "the first declared eligible standby");
+        assert!(w.data().synchronous_standbys.is_empty(), "the master has not converged yet");
+        w.run_to(10);
+        let cd = w.data();
+        assert_eq!(cd.synchronous_standbys, vec!["pg2".to_string()], "the least advanced good standby");
+        assert!(cd.in_sync_standbys.is_empty(), "not reported yet");
+        w.run_to(15);
+        assert_eq!(w.data().in_sync_standbys, vec!["pg2".to_string()], "reported in sync by the master");
         w.run_to(30);
         w.silence("pg1");
-        w.run_to(50);
+        w.run_to(60);
         let cd = w.data();
         assert_eq!(cd.master.as_deref(), Some("pg2"), "pg3 is ahead but asynchronous");
-        assert_eq!(cd.synchronous_standbys, vec!["pg3".to_string()], "the new master's synchronous standby");
+        assert_eq!(
+            (cd.synchronous_standbys.clone(), cd.in_sync_standbys.clone()),
+            (vec!["pg1".to_string()], vec![]),
+            "the new master starts with the old master's set, itself replaced by the old master"
+        );
+        w.run_to(65);
+        assert_eq!(w.data().synchronous_standbys, vec!["pg3".to_string()], "converged: pg1 dropped, pg3 added");
+        w.run_to(70);
+        assert_eq!(w.data().in_sync_standbys, vec!["pg3".to_string()]);
         let sync = w.sentinels[0].events("sync_standbys");
-        assert_eq!(sync.last().unwrap().1, "synchronous standbys [pg2] -> [pg3]");
+        assert_eq!(sync.last().unwrap().1, "synchronous standbys [pg1] -> [pg3]");
     }
 
     #[test]
@@ -807,22 +924,23 @@ mod tests {
         assert_eq!(w.data().synchronous_standbys, vec!["pg2".to_string()]);
         w.silence("pg1");
         w.silence("pg2");
-        w.run_to(70);
+        w.run_to(90);
         let cd = w.data();
         assert_eq!(cd.master.as_deref(), Some("pg1"), "nobody may replace it");
         assert_eq!(cd.synchronous_standbys, vec!["pg2".to_string()], "the failed master's set is frozen");
+        assert_eq!(cd.in_sync_standbys, vec!["pg2".to_string()]);
         let s = &w.sentinels[0];
         assert_eq!(
             s.events("no_eligible_masters"),
             vec![(
                 None,
-                "master pg1 failed: not updated for 20s; pg2: unhealthy; pg3: not in the synchronous set".into()
+                "master pg1 failed: not updated for 30s; pg2: unhealthy; pg3: not in the synchronous set".into()
             )],
             "traced once, not every round"
         );
         // The synchronous standby returns: it is promoted.
         w.keepers.insert("pg2".into(), state(4000));
-        w.run_to(75);
+        w.run_to(95);
         assert_eq!(w.data().master.as_deref(), Some("pg2"));
     }
 
@@ -846,8 +964,8 @@ mod tests {
         assert_eq!(w.leader(), 1 - leader, "the session expired");
         assert_eq!(w.data().master.as_deref(), Some("pg1"));
         let took_over = w.t;
-        w.run_to(took_over + 25);
-        assert_eq!(w.data().master.as_deref(), Some("pg3"));
+        w.run_to(took_over + 30);
+        assert_eq!(w.data().master.as_deref(), Some("pg2"));
         assert!(w.etcd.writes_to(f, &key) >= 1);
         let lost = w.sentinels[leader].events("sentinel_leader");
         assert_eq!(lost.last().unwrap().1, format!("node {l} lost the sentinel leadership"));
@@ -858,20 +976,20 @@ mod tests {
         let mut w = World::new(ClusterSpec::default(), 1);
         w.run_to(30);
         w.silence("pg1");
-        w.run_to(49);
-        // Someone else (an operator with stolonctl) makes pg2 master just before the sentinel
-        // writes its failover to pg3.
+        w.run_to(59);
+        // Someone else (an operator with stolonctl) makes pg3 master just before the sentinel
+        // writes its failover to pg2.
         let mut theirs = w.data();
-        theirs.set_master("pg2");
+        theirs.set_master("pg3");
         theirs.generation = 50;
         w.etcd.interject = Some((cluster_data_key("c"), theirs.encode()));
-        w.run_to(50);
+        w.run_to(60);
         assert!(w.etcd.interject.is_none(), "the sentinel tried to write");
-        assert_eq!(w.data(), theirs, "pg2 is healthy: the sentinel keeps what it re-read");
+        assert_eq!(w.data(), theirs, "pg3 is healthy: the sentinel keeps what it re-read");
         assert_eq!(w.sentinels[0].model.cluster_data(), Some(&theirs));
         assert_eq!(w.sentinels[0].events("master_elected").len(), 1, "the lost write traced nothing");
-        w.run_to(70);
-        assert_eq!(w.data().master.as_deref(), Some("pg2"));
+        w.run_to(80);
+        assert_eq!(w.data().master.as_deref(), Some("pg3"));
     }
 
     #[test]
@@ -880,13 +998,13 @@ mod tests {
         w.run_to(20);
         let leader = w.leader();
         w.operator(OperatorCmd::FailKeeper { keeper: "pg1".into() });
-        assert_eq!(w.data().master.as_deref(), Some("pg3"), "acted on at once");
+        assert_eq!(w.data().master.as_deref(), Some("pg2"), "acted on at once");
         let s = &w.sentinels[leader];
         assert_eq!(s.events("keeper_failed"), vec![(Some("pg1".into()), "stolonctl failkeeper".into())]);
         assert!(s.events("master_elected")[1].1.starts_with("keeper pg1 failed: stolonctl failkeeper"));
         w.run_to(30);
         assert_eq!(w.sentinels[leader].events("keeper_healthy").len(), 1, "failed for one decision only");
-        assert_eq!(w.data().master.as_deref(), Some("pg3"));
+        assert_eq!(w.data().master.as_deref(), Some("pg2"));
         // Switch back; then leadership moves. The other sentinel got the failkeeper too, but
         // learned from the data that it was applied: it does not fail pg1 over again.
         w.operator(OperatorCmd::ForceMaster { keeper: "pg1".into(), accept_data_loss: false });
@@ -906,7 +1024,7 @@ mod tests {
         w.run_to(20);
         w.silence("pg1");
         w.silence("pg2");
-        w.run_to(45);
+        w.run_to(55);
         assert_eq!(w.sentinels[0].events("no_eligible_masters").len(), 1);
         w.operator(OperatorCmd::ForceMaster { keeper: "pg3".into(), accept_data_loss: true });
         let cd = w.data();
@@ -928,5 +1046,80 @@ mod tests {
         late.run_until(&mut w.etcd, secs(w.t + 5));
         assert_eq!(late.model.spec(), &relaxed);
         assert_eq!(late.model.role(), ClusterRole::Master);
+    }
+
+    fn sync_spec() -> ClusterSpec {
+        ClusterSpec { synchronous_replication: true, ..ClusterSpec::default() }
+    }
+
+    fn sets(w: &World) -> (Vec<String>, Vec<String>) {
+        let cd = w.data();
+        (cd.synchronous_standbys, cd.in_sync_standbys)
+    }
+
+    fn v(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn the_synchronous_standby_dies_then_the_master_before_fail_interval_nobody_is_promoted() {
+        let mut w = World::new(sync_spec(), 1);
+        w.run_to(30);
+        assert_eq!(sets(&w), (v(&["pg2"]), v(&["pg2"])));
+        w.silence("pg2"); // the synchronous standby dies
+        w.run_to(33);
+        w.silence("pg1"); // and the master 3 s later
+        // pg2 in error from the 35 s round, failed at 60 s, while pg1 (in error from 40 s)
+        // still counts as healthy: the sentinel adds pg3 but keeps pg2 (merge), and pg3 is
+        // not reported in sync by a master that is gone.
+        w.run_to(60);
+        assert_eq!(sets(&w), (v(&["pg2", "pg3"]), v(&["pg2"])));
+        w.run_to(120);
+        let cd = w.data();
+        assert_eq!(cd.master.as_deref(), Some("pg1"), "no promotion");
+        assert_eq!(sets(&w), (v(&["pg2", "pg3"]), v(&["pg2"])), "frozen with the master gone");
+        let s = &w.sentinels[0];
+        assert_eq!(s.events("master_elected").len(), 1, "only the initial master");
+        assert_eq!(
+            s.events("no_eligible_masters"),
+            vec![(
+                None,
+                "master pg1 failed: not updated for 30s; pg2: unhealthy; pg3: not in the synchronous set".into()
+            )]
+        );
+        assert!(s.events("sync_in_sync").iter().all(|(_, why)| !why.ends_with("pg3]")), "pg3 never in sync");
+    }
+
+    #[test]
+    fn with_the_master_alive_a_failed_synchronous_standby_is_replaced_in_two_steps() {
+        let mut w = World::new(sync_spec(), 1);
+        w.run_to(30);
+        w.silence("pg2");
+        w.run_to(59);
+        assert_eq!(sets(&w), (v(&["pg2"]), v(&["pg2"])), "pg2 still within failInterval: writes block");
+        w.run_to(60);
+        assert_eq!(sets(&w), (v(&["pg2", "pg3"]), v(&["pg2"])), "step 1: merged");
+        w.run_to(65);
+        assert_eq!(sets(&w), (v(&["pg3"]), v(&["pg3"])), "step 2: pg3 reported in sync, pg2 dropped");
+        assert_eq!(w.data().master.as_deref(), Some("pg1"));
+    }
+
+    #[test]
+    fn the_set_changes_only_once_the_master_reports_the_wanted_standbys_in_sync() {
+        let mut w = World::new(sync_spec(), 1);
+        w.run_to(30);
+        w.reports_in_sync = false; // e.g. pg3 still catching up
+        w.silence("pg2");
+        w.run_to(100);
+        assert_eq!(sets(&w), (v(&["pg2", "pg3"]), v(&["pg2"])), "waiting for pg3 to be in sync");
+        // The master dies now: pg3 was wanted but never reported in sync; pg2 is gone.
+        w.silence("pg1");
+        w.run_to(150);
+        assert_eq!(w.data().master.as_deref(), Some("pg1"));
+        // pg2 comes back: it was in sync, so it is the one promoted.
+        w.keepers.insert("pg2".into(), state(4000));
+        w.run_to(155);
+        assert_eq!(w.data().master.as_deref(), Some("pg2"));
+        assert_eq!(sets(&w), (v(&["pg1", "pg3"]), v(&[])), "pg2 replaced by the old master in the new master's set");
     }
 }

@@ -16,6 +16,7 @@ pub struct RawSwarm {
     pub faults_max: Option<S<u32>>,
     pub kinds: Option<S<Vec<S<String>>>>,
     pub liveness_bound: Option<S<Dur>>,
+    pub standby_then_primary: Option<bool>,
 }
 
 /// Fault kinds a swarm draws unless `[swarm] kinds` says otherwise. Left out: `disk-errors` and
@@ -54,6 +55,10 @@ pub struct SwarmSpec {
     pub kinds: Vec<String>,
     /// Overrides the liveness bound derived from the scenario's settings.
     pub liveness_bound: Option<Duration>,
+    /// Each schedule also crashes a standby of each cluster's first primary and, 0 to
+    /// failInterval later, the primary itself: the race Stolon's synchronous-standby
+    /// protocol exists for.
+    pub standby_then_primary: bool,
 }
 
 impl Default for SwarmSpec {
@@ -63,6 +68,7 @@ impl Default for SwarmSpec {
             faults_max: 6,
             kinds: DEFAULT_KINDS.iter().map(|k| k.to_string()).collect(),
             liveness_bound: None,
+            standby_then_primary: false,
         }
     }
 }
@@ -111,5 +117,6 @@ pub(crate) fn swarm(path: &str, text: &str, raw: &RawSwarm) -> Res<SwarmSpec> {
         faults_max,
         kinds,
         liveness_bound,
+        standby_then_primary: raw.standby_then_primary.unwrap_or(d.standby_then_primary),
     })
 }

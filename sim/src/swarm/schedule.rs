@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use models::pg::syncrep::SyncStandbyNames;
 use models::rng::{SimRng, Stream, stream_rng};
 use rand::Rng;
 use scenarios::{Fault, FaultKind, NodeIdx, NodeKind, Scenario, Scope};
@@ -82,12 +83,58 @@ pub fn draw(sc: &Scenario, seed: u64, phase: (Duration, Duration)) -> Schedule {
             Fault { index: 0, line: 0, at, until: Some(at + length), kind: draw_kind(sc, kind, &mut rng) }
         })
         .collect();
+    if sc.swarm.standby_then_primary {
+        faults.extend(standby_then_primary(sc, &mut rng, phase));
+    }
     // Sorted by start (stable: equal starts keep their draw order), indexed in that order.
     faults.sort_by_key(|f| f.at);
     for (i, f) in faults.iter_mut().enumerate() {
         f.index = i as u32;
     }
     Schedule { kinds, faults }
+}
+
+/// `[swarm] standby_then_primary`: for each cluster, a crash of one of its first primary's
+/// standbys (the first named in its synchronous_standby_names, if any, half the time) in the
+/// first half of the phase, and a crash of the primary 0 to failInterval later, each lasting
+/// 1 s to the rest of the phase. Whether the sentinel has already acted on the standby's
+/// crash when the primary goes is what the seeds vary.
+fn standby_then_primary(sc: &Scenario, rng: &mut SimRng, phase: (Duration, Duration)) -> Vec<Fault> {
+    let (start, end) = phase;
+    let mut faults = Vec::new();
+    for c in 0..sc.pg_clusters.len() {
+        let primary = sc.cluster_leader(c);
+        let standbys: Vec<NodeIdx> = (0..sc.nodes.len() as NodeIdx)
+            .filter(|&n| sc.nodes[n as usize].pg.as_ref().is_some_and(|p| p.upstream == Some(primary)))
+            .collect();
+        if standbys.is_empty() || end <= start + FAULT_MIN * 2 {
+            continue;
+        }
+        let named = SyncStandbyNames::parse(&sc.pg_clusters[c].synchronous_standby_names)
+            .ok()
+            .flatten()
+            .and_then(|n| n.names.first().cloned());
+        let sync = standbys.iter().copied().find(|&n| named.as_deref() == Some(sc.nodes[n as usize].name.as_str()));
+        let standby = match sync {
+            Some(n) if rng.gen_bool(0.5) => n,
+            _ => pick(rng, &standbys),
+        };
+        let half = (end - start) / 2;
+        let at = start + Duration::from_millis(rng.gen_range(0..half.as_millis() as u64));
+        let gap = Duration::from_millis(rng.gen_range(0..=sc.stolon.fail_interval.as_millis() as u64));
+        for (node, at) in [(standby, at), (primary, (at + gap).min(end - FAULT_MIN))] {
+            let most = end - at;
+            let length = Duration::from_millis(rng.gen_range(FAULT_MIN.as_millis() as u64..=most.as_millis() as u64));
+            faults.push(Fault {
+                index: 0,
+                line: 0,
+                at,
+                until: Some(at + length),
+                kind: FaultKind::NodeCrash { node, scope: Scope::Host },
+            });
+        }
+    }
+    faults
 }
 
 /// Log-uniform in `[lo, hi]` (both positive): each order of magnitude is as likely.

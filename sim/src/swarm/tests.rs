@@ -1,6 +1,6 @@
 use std::collections::BTreeSet;
 
-use scenarios::FaultKind;
+use scenarios::{Fault, FaultKind};
 
 use super::*;
 
@@ -120,4 +120,37 @@ fn the_bound_adds_up_the_settings_and_can_be_overridden() {
     assert!(names(&sc).iter().any(|n| n == "safety: no acknowledged commit is lost"));
     assert!(!names(&sc2).iter().any(|n| n == "safety: no acknowledged commit is lost"), "accepted");
     assert_eq!(names(&sc2).last().map(String::as_str), Some("liveness: it converges within 90 s of the last heal"));
+}
+
+/// `[swarm] standby_then_primary` adds, to the very schedule the seed draws without it, a
+/// standby's crash and the primary's crash at most failInterval later, both healed in the phase.
+#[test]
+fn standby_then_primary_adds_a_standby_crash_and_the_primarys_soon_after() {
+    let plain = stack();
+    let mut sc = stack();
+    sc.swarm.standby_then_primary = true;
+    let (start, end) = phase(&sc);
+    let primary = sc.cluster_leader(0);
+    let mut gaps = BTreeSet::new();
+    for seed in 0..100 {
+        let base: Vec<String> =
+            plan(&plain, seed).schedule.faults.iter().map(|f| format!("{:?}", (f.at, f.until, &f.kind))).collect();
+        let with = plan(&sc, seed).schedule.faults;
+        let added: Vec<&Fault> =
+            with.iter().filter(|f| !base.contains(&format!("{:?}", (f.at, f.until, &f.kind)))).collect();
+        assert_eq!((with.len(), added.len()), (base.len() + 2, 2), "seed {seed}");
+        let node = |f: &Fault| match f.kind {
+            FaultKind::NodeCrash { node } => node,
+            ref k => panic!("seed {seed}: {k:?}"),
+        };
+        let (s, p) = if node(added[0]) == primary { (added[1], added[0]) } else { (added[0], added[1]) };
+        assert_eq!(node(p), primary);
+        assert_eq!(sc.nodes[node(s) as usize].pg.as_ref().and_then(|x| x.upstream), Some(primary), "a standby of it");
+        assert!(s.at <= p.at && p.at - s.at <= sc.stolon.fail_interval, "seed {seed}");
+        for f in [s, p] {
+            assert!(start <= f.at && f.until.unwrap() <= end && f.at < f.until.unwrap());
+        }
+        gaps.insert((p.at - s.at).as_secs());
+    }
+    assert!(gaps.len() > 10, "gaps spread over failInterval: {gaps:?}");
 }
