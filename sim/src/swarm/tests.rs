@@ -140,7 +140,7 @@ fn standby_then_primary_adds_a_standby_crash_and_the_primarys_soon_after() {
             with.iter().filter(|f| !base.contains(&format!("{:?}", (f.at, f.until, &f.kind)))).collect();
         assert_eq!((with.len(), added.len()), (base.len() + 2, 2), "seed {seed}");
         let node = |f: &Fault| match f.kind {
-            FaultKind::NodeCrash { node } => node,
+            FaultKind::NodeCrash { node, .. } => node,
             ref k => panic!("seed {seed}: {k:?}"),
         };
         let (s, p) = if node(added[0]) == primary { (added[1], added[0]) } else { (added[0], added[1]) };
