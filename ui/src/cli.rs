@@ -207,6 +207,9 @@ fn run(file: &Path, opts: RunOptions, out: Option<&Path>, quiet: bool, bench_sta
         }
     }
     print_summary(&output, quiet);
+    if !quiet {
+        print_next_steps(out);
+    }
     if bench_stats {
         let stats = crate::bench::RunStats {
             sim_seconds: output.summary["sim_seconds"].as_f64().unwrap_or(0.0),
@@ -216,6 +219,25 @@ fn run(file: &Path, opts: RunOptions, out: Option<&Path>, quiet: bool, bench_sta
         println!("{}{}", crate::bench::STATS_PREFIX, serde_json::to_string(&stats).expect("stats serialise"));
     }
     if output.passed() { EXIT_PASS } else { EXIT_FAIL }
+}
+
+/// Where the run's files went and the commands that look at them: a new user's next step.
+fn print_next_steps(out: Option<&Path>) {
+    let Some(dir) = out else {
+        println!("no files written: add --out DIR to keep the trace, the report and the summary");
+        return;
+    };
+    let shown = dir.display();
+    // The folder's own listing, so this line cannot drift from what the writer writes.
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    files.sort();
+    println!("wrote {shown}/: {}", files.join(", "));
+    println!("next:");
+    println!("  the report:       {shown}/report.html (open it in a browser)");
+    println!("  step through it:  pgsim ui --trace {shown}");
+    println!("  compare runs:     pgsim compare {shown} OTHER_RUN_DIR");
 }
 
 fn print_summary(o: &sim::RunOutput, quiet: bool) {

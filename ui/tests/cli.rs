@@ -64,6 +64,33 @@ fn run_writes_summary_events_and_metrics() {
 }
 
 #[test]
+fn run_ends_by_naming_the_output_folder_and_the_next_commands() {
+    let base = tmp("next");
+    let out = base.join("run");
+    let shown = out.display();
+    let o = pgsim(&["run", SMOKE, "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let tail: Vec<&str> = stdout.lines().skip_while(|l| !l.starts_with("outcome:")).skip(1).collect();
+    assert_eq!(
+        tail.first().copied(),
+        Some(format!("wrote {shown}/: events.jsonl, metrics.csv, report.html, scenario.toml, summary.json").as_str()),
+        "{stdout}"
+    );
+    assert!(tail.iter().any(|l| l.contains(&format!("{shown}/report.html"))), "{stdout}");
+    assert!(tail.iter().any(|l| l.contains(&format!("pgsim ui --trace {shown}"))), "{stdout}");
+    let o = pgsim(&["run", SMOKE]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.lines().last().unwrap().contains("add --out DIR"),
+        "without --out it says how to keep files: {stdout}"
+    );
+    let quiet = pgsim(&["run", SMOKE, "-q", "--out", out.to_str().unwrap()]);
+    assert_eq!(String::from_utf8_lossy(&quiet.stdout).lines().count(), 1, "-q prints only the outcome line");
+    fs::remove_dir_all(&base).unwrap();
+}
+
+#[test]
 fn same_seed_in_two_processes_gives_the_same_trace() {
     let base = tmp("det");
     let runs: Vec<(serde_json::Value, Vec<u8>)> = ["a", "b", "c"]
