@@ -136,11 +136,18 @@ pub fn main() -> i32 {
     }
 }
 
+/// Loads a scenario and checks its `[[assert]] metric` paths against the summary a run of it
+/// writes, so a typo fails here rather than after a whole run or sweep.
+pub fn load_linted(path: &Path) -> Result<(scenarios::Scenario, String), scenarios::Diagnostic> {
+    // A scenario that panics the simulator at once is reported by its run, as an internal error.
+    scenarios::load_checked(path, |sc| std::panic::catch_unwind(|| sim::summary::shape(sc)).ok())
+}
+
 fn validate(files: &[PathBuf]) -> i32 {
     let mut code = EXIT_PASS;
     for f in files {
-        match scenarios::load(f) {
-            Ok(sc) => println!(
+        match load_linted(f) {
+            Ok((sc, _)) => println!(
                 "{}: ok ({} nodes, {} faults, {} assertions, {:?})",
                 f.display(),
                 sc.nodes.len(),
@@ -162,7 +169,7 @@ fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
 }
 
 fn run(file: &Path, opts: RunOptions, out: Option<&Path>, quiet: bool, bench_stats: bool) -> i32 {
-    let (sc, source) = match scenarios::load_with_source(file) {
+    let (sc, source) = match load_linted(file) {
         Ok(x) => x,
         Err(d) => {
             eprintln!("{d}");
