@@ -92,7 +92,7 @@ pub fn fmt_num(v: f64) -> String {
     }
 }
 
-/// Simulated time as a clock: "45s", "2m30s", "1h05m".
+/// Simulated time as a clock: "45s", "2m30s", "1h05m", "1h05m30s" (a zoomed axis).
 pub fn fmt_clock(t_s: f64) -> String {
     let t = t_s.round() as u64;
     let (h, m, s) = (t / 3600, t / 60 % 60, t % 60);
@@ -100,6 +100,7 @@ pub fn fmt_clock(t_s: f64) -> String {
         (0, 0, s) => format!("{s}s"),
         (0, m, 0) => format!("{m}m"),
         (0, m, s) => format!("{m}m{s:02}s"),
+        (h, m, s) if s != 0 => format!("{h}h{m:02}m{s:02}s"),
         (h, 0, _) => format!("{h}h"),
         (h, m, _) => format!("{h}h{m:02}m"),
     }
@@ -126,11 +127,11 @@ fn time_step(end_s: f64) -> f64 {
 }
 
 pub(super) fn draw_time_axis(s: &mut String, frame: &Frame) {
-    let step = time_step(frame.end_s);
+    let step = time_step(frame.span.len_s());
     let y = frame.plot_bottom();
     let _ = write!(s, r#"<g class="axis x-axis"><line x1="{X0}" x2="{X1}" y1="{0}" y2="{0}"/>"#, coord(y));
-    let mut t = 0.0;
-    while t <= frame.end_s + 1e-9 {
+    let mut t = (frame.span.start_s / step).ceil() * step;
+    while t <= frame.span.end_s + 1e-9 {
         let x = coord(frame.x(t));
         let _ = write!(
             s,
@@ -160,6 +161,7 @@ mod tests {
         assert_eq!(fmt_clock(150.0), "2m30s");
         assert_eq!(fmt_clock(3900.0), "1h05m");
         assert_eq!(fmt_clock(7200.0), "2h");
+        assert_eq!(fmt_clock(3930.0), "1h05m30s");
         assert_eq!(fmt_duration(25_200.0), "25200 s (7h)");
         assert_eq!(fmt_seconds(20.5), "20.5");
         assert_eq!(nice_step(100.0, 4), 25.0);

@@ -101,7 +101,7 @@ fn stack_charts(run: &Run) -> Vec<Chart> {
         out.push(Chart {
             id: "primary".into(),
             title: "Primary of each database".into(),
-            note: "Which server is primary (a standby region shares its primary region's database).".into(),
+            note: "Which server is primary: each spell in its server's colour (a standby region shares its primary region's database).".into(),
             body: Body::Lanes(lanes),
             marks: Vec::new(),
         });
@@ -113,12 +113,22 @@ fn stack_charts(run: &Run) -> Vec<Chart> {
 fn primary_lanes(run: &Run) -> Vec<Lane> {
     let mut lanes: Vec<(String, Lane, Option<u32>)> = Vec::new();
     for ev in &run.events {
-        let TraceKind::PgRole { cluster, role, tli, .. } = &ev.kind else { continue };
         let Some(node) = ev.node else { continue };
+        if matches!(ev.kind, TraceKind::NodeCrashed) {
+            // A crashed primary serves nothing: its spell ends here, and the lane stays empty
+            // until a server is primary again (the failover, or its own restart).
+            for (_, lane, current) in lanes.iter_mut().filter(|l| l.2 == Some(node.0)) {
+                lane.changes.push((secs(ev.t_ns), None));
+                *current = None;
+            }
+            continue;
+        }
+        let TraceKind::PgRole { cluster, role, tli, .. } = &ev.kind else { continue };
         let i = match lanes.iter().position(|l| &l.0 == cluster) {
             Some(i) => i,
             None => {
-                lanes.push((cluster.clone(), Lane { name: cluster.clone(), changes: Vec::new() }, None));
+                let lane = Lane { name: cluster.clone(), changes: Vec::new(), by_state: true };
+                lanes.push((cluster.clone(), lane, None));
                 lanes.len() - 1
             }
         };
@@ -347,7 +357,7 @@ pub fn etcd_leader_lanes(run: &Run) -> Vec<Lane> {
             Some(i) => i,
             None if is_raft => {
                 let name = run.nodes.get(node.0 as usize).cloned().unwrap_or_else(|| node.0.to_string());
-                lanes.push((node.0, Lane { name, changes: Vec::new() }, None));
+                lanes.push((node.0, Lane { name, changes: Vec::new(), by_state: false }, None));
                 lanes.len() - 1
             }
             None => continue,
