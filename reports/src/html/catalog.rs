@@ -19,14 +19,16 @@ use super::run::{Mark, Run, SecondRows, secs};
 /// How many labelled series a chart shows at most (the rest are named in its note).
 const TOP_SERIES: usize = 4;
 
+/// Charts in the order a reader wants them: what clients saw and where the primary was first
+/// (the incident is the point of a report), then PostgreSQL, then the layers beneath.
 pub fn charts(run: &Run) -> Vec<Chart> {
     let mut out = Vec::new();
+    out.extend(stack_charts(run));
+    out.extend(postgres_charts(run));
     out.extend(network_charts(run));
     out.extend(probe_charts(run));
     out.extend(disk_charts(run));
     out.extend(etcd_charts(run));
-    out.extend(postgres_charts(run));
-    out.extend(stack_charts(run));
     out
 }
 
@@ -67,35 +69,7 @@ fn stack_charts(run: &Run) -> Vec<Chart> {
     for kind in ["refused", "timed_out", "read_only", "pool_exhausted", "connection_closed"] {
         outcomes.extend(sum(&format!("client_errors_{kind}"), kind));
     }
-    let mut out: Vec<Chart> = [
-        lines(
-            "availability",
-            "Availability",
-            "Per tenant and second: requests that succeeded over requests that finished (after retries).".into(),
-            "ratio",
-            Scale::Linear,
-            availability,
-        ),
-        lines(
-            "latency",
-            "Latency",
-            "Per tenant: p50 and p99 of successful requests.".into(),
-            "ms",
-            Scale::Log,
-            latency,
-        ),
-        lines(
-            "requests",
-            "Requests by outcome",
-            "Per second, over all tenants: successes, and errors per attempt by kind.".into(),
-            "requests/s",
-            Scale::Linear,
-            outcomes,
-        ),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    let mut out: Vec<Chart> = Vec::new();
     let lanes = primary_lanes(run);
     if !lanes.is_empty() {
         out.push(Chart {
@@ -106,6 +80,36 @@ fn stack_charts(run: &Run) -> Vec<Chart> {
             marks: Vec::new(),
         });
     }
+    out.extend(
+        [
+            lines(
+                "availability",
+                "Availability",
+                "Per tenant and second: requests that succeeded over requests that finished (after retries).".into(),
+                "ratio",
+                Scale::Linear,
+                availability,
+            ),
+            lines(
+                "latency",
+                "Latency",
+                "Per tenant: p50 and p99 of successful requests.".into(),
+                "ms",
+                Scale::Log,
+                latency,
+            ),
+            lines(
+                "requests",
+                "Requests by outcome",
+                "Per second, over all tenants: successes, and errors per attempt by kind.".into(),
+                "requests/s",
+                Scale::Linear,
+                outcomes,
+            ),
+        ]
+        .into_iter()
+        .flatten(),
+    );
     out
 }
 
