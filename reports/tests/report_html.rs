@@ -212,6 +212,15 @@ fn primary_chart_draws_each_spell_in_its_servers_colour_with_a_key() {
         let keys: Vec<&str> = chart(&doc, id).descendants().filter_map(|n| n.attribute("data-mark-key")).collect();
         assert!(keys.contains(&"failover"), "{id}: the key names the failover line: {keys:?}");
     }
+    // The first tenant's latency lines are drawn last, on top of the others; the key keeps
+    // the catalog's order.
+    let latency = chart(&doc, "latency");
+    let drawn: Vec<&str> =
+        with_attr(latency, "path", "data-series").iter().map(|p| p.attribute("data-series").unwrap()).collect();
+    let keyed: Vec<&str> =
+        with_attr(latency, "li", "data-series").iter().map(|p| p.attribute("data-series").unwrap()).collect();
+    assert_eq!(keyed, ["api p50", "api p99", "dashboard p50", "dashboard p99"]);
+    assert_eq!(drawn, ["dashboard p99", "dashboard p50", "api p99", "api p50"]);
     // Labels on the segments name the servers.
     let labels: Vec<&str> = with_class(primary, "text", "seg-label").iter().filter_map(|n| n.text()).collect();
     assert_eq!(labels, ["pdx-pg1 (timeline 1)", "pdx-pg2 (timeline 2)"]);

@@ -69,10 +69,14 @@ pub fn nice_step(range: f64, target: usize) -> f64 {
     [1.0, 2.0, 2.5, 5.0, 10.0].iter().map(|m| m * mag).find(|s| *s >= raw * 0.999).unwrap_or(10.0 * mag)
 }
 
-/// Short number for an axis or a tooltip: 0.25, 12, 3.4k, 1.2M.
+/// Short number for an axis or a tooltip: 0.25, 12, 3.4k, 1.2M, 60.0G (not "60000.0M").
 pub fn fmt_num(v: f64) -> String {
     let a = v.abs();
-    let s = if a >= 1e6 {
+    let s = if a >= 1e12 {
+        format!("{:.1}T", v / 1e12)
+    } else if a >= 1e9 {
+        format!("{:.1}G", v / 1e9)
+    } else if a >= 1e6 {
         format!("{:.1}M", v / 1e6)
     } else if a >= 1e4 {
         format!("{:.0}k", v / 1e3)
@@ -85,7 +89,8 @@ pub fn fmt_num(v: f64) -> String {
     } else {
         format!("{:.3}", v)
     };
-    if s.contains('.') && !s.ends_with(['k', 'M']) {
+    // With a unit letter the decimal stays, so an axis reads 2.5k, 5.0k, 7.5k.
+    if s.contains('.') && !s.ends_with(['k', 'M', 'G', 'T']) {
         s.trim_end_matches('0').trim_end_matches('.').to_string()
     } else {
         s
@@ -156,6 +161,9 @@ mod tests {
         assert_eq!(fmt_num(0.25), "0.25");
         assert_eq!(fmt_num(12.0), "12");
         assert_eq!(fmt_num(3400.0), "3.4k");
+        assert_eq!(fmt_num(6e10), "60.0G", "a 60 GB lag axis, not 60000.0M");
+        assert_eq!(fmt_num(2.5e6), "2.5M");
+        assert_eq!(fmt_num(1.5e12), "1.5T");
         assert_eq!(fmt_num(0.0012), "0.001");
         assert_eq!(fmt_clock(45.0), "45s");
         assert_eq!(fmt_clock(150.0), "2m30s");

@@ -56,6 +56,9 @@ pub(super) fn lines(layers: &[Layer], unit: &str, scale: Scale, span: Span) -> (
     let mut legend = String::new();
     s.push_str(r#"<g class="series">"#);
     for (li, layer) in layers.iter().enumerate() {
+        // The first series is the chart's main one (the first tenant, the ok requests): drawn
+        // last, so the others do not hide it; the key keeps the catalog's order.
+        let mut paths: Vec<String> = Vec::new();
         for (i, (se, pts)) in drawn[li].iter().enumerate() {
             let (colour, dash) = series_style(layers[li].colour, i);
             let d = path(pts, se.step, &frame, &py);
@@ -63,15 +66,14 @@ pub(super) fn lines(layers: &[Layer], unit: &str, scale: Scale, span: Span) -> (
             let total = se.total.map_or(String::new(), |t| format!(r#" data-total="{t}""#));
             let max = pts.iter().map(|p| p.1).filter(|v| v.is_finite()).fold(f64::NAN, f64::max);
             let name = if layer.tag.is_empty() { se.key.clone() } else { format!("{}: {}", layer.tag, se.key) };
-            let _ = write!(
-                s,
+            paths.push(format!(
                 r#"<path data-series="{}"{} data-points="{}"{total} stroke="{colour}"{dash_attr} d="{d}"><title>{} (max {})</title></path>"#,
                 esc(&se.key),
                 run_attr(layer.tag),
                 pts.len(),
                 esc(&name),
                 fmt_num(max)
-            );
+            ));
             let _ = write!(
                 legend,
                 r#"<li data-series="{}"{}><svg xmlns="http://www.w3.org/2000/svg" width="26" height="10"><line x1="1" x2="25" y1="5" y2="5" stroke="{colour}"{dash_attr}/></svg>{}</li>"#,
@@ -80,6 +82,8 @@ pub(super) fn lines(layers: &[Layer], unit: &str, scale: Scale, span: Span) -> (
                 esc(&name)
             );
         }
+        paths.reverse();
+        s.push_str(&paths.concat());
     }
     s.push_str("</g>");
     draw_marks(&mut s, layers, &frame);
