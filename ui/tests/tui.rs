@@ -314,6 +314,19 @@ fn stack_primary_crash_after_the_failover_shows_the_new_synchronous_standby() {
     insta::assert_snapshot!(s);
 }
 
+/// At 80x24 the PostgreSQL pane shows every server (etcd's pane shrinks to its title, which
+/// names the leader), not just the first.
+#[test]
+fn stack_primary_crash_at_80x24_shows_every_postgresql_server() {
+    let (t, _) = drive(stack_primary_crash(), 80, 24, typed("g2:30\n"));
+    let s = screen(&t);
+    for name in ["pdx-pg1", "pdx-pg2", "pdx-pg3"] {
+        assert!(s.lines().any(|l| l.contains(&format!("│{name} "))), "{name} in the PostgreSQL pane: {s}");
+    }
+    assert!(s.contains("etcd leader etcd1"), "{s}");
+    insta::assert_snapshot!(s);
+}
+
 /// `pgsim ui --trace DIR` from another folder: summary.json's scenario_path is relative to
 /// where the run was made, but the folder's own scenario.toml is there.
 #[test]
