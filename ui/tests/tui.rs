@@ -314,6 +314,21 @@ fn stack_primary_crash_after_the_failover_shows_the_new_synchronous_standby() {
     insta::assert_snapshot!(s);
 }
 
+/// Stolon's reasons in the event list name servers and sentinels, not node numbers ("follow
+/// node 4 instead of node 3" told a reader nothing).
+#[test]
+fn stolon_reasons_name_servers_not_node_numbers() {
+    let run = stack_primary_crash();
+    let mut follows = 0;
+    for ev in &run.events {
+        let models::trace::TraceKind::Stolon { what, reason, .. } = &ev.kind else { continue };
+        let numbered = reason.split("node ").skip(1).any(|rest| rest.starts_with(|c: char| c.is_ascii_digit()));
+        assert!(!numbered, "{what}: {reason}");
+        follows += usize::from(what == "keeper_follow" && reason.ends_with("follow pdx-pg2 instead of pdx-pg1"));
+    }
+    assert_eq!(follows, 1, "pdx-pg3 follows the new primary after the failover");
+}
+
 /// At 80x24 the PostgreSQL pane shows every server (etcd's pane shrinks to its title, which
 /// names the leader), not just the first.
 #[test]

@@ -192,6 +192,12 @@ impl Keeper {
         self.cluster_data.as_ref()
     }
 
+    /// A server by its keeper's name, for trace reasons (a node number tells a reader nothing).
+    fn server_name(&self, node: NodeId) -> String {
+        let name = self.cfg.pg_nodes.iter().find(|(_, n)| **n == node).map(|(name, _)| name.clone());
+        name.unwrap_or_else(|| format!("node {node}"))
+    }
+
     fn trace(&self, ctx: &mut KCtx<'_>, what: &str, reason: String) {
         ctx.trace(TraceKind::Stolon {
             cluster: self.cfg.cluster.clone(),
@@ -282,7 +288,8 @@ impl Keeper {
         } else {
             rewind
         };
-        self.trace(ctx, "keeper_resync", format!("{why}: {} from node {upstream}", method.as_str()));
+        let from = self.server_name(upstream);
+        self.trace(ctx, "keeper_resync", format!("{why}: {} from {from}", method.as_str()));
         self.command(PgCommand::Rebuild { method, upstream });
         self.last_rebuild = Some((method, upstream));
     }
@@ -332,7 +339,11 @@ impl Keeper {
                     self.trace(
                         ctx,
                         "keeper_follow",
-                        format!("cluster data gen {generation}: follow node {upstream} instead of node {current}"),
+                        format!(
+                            "cluster data gen {generation}: follow {} instead of {}",
+                            self.server_name(upstream),
+                            self.server_name(current)
+                        ),
                     );
                     self.command(PgCommand::Follow { upstream });
                 } else if local.refused_by_upstream {
