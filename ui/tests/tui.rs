@@ -314,6 +314,22 @@ fn stack_primary_crash_after_the_failover_shows_the_new_synchronous_standby() {
     insta::assert_snapshot!(s);
 }
 
+/// The traffic pane marks the cursor's second under its bars, in line with the highlighted
+/// column, so it shows without colour too.
+#[test]
+fn the_traffic_sparklines_mark_the_cursor() {
+    let (t, app) = drive(smoke(), 100, 30, typed("g1:00\n"));
+    let buf = t.backend().buffer();
+    let marks: Vec<(u16, u16)> = (0..buf.area.height)
+        .flat_map(|y| (0..buf.area.width).map(move |x| (x, y)))
+        .filter(|&(x, y)| buf[(x, y)].symbol() == ui::tui::panes::CURSOR_MARK)
+        .collect();
+    assert_eq!(marks.len(), 1, "one marker: {marks:?}");
+    let (x, y) = marks[0];
+    assert_eq!(buf[(x, y - 1)].bg, ratatui::style::Color::Yellow, "under the highlighted second");
+    assert_eq!(app.state.t_ns / 1_000_000_000, 60);
+}
+
 /// Stolon's reasons in the event list name servers and sentinels, not node numbers ("follow
 /// node 4 instead of node 3" told a reader nothing).
 #[test]
