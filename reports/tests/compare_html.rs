@@ -65,8 +65,18 @@ fn prevote_ab_comparison() {
 
     // Key figures: every numeric leaf present in both summaries, values and difference exact,
     // except those about the runs themselves (wall time, seed, engine counters).
-    let table = by_attr(doc.root(), "table", "id", "key-figures")[0];
-    let rows = with_attr(table, "tr", "data-key");
+    // Those that differ in the table, the unchanged ones folded away in a <details> below it.
+    let changed = with_attr(by_attr(doc.root(), "table", "id", "key-figures")[0], "tr", "data-key");
+    let unchanged = with_attr(by_attr(doc.root(), "table", "id", "key-figures-unchanged")[0], "tr", "data-key");
+    assert!(changed.iter().all(|r| r.attribute("class") == Some("differs")));
+    assert!(unchanged.iter().all(|r| r.attribute("class").is_none()));
+    let folded = by_attr(doc.root(), "table", "id", "key-figures-unchanged")[0].parent().unwrap();
+    assert!(folded.has_tag_name("details"), "unchanged figures are folded away");
+    let mut rows = changed.clone();
+    rows.extend(unchanged.iter().copied());
+    // In summary order.
+    let order = |k: &str| numeric_leaves(&sa).iter().position(|(key, _)| key == k);
+    rows.sort_by_key(|r| order(r.attribute("data-key").unwrap()));
     let lb = numeric_leaves(&sb);
     let about_the_tool = |k: &str| k == "wall_seconds" || k == "seed" || k.starts_with("engine.");
     let shared: Vec<(String, f64, f64)> = numeric_leaves(&sa)

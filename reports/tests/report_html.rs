@@ -185,3 +185,78 @@ fn stack_report_shows_what_clients_saw_and_where_the_primary_was() {
     let lane_text: String = chart(&doc, "primary").descendants().filter_map(|n| n.text()).collect();
     assert!(lane_text.contains("pdx-pg1") && lane_text.contains("pdx-pg2"), "{lane_text}");
 }
+
+/// The primary chart shows each spell as its own segment in its server's colour, named in the
+/// chart's key, and the key names the failover line (issue 19: it drew one bar for both).
+#[test]
+fn primary_chart_draws_each_spell_in_its_servers_colour_with_a_key() {
+    let (out, _) = run("stack-primary-crash.toml", None);
+    let html = reports::html::render_report(&out.world.trace.events, &out.summary, None);
+    let doc = parse(&html);
+    let primary = chart(&doc, "primary");
+    let segs: Vec<(String, String, f64, f64)> = with_class(primary, "rect", "seg")
+        .iter()
+        .map(|r| {
+            let state = r.attribute("data-state").unwrap().to_string();
+            (state, r.attribute("fill").unwrap().to_string(), num(*r, "x"), num(*r, "x") + num(*r, "width"))
+        })
+        .collect();
+    let states: Vec<&str> = segs.iter().map(|s| s.0.as_str()).collect();
+    assert_eq!(states, ["pdx-pg1 (timeline 1)", "pdx-pg2 (timeline 2)"], "two spells, not one merged bar");
+    assert_ne!(segs[0].1, segs[1].1, "each server its own colour");
+    assert!(segs[0].3 < segs[1].2, "a gap between the crash and the promotion: no primary then");
+    let key: Vec<&str> =
+        primary.descendants().filter_map(|n| n.attribute("data-state").filter(|_| n.has_tag_name("li"))).collect();
+    assert_eq!(key, ["pdx-pg1", "pdx-pg2"]);
+    for id in ["primary", "availability"] {
+        let keys: Vec<&str> = chart(&doc, id).descendants().filter_map(|n| n.attribute("data-mark-key")).collect();
+        assert!(keys.contains(&"failover"), "{id}: the key names the failover line: {keys:?}");
+    }
+    // The first tenant's latency lines are drawn last, on top of the others; the key keeps
+    // the catalog's order.
+    let latency = chart(&doc, "latency");
+    let drawn: Vec<&str> =
+        with_attr(latency, "path", "data-series").iter().map(|p| p.attribute("data-series").unwrap()).collect();
+    let keyed: Vec<&str> =
+        with_attr(latency, "li", "data-series").iter().map(|p| p.attribute("data-series").unwrap()).collect();
+    assert_eq!(keyed, ["api p50", "api p99", "dashboard p50", "dashboard p99"]);
+    assert_eq!(drawn, ["dashboard p99", "dashboard p50", "api p99", "api p50"]);
+    // Labels on the segments name the servers.
+    let labels: Vec<&str> = with_class(primary, "text", "seg-label").iter().filter_map(|n| n.text()).collect();
+    assert_eq!(labels, ["pdx-pg1 (timeline 1)", "pdx-pg2 (timeline 2)"]);
+}
+
+/// On a long run, each short incident gets panels on a time axis of its own: the fault and the
+/// failover are wide there, not a few pixels of the overview.
+#[test]
+fn a_short_incident_in_a_long_run_gets_zoomed_panels() {
+    let (mut out, _) = run("stack-primary-crash.toml", None);
+    // Stretch the run to 2 hours after its end: nothing more happens, as in the 2020 replay's
+    // long quiet stretches.
+    let end_ns = 7200 * 1_000_000_000u64;
+    let last = out.world.trace.events.len() - 1;
+    out.world.trace.events[last].t_ns = end_ns;
+    out.world.trace.events[last].kind = TraceKind::RunFinished { sim_ns: end_ns };
+    let html = reports::html::render_report(&out.world.trace.events, &out.summary, None);
+    let doc = parse(&html);
+    let incidents = with_class(doc.root(), "section", "incident");
+    assert_eq!(incidents.len(), 1, "the crash at 60 s and the failover at 90 s make one incident");
+    let panel = incidents[0];
+    let (start, end) = (num(panel, "data-start-s"), num(panel, "data-end-s"));
+    assert!(start < 60.0 && end > 91.0 && end - start < 200.0, "{start}..{end}");
+    let title: String =
+        panel.descendants().find(|n| n.has_tag_name("h3")).unwrap().descendants().filter_map(|n| n.text()).collect();
+    assert!(title.contains("node-crash") && title.contains("a failover"), "{title}");
+    let charts: Vec<&str> = panel.descendants().filter_map(|n| n.attribute("data-incident-chart")).collect();
+    assert_eq!(charts, ["primary", "availability", "requests", "pg-commits"]);
+    // In the panel the gap without a primary is wide; in the 2-hour overview it is a sliver.
+    let gap_px = |chart: roxmltree::Node| {
+        let segs = with_class(chart, "rect", "seg");
+        num(segs[1], "x") - (num(segs[0], "x") + num(segs[0], "width"))
+    };
+    let zoomed = panel.descendants().find(|n| n.attribute("data-incident-chart") == Some("primary")).unwrap();
+    assert!(gap_px(zoomed) > 100.0, "zoomed: {} px", gap_px(zoomed));
+    assert!(gap_px(chart(&doc, "primary")) < 10.0, "overview: {} px", gap_px(chart(&doc, "primary")));
+    assert_eq!(marks(zoomed, "failover"), 1);
+    assert!(html.contains(r##"href="#incidents""##), "linked from the top");
+}

@@ -85,8 +85,15 @@ fn r6(x: f64) -> Value {
     if x.is_finite() { json!((x * 1e6).round() / 1e6) } else { Value::Null }
 }
 
+/// A distribution's min, p50, p99 and max; null without data, so a summary's keys do not
+/// depend on what the run happened to measure (`pgsim validate` checks paths against them).
 fn dist(prefix: &str, acc: Option<&Acc>, out: &mut Map<String, Value>) {
-    let Some(a) = acc.filter(|a| a.count > 0) else { return };
+    let Some(a) = acc.filter(|a| a.count > 0) else {
+        for q in ["min", "p50", "p99", "max"] {
+            out.insert(format!("{prefix}_{q}"), Value::Null);
+        }
+        return;
+    };
     out.insert(format!("{prefix}_min"), r6(a.min));
     out.insert(format!("{prefix}_p50"), r6(a.quantile(0.5)));
     out.insert(format!("{prefix}_p99"), r6(a.quantile(0.99)));
@@ -313,8 +320,11 @@ pub fn etcd(events: &[models::trace::Event], metrics: &Metrics, names: &[String]
     out.insert("write_unavailable_seconds".into(), r6(sum(UNAVAILABLE_US) as f64 / 1e6 / writers));
     let mut lat = Map::new();
     let all: Vec<&Acc> = metrics.totals().filter(|(n, _, _)| *n == WRITE_MS).map(|(_, _, a)| a).collect();
-    if let [one] = all.as_slice() {
-        dist("write_ms", Some(one), &mut lat);
+    // With several writers there is no one latency to report; with none yet, nulls.
+    match all.as_slice() {
+        [one] => dist("write_ms", Some(one), &mut lat),
+        [] => dist("write_ms", None, &mut lat),
+        _ => {}
     }
     out.extend(lat);
     Value::Object(out)
@@ -394,6 +404,34 @@ pub fn postgres(
         clusters.insert(spec.name.clone(), json!({ "write_unavailable_seconds": unavailable }));
     }
     out.insert("clusters".into(), Value::Object(clusters));
+}
+
+/// The shape of the summary.json a run of `sc` writes, for `pgsim validate`'s check of
+/// `[[assert]] metric` paths: the summary of a run of the scenario that ends after 1 ms, made
+/// by `run::finish` as every summary is, so the metric paths have one source. (1 ms, not 0: the
+/// durability checker's `postgres` figures appear once it has seen a server's first role.)
+/// An object keyed by what the run met (nodes, probe pairs, tenants, clusters) or still empty
+/// then (failovers) is open: only a run knows its keys.
+pub fn shape(sc: &scenarios::Scenario) -> scenarios::lint::Shape {
+    let mut short = sc.clone();
+    short.duration = std::time::Duration::from_millis(1);
+    let out =
+        crate::run(&short, crate::RunOptions { seed: None, detail: crate::Detail::Default, debug_panic_at: None });
+    let mut names: Vec<&str> = sc.nodes.iter().map(|n| n.name.as_str()).collect();
+    names.extend(sc.tenants.iter().map(|t| t.name.as_str()));
+    names.extend(sc.pg_clusters.iter().map(|c| c.name.as_str()));
+    shape_of(&out.summary, &names)
+}
+
+fn shape_of(v: &Value, names: &[&str]) -> scenarios::lint::Shape {
+    use scenarios::lint::Shape;
+    let keyed_by_the_run = |m: &Map<String, Value>| m.keys().any(|k| k.contains("->") || names.contains(&k.as_str()));
+    match v {
+        Value::Object(m) if m.is_empty() || keyed_by_the_run(m) => Shape::Open,
+        Value::Object(m) => Shape::Object(m.iter().map(|(k, v)| (k.clone(), shape_of(v, names))).collect()),
+        Value::Array(_) => Shape::Open,
+        _ => Shape::Value,
+    }
 }
 
 #[cfg(test)]

@@ -136,11 +136,18 @@ pub fn main() -> i32 {
     }
 }
 
+/// Loads a scenario and checks its `[[assert]] metric` paths against the summary a run of it
+/// writes, so a typo fails here rather than after a whole run or sweep.
+pub fn load_linted(path: &Path) -> Result<(scenarios::Scenario, String), scenarios::Diagnostic> {
+    // A scenario that panics the simulator at once is reported by its run, as an internal error.
+    scenarios::load_checked(path, |sc| std::panic::catch_unwind(|| sim::summary::shape(sc)).ok())
+}
+
 fn validate(files: &[PathBuf]) -> i32 {
     let mut code = EXIT_PASS;
     for f in files {
-        match scenarios::load(f) {
-            Ok(sc) => println!(
+        match load_linted(f) {
+            Ok((sc, _)) => println!(
                 "{}: ok ({} nodes, {} faults, {} assertions, {:?})",
                 f.display(),
                 sc.nodes.len(),
@@ -162,7 +169,7 @@ fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
 }
 
 fn run(file: &Path, opts: RunOptions, out: Option<&Path>, quiet: bool, bench_stats: bool) -> i32 {
-    let (sc, source) = match scenarios::load_with_source(file) {
+    let (sc, source) = match load_linted(file) {
         Ok(x) => x,
         Err(d) => {
             eprintln!("{d}");
@@ -207,6 +214,9 @@ fn run(file: &Path, opts: RunOptions, out: Option<&Path>, quiet: bool, bench_sta
         }
     }
     print_summary(&output, quiet);
+    if !quiet {
+        print_next_steps(out);
+    }
     if bench_stats {
         let stats = crate::bench::RunStats {
             sim_seconds: output.summary["sim_seconds"].as_f64().unwrap_or(0.0),
@@ -216,6 +226,25 @@ fn run(file: &Path, opts: RunOptions, out: Option<&Path>, quiet: bool, bench_sta
         println!("{}{}", crate::bench::STATS_PREFIX, serde_json::to_string(&stats).expect("stats serialise"));
     }
     if output.passed() { EXIT_PASS } else { EXIT_FAIL }
+}
+
+/// Where the run's files went and the commands that look at them: a new user's next step.
+fn print_next_steps(out: Option<&Path>) {
+    let Some(dir) = out else {
+        println!("no files written: add --out DIR to keep the trace, the report and the summary");
+        return;
+    };
+    let shown = dir.display();
+    // The folder's own listing, so this line cannot drift from what the writer writes.
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    files.sort();
+    println!("wrote {shown}/: {}", files.join(", "));
+    println!("next:");
+    println!("  the report:       {shown}/report.html (open it in a browser)");
+    println!("  step through it:  pgsim ui --trace {shown}");
+    println!("  compare runs:     pgsim compare {shown} OTHER_RUN_DIR");
 }
 
 fn print_summary(o: &sim::RunOutput, quiet: bool) {

@@ -64,6 +64,33 @@ fn run_writes_summary_events_and_metrics() {
 }
 
 #[test]
+fn run_ends_by_naming_the_output_folder_and_the_next_commands() {
+    let base = tmp("next");
+    let out = base.join("run");
+    let shown = out.display();
+    let o = pgsim(&["run", SMOKE, "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let tail: Vec<&str> = stdout.lines().skip_while(|l| !l.starts_with("outcome:")).skip(1).collect();
+    assert_eq!(
+        tail.first().copied(),
+        Some(format!("wrote {shown}/: events.jsonl, metrics.csv, report.html, scenario.toml, summary.json").as_str()),
+        "{stdout}"
+    );
+    assert!(tail.iter().any(|l| l.contains(&format!("{shown}/report.html"))), "{stdout}");
+    assert!(tail.iter().any(|l| l.contains(&format!("pgsim ui --trace {shown}"))), "{stdout}");
+    let o = pgsim(&["run", SMOKE]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.lines().last().unwrap().contains("add --out DIR"),
+        "without --out it says how to keep files: {stdout}"
+    );
+    let quiet = pgsim(&["run", SMOKE, "-q", "--out", out.to_str().unwrap()]);
+    assert_eq!(String::from_utf8_lossy(&quiet.stdout).lines().count(), 1, "-q prints only the outcome line");
+    fs::remove_dir_all(&base).unwrap();
+}
+
+#[test]
 fn same_seed_in_two_processes_gives_the_same_trace() {
     let base = tmp("det");
     let runs: Vec<(serde_json::Value, Vec<u8>)> = ["a", "b", "c"]
@@ -105,6 +132,112 @@ fn bad_input_exits_2_with_position_and_writes_nothing() {
     assert_eq!(pgsim(&["run", SMOKE, "--seed", "abc"]).status.code(), Some(2), "usage errors exit 2");
     assert_eq!(pgsim(&["frobnicate"]).status.code(), Some(2));
     fs::remove_dir_all(&base).unwrap();
+}
+
+const PRIMARY_CRASH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/stack-primary-crash.toml");
+
+/// Writes `text` with `from` replaced by `to` (which must occur) and validates it: (exit code,
+/// stderr, the 1-based line of `to`).
+fn validate_edit(base: &Path, text: &str, from: &str, to: &str) -> (Option<i32>, String, usize) {
+    assert!(text.contains(from), "{from}");
+    let edited = text.replacen(from, to, 1);
+    let file = base.join("edited.toml");
+    fs::write(&file, &edited).unwrap();
+    let o = pgsim(&["validate", file.to_str().unwrap()]);
+    let line = edited[..edited.find(to).unwrap()].matches('\n').count() + 1;
+    let err = String::from_utf8_lossy(&o.stderr).replace(&format!("{}:", file.display()), "FILE:");
+    (o.status.code(), err, line)
+}
+
+#[test]
+fn validate_checks_assert_metrics_against_the_summary_with_did_you_mean() {
+    let base = tmp("lint-metric");
+    let text = fs::read_to_string(PRIMARY_CRASH).unwrap();
+    let (code, err, line) =
+        validate_edit(&base, &text, r#"metric = "stack.failover_count""#, r#"metric = "stack.failover_cnt""#);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "FILE:{line}:10: no metric `stack.failover_cnt` in summary.json: no `failover_cnt` under `stack`; \
+             did you mean `stack.failover_count`?"
+        )),
+        "{err}"
+    );
+    let (code, err, line) =
+        validate_edit(&base, &text, r#"metric = "stack.failover_count""#, r#"metric = "stack.availability""#);
+    assert_eq!(code, Some(2));
+    assert!(err.starts_with(&format!("FILE:{line}:10: `stack.availability` is an object")), "{err}");
+    assert!(err.contains("overall"), "names the keys that are there: {err}");
+    // Below what a run fills from its data (failovers, probe pairs), any path passes.
+    let (code, err, _) =
+        validate_edit(&base, &text, r#"metric = "stack.failover_count""#, r#"metric = "stack.failovers.0.at_seconds""#);
+    assert_eq!(code, Some(0), "{err}");
+    // A sweep refuses the typo before running a single seed.
+    let (_, _, _) =
+        validate_edit(&base, &text, r#"metric = "stack.failover_count""#, r#"metric = "stack.failover_cnt""#);
+    let o = pgsim(&["check", base.join("edited.toml").to_str().unwrap(), "--seeds", "0..50", "-q"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("did you mean `stack.failover_count`?"));
+    let o = pgsim(&["run", base.join("edited.toml").to_str().unwrap(), "-q"]);
+    assert_eq!(o.status.code(), Some(2), "run refuses it too, before simulating");
+    fs::remove_dir_all(&base).unwrap();
+}
+
+#[test]
+fn validate_refuses_what_would_start_after_the_end() {
+    let base = tmp("lint-time");
+    let text = fs::read_to_string(SMOKE).unwrap();
+    let (code, err, line) = validate_edit(&base, &text, "at = \"95s\"", "at = \"2m30s\"");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "FILE:{line}:6: this fault starts at 150s, but the scenario ends at 120s (its `duration`): it would never happen"
+        )),
+        "{err}"
+    );
+    let text = fs::read_to_string(PRIMARY_CRASH).unwrap()
+        + "\n[[action]]\nat = \"180s\"\nkind = \"failkeeper\"\nnode = \"pdx-pg2\"\n";
+    let (code, err, line) = validate_edit(&base, &text, "at = \"180s\"", "at = \"180s\"");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.starts_with(&format!("FILE:{line}:6: this action starts at 180s, but the scenario ends at 180s")),
+        "{err}"
+    );
+    fs::remove_dir_all(&base).unwrap();
+}
+
+#[test]
+fn validate_suggests_near_misses_of_keys_and_names() {
+    let base = tmp("lint-near");
+    let text = fs::read_to_string(PRIMARY_CRASH).unwrap();
+    let (code, err, _) = validate_edit(&base, &text, "[stolon]\n", "[stolon]\nfailIntervl = \"8s\"\n");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("unknown field `failIntervl`") && err.contains("did you mean `failInterval`?"), "{err}");
+    let (code, err, line) = validate_edit(&base, &text, "node = \"pdx-pg1\"", "node = \"pdx-pgl\"");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.starts_with(&format!("FILE:{line}:8: unknown node \"pdx-pgl\" (did you mean \"pdx-pg1\"?)")), "{err}");
+    let (code, err, _) = validate_edit(&base, &text, "kind = \"node-crash\"", "kind = \"node-crsh\"");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("unknown fault kind \"node-crsh\" (did you mean \"node-crash\"?)"), "{err}");
+    fs::remove_dir_all(&base).unwrap();
+}
+
+#[test]
+fn every_shipped_scenario_passes_the_lint() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios");
+    let mut files: Vec<String> = Vec::new();
+    for sub in [dir.to_string(), format!("{dir}/swarm")] {
+        for e in fs::read_dir(&sub).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "toml") {
+                files.push(p.display().to_string());
+            }
+        }
+    }
+    files.sort();
+    let args: Vec<&str> = std::iter::once("validate").chain(files.iter().map(String::as_str)).collect();
+    let o = pgsim(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
 #[test]

@@ -36,6 +36,11 @@ fn pg_async_promotion_loss() -> Run {
     RUN.get_or_init(|| simulate("pg-async-promotion-loss")).clone()
 }
 
+fn stack_primary_crash() -> Run {
+    static RUN: OnceLock<Run> = OnceLock::new();
+    RUN.get_or_init(|| simulate("stack-primary-crash")).clone()
+}
+
 /// Keys as typed: each char one key press; `\n` is Enter.
 fn typed(text: &str) -> Vec<Input> {
     text.chars().map(|c| if c == '\n' { Input::key(KeyCode::Enter) } else { Input::char(c) }).collect()
@@ -294,6 +299,89 @@ fn a_saved_run_opens_with_its_scenario_topology_or_without() {
     std::fs::write(dir.join("events.jsonl"), "{\"seq\":0}\n").unwrap();
     let err = Run::from_dir(&dir).err().unwrap();
     assert!(err.contains("events.jsonl:1: the first event must be run_started"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Stolon rewrites synchronous_standby_names after a failover: the pane shows the set in force,
+/// not the scenario's first one (`FIRST 1 (pdx-pg2)`, which would leave pdx-pg3 async).
+#[test]
+fn stack_primary_crash_after_the_failover_shows_the_new_synchronous_standby() {
+    let (t, _) = drive(stack_primary_crash(), 100, 30, typed("g2:30\n"));
+    let s = screen(&t);
+    let row = |name: &str| s.lines().find(|l| l.contains(&format!("│{name} "))).unwrap_or_default().to_string();
+    assert!(row("pdx-pg2").contains("primary"), "{s}");
+    assert!(row("pdx-pg3").contains(" sync "), "pdx-pg3 is the synchronous standby by now: {s}");
+    insta::assert_snapshot!(s);
+}
+
+/// The traffic pane marks the cursor's second under its bars, in line with the highlighted
+/// column, so it shows without colour too.
+#[test]
+fn the_traffic_sparklines_mark_the_cursor() {
+    let (t, app) = drive(smoke(), 100, 30, typed("g1:00\n"));
+    let buf = t.backend().buffer();
+    let marks: Vec<(u16, u16)> = (0..buf.area.height)
+        .flat_map(|y| (0..buf.area.width).map(move |x| (x, y)))
+        .filter(|&(x, y)| buf[(x, y)].symbol() == ui::tui::panes::CURSOR_MARK)
+        .collect();
+    assert_eq!(marks.len(), 1, "one marker: {marks:?}");
+    let (x, y) = marks[0];
+    assert_eq!(buf[(x, y - 1)].bg, ratatui::style::Color::Yellow, "under the highlighted second");
+    assert_eq!(app.state.t_ns / 1_000_000_000, 60);
+}
+
+/// Stolon's reasons in the event list name servers and sentinels, not node numbers ("follow
+/// node 4 instead of node 3" told a reader nothing).
+#[test]
+fn stolon_reasons_name_servers_not_node_numbers() {
+    let run = stack_primary_crash();
+    let mut follows = 0;
+    for ev in &run.events {
+        let models::trace::TraceKind::Stolon { what, reason, .. } = &ev.kind else { continue };
+        let numbered = reason.split("node ").skip(1).any(|rest| rest.starts_with(|c: char| c.is_ascii_digit()));
+        assert!(!numbered, "{what}: {reason}");
+        follows += usize::from(what == "keeper_follow" && reason.ends_with("follow pdx-pg2 instead of pdx-pg1"));
+    }
+    assert_eq!(follows, 1, "pdx-pg3 follows the new primary after the failover");
+}
+
+/// At 80x24 the PostgreSQL pane shows every server (etcd's pane shrinks to its title, which
+/// names the leader), not just the first.
+#[test]
+fn stack_primary_crash_at_80x24_shows_every_postgresql_server() {
+    let (t, _) = drive(stack_primary_crash(), 80, 24, typed("g2:30\n"));
+    let s = screen(&t);
+    for name in ["pdx-pg1", "pdx-pg2", "pdx-pg3"] {
+        assert!(s.lines().any(|l| l.contains(&format!("│{name} "))), "{name} in the PostgreSQL pane: {s}");
+    }
+    assert!(s.contains("etcd leader etcd1"), "{s}");
+    insta::assert_snapshot!(s);
+}
+
+/// `pgsim ui --trace DIR` from another folder: summary.json's scenario_path is relative to
+/// where the run was made, but the folder's own scenario.toml is there.
+#[test]
+fn a_saved_run_opened_from_elsewhere_uses_its_own_scenario_copy() {
+    let path = scenario_path("etcd-partial-partition");
+    let (sc, text) = scenarios::load_with_source(&path).unwrap();
+    let out = sim::run(&sc, sim::RunOptions::default());
+    let dir = std::env::temp_dir().join(format!("pgsim-tui-elsewhere-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut summary = out.summary.clone();
+    summary["scenario_path"] = "scenarios/etcd-partial-partition.toml".into();
+    reports::write_run_folder(&dir, &summary, &out.world.trace.events, &out.world.names, Some(&text)).unwrap();
+    assert!(!Path::new("scenarios/etcd-partial-partition.toml").exists(), "the relative path leads nowhere from here");
+
+    let saved = Run::from_dir(&dir).unwrap();
+    assert_eq!(saved.topology.regions[0].racks.len(), 3, "racks from the folder's scenario.toml");
+    assert_eq!(saved.kinds, ["etcd", "etcd", "etcd", "writer"]);
+    let (t, _) = drive(saved, 100, 30, typed("g1:10\n"));
+    assert!(!screen(&t).contains("(topology unknown)"));
+
+    // A copy that no longer matches the trace is not used.
+    std::fs::write(dir.join("scenario.toml"), text.replace("[scenario]", "# edited\n[scenario]")).unwrap();
+    assert_eq!(Run::from_dir(&dir).unwrap().topology.regions[0].racks.len(), 1, "flat, as without a scenario");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

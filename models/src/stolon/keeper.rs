@@ -192,6 +192,12 @@ impl Keeper {
         self.cluster_data.as_ref()
     }
 
+    /// A server by its keeper's name, for trace reasons (a node number tells a reader nothing).
+    fn server_name(&self, node: NodeId) -> String {
+        let name = self.cfg.pg_nodes.iter().find(|(_, n)| **n == node).map(|(name, _)| name.clone());
+        name.unwrap_or_else(|| format!("node {node}"))
+    }
+
     fn trace(&self, ctx: &mut KCtx<'_>, what: &str, reason: String) {
         ctx.trace(TraceKind::Stolon {
             cluster: self.cfg.cluster.clone(),
@@ -267,15 +273,7 @@ impl Keeper {
         if self.sync_names_set.as_ref() == Some(&names) {
             return;
         }
-        let shown = match &names {
-            None => "''".to_string(),
-            Some(n) => format!("'{} ({})'", n.num_sync, n.names.join(", ")),
-        };
-        self.trace(
-            ctx,
-            "sync_standbys",
-            format!("synchronous_standby_names = {shown} (cluster data gen {})", cd.generation),
-        );
+        self.trace(ctx, "sync_standbys", sync_names_reason(names.as_ref(), cd.generation));
         self.command(PgCommand::SetSynchronousStandbyNames(names.clone()));
         self.sync_names_set = Some(names);
     }
@@ -290,7 +288,8 @@ impl Keeper {
         } else {
             rewind
         };
-        self.trace(ctx, "keeper_resync", format!("{why}: {} from node {upstream}", method.as_str()));
+        let from = self.server_name(upstream);
+        self.trace(ctx, "keeper_resync", format!("{why}: {} from {from}", method.as_str()));
         self.command(PgCommand::Rebuild { method, upstream });
         self.last_rebuild = Some((method, upstream));
     }
@@ -340,7 +339,11 @@ impl Keeper {
                     self.trace(
                         ctx,
                         "keeper_follow",
-                        format!("cluster data gen {generation}: follow node {upstream} instead of node {current}"),
+                        format!(
+                            "cluster data gen {generation}: follow {} instead of {}",
+                            self.server_name(upstream),
+                            self.server_name(current)
+                        ),
                     );
                     self.command(PgCommand::Follow { upstream });
                 } else if local.refused_by_upstream {
@@ -390,6 +393,25 @@ impl Model for Keeper {
     }
 }
 
+/// The reason of a keeper's `sync_standbys` trace event: the `synchronous_standby_names` it
+/// gives its PostgreSQL (`''` or `'N (a, b)'`) and the cluster data generation that asked for it.
+/// [`sync_names_from_reason`] reads the setting back (the terminal UI shows what is in force).
+pub fn sync_names_reason(names: Option<&SyncStandbyNames>, generation: u64) -> String {
+    let shown = match names {
+        None => "''".to_string(),
+        Some(n) => format!("'{} ({})'", n.num_sync, n.names.join(", ")),
+    };
+    format!("synchronous_standby_names = {shown} (cluster data gen {generation})")
+}
+
+/// The setting a keeper's `sync_standbys` reason names: `Some(None)` for `''` (asynchronous),
+/// `None` when the text is not such a reason (the sentinel's own `sync_standbys` events).
+pub fn sync_names_from_reason(reason: &str) -> Option<Option<SyncStandbyNames>> {
+    let quoted = reason.strip_prefix("synchronous_standby_names = '")?;
+    let (value, _) = quoted.split_once('\'')?;
+    SyncStandbyNames::parse(value).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -406,6 +428,16 @@ mod tests {
 
     fn keepers() -> Vec<String> {
         vec!["pg1".into(), "pg2".into(), "pg3".into()]
+    }
+
+    #[test]
+    fn the_sync_standbys_reason_reads_back_to_its_setting() {
+        let two = SyncStandbyNames { method: SyncMethod::First, num_sync: 2, names: vec!["pg2".into(), "pg3".into()] };
+        let reason = sync_names_reason(Some(&two), 7);
+        assert_eq!(reason, "synchronous_standby_names = '2 (pg2, pg3)' (cluster data gen 7)");
+        assert_eq!(sync_names_from_reason(&reason), Some(Some(two)));
+        assert_eq!(sync_names_from_reason(&sync_names_reason(None, 1)), Some(None));
+        assert_eq!(sync_names_from_reason("synchronous standbys [pg1] -> [pg2]"), None);
     }
 
     fn keeper(name: &str, use_pg_rewind: bool, etcd: &mut FakeEtcd, local: LocalPg) -> Driver<Keeper> {

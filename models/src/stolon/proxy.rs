@@ -95,10 +95,9 @@ impl ProxyControl {
     fn node_of(&self, keeper: &Option<String>) -> String {
         match keeper {
             None => "none".into(),
-            Some(k) => match self.cfg.pg_nodes.get(k) {
-                Some(n) => format!("{k} (node {n})"),
-                None => format!("{k} (not configured)"),
-            },
+            // The keeper's name is its server's: a node number would add nothing for a reader.
+            Some(k) if self.cfg.pg_nodes.contains_key(k) => k.clone(),
+            Some(k) => format!("{k} (not configured)"),
         }
     }
 
@@ -232,7 +231,7 @@ mod tests {
             traced,
             ["proxy_listen", "proxy_retarget", "proxy_close_all", "proxy_listen", "proxy_retarget", "proxy_retarget"]
         );
-        assert_eq!(p.events("proxy_retarget")[1].1, "master pg1 (node 11) -> pg2 (node 12)");
+        assert_eq!(p.events("proxy_retarget")[1].1, "master pg1 -> pg2");
     }
 
     #[test]

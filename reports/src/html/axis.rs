@@ -69,10 +69,14 @@ pub fn nice_step(range: f64, target: usize) -> f64 {
     [1.0, 2.0, 2.5, 5.0, 10.0].iter().map(|m| m * mag).find(|s| *s >= raw * 0.999).unwrap_or(10.0 * mag)
 }
 
-/// Short number for an axis or a tooltip: 0.25, 12, 3.4k, 1.2M.
+/// Short number for an axis or a tooltip: 0.25, 12, 3.4k, 1.2M, 60.0G (not "60000.0M").
 pub fn fmt_num(v: f64) -> String {
     let a = v.abs();
-    let s = if a >= 1e6 {
+    let s = if a >= 1e12 {
+        format!("{:.1}T", v / 1e12)
+    } else if a >= 1e9 {
+        format!("{:.1}G", v / 1e9)
+    } else if a >= 1e6 {
         format!("{:.1}M", v / 1e6)
     } else if a >= 1e4 {
         format!("{:.0}k", v / 1e3)
@@ -85,14 +89,15 @@ pub fn fmt_num(v: f64) -> String {
     } else {
         format!("{:.3}", v)
     };
-    if s.contains('.') && !s.ends_with(['k', 'M']) {
+    // With a unit letter the decimal stays, so an axis reads 2.5k, 5.0k, 7.5k.
+    if s.contains('.') && !s.ends_with(['k', 'M', 'G', 'T']) {
         s.trim_end_matches('0').trim_end_matches('.').to_string()
     } else {
         s
     }
 }
 
-/// Simulated time as a clock: "45s", "2m30s", "1h05m".
+/// Simulated time as a clock: "45s", "2m30s", "1h05m", "1h05m30s" (a zoomed axis).
 pub fn fmt_clock(t_s: f64) -> String {
     let t = t_s.round() as u64;
     let (h, m, s) = (t / 3600, t / 60 % 60, t % 60);
@@ -100,6 +105,7 @@ pub fn fmt_clock(t_s: f64) -> String {
         (0, 0, s) => format!("{s}s"),
         (0, m, 0) => format!("{m}m"),
         (0, m, s) => format!("{m}m{s:02}s"),
+        (h, m, s) if s != 0 => format!("{h}h{m:02}m{s:02}s"),
         (h, 0, _) => format!("{h}h"),
         (h, m, _) => format!("{h}h{m:02}m"),
     }
@@ -126,11 +132,11 @@ fn time_step(end_s: f64) -> f64 {
 }
 
 pub(super) fn draw_time_axis(s: &mut String, frame: &Frame) {
-    let step = time_step(frame.end_s);
+    let step = time_step(frame.span.len_s());
     let y = frame.plot_bottom();
     let _ = write!(s, r#"<g class="axis x-axis"><line x1="{X0}" x2="{X1}" y1="{0}" y2="{0}"/>"#, coord(y));
-    let mut t = 0.0;
-    while t <= frame.end_s + 1e-9 {
+    let mut t = (frame.span.start_s / step).ceil() * step;
+    while t <= frame.span.end_s + 1e-9 {
         let x = coord(frame.x(t));
         let _ = write!(
             s,
@@ -155,11 +161,15 @@ mod tests {
         assert_eq!(fmt_num(0.25), "0.25");
         assert_eq!(fmt_num(12.0), "12");
         assert_eq!(fmt_num(3400.0), "3.4k");
+        assert_eq!(fmt_num(6e10), "60.0G", "a 60 GB lag axis, not 60000.0M");
+        assert_eq!(fmt_num(2.5e6), "2.5M");
+        assert_eq!(fmt_num(1.5e12), "1.5T");
         assert_eq!(fmt_num(0.0012), "0.001");
         assert_eq!(fmt_clock(45.0), "45s");
         assert_eq!(fmt_clock(150.0), "2m30s");
         assert_eq!(fmt_clock(3900.0), "1h05m");
         assert_eq!(fmt_clock(7200.0), "2h");
+        assert_eq!(fmt_clock(3930.0), "1h05m30s");
         assert_eq!(fmt_duration(25_200.0), "25200 s (7h)");
         assert_eq!(fmt_seconds(20.5), "20.5");
         assert_eq!(nice_step(100.0, 4), 25.0);

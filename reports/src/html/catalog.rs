@@ -19,14 +19,16 @@ use super::run::{Mark, Run, SecondRows, secs};
 /// How many labelled series a chart shows at most (the rest are named in its note).
 const TOP_SERIES: usize = 4;
 
+/// Charts in the order a reader wants them: what clients saw and where the primary was first
+/// (the incident is the point of a report), then PostgreSQL, then the layers beneath.
 pub fn charts(run: &Run) -> Vec<Chart> {
     let mut out = Vec::new();
+    out.extend(stack_charts(run));
+    out.extend(postgres_charts(run));
     out.extend(network_charts(run));
     out.extend(probe_charts(run));
     out.extend(disk_charts(run));
     out.extend(etcd_charts(run));
-    out.extend(postgres_charts(run));
-    out.extend(stack_charts(run));
     out
 }
 
@@ -67,45 +69,47 @@ fn stack_charts(run: &Run) -> Vec<Chart> {
     for kind in ["refused", "timed_out", "read_only", "pool_exhausted", "connection_closed"] {
         outcomes.extend(sum(&format!("client_errors_{kind}"), kind));
     }
-    let mut out: Vec<Chart> = [
-        lines(
-            "availability",
-            "Availability",
-            "Per tenant and second: requests that succeeded over requests that finished (after retries).".into(),
-            "ratio",
-            Scale::Linear,
-            availability,
-        ),
-        lines(
-            "latency",
-            "Latency",
-            "Per tenant: p50 and p99 of successful requests.".into(),
-            "ms",
-            Scale::Log,
-            latency,
-        ),
-        lines(
-            "requests",
-            "Requests by outcome",
-            "Per second, over all tenants: successes, and errors per attempt by kind.".into(),
-            "requests/s",
-            Scale::Linear,
-            outcomes,
-        ),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    let mut out: Vec<Chart> = Vec::new();
     let lanes = primary_lanes(run);
     if !lanes.is_empty() {
         out.push(Chart {
             id: "primary".into(),
             title: "Primary of each database".into(),
-            note: "Which server is primary (a standby region shares its primary region's database).".into(),
+            note: "Which server is primary: each spell in its server's colour (a standby region shares its primary region's database).".into(),
             body: Body::Lanes(lanes),
             marks: Vec::new(),
         });
     }
+    out.extend(
+        [
+            lines(
+                "availability",
+                "Availability",
+                "Per tenant and second: requests that succeeded over requests that finished (after retries).".into(),
+                "ratio",
+                Scale::Linear,
+                availability,
+            ),
+            lines(
+                "latency",
+                "Latency",
+                "Per tenant: p50 and p99 of successful requests.".into(),
+                "ms",
+                Scale::Log,
+                latency,
+            ),
+            lines(
+                "requests",
+                "Requests by outcome",
+                "Per second, over all tenants: successes, and errors per attempt by kind.".into(),
+                "requests/s",
+                Scale::Linear,
+                outcomes,
+            ),
+        ]
+        .into_iter()
+        .flatten(),
+    );
     out
 }
 
@@ -113,12 +117,22 @@ fn stack_charts(run: &Run) -> Vec<Chart> {
 fn primary_lanes(run: &Run) -> Vec<Lane> {
     let mut lanes: Vec<(String, Lane, Option<u32>)> = Vec::new();
     for ev in &run.events {
-        let TraceKind::PgRole { cluster, role, tli, .. } = &ev.kind else { continue };
         let Some(node) = ev.node else { continue };
+        if matches!(ev.kind, TraceKind::NodeCrashed) {
+            // A crashed primary serves nothing: its spell ends here, and the lane stays empty
+            // until a server is primary again (the failover, or its own restart).
+            for (_, lane, current) in lanes.iter_mut().filter(|l| l.2 == Some(node.0)) {
+                lane.changes.push((secs(ev.t_ns), None));
+                *current = None;
+            }
+            continue;
+        }
+        let TraceKind::PgRole { cluster, role, tli, .. } = &ev.kind else { continue };
         let i = match lanes.iter().position(|l| &l.0 == cluster) {
             Some(i) => i,
             None => {
-                lanes.push((cluster.clone(), Lane { name: cluster.clone(), changes: Vec::new() }, None));
+                let lane = Lane { name: cluster.clone(), changes: Vec::new(), by_state: true };
+                lanes.push((cluster.clone(), lane, None));
                 lanes.len() - 1
             }
         };
@@ -347,7 +361,7 @@ pub fn etcd_leader_lanes(run: &Run) -> Vec<Lane> {
             Some(i) => i,
             None if is_raft => {
                 let name = run.nodes.get(node.0 as usize).cloned().unwrap_or_else(|| node.0.to_string());
-                lanes.push((node.0, Lane { name, changes: Vec::new() }, None));
+                lanes.push((node.0, Lane { name, changes: Vec::new(), by_state: false }, None));
                 lanes.len() - 1
             }
             None => continue,

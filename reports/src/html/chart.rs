@@ -33,12 +33,15 @@ pub struct Series {
 }
 
 /// One row of a lane chart: from each change's time on, the lane is in that state (`None`:
-/// idle, nothing drawn). E.g. "e3" is "term 4" while it leads; later "pdx" is "pg2" while pg2
-/// is the region's primary.
+/// idle, nothing drawn). E.g. "e3" is "term 4" while it leads; "pdx" is "pdx-pg2 (timeline 2)"
+/// while pdx-pg2 is the database's primary.
 #[derive(Clone, Debug)]
 pub struct Lane {
     pub name: String,
     pub changes: Vec<(f64, Option<String>)>,
+    /// Colour each spell by its state's first word (the server: every primary spell its own
+    /// colour, named in the chart's key) rather than one colour per lane.
+    pub by_state: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -92,43 +95,101 @@ pub(super) fn series_style(tag_index: Option<usize>, i: usize) -> (String, &'sta
 }
 
 /// Draws the chart of `layers` (one per run, same chart id) over `[0, end_s]` as a
-/// `<section>`: title, SVG, legend.
+/// `<section>`: title, SVG, key.
 pub fn render(layers: &[Layer], end_s: f64) -> String {
     let chart = layers[0].chart;
-    let end_s = end_s.max(1e-9);
-    let (kind, svg, legend) = match &chart.body {
+    let id = esc(&chart.id);
+    let head = format!(r#"<section class="chart" id="chart-{id}" data-chart="{id}" data-kind="{{kind}}">"#);
+    render_span(layers, 0.0, end_s, &head)
+}
+
+/// As `render`, over `[start_s, end_s]` only (a zoomed panel of an incident); `head` is the
+/// opening `<section>` tag, in which `{kind}` becomes "lines" or "lanes".
+pub fn render_span(layers: &[Layer], start_s: f64, end_s: f64, head: &str) -> String {
+    let chart = layers[0].chart;
+    let frame_span = Span { start_s, end_s: end_s.max(start_s + 1e-9) };
+    let (kind, svg, mut legend) = match &chart.body {
         Body::Lines { unit, scale, .. } => {
-            let (svg, legend) = lines(layers, unit, *scale, end_s);
+            let (svg, legend) = lines(layers, unit, *scale, frame_span);
             ("lines", svg, legend)
         }
-        Body::Lanes(_) => ("lanes", lanes(layers, end_s), String::new()),
+        Body::Lanes(_) => {
+            let (svg, legend) = lanes(layers, frame_span);
+            ("lanes", svg, legend)
+        }
     };
-    let mut s = String::new();
-    let id = esc(&chart.id);
-    let _ = write!(s, r#"<section class="chart" id="chart-{id}" data-chart="{id}" data-kind="{kind}">"#);
+    legend.push_str(&marks_key(layers, frame_span));
+    let mut s = head.replace("{kind}", kind);
     let _ = write!(s, "<h3>{}</h3>", esc(&chart.title));
     if !chart.note.is_empty() {
         let _ = write!(s, r#"<p class="note">{}</p>"#, esc(&chart.note));
     }
     s.push_str(&svg);
-    s.push_str(&legend);
+    if !legend.is_empty() {
+        let _ = write!(s, r#"<ul class="legend">{legend}</ul>"#);
+    }
     s.push_str("</section>\n");
     s
 }
 
-/// The drawing area: `end_s` maps to the right edge; `height` includes the time axis.
-pub(super) struct Frame {
+/// The stretch of simulated time a chart shows.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Span {
+    pub start_s: f64,
     pub end_s: f64,
+}
+
+impl Span {
+    pub fn len_s(self) -> f64 {
+        self.end_s - self.start_s
+    }
+    /// Whether `[a, b]` shows in the span.
+    pub fn overlaps(self, a: f64, b: f64) -> bool {
+        b >= self.start_s && a <= self.end_s
+    }
+}
+
+/// The drawing area: `span` maps to the plot's width; `height` includes the time axis.
+pub(super) struct Frame {
+    pub span: Span,
     pub height: f64,
 }
 
 impl Frame {
     pub fn x(&self, t: f64) -> f64 {
-        X0 + (t / self.end_s).clamp(0.0, 1.0) * (X1 - X0)
+        X0 + ((t - self.span.start_s) / self.span.len_s()).clamp(0.0, 1.0) * (X1 - X0)
     }
     pub fn plot_bottom(&self) -> f64 {
         self.height - AXIS_H
     }
+    /// Simulated time a pixel column covers, roughly: what thinning merges.
+    pub fn min_gap(&self) -> f64 {
+        self.span.len_s() / MAX_POINTS as f64
+    }
+}
+
+/// The chart's key entries for the kinds of marks it draws (a failover, a leader elected, ...),
+/// each with a sample line styled as the marks are.
+fn marks_key(layers: &[Layer], span: Span) -> String {
+    let mut kinds: Vec<&'static str> = Vec::new();
+    for layer in layers {
+        for m in layer.marks.iter().chain(&layer.chart.marks) {
+            if span.overlaps(m.t_s, m.t_s) && !kinds.contains(&m.kind) {
+                kinds.push(m.kind);
+            }
+        }
+    }
+    kinds.sort_by_key(|k| super::run::MARK_KINDS.iter().position(|(kind, _)| kind == k));
+    let mut s = String::new();
+    for kind in kinds {
+        let meaning = super::run::MARK_KINDS.iter().find(|(k, _)| *k == kind).map_or(kind, |(_, m)| m);
+        let _ = write!(
+            s,
+            r#"<li data-mark-key="{kind}"><svg xmlns="http://www.w3.org/2000/svg" width="26" height="12"><line class="mark mark-{kind}" x1="13" x2="13" y1="0" y2="12"/></svg>{}</li>"#,
+            esc(meaning)
+        );
+    }
+    s
 }
 
 pub(super) fn open_svg(s: &mut String, frame: &Frame, label: &str) {
@@ -143,13 +204,16 @@ pub(super) fn open_svg(s: &mut String, frame: &Frame, label: &str) {
 
 /// Fault windows (light), their down phases (darker), under everything else.
 pub(super) fn draw_windows(s: &mut String, layers: &[Layer], frame: &Frame) {
-    let min_gap = frame.end_s / MAX_POINTS as f64;
+    let min_gap = frame.min_gap();
     let (top, h) = (TOP, frame.plot_bottom() - TOP);
     for (li, layer) in layers.iter().enumerate() {
         let run_attr = run_attr(layer.tag);
         let tinted = layers[li].colour.map(|r| RUN_COLOURS[r % 2]);
         for w in layer.windows {
-            let end = w.end_s.unwrap_or(frame.end_s);
+            let end = w.end_s.unwrap_or(frame.span.end_s.max(w.start_s));
+            if !frame.span.overlaps(w.start_s, end) {
+                continue;
+            }
             let (x, x_end) = (frame.x(w.start_s), frame.x(end));
             let fill = tinted.map_or(String::new(), |c| format!(r#" fill="{c}""#));
             let _ = write!(
@@ -170,7 +234,9 @@ pub(super) fn draw_windows(s: &mut String, layers: &[Layer], frame: &Frame) {
                     w.end_s.map_or("end".to_string(), fmt_seconds)
                 ))
             );
-            for (a, b, n) in downsample::merge_spans(&w.down_s, min_gap) {
+            let shown: Vec<(f64, f64)> =
+                w.down_s.iter().copied().filter(|(a, b)| frame.span.overlaps(*a, *b)).collect();
+            for (a, b, n) in downsample::merge_spans(&shown, min_gap) {
                 let (xa, xb) = (frame.x(a), frame.x(b));
                 let what = if n == 1 { "down".to_string() } else { format!("{n} down phases") };
                 let _ = write!(
@@ -199,12 +265,13 @@ const LABELLED_MARKS: usize = 200;
 /// The runs' marks and the chart's own, one per pixel column and kind. Each element's
 /// `data-count` says how many marks it stands for.
 pub(super) fn draw_marks(s: &mut String, layers: &[Layer], frame: &Frame) {
-    let min_gap = frame.end_s / MAX_POINTS as f64;
+    let min_gap = frame.min_gap();
     let (y1, y2) = (coord(TOP), coord(frame.plot_bottom()));
     for layer in layers {
         let stroke = layer.colour.map_or(String::new(), |r| format!(r#" stroke="{}""#, RUN_COLOURS[r % 2]));
         let run = run_attr(layer.tag);
-        let mut all: Vec<&Mark> = layer.marks.iter().chain(&layer.chart.marks).collect();
+        let mut all: Vec<&Mark> =
+            layer.marks.iter().chain(&layer.chart.marks).filter(|m| frame.span.overlaps(m.t_s, m.t_s)).collect();
         all.sort_by(|a, b| a.kind.cmp(b.kind).then(a.t_s.total_cmp(&b.t_s)));
         for group in all.chunk_by(|a, b| a.kind == b.kind) {
             let kind = group[0].kind;

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use super::axis::{YAxis, draw_time_axis, fmt_num};
 use super::chart::{
-    AXIS_H, Body, Frame, Layer, PLOT_H, Scale, Series, TOP, X0, X1, draw_marks, draw_windows, open_svg, run_attr,
+    AXIS_H, Body, Frame, Layer, PLOT_H, Scale, Series, Span, TOP, X0, X1, draw_marks, draw_windows, open_svg, run_attr,
     series_style,
 };
 use super::downsample::{self, MAX_POINTS};
@@ -13,15 +13,17 @@ use crate::xml::{coord, esc};
 /// A layer's series with the points to draw (downsampled).
 type Drawn<'a> = Vec<(&'a Series, Vec<(f64, f64)>)>;
 
-pub(super) fn lines(layers: &[Layer], unit: &str, scale: Scale, end_s: f64) -> (String, String) {
-    let frame = Frame { end_s, height: TOP + PLOT_H + AXIS_H };
+/// The chart's SVG and its key entries (one per series).
+pub(super) fn lines(layers: &[Layer], unit: &str, scale: Scale, span: Span) -> (String, String) {
+    let frame = Frame { span, height: TOP + PLOT_H + AXIS_H };
     // Downsample first: the extremes survive, so the axis fits the drawn points.
     let drawn: Vec<Drawn> = layers
         .iter()
         .map(|l| match &l.chart.body {
-            Body::Lines { series, .. } => {
-                series.iter().map(|se| (se, downsample::min_max(&se.points, 0.0, end_s, MAX_POINTS))).collect()
-            }
+            Body::Lines { series, .. } => series
+                .iter()
+                .map(|se| (se, downsample::min_max(&in_span(&se.points, span), span.start_s, span.end_s, MAX_POINTS)))
+                .collect(),
             Body::Lanes(_) => Vec::new(),
         })
         .collect();
@@ -51,9 +53,12 @@ pub(super) fn lines(layers: &[Layer], unit: &str, scale: Scale, end_s: f64) -> (
     );
     draw_time_axis(&mut s, &frame);
 
-    let mut legend = String::from(r#"<ul class="legend">"#);
+    let mut legend = String::new();
     s.push_str(r#"<g class="series">"#);
     for (li, layer) in layers.iter().enumerate() {
+        // The first series is the chart's main one (the first tenant, the ok requests): drawn
+        // last, so the others do not hide it; the key keeps the catalog's order.
+        let mut paths: Vec<String> = Vec::new();
         for (i, (se, pts)) in drawn[li].iter().enumerate() {
             let (colour, dash) = series_style(layers[li].colour, i);
             let d = path(pts, se.step, &frame, &py);
@@ -61,15 +66,14 @@ pub(super) fn lines(layers: &[Layer], unit: &str, scale: Scale, end_s: f64) -> (
             let total = se.total.map_or(String::new(), |t| format!(r#" data-total="{t}""#));
             let max = pts.iter().map(|p| p.1).filter(|v| v.is_finite()).fold(f64::NAN, f64::max);
             let name = if layer.tag.is_empty() { se.key.clone() } else { format!("{}: {}", layer.tag, se.key) };
-            let _ = write!(
-                s,
+            paths.push(format!(
                 r#"<path data-series="{}"{} data-points="{}"{total} stroke="{colour}"{dash_attr} d="{d}"><title>{} (max {})</title></path>"#,
                 esc(&se.key),
                 run_attr(layer.tag),
                 pts.len(),
                 esc(&name),
                 fmt_num(max)
-            );
+            ));
             let _ = write!(
                 legend,
                 r#"<li data-series="{}"{}><svg xmlns="http://www.w3.org/2000/svg" width="26" height="10"><line x1="1" x2="25" y1="5" y2="5" stroke="{colour}"{dash_attr}/></svg>{}</li>"#,
@@ -78,12 +82,23 @@ pub(super) fn lines(layers: &[Layer], unit: &str, scale: Scale, end_s: f64) -> (
                 esc(&name)
             );
         }
+        paths.reverse();
+        s.push_str(&paths.concat());
     }
     s.push_str("</g>");
     draw_marks(&mut s, layers, &frame);
     s.push_str("</svg>");
-    legend.push_str("</ul>");
     (s, legend)
+}
+
+/// The points inside the span, and the one on each side, so lines run to the edges.
+fn in_span(points: &[(f64, f64)], span: Span) -> Vec<(f64, f64)> {
+    let first = points.partition_point(|p| p.0 < span.start_s).saturating_sub(1);
+    let last = points.partition_point(|p| p.0 <= span.end_s).min(points.len().saturating_sub(1));
+    if points.is_empty() || first > last {
+        return Vec::new();
+    }
+    points[first..=last].to_vec()
 }
 
 /// An SVG path through the points; NaN lifts the pen. A lone point becomes a dot (a
@@ -111,7 +126,7 @@ fn path(pts: &[(f64, f64)], step: bool, frame: &Frame, py: &impl Fn(f64) -> f64)
         }
     }
     if step && pen_down {
-        let _ = write!(d, "H{}", coord(frame.x(frame.end_s)));
+        let _ = write!(d, "H{}", coord(frame.x(frame.span.end_s)));
     }
     d
 }
@@ -122,7 +137,7 @@ mod tests {
 
     #[test]
     fn paths_break_at_gaps_and_dot_lone_points() {
-        let frame = Frame { end_s: 10.0, height: 200.0 };
+        let frame = Frame { span: Span { start_s: 0.0, end_s: 10.0 }, height: 200.0 };
         let py = |v: f64| 100.0 - v;
         let d = path(&[(0.0, 1.0), (1.0, 2.0), (2.0, f64::NAN), (3.0, 5.0)], false, &frame, &py);
         assert_eq!(d.matches('M').count(), 2, "{d}");

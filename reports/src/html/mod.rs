@@ -19,6 +19,7 @@ pub mod catalog;
 pub mod chart;
 pub mod downsample;
 pub mod figures;
+pub mod incidents;
 pub mod lanes;
 pub mod lines;
 pub mod page;

@@ -7,6 +7,7 @@ use std::fmt::Write;
 use super::axis::fmt_duration;
 use super::catalog;
 use super::chart::{self, Chart, Layer, RUN_COLOURS};
+use super::incidents;
 use super::run::Run;
 use super::tables;
 use crate::xml::esc;
@@ -83,7 +84,7 @@ fn help(compare: bool) -> String {
             RUN_COLOURS[0], RUN_COLOURS[1]
         )
     } else {
-        r#"<p class="help">Shaded: fault windows (darker: a flapping fault's down phases). Dashed purple verticals: a Raft leader elected; dotted black: operator actions; green: writes resumed. Hover over anything for details. Long runs are downsampled to about 1500 points per series, keeping each bucket's minimum and maximum.</p>"#.to_string()
+        r#"<p class="help">Shaded: fault windows (darker: a flapping fault's down phases). Solid black verticals: a failover (a standby promoted); dashed purple: a Raft leader elected; dotted black: operator actions; green: writes resumed. Each chart's key names the marks it has. Hover over anything for details. Long runs are downsampled to about 1500 points per series, keeping each bucket's minimum and maximum.</p>"#.to_string()
     }
 }
 
@@ -136,6 +137,9 @@ pub fn report(run: &Run) -> String {
     }
     let _ = write!(s, r#"<p class="meta">{}</p>{}"#, esc(&meta_line(run)), skipped_note(run));
     s.push_str(&nav(&charts.iter().collect::<Vec<_>>()));
+    if !incidents::zoomed(run).is_empty() {
+        s.push_str(r##"<nav><a href="#incidents">Incidents, zoomed</a></nav>"##);
+    }
     s.push_str("</header>\n");
     let _ = write!(
         s,
@@ -149,6 +153,7 @@ pub fn report(run: &Run) -> String {
         let layer = Layer { tag: "", colour: None, chart: c, windows: &run.windows, marks: &run.marks };
         s.push_str(&chart::render(&[layer], run.end_s));
     }
+    s.push_str(&incidents::section(run, &charts));
     s.push_str("\n<h2>Figures and settings</h2>");
     let _ = write!(
         s,

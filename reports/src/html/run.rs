@@ -32,6 +32,15 @@ pub struct Mark {
     pub label: String,
 }
 
+/// Every kind of mark with what it means, in the order a chart's key lists them.
+pub const MARK_KINDS: [(&str, &str); 5] = [
+    ("failover", "failover: a standby promoted"),
+    ("leader", "Raft leader elected"),
+    ("operator", "operator action"),
+    ("halted", "etcd member halted"),
+    ("writes-resumed", "etcd writes resumed"),
+];
+
 /// One series of the per-second metrics: (second, count, distribution) for the seconds in
 /// which it saw activity.
 pub type SecondRows = Vec<(u64, u64, Option<DistStats>)>;

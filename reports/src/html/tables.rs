@@ -179,22 +179,27 @@ fn describes_the_tool(key: &str) -> bool {
     key == "wall_seconds" || key == "seed" || key.starts_with("engine.")
 }
 
-/// Every numeric leaf of both summaries that exists in both, with B − A.
+/// Every numeric leaf of both summaries that exists in both, with B − A: those that differ in
+/// the table, the unchanged ones folded away below it (most of a comparison's figures do not
+/// change, and they would bury the ones that do).
 pub fn compare_figures(a: &Run, b: &Run) -> String {
     let b_leaves = numeric_leaves(&b.summary);
-    let mut s = String::from(concat!(
-        r#"<table id="key-figures"><caption>Key figures (summary.json): B − A</caption>"#,
-        "<thead><tr><th>figure</th><th>A</th><th>B</th><th>B − A</th><th>change</th></tr></thead><tbody>"
-    ));
+    let (mut changed, mut unchanged) = (String::new(), String::new());
+    let mut unchanged_count = 0;
     for (k, x) in numeric_leaves(&a.summary) {
         if describes_the_tool(&k) {
             continue;
         }
         let Some(&(_, y)) = b_leaves.iter().find(|(kb, _)| *kb == k) else { continue };
         let (d, pct) = difference(x, y);
-        let class = if d != 0.0 { r#" class="differs""# } else { "" };
+        let (rows, class) = if d != 0.0 {
+            (&mut changed, r#" class="differs""#)
+        } else {
+            unchanged_count += 1;
+            (&mut unchanged, "")
+        };
         let _ = write!(
-            s,
+            rows,
             r#"<tr data-key="{0}" data-a="{x}" data-b="{y}" data-diff="{d}"{class}><td>{0}</td><td class="num">{1}</td><td class="num">{2}</td><td class="num">{3}</td><td class="num">{4}</td></tr>"#,
             esc(&k),
             fmt_figure(x),
@@ -203,7 +208,16 @@ pub fn compare_figures(a: &Run, b: &Run) -> String {
             pct.map_or(String::new(), |p| format!("{p:+.1} %"))
         );
     }
-    s.push_str("</tbody></table>");
+    const HEAD: &str = "<thead><tr><th>figure</th><th>A</th><th>B</th><th>B − A</th><th>change</th></tr></thead>";
+    let mut s = format!(
+        r#"<table id="key-figures"><caption>Key figures (summary.json) that differ: B − A</caption>{HEAD}<tbody>{changed}</tbody></table>"#
+    );
+    if unchanged_count > 0 {
+        let _ = write!(
+            s,
+            r#"<details><summary>{unchanged_count} figures the same in both runs</summary><table id="key-figures-unchanged">{HEAD}<tbody>{unchanged}</tbody></table></details>"#
+        );
+    }
     s
 }
 

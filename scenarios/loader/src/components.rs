@@ -288,6 +288,23 @@ pub(crate) struct ActionNames<'a> {
     pub managed: &'a [bool],
 }
 
+/// The action kinds `action` below accepts, for its error message (keep in step with its match).
+const ACTION_KINDS: [&str; 13] = [
+    "move-leader",
+    "promote",
+    "fence",
+    "rebuild",
+    "follow",
+    "failkeeper",
+    "force-master",
+    "promote-region",
+    "demote-region",
+    "move-reads",
+    "move-writes",
+    "shed-load",
+    "stolonctl-update",
+];
+
 pub(crate) fn action(
     path: &str,
     text: &str,
@@ -306,7 +323,8 @@ pub(crate) fn action(
     };
     let node_of = |n: &S<String>, pg: bool| -> Res<NodeIdx> {
         let Some(i) = node_names.iter().position(|x| x == n.get_ref()) else {
-            return Err(Diagnostic::at(path, text, n.span(), format!("unknown node {:?}", n.get_ref())));
+            let near = crate::lint::hint(n.get_ref(), node_names.iter().map(String::as_str));
+            return Err(Diagnostic::at(path, text, n.span(), format!("unknown node {:?}{near}", n.get_ref())));
         };
         if pg && !is_pg(i) {
             return Err(Diagnostic::at(path, text, n.span(), format!("{:?} is not a postgres node", n.get_ref())));
@@ -340,7 +358,12 @@ pub(crate) fn action(
                     path,
                     text,
                     method.span(),
-                    format!("unknown rebuild method {:?}; expected one of: {}", method.get_ref(), METHODS.join(", ")),
+                    format!(
+                        "unknown rebuild method {:?}{}; expected one of: {}",
+                        method.get_ref(),
+                        crate::lint::hint(method.get_ref(), METHODS),
+                        METHODS.join(", ")
+                    ),
                 ));
             }
             ActionKind::Rebuild {
@@ -412,9 +435,9 @@ pub(crate) fn action(
                 text,
                 a.kind.span(),
                 format!(
-                    "unknown action kind {other:?}; expected one of: move-leader, promote, fence, rebuild, follow, \
-                     failkeeper, force-master, promote-region, demote-region, move-reads, move-writes, shed-load, \
-                     stolonctl-update"
+                    "unknown action kind {other:?}{}; expected one of: {}",
+                    crate::lint::hint(other, ACTION_KINDS),
+                    ACTION_KINDS.join(", ")
                 ),
             ));
         }
@@ -424,6 +447,12 @@ pub(crate) fn action(
 
 fn find(path: &str, text: &str, table: &[String], n: &S<String>, what: &str) -> Res<usize> {
     table.iter().position(|x| x == n.get_ref()).ok_or_else(|| {
-        Diagnostic::at(path, text, n.span(), format!("unknown {what} {:?}; known: {}", n.get_ref(), table.join(", ")))
+        let near = crate::lint::hint(n.get_ref(), table.iter().map(String::as_str));
+        Diagnostic::at(
+            path,
+            text,
+            n.span(),
+            format!("unknown {what} {:?}{near}; known: {}", n.get_ref(), table.join(", ")),
+        )
     })
 }

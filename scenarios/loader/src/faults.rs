@@ -4,6 +4,7 @@ use std::ops::Range;
 use std::time::Duration;
 
 use crate::diag::Diagnostic;
+use crate::lint::hint;
 use crate::model::*;
 use crate::raw::*;
 use crate::validate::{FaultCx, Topo};
@@ -58,8 +59,14 @@ pub(crate) fn fault(cx: FaultCx<'_>, topo: &Topo<'_>, index: u32, sf: &S<RawFaul
     let kind_name = f.kind.get_ref().as_str();
     let Some((_, required, optional)) = KINDS.iter().find(|(k, _, _)| *k == kind_name) else {
         let names: Vec<&str> = KINDS.iter().map(|k| k.0).collect();
-        return cx
-            .err(f.kind.span(), format!("unknown fault kind {kind_name:?}; expected one of: {}", names.join(", ")));
+        return cx.err(
+            f.kind.span(),
+            format!(
+                "unknown fault kind {kind_name:?}{}; expected one of: {}",
+                hint(kind_name, names.iter().copied()),
+                names.join(", ")
+            ),
+        );
     };
     let fields = present(f);
     for (name, fspan) in &fields {
@@ -67,7 +74,11 @@ pub(crate) fn fault(cx: FaultCx<'_>, topo: &Topo<'_>, index: u32, sf: &S<RawFaul
             let takes: Vec<&str> = required.iter().chain(optional.iter()).copied().collect();
             return cx.err(
                 fspan.clone(),
-                format!("fault kind {kind_name:?} does not take `{name}`; it takes: {}", takes.join(", ")),
+                format!(
+                    "fault kind {kind_name:?} does not take `{name}`{}; it takes: {}",
+                    hint(name, takes.iter().copied()),
+                    takes.join(", ")
+                ),
             );
         }
     }
@@ -218,7 +229,10 @@ fn targets(cx: &FaultCx<'_>, topo: &Topo<'_>, names: &S<Vec<S<String>>>) -> Res<
         } else if let Some(g) = topo.regions.iter().position(|x| &x.name == s) {
             (0..topo.nodes.len()).filter(|&i| topo.nodes[i].region == g).map(|i| i as NodeIdx).collect()
         } else {
-            return cx.err(n.span(), format!("unknown node, rack or region {s:?}"));
+            let known = topo.nodes.iter().map(|x| x.name.as_str());
+            let known = known.chain(topo.racks.iter().map(|x| x.name.as_str()));
+            let near = hint(s, known.chain(topo.regions.iter().map(|x| x.name.as_str())));
+            return cx.err(n.span(), format!("unknown node, rack or region {s:?}{near}"));
         };
         out.extend(members);
     }

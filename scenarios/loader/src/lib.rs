@@ -5,6 +5,7 @@ pub mod components;
 pub mod diag;
 mod faults;
 mod include;
+pub mod lint;
 pub mod model;
 pub mod postgres;
 mod raw;
@@ -35,8 +36,20 @@ pub fn load(path: &std::path::Path) -> Result<Scenario, Diagnostic> {
 /// The scenario and the text it was built from (merged, when it includes another file): a
 /// run's output folder keeps this text so the run can be replayed from the folder alone.
 pub fn load_with_source(path: &std::path::Path) -> Result<(Scenario, String), Diagnostic> {
+    load_checked(path, |_| None)
+}
+
+/// As [`load_with_source`], and checks every `[[assert]] metric` against the shape of the
+/// summary a run of this scenario writes, which only the simulator knows (`shape_of`).
+pub fn load_checked(
+    path: &std::path::Path,
+    shape_of: impl FnOnce(&Scenario) -> Option<lint::Shape>,
+) -> Result<(Scenario, String), Diagnostic> {
     let src = include::assemble(path)?;
     let shown = path.display().to_string();
     let sc = parse_str(&shown, &src.text).map_err(|d| src.remap(d))?;
+    if let Some(shape) = shape_of(&sc) {
+        lint::metric_paths(&shown, &src.text, &shape).map_err(|d| src.remap(d))?;
+    }
     Ok((sc, src.text))
 }

@@ -189,7 +189,11 @@ pub(crate) fn cluster(path: &str, text: &str, r: &RawCluster) -> Res<ClusterSpec
     let level = r.synchronous_commit.as_ref().map_or("on".to_string(), |v| v.get_ref().clone());
     if !LEVELS.contains(&level.as_str()) {
         let span = r.synchronous_commit.as_ref().map_or(0..0, |v| v.span());
-        return err(span, format!("unknown synchronous_commit {level:?}; expected one of: {}", LEVELS.join(", ")));
+        let near = crate::lint::hint(&level, LEVELS.iter().copied());
+        return err(
+            span,
+            format!("unknown synchronous_commit {level:?}{near}; expected one of: {}", LEVELS.join(", ")),
+        );
     }
     let names = r.synchronous_standby_names.as_ref().map_or(String::new(), |v| v.get_ref().clone());
     if let Err(e) = crate::syncnames::check(&names) {

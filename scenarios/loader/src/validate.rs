@@ -65,7 +65,8 @@ fn lookup(cx: &Cx<'_>, table: &[String], n: &S<String>, what: &str) -> Res<usize
     } else {
         format!("expected one of: {}{more}", shown.join(", "))
     };
-    cx.err(n.span(), format!("unknown {what} {:?}; {expected}", n.get_ref()))
+    let near = crate::lint::hint(n.get_ref(), table.iter().map(String::as_str));
+    cx.err(n.span(), format!("unknown {what} {:?}{near}; {expected}", n.get_ref()))
 }
 
 fn fnv1a64(bytes: &[u8]) -> u64 {
@@ -77,7 +78,7 @@ pub fn parse_str(path: &str, text: &str) -> Res<Scenario> {
     let raw: RawScenario = match toml::from_str(text) {
         Ok(raw) => raw,
         Err(e) => {
-            let msg = e.message().trim().to_string();
+            let msg = crate::lint::suggest_in_toml_message(e.message().trim().to_string());
             return Err(match e.span() {
                 // A missing top-level table is reported with the document's empty span: no place in the file.
                 Some(span) if span.is_empty() && span.start == 0 && msg.starts_with("missing field") => {
@@ -268,6 +269,7 @@ fn build(cx: &Cx<'_>, raw: RawScenario) -> Res<Scenario> {
             crate::spec_patch::check_result(cx.path, cx.text, p, &spec)?;
         }
     }
+    crate::lint::times(cx.path, cx.text, &raw, duration)?;
     let asserts = raw.asserts.iter().map(|a| assertion(cx, a)).collect::<Res<Vec<_>>>()?;
     assertion_links(cx, &raw.asserts)?;
     let swarm = crate::swarm::swarm(cx.path, cx.text, &raw.swarm)?;

@@ -130,8 +130,8 @@ fn load_all(files: &[PathBuf], seeds: Option<SeedRange>) -> Option<Vec<Loaded>> 
     let mut loaded: Vec<Loaded> = Vec::new();
     let mut ok = true;
     for f in files {
-        match scenarios::load(f) {
-            Ok(sc) => {
+        match crate::cli::load_linted(f) {
+            Ok((sc, _)) => {
                 let file = f.display().to_string();
                 if let Some(other) = loaded.iter().find(|l| l.name == sc.name) {
                     eprintln!(

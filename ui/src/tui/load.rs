@@ -184,8 +184,9 @@ impl Run {
         }
     }
 
-    /// Reads `dir/events.jsonl`; the topology comes from the scenario named in `dir/summary.json`
-    /// when that file is still there and unchanged (same hash as the trace's header).
+    /// Reads `dir/events.jsonl`; the topology comes from the run folder's own `scenario.toml`
+    /// or else the scenario file named in `dir/summary.json`, whichever still has the hash the
+    /// trace recorded.
     pub fn from_dir(dir: &Path) -> Result<Run, String> {
         let path = dir.join("events.jsonl");
         let file = fs::File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -204,12 +205,19 @@ impl Run {
     }
 }
 
-/// The scenario file a saved run names, if it still has the hash the trace recorded.
+/// The scenario of a saved run, if its text still has the hash the trace recorded: the run
+/// folder's own copy first (the merged text the run was built from, found wherever pgsim runs
+/// now), else the file named in summary.json (a path relative to where the run was made).
 fn scenario_of(dir: &Path, hash: &str) -> Option<Scenario> {
-    let text = fs::read_to_string(dir.join("summary.json")).ok()?;
-    let summary: serde_json::Value = serde_json::from_str(&text).ok()?;
-    let sc = scenarios::load(Path::new(summary["scenario_path"].as_str()?)).ok()?;
-    (sc.source_hash == hash).then_some(sc)
+    let own = dir.join("scenario.toml");
+    let from_copy =
+        fs::read_to_string(&own).ok().and_then(|text| scenarios::parse_str(&own.display().to_string(), &text).ok());
+    let from_summary = || {
+        let text = fs::read_to_string(dir.join("summary.json")).ok()?;
+        let summary: serde_json::Value = serde_json::from_str(&text).ok()?;
+        scenarios::load(Path::new(summary["scenario_path"].as_str()?)).ok()
+    };
+    from_copy.filter(|sc| sc.source_hash == hash).or_else(|| from_summary().filter(|sc| sc.source_hash == hash))
 }
 
 /// Parses `events.jsonl`. Errors read `LINE: message`. The first line must be `run_started`:

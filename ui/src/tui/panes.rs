@@ -310,7 +310,20 @@ pub fn traffic(f: &mut Frame, area: Rect, app: &App) {
     }
     let title = format!(" traffic per second, around {} s (bars scaled to the window's max) ", cursor_s);
     f.render_widget(Paragraph::new(lines).block(Block::bordered().title(title)), area);
+    // The cursor's second, marked under the bars in the bottom border: visible without colour.
+    let len_s = app.traffic.series.iter().map(|s| s.per_second.len()).max().unwrap_or(0);
+    let range = window(cursor_s, len_s, spark_width);
+    if range.contains(&cursor_s) && area.height >= 3 {
+        let x = area.x + 1 + (LABEL_WIDTH + cursor_s - range.start) as u16;
+        let marker = Rect { x, y: area.y + area.height - 1, width: 1, height: 1 };
+        if x < area.x + area.width - 1 {
+            f.render_widget(Paragraph::new(Span::styled(CURSOR_MARK, Style::new().fg(Color::Yellow))), marker);
+        }
+    }
 }
+
+/// Under the traffic pane's bars: the cursor's second.
+pub const CURSOR_MARK: &str = "▲";
 
 #[cfg(test)]
 mod tests {

@@ -4,6 +4,7 @@
 
 use models::pg::SyncStandbyNames;
 use models::pg::syncrep::SyncMethod;
+use models::stolon::keeper::sync_names_from_reason;
 use models::trace::{Event, MetricRows, TraceKind};
 
 use crate::tui::state::{Health, NodeState};
@@ -60,6 +61,9 @@ pub struct PgServer {
     /// From the last `metrics` event: commits acknowledged (every level) and timed out.
     pub commits_per_s: Option<f64>,
     pub timed_out_per_s: Option<f64>,
+    /// The `synchronous_standby_names` its Stolon keeper last gave it (Stolon rewrites it on
+    /// every change of the synchronous set); `None` until then, or without Stolon.
+    pub sync_applied: Option<SyncSetting>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -126,6 +130,7 @@ pub fn clusters_from_setup(setup: &[PgClusterSetup], names: &[String]) -> Vec<Pg
                     lag_bytes: None,
                     commits_per_s: None,
                     timed_out_per_s: None,
+                    sync_applied: None,
                 })
                 .collect(),
             last_promotion: None,
@@ -178,6 +183,11 @@ pub fn apply(clusters: &mut [PgCluster], ev: &Event) {
         (TraceKind::PgRebuild { cluster, method, phase, .. }, Some(n)) => {
             if let Some(s) = server(clusters, cluster, n) {
                 s.rebuild = (phase == "started").then(|| method.clone());
+            }
+        }
+        (TraceKind::Stolon { cluster, what, reason, .. }, Some(n)) if what == "sync_standbys" => {
+            if let (Some(names), Some(s)) = (sync_names_from_reason(reason), server(clusters, cluster, n)) {
+                s.sync_applied = Some(names.map_or(SyncSetting::Async, SyncSetting::Names));
             }
         }
         (TraceKind::NodeCrashed, Some(n)) => {
@@ -241,12 +251,18 @@ fn streaming(c: &PgCluster, s: &PgServer, nodes: &[NodeState]) -> bool {
         && s.upstream.is_some_and(|u| live_primaries(c, nodes).any(|p| p.node == u))
 }
 
+/// The live primary's `synchronous_standby_names` as its keeper last set it, else the
+/// scenario's setting (a cluster without Stolon keeps the one it started with).
+fn setting_in_force<'a>(c: &'a PgCluster, nodes: &'a [NodeState]) -> &'a SyncSetting {
+    live_primaries(c, nodes).find_map(|p| p.sync_applied.as_ref()).unwrap_or(&c.sync)
+}
+
 /// Each server's part in synchronous replication, in `c.servers` order. FIRST n: the first n
 /// named standbys (in the setting's order) that are streaming are synchronous, the rest
 /// asynchronous; ANY n: every named standby streaming is a quorum member.
 pub fn sync_roles(c: &PgCluster, nodes: &[NodeState]) -> Vec<SyncRole> {
     let streaming: Vec<bool> = c.servers.iter().map(|s| streaming(c, s, nodes)).collect();
-    let names = match &c.sync {
+    let names = match setting_in_force(c, nodes) {
         SyncSetting::Unknown | SyncSetting::Invalid => {
             return streaming.iter().map(|&on| if on { SyncRole::Unknown } else { SyncRole::None }).collect();
         }
@@ -399,6 +415,34 @@ mod tests {
         let mut none = folded("");
         none.apply(&streaming(1, 0));
         assert_eq!(labels(&none), ["-", "async", "-", "-"]);
+    }
+
+    #[test]
+    fn the_setting_a_keeper_applies_replaces_the_scenarios() {
+        let mut s = folded("FIRST 1 (a)");
+        for n in 1..4 {
+            s.apply(&streaming(n, 0));
+        }
+        assert_eq!(labels(&s), ["-", "sync", "async", "async"]);
+        let keeper = |node: u32, names: Option<&str>| {
+            let names = names.map(|n| SyncStandbyNames::parse(n).unwrap().unwrap());
+            let reason = models::stolon::keeper::sync_names_reason(names.as_ref(), 4);
+            ev(9, node, TraceKind::Stolon { cluster: "c".into(), what: "sync_standbys".into(), keeper: None, reason })
+        };
+        s.apply(&keeper(0, Some("1 (c)")));
+        assert_eq!(labels(&s), ["-", "async", "async", "sync"], "Stolon made c the synchronous standby");
+        s.apply(&keeper(0, None));
+        assert_eq!(labels(&s), ["-", "async", "async", "async"], "'' : asynchronous");
+        let sentinel = TraceKind::Stolon {
+            cluster: "c".into(),
+            what: "sync_standbys".into(),
+            keeper: None,
+            reason: "synchronous standbys [c] -> [b]".into(),
+        };
+        s.apply(&ev(10, 0, sentinel));
+        assert_eq!(labels(&s), ["-", "async", "async", "async"], "the sentinel's decision is not yet in force");
+        s.apply(&keeper(1, Some("1 (b)")));
+        assert_eq!(labels(&s), ["-", "async", "async", "async"], "only the primary's setting counts");
     }
 
     #[test]

@@ -45,9 +45,11 @@ pub fn draw(f: &mut Frame, app: &App) {
     };
     let [topology, right] =
         Layout::horizontal([Constraint::Percentage(topology_percent), Constraint::Fill(1)]).areas(top);
-    let [etcd, postgres] =
-        Layout::vertical([Constraint::Length(etcd_rows.min(top_rows.saturating_sub(3))), Constraint::Fill(1)])
-            .areas(right);
+    // PostgreSQL's servers first: when rows are short (80x24) etcd shrinks, down to its
+    // bordered title, which still names the leader and term.
+    let etcd_min = if etcd_rows > 0 { 2 } else { 0 };
+    let etcd_height = etcd_rows.min(top_rows.saturating_sub(pg_rows)).max(etcd_min).min(top_rows.saturating_sub(3));
+    let [etcd, postgres] = Layout::vertical([Constraint::Length(etcd_height), Constraint::Fill(1)]).areas(right);
     let [events, details] = Layout::horizontal([Constraint::Percentage(58), Constraint::Fill(1)]).areas(bottom);
 
     f.render_widget(header_line(app), header);
