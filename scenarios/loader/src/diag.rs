@@ -64,9 +64,40 @@ impl fmt::Display for Diagnostic {
 
 impl std::error::Error for Diagnostic {}
 
+/// Where each line of a text starts, computed once: finding the line of every `[[assert]]`,
+/// `[[fault]]` and `[[action]]` by counting newlines from the start each time made validate
+/// quadratic in the file's size.
+#[derive(Clone, Debug)]
+pub struct LineIndex {
+    /// Byte offset of every line's first byte; the first line starts at 0.
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    pub fn new(text: &str) -> LineIndex {
+        let starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+        LineIndex { starts }
+    }
+
+    /// The 1-based line that holds byte `offset` (the last line for an offset past the end).
+    pub fn line_of(&self, offset: usize) -> usize {
+        self.starts.partition_point(|&s| s <= offset)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_index_agrees_with_counting_newlines() {
+        let text = "a\n\nbc\nd";
+        let index = LineIndex::new(text);
+        for offset in 0..text.len() + 3 {
+            let counted = text[..offset.min(text.len())].matches('\n').count() + 1;
+            assert_eq!(index.line_of(offset), counted, "offset {offset}");
+        }
+    }
 
     #[test]
     fn points_at_line_and_column() {
