@@ -47,3 +47,54 @@ fn a_write_rate_beyond_its_range_is_rejected() {
     let path = mutated("rps", "write_rps = 1500", "write_rps = 9223372036854775807");
     rejected_at(&path, line_of(&path, "9223372036854775807"), "write_rps");
 }
+
+/// `pgsim ARGS`, killed (and the test failed) if it runs longer than `limit`.
+fn pgsim_within(args: &[&str], limit: std::time::Duration) -> std::process::Output {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pgsim"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runs pgsim");
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            child.kill().unwrap();
+            panic!("pgsim {args:?} still running after {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn endless_or_special_files_are_refused_quickly() {
+    let dir = tmp("hostile", "include");
+    let limit = std::time::Duration::from_secs(20);
+    let o = pgsim_within(&["validate", "/dev/zero"], limit);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("larger than 1024 KiB"), "{}", text(&o));
+    for (name, target, says) in [
+        ("zero", "/dev/zero", "is not a regular file"),
+        ("urandom", "/dev/urandom", "is not a regular file"),
+        ("dir", "/tmp", "is a directory"),
+    ] {
+        let path = dir.join(format!("{name}.toml"));
+        fs::write(&path, format!("include = \"{target}\"\n[scenario]\nname = \"x\"\n")).unwrap();
+        let o = pgsim_within(&["validate", s(&path)], limit);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(&format!("{}:1:11: included file {target} {says}", s(&path))), "{}", text(&o));
+    }
+}
+
+#[test]
+fn a_truncated_including_file_is_located_in_itself() {
+    let dir = tmp("hostile", "truncated");
+    fs::copy(STACK, dir.join("base.toml")).unwrap();
+    let path = dir.join("child.toml");
+    fs::write(&path, "include = \"base.toml\"\n\n[scenario]\nname = \"child\"\n\n[[node]]\nname = \"x\n").unwrap();
+    let err = rejected_at(&path, 7, "invalid basic string");
+    assert!(!err.contains("base.toml"), "{err}");
+}

@@ -75,12 +75,16 @@ pub fn parse_str(path: &str, text: &str) -> Res<Scenario> {
         Err(e) => {
             let msg = e.message().trim().to_string();
             return Err(match e.span() {
-                // A missing top-level table is reported with the document's empty span: no place in the file.
-                Some(span) if span.is_empty() && span.start == 0 && msg.starts_with("missing field") => {
-                    Diagnostic::whole_file(path, msg)
-                }
+                // A missing top-level table is reported with the document's empty span: shown at
+                // the top of the file, where the table belongs.
+                Some(span) if span.is_empty() && span.start == 0 && msg.starts_with("missing field") => Diagnostic::at(
+                    path,
+                    text,
+                    0..0,
+                    format!("{msg}: a scenario starts with [scenario] (name, duration)"),
+                ),
                 Some(span) => Diagnostic::at(path, text, span, msg),
-                None => Diagnostic::whole_file(path, msg),
+                None => Diagnostic::at(path, text, 0..0, msg),
             });
         }
     };
