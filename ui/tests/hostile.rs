@@ -98,3 +98,53 @@ fn a_truncated_including_file_is_located_in_itself() {
     let err = rejected_at(&path, 7, "invalid basic string");
     assert!(!err.contains("base.toml"), "{err}");
 }
+
+const SMOKE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/network-smoke.toml");
+
+#[test]
+fn the_run_guard_stops_a_run_with_its_own_exit_code_and_no_folder() {
+    let dir = tmp("hostile", "guard");
+    let out = dir.join("run");
+    let o = pgsim(&["run", SMOKE, "--max-events", "1000", "--out", s(&out)]);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("more than 1000 engine events (--max-events)"), "{}", text(&o));
+    assert!(err.contains("--max-events 10000"), "says how to go further: {}", text(&o));
+    assert!(!out.exists(), "a stopped run writes no folder");
+    let o = pgsim(&["run", SMOKE, "--max-wall-seconds", "0.001", "-q"]);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("(--max-wall-seconds)"), "{}", text(&o));
+}
+
+#[test]
+fn the_run_guard_does_not_change_a_run_it_does_not_stop() {
+    let dir = tmp("hostile", "guard-same");
+    let hash = |args: &[&str], name: &str| {
+        let out = dir.join(name);
+        let mut all = vec!["run", SMOKE, "-q", "--out", s(&out)];
+        all.extend_from_slice(args);
+        let o = pgsim(&all);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let summary: serde_json::Value = serde_json::from_slice(&fs::read(out.join("summary.json")).unwrap()).unwrap();
+        (summary["trace_hash"].clone(), summary["engine"]["events"].as_u64().unwrap())
+    };
+    let (loose, events) = hash(&[], "loose");
+    let (tight, _) = hash(&["--max-events", &events.to_string(), "--max-wall-seconds", "600"], "tight");
+    assert_eq!(loose, tight, "a guard at exactly the run's event count lets it finish unchanged");
+}
+
+#[test]
+fn check_counts_a_stopped_run_as_that_seeds_error() {
+    let dir = tmp("hostile", "guard-check");
+    let json = dir.join("r.json");
+    let o =
+        pgsim(&["check", SMOKE, "--seeds", "0..3", "--jobs", "1", "--max-events", "1000", "--json", s(&json), "-q"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let r: serde_json::Value = serde_json::from_slice(&fs::read(&json).unwrap()).unwrap();
+    let runs = r["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 3, "every seed ran: {r}");
+    for run in runs {
+        assert_eq!(run["outcome"], "error");
+        assert!(run["reason"].as_str().unwrap().contains("--max-events"), "{run}");
+    }
+}

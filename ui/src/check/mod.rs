@@ -88,6 +88,9 @@ pub struct CheckArgs {
     /// A worker process aborts when handed this seed (tests of a worker's death).
     #[arg(long, hide = true, value_name = "SEED")]
     pub debug_abort_seed: Option<u64>,
+    /// Applied to each run: a run that exceeds them is that seed's error, not the sweep's end.
+    #[command(flatten)]
+    pub guard: crate::cli::GuardArgs,
 }
 
 #[derive(Args, Debug)]
@@ -112,10 +115,12 @@ pub struct WorkerArgs {
     pub debug_panic_seed: Option<u64>,
     #[arg(long)]
     pub debug_abort_seed: Option<u64>,
+    #[command(flatten)]
+    pub guard: crate::cli::GuardArgs,
 }
 
 pub fn worker(args: WorkerArgs) -> i32 {
-    worker::main(worker::Debug { panic_seed: args.debug_panic_seed, abort_seed: args.debug_abort_seed })
+    worker::main(worker::Debug { panic_seed: args.debug_panic_seed, abort_seed: args.debug_abort_seed }, args.guard)
 }
 
 struct Loaded {
@@ -223,7 +228,7 @@ pub fn check(args: CheckArgs) -> i32 {
     }
     let parallelism = std::thread::available_parallelism().map_or(1, |n| n.get());
     let workers = (args.jobs.map_or(parallelism, |j| j as usize)).min(jobs.len()).max(1);
-    let mut worker_args = Vec::new();
+    let mut worker_args = args.guard.to_args();
     if let Some(s) = args.debug_panic_seed {
         worker_args.extend(["--debug-panic-seed".to_string(), s.to_string()]);
     }
