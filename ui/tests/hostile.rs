@@ -148,3 +148,27 @@ fn check_counts_a_stopped_run_as_that_seeds_error() {
         assert!(run["reason"].as_str().unwrap().contains("--max-events"), "{run}");
     }
 }
+
+#[test]
+fn check_writes_its_json_as_soon_as_the_first_run_finishes() {
+    use std::process::{Command, Stdio};
+    let dir = tmp("hostile", "early-json");
+    let json = dir.join("r.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pgsim"))
+        .args(["check", SMOKE, "--seeds", "0..200", "--jobs", "1", "--json", s(&json), "-q"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !json.exists() && started.elapsed() < std::time::Duration::from_secs(25) {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // Killed as an impatient user or a CI timeout would, long before the 30 s flush.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let r: serde_json::Value = serde_json::from_slice(&fs::read(&json).expect("--json exists")).unwrap();
+    assert_eq!(r["complete"], false, "{r}");
+    let runs = r["runs"].as_array().unwrap().len();
+    assert!((1..200).contains(&runs), "the runs finished so far: {runs}");
+}

@@ -248,9 +248,10 @@ pub fn check(args: CheckArgs) -> i32 {
     let progress_cell = std::cell::RefCell::new(&mut progress);
     let mut write_error: Option<String> = None;
     // The --json file is kept current while the check runs (the runs finished so far, marked
-    // incomplete), so a sweep that is interrupted keeps what it ran.
+    // incomplete): first as soon as one run has finished, then every PARTIAL_JSON_EVERY and at
+    // each scenario's end, so a sweep that is interrupted keeps what it ran.
     let mut finished = vec![false; records.len()];
-    let mut json_written = std::time::Instant::now();
+    let mut json_written: Option<std::time::Instant> = None;
     let seeds_label = args.seeds.map(|s| s.to_string());
     pool::run(
         &jobs,
@@ -286,13 +287,13 @@ pub fn check(args: CheckArgs) -> i32 {
                 p.scenario_finished(&loaded[s].name, mine().count(), count(Outcome::Fail), count(Outcome::Error));
             }
             if let Some(path) = args.json.as_deref()
-                && (left[s] == 0 || json_written.elapsed() >= PARTIAL_JSON_EVERY)
+                && (left[s] == 0 || json_written.is_none_or(|at| at.elapsed() >= PARTIAL_JSON_EVERY))
             {
                 let done = records.iter().zip(&finished).filter(|(_, f)| **f).map(|(r, _)| r);
                 if let Err(e) = results::write_json(path, done, seeds_label.clone(), shard_label.clone(), false) {
                     write_error.get_or_insert(e);
                 }
-                json_written = std::time::Instant::now();
+                json_written = Some(std::time::Instant::now());
             }
         },
         |line| progress_cell.borrow().log(&line),
