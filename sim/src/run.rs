@@ -67,6 +67,7 @@ pub fn factory(sc: &Scenario, copy_bytes_per_s: Vec<std::collections::BTreeMap<N
     let kinds: Vec<NodeKind> = sc.nodes.iter().map(|n| n.kind).collect();
     let (probe, etcd, writer, check_quorum) =
         (sc.probe.clone(), sc.etcd.clone(), sc.etcd_writer.clone(), sc.sim.check_quorum);
+    let planted_bug = sc.sim.planted_bug;
     let elector = sc.etcd_elector.clone();
     let pg: Vec<Option<PgConfig>> = (0..sc.nodes.len()).map(|i| pg_config(sc, i)).collect();
     let stack = crate::stack_config::StackConfigs::new(sc, copy_bytes_per_s);
@@ -89,6 +90,7 @@ pub fn factory(sc: &Scenario, copy_bytes_per_s: Vec<std::collections::BTreeMap<N
                 election_timeout: etcd.election_timeout,
                 pre_vote: etcd.pre_vote,
                 check_quorum,
+                planted_bug,
             };
             StackNode::Etcd(Box::new(Hosted::new(EtcdMember::new(cfg, hs))))
         }

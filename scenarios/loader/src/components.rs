@@ -90,6 +90,9 @@ pub mod range {
 pub struct RawSim {
     /// etcd always runs Raft with CheckQuorum; turning it off shows why.
     pub check_quorum: Option<bool>,
+    /// A bug planted in the models on purpose, to show that a checker or a swarm catches it:
+    /// one of `models::raft::PlantedBug::NAMES`.
+    pub planted_bug: Option<S<String>>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -158,12 +161,29 @@ impl Default for WriterSpec {
 #[derive(Clone, Debug, PartialEq)]
 pub struct SimSwitches {
     pub check_quorum: bool,
+    pub planted_bug: Option<models::raft::PlantedBug>,
 }
 
 impl Default for SimSwitches {
     fn default() -> Self {
-        SimSwitches { check_quorum: true }
+        SimSwitches { check_quorum: true, planted_bug: None }
     }
+}
+
+pub(crate) fn sim_switches(path: &str, text: &str, raw: &RawSim) -> Res<SimSwitches> {
+    let planted_bug = match &raw.planted_bug {
+        Some(name) => Some(models::raft::PlantedBug::parse(name.get_ref()).ok_or_else(|| {
+            let names = models::raft::PlantedBug::NAMES.join(", ");
+            Diagnostic::at(
+                path,
+                text,
+                name.span(),
+                format!("unknown planted_bug {:?}; expected one of: {names}", name.get_ref()),
+            )
+        })?),
+        None => None,
+    };
+    Ok(SimSwitches { check_quorum: raw.check_quorum.unwrap_or(true), planted_bug })
 }
 
 #[derive(Clone, Debug, PartialEq)]

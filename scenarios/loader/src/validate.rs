@@ -236,7 +236,7 @@ fn build(cx: &Cx<'_>, raw: RawScenario) -> Res<Scenario> {
     let etcd = crate::components::etcd(cx.path, cx.text, &raw.etcd)?;
     let etcd_writer = crate::components::writer(cx.path, cx.text, &raw.etcd_writer)?;
     let etcd_elector = crate::components::elector(cx.path, cx.text, &raw.etcd_elector)?;
-    let sim = crate::SimSwitches { check_quorum: raw.sim.check_quorum.unwrap_or(true) };
+    let sim = crate::components::sim_switches(cx.path, cx.text, &raw.sim)?;
     let cluster_names: Vec<String> = pg_clusters.iter().map(|c| c.name.clone()).collect();
     let managed: Vec<bool> = (0..pg_clusters.len())
         .map(|c| nodes.iter().any(|n| n.stack == Some(crate::StackRole::Sentinel { cluster: c })))

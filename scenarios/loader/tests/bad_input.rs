@@ -48,6 +48,7 @@ const REQUIRED: &[&str] = &[
     "write_interval_1ns",
     "duration_beyond_a_week",
     "probe_interval_below_range",
+    "planted_bug_unknown",
 ];
 
 #[derive(Debug, PartialEq)]
