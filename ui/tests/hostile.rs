@@ -4,7 +4,7 @@
 mod common;
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use common::{pgsim, s, text, tmp};
 
@@ -20,7 +20,7 @@ fn mutated(name: &str, from: &str, to: &str) -> PathBuf {
 }
 
 /// `pgsim validate` exits 2 with a diagnostic at `path:line:column` whose message has `needle`.
-fn rejected_at(path: &PathBuf, line: usize, needle: &str) -> String {
+fn rejected_at(path: &Path, line: usize, needle: &str) -> String {
     let o = pgsim(&["validate", s(path)]);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(2), "{out}");
@@ -31,7 +31,7 @@ fn rejected_at(path: &PathBuf, line: usize, needle: &str) -> String {
     err
 }
 
-fn line_of(path: &PathBuf, needle: &str) -> usize {
+fn line_of(path: &Path, needle: &str) -> usize {
     let text = fs::read_to_string(path).unwrap();
     text[..text.find(needle).unwrap()].matches('\n').count() + 1
 }

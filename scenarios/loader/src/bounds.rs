@@ -59,7 +59,8 @@ pub fn show_duration(d: Duration) -> String {
         ("us", 1_000),
         ("ns", 1),
     ];
-    let (unit, per) = units.iter().find(|(_, per)| ns % per == 0 && ns > 0).copied().unwrap_or(("s", 1_000_000_000));
+    let (unit, per) =
+        units.iter().find(|(_, per)| ns.is_multiple_of(*per) && ns > 0).copied().unwrap_or(("s", 1_000_000_000));
     format!("{}{unit}", ns / per)
 }
 
