@@ -383,6 +383,12 @@ fn pg_clusters(cx: &Cx<'_>, raw: &RawScenario, nodes: &mut [Node]) -> Res<Vec<cr
         });
     }
     let cluster_of = |j: u32| nodes[j as usize].pg.as_ref().map(|q| q.cluster);
+    // Where a cluster's error is shown: its [[pg_cluster]] name, or for the implicit "main"
+    // cluster the first postgres node's name.
+    let cluster_span = |c: usize| match raw.pg_clusters.get(c) {
+        Some(rc) => rc.get_ref().name.span(),
+        None => raw.nodes[pg[0]].get_ref().name.span(),
+    };
     for (c, spec) in clusters.iter().enumerate() {
         // A standby cluster's leader streams from the primary cluster instead.
         let primaries = pg
@@ -398,23 +404,23 @@ fn pg_clusters(cx: &Cx<'_>, raw: &RawScenario, nodes: &mut [Node]) -> Res<Vec<cr
             })
             .count();
         if spec.standby_of.is_some() && primaries != 1 {
-            return Err(Diagnostic::whole_file(
-                cx.path,
+            return cx.err(
+                cluster_span(c),
                 format!(
                     "standby pg_cluster {:?} needs exactly one postgres node streaming from its primary cluster \
                      (its standby leader), has {primaries}",
                     spec.name
                 ),
-            ));
+            );
         }
         if spec.standby_of.is_none() && primaries != 1 {
-            return Err(Diagnostic::whole_file(
-                cx.path,
+            return cx.err(
+                cluster_span(c),
                 format!(
                     "pg_cluster {:?} needs exactly one postgres node without `upstream` (its primary), has {primaries}",
                     spec.name
                 ),
-            ));
+            );
         }
     }
     for &i in &pg {
@@ -423,10 +429,11 @@ fn pg_clusters(cx: &Cx<'_>, raw: &RawScenario, nodes: &mut [Node]) -> Res<Vec<cr
             && nodes[u as usize].pg.as_ref().is_some_and(|q| q.cluster != p.cluster)
             && clusters[p.cluster].standby_of != nodes[u as usize].pg.as_ref().map(|q| q.cluster)
         {
-            return Err(Diagnostic::whole_file(
-                cx.path,
-                format!("{} streams from {} in another pg_cluster", nodes[i].name, nodes[u as usize].name),
-            ));
+            // The node's `upstream` (set, since it names the other cluster's server).
+            let span = raw.nodes[i].get_ref().postgres.as_ref().and_then(|p| p.get_ref().upstream.as_ref());
+            let span = span.map_or_else(|| raw.nodes[i].get_ref().name.span(), |u| u.span());
+            return cx
+                .err(span, format!("{} streams from {} in another pg_cluster", nodes[i].name, nodes[u as usize].name));
         }
     }
     Ok(clusters)

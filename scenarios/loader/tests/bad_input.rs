@@ -49,6 +49,7 @@ const REQUIRED: &[&str] = &[
     "duration_beyond_a_week",
     "probe_interval_below_range",
     "planted_bug_unknown",
+    "pg_cluster_two_primaries",
 ];
 
 #[derive(Debug, PartialEq)]
