@@ -172,3 +172,14 @@ fn check_writes_its_json_as_soon_as_the_first_run_finishes() {
     let runs = r["runs"].as_array().unwrap().len();
     assert!((1..200).contains(&runs), "the runs finished so far: {runs}");
 }
+
+/// Each rate is in its range, but together with a spike they would overflow the request
+/// counters over a long run: the tenants' peak load is bounded as a whole.
+#[test]
+fn the_tenants_peak_load_is_bounded_as_a_whole() {
+    let path = mutated("peak", "read_rps = 2000", "read_rps = 9000000");
+    let spike = "\n[[tenant.spike]]\nat = \"100s\"\nfor = \"1s\"\nfactor = 200\n";
+    fs::write(&path, fs::read_to_string(&path).unwrap() + spike).unwrap();
+    let line = line_of(&path, "name = \"dashboard\"");
+    rejected_at(&path, line, "the tenants' peak load reaches 1800029500 requests/s");
+}

@@ -87,6 +87,9 @@ pub mod range {
     pub const SPIKE_AT: DurBounds = DurBounds::new("a spike's `at`", ms(0), days(7));
     pub const SPIKE_FOR: DurBounds = DurBounds::new("a spike's `for`", ms(1), days(7));
     pub const SPIKE_FACTOR: Bounds<f64> = Bounds::new("factor", 0.0, 10_000.0);
+    /// All tenants' peak load together (`TenantSpec::peak_rps`), requests per second: over a
+    /// week that is 6e14 requests, far from any counter's limit, however many tenants there are.
+    pub const PEAK_RPS_TOTAL_MAX: f64 = 1e9;
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -319,6 +322,15 @@ pub enum RetrySpec {
     None,
     Immediate { max_retries: u32 },
     Backoff { base: Duration, cap: Duration, max_retries: u32, jitter: bool },
+}
+
+impl TenantSpec {
+    /// The most requests a second this tenant can send: both rates at the diurnal peak, times
+    /// its largest spike.
+    pub fn peak_rps(&self) -> f64 {
+        let spike = self.spikes.iter().map(|s| s.factor).fold(1.0, f64::max);
+        (self.read_rps + self.write_rps) * (1.0 + self.diurnal_amplitude) * spike
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -209,11 +209,25 @@ fn build(cx: &Cx<'_>, raw: RawScenario) -> Res<Scenario> {
     let pgbouncer = crate::stack::pgbouncer(&scx, &raw.pgbouncer)?;
     let workload = crate::stack::workload(&scx, &raw.workload)?;
     let mut tenants: Vec<crate::TenantSpec> = Vec::new();
+    let mut tenant_names = std::collections::BTreeSet::new();
+    let mut peak_rps_total = 0.0;
     for t in &raw.tenants {
         let spec = crate::stack::tenant(&scx, t.get_ref())?;
         let name = cx.name(&t.get_ref().name, "tenant")?;
-        if tenants.iter().any(|x| x.name == name) {
+        if !tenant_names.insert(name.clone()) {
             return cx.err(t.get_ref().name.span(), format!("tenant {name:?} is defined twice"));
+        }
+        peak_rps_total += spec.peak_rps();
+        let max = crate::stack::range::PEAK_RPS_TOTAL_MAX;
+        if peak_rps_total > max {
+            return cx.err(
+                t.get_ref().name.span(),
+                format!(
+                    "with tenant {name:?} the tenants' peak load reaches {peak_rps_total:.0} requests/s \
+                     ((read_rps + write_rps) x (1 + diurnal_amplitude) x the largest spike factor, summed); \
+                     at most {max:.0} in all"
+                ),
+            );
         }
         tenants.push(spec);
     }
