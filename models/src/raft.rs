@@ -177,6 +177,8 @@ pub enum RaftEvent {
 #[derive(Clone, Debug)]
 pub struct RaftConfig {
     pub peers: Vec<NodeId>,
+    /// A bug planted on purpose (`[sim] planted_bug`), to show that a checker catches it.
+    pub planted_bug: Option<PlantedBug>,
     /// Election timeout in ticks (etcd: election-timeout / heartbeat-interval).
     pub election_ticks: u32,
     pub heartbeat_ticks: u32,
@@ -184,6 +186,28 @@ pub struct RaftConfig {
     pub check_quorum: bool,
     /// Entries per AppendEntries message at most.
     pub max_entries_per_msg: usize,
+}
+
+/// Bugs that can be planted in the Raft member on purpose (`[sim] planted_bug`), so that tests
+/// and swarms can show that the checkers catch them. None is ever on unless a scenario asks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlantedBug {
+    /// A vote request from a lower term is handled as if it were of the current term.
+    VoteFromLowerTerm,
+    /// A vote is granted (the response sent) before the WAL holds it.
+    VoteNotDurable,
+}
+
+impl PlantedBug {
+    pub const NAMES: &[&str] = &["raft-vote-from-lower-term", "raft-vote-not-durable"];
+
+    pub fn parse(s: &str) -> Option<PlantedBug> {
+        match s {
+            "raft-vote-from-lower-term" => Some(PlantedBug::VoteFromLowerTerm),
+            "raft-vote-not-durable" => Some(PlantedBug::VoteNotDurable),
+            _ => None,
+        }
+    }
 }
 
 /// What must survive a crash: term, vote, the latest snapshot, the log and the commit index.
@@ -641,7 +665,10 @@ impl Raft {
                 }
                 _ => self.step_down(mterm, None, reason, rng),
             }
-        } else if mterm < self.hs.term {
+        } else if mterm < self.hs.term
+            && !(self.cfg.planted_bug == Some(PlantedBug::VoteFromLowerTerm)
+                && matches!(m, RaftMsg::Vote { pre: false, .. }))
+        {
             let term = self.hs.term;
             match m {
                 RaftMsg::App { .. } | RaftMsg::Heartbeat { .. } if self.cfg.check_quorum || self.cfg.pre_vote => {

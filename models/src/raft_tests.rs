@@ -18,6 +18,7 @@ struct Net {
 fn cfg(n: u32, pre_vote: bool, check_quorum: bool) -> RaftConfig {
     RaftConfig {
         peers: (0..n).collect(),
+        planted_bug: None,
         election_ticks: 10,
         heartbeat_ticks: 1,
         pre_vote,

@@ -244,6 +244,20 @@ pub enum TraceKind {
         /// "higher_term", "check_quorum" or "transfer".
         reason: String,
     },
+    /// A Raft member sent a message carrying `term`, the first of this incarnation to carry
+    /// it. Pre-vote messages are left out: they carry a term the member has not taken. Since a
+    /// member sends only what its WAL holds, the terms it shows never go down, restarts included
+    /// (fed to checkers; recorded with `--trace messages`).
+    RaftTermShown {
+        term: u64,
+    },
+    /// A Raft member's vote for `candidate` in `term` left it (a granted, non-pre vote, or its
+    /// own vote request as a candidate): it must be the only candidate the member ever votes
+    /// for in that term, restarts included (fed to checkers; recorded with `--trace messages`).
+    RaftVoteGranted {
+        term: u64,
+        candidate: NodeRef,
+    },
     /// A member applied a committed entry (fed to checkers; recorded with `--trace messages`).
     EtcdApplied {
         index: u64,
@@ -371,6 +385,8 @@ impl TraceKind {
             TraceKind::RaftLeaderElected { .. } => "raft_leader_elected",
             TraceKind::RaftSteppedDown { .. } => "raft_stepped_down",
             TraceKind::EtcdApplied { .. } => "etcd_applied",
+            TraceKind::RaftTermShown { .. } => "raft_term_shown",
+            TraceKind::RaftVoteGranted { .. } => "raft_vote_granted",
             TraceKind::EtcdHalted { .. } => "etcd_halted",
             TraceKind::LockHeld { .. } => "lock_held",
             TraceKind::PgRole { .. } => "pg_role",
@@ -395,13 +411,22 @@ impl TraceKind {
                 | TraceKind::MessageSent { .. }
                 | TraceKind::MessageDropped { .. }
                 | TraceKind::EtcdApplied { .. }
+                | TraceKind::RaftTermShown { .. }
+                | TraceKind::RaftVoteGranted { .. }
                 | TraceKind::PgCommitsAcked { .. }
         )
     }
 
     /// Fine-grained events that checkers always see but the default trace does not keep.
     pub fn is_detail(&self) -> bool {
-        matches!(self, TraceKind::MessageSent { .. } | TraceKind::EtcdApplied { .. } | TraceKind::PgCommitsAcked { .. })
+        matches!(
+            self,
+            TraceKind::MessageSent { .. }
+                | TraceKind::EtcdApplied { .. }
+                | TraceKind::RaftTermShown { .. }
+                | TraceKind::RaftVoteGranted { .. }
+                | TraceKind::PgCommitsAcked { .. }
+        )
     }
 }
 

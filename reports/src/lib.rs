@@ -5,10 +5,11 @@
 
 use std::fs;
 use std::io::{self, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use models::trace::{Event, TraceKind, with_node_names};
 
+pub mod atomic;
 pub mod csv_out;
 pub mod html;
 pub mod junit;
@@ -61,61 +62,4 @@ pub fn node_names(events: &[Event]) -> Vec<String> {
     }
 }
 
-/// Creates `dir` atomically: `fill` writes into a fresh temporary sibling, which then replaces
-/// `dir`. If `fill` fails, nothing is left behind and an existing `dir` is untouched.
-pub fn write_dir_atomically(dir: &Path, fill: impl FnOnce(&Path) -> io::Result<()>) -> io::Result<()> {
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    fs::create_dir_all(&parent)?;
-    let name = dir.file_name().ok_or_else(|| io::Error::other(format!("{} is not a folder name", dir.display())))?;
-    let pid = std::process::id();
-    let tmp = parent.join(format!(".{}.tmp-{pid}", name.to_string_lossy()));
-    let old = parent.join(format!(".{}.old-{pid}", name.to_string_lossy()));
-    let _ = fs::remove_dir_all(&tmp);
-    fs::create_dir(&tmp)?;
-    if let Err(e) = fill(&tmp) {
-        let _ = fs::remove_dir_all(&tmp);
-        return Err(e);
-    }
-    let had_old = dir.exists();
-    if had_old {
-        fs::rename(dir, &old)?;
-    }
-    if let Err(e) = fs::rename(&tmp, dir) {
-        if had_old {
-            let _ = fs::rename(&old, dir);
-        }
-        let _ = fs::remove_dir_all(&tmp);
-        return Err(e);
-    }
-    if had_old {
-        fs::remove_dir_all(&old)?;
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn failed_fill_leaves_nothing_and_keeps_old() {
-        let base = std::env::temp_dir().join(format!("pgsim-atomic-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&base);
-        let dir = base.join("out");
-        write_dir_atomically(&dir, |t| fs::write(t.join("a.txt"), "1")).unwrap();
-        assert_eq!(fs::read_to_string(dir.join("a.txt")).unwrap(), "1");
-        let err = write_dir_atomically(&dir, |t| {
-            fs::write(t.join("a.txt"), "2")?;
-            Err(io::Error::other("boom"))
-        });
-        assert!(err.is_err());
-        assert_eq!(fs::read_to_string(dir.join("a.txt")).unwrap(), "1", "old output untouched");
-        assert_eq!(fs::read_dir(&base).unwrap().count(), 1, "no temporary folder left");
-        write_dir_atomically(&dir, |t| fs::write(t.join("b.txt"), "3")).unwrap();
-        assert!(!dir.join("a.txt").exists() && dir.join("b.txt").exists(), "replaced whole");
-        fs::remove_dir_all(&base).unwrap();
-    }
-}
+pub use atomic::write_dir_atomically;

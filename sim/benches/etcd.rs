@@ -33,7 +33,7 @@ fn main() {
         let mut events = 0;
         for rep in 0..reps {
             let wall = Instant::now();
-            let out = run(&sc, RunOptions { seed: Some(rep), detail: Detail::Default, debug_panic_at: None });
+            let out = run(&sc, RunOptions { seed: Some(rep), detail: Detail::Default, ..Default::default() });
             walls.push(wall.elapsed().as_secs_f64());
             events = out.world.trace.events.len();
         }

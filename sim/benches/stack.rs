@@ -51,7 +51,7 @@ fn main() {
         let mut ok = 0.0;
         for rep in 0..reps {
             let wall = Instant::now();
-            let out = run(&sc, RunOptions { seed: Some(rep), detail: Detail::Default, debug_panic_at: None });
+            let out = run(&sc, RunOptions { seed: Some(rep), detail: Detail::Default, ..Default::default() });
             walls.push(wall.elapsed().as_secs_f64());
             let s = &out.summary["stack"];
             let served = s["requests"]["ok"].as_f64().unwrap_or(0.0) + s["requests"]["failed"].as_f64().unwrap_or(0.0);

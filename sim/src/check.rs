@@ -104,6 +104,55 @@ impl Checker for OneLeaderPerTerm {
     }
 }
 
+/// Raft's terms only go forwards: no member ever sends a message with a lower term than one it
+/// sent before, whatever restarts lie between (its term is in the WAL before anything that
+/// carries it leaves). Catches a member that answers an older term's vote request as if it were
+/// current, and one whose term was not durable when it spoke.
+#[derive(Default)]
+pub struct RaftTermMonotonic {
+    shown: BTreeMap<u32, u64>,
+}
+
+impl Checker for RaftTermMonotonic {
+    fn name(&self) -> &'static str {
+        "raft_term_monotonic"
+    }
+    fn on_event(&mut self, ev: &Event) -> Option<String> {
+        let TraceKind::RaftTermShown { term } = &ev.kind else { return None };
+        let node = ev.node?.0;
+        let before = self.shown.entry(node).or_insert(0);
+        let went_back = *term < *before;
+        let detail = format!("node {node} sent term {term} after term {before}");
+        *before = (*before).max(*term);
+        went_back.then_some(detail)
+    }
+}
+
+/// A member votes for at most one candidate per term, across restarts: the vote is durable
+/// before the response leaves. Catches a vote granted before it was persisted (the member
+/// restarts with no vote in that term and votes again).
+#[derive(Default)]
+pub struct RaftOneVotePerTerm {
+    /// (voter, term) -> candidate. Only terms with votes are kept: a few per election.
+    votes: BTreeMap<(u32, u64), u32>,
+}
+
+impl Checker for RaftOneVotePerTerm {
+    fn name(&self) -> &'static str {
+        "raft_one_vote_per_term"
+    }
+    fn on_event(&mut self, ev: &Event) -> Option<String> {
+        let TraceKind::RaftVoteGranted { term, candidate } = &ev.kind else { return None };
+        let voter = ev.node?.0;
+        match self.votes.insert((voter, *term), candidate.0) {
+            Some(other) if other != candidate.0 => {
+                Some(format!("node {voter} voted for {other} and for {} in term {term}", candidate.0))
+            }
+            _ => None,
+        }
+    }
+}
+
 /// State machine safety (no two members apply different entries at one index) and leader
 /// completeness (a new leader's log holds every entry committed before it was elected).
 #[derive(Default)]
@@ -239,9 +288,59 @@ pub fn all() -> Vec<Box<dyn Checker>> {
         Box::new(Lifecycle::default()),
         Box::new(OneLeaderPerTerm::default()),
         Box::new(RaftLogSafety::default()),
+        Box::new(RaftTermMonotonic::default()),
+        Box::new(RaftOneVotePerTerm::default()),
         Box::new(LeaseExclusivity::default()),
         Box::new(crate::pg_check::PgDurability::default()),
     ]
+}
+
+#[cfg(test)]
+mod raft_term_vote_tests {
+    use super::*;
+    use models::trace::NodeRef;
+
+    fn ev(node: u32, kind: TraceKind) -> Event {
+        Event { seq: 0, t_ns: 0, node: Some(NodeRef(node)), kind }
+    }
+
+    fn shown(node: u32, term: u64) -> Event {
+        ev(node, TraceKind::RaftTermShown { term })
+    }
+
+    fn vote(voter: u32, term: u64, candidate: u32) -> Event {
+        ev(voter, TraceKind::RaftVoteGranted { term, candidate: NodeRef(candidate) })
+    }
+
+    /// The planted bug "a vote request from a lower term is handled as if current": the member
+    /// answers in the old term after it has spoken in a newer one.
+    #[test]
+    fn a_member_that_answers_in_an_older_term_is_caught() {
+        let mut c = RaftTermMonotonic::default();
+        assert_eq!(c.on_event(&shown(1, 3)), None);
+        assert_eq!(c.on_event(&shown(2, 1)), None, "each member has its own terms");
+        assert_eq!(c.on_event(&shown(1, 5)), None);
+        // A restart: the new incarnation shows its durable term again, which is no lower.
+        assert_eq!(c.on_event(&shown(1, 5)), None);
+        let found = c.on_event(&shown(1, 4)).expect("caught");
+        assert_eq!(found, "node 1 sent term 4 after term 5");
+        assert_eq!(c.on_event(&shown(1, 5)), None, "reported once, at the step back");
+    }
+
+    /// The planted bug "a vote is granted before it is durable": the member restarts without
+    /// its vote and votes again in the same term for someone else.
+    #[test]
+    fn a_second_vote_in_one_term_is_caught_across_a_restart() {
+        let mut c = RaftOneVotePerTerm::default();
+        assert_eq!(c.on_event(&vote(1, 7, 2)), None);
+        assert_eq!(c.on_event(&vote(1, 7, 2)), None, "the same vote again (a retried request) is fine");
+        assert_eq!(c.on_event(&vote(3, 7, 2)), None);
+        assert_eq!(c.on_event(&vote(1, 8, 3)), None, "a new term, a new vote");
+        let restarted = ev(1, TraceKind::NodeRestarted { incarnation: 1 });
+        assert_eq!(c.on_event(&restarted), None);
+        let found = c.on_event(&vote(1, 7, 3)).expect("caught");
+        assert_eq!(found, "node 1 voted for 2 and for 3 in term 7");
+    }
 }
 
 #[cfg(test)]

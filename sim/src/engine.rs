@@ -183,15 +183,60 @@ impl<M: Model> NodeControl<M> for MadsimControl<M> {
     }
 }
 
-/// Counters about the engine itself, for benchmarks.
+/// Counters about the engine itself, for benchmarks and the run guard.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct EngineStats {
     pub windows: u64,
     pub node_wakeups: u64,
+    /// Inputs delivered (messages, disk completions) plus node wake-ups: the work of a run,
+    /// what `--max-events` bounds.
+    pub events: u64,
+    /// Why the run ended before its scenario's duration, if the guard stopped it.
+    pub stopped: Option<Stop>,
+}
+
+/// Why the run guard ended a run early.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// More than this many events (inputs delivered plus node wake-ups).
+    Events { max: u64, at: SimTime },
+    /// The wall-clock limit passed (seen at this simulated time).
+    Wall { at: SimTime },
+}
+
+/// Limits on one run's work. The event limit is counted in the driver, deterministically; the
+/// wall-clock limit is a flag that a thread outside the simulation raises (the simulation never
+/// reads a clock), looked at once per window. Neither changes the trace of a run it does not stop.
+#[derive(Clone, Debug, Default)]
+pub struct Guard {
+    pub max_events: Option<u64>,
+    pub wall_expired: Option<Arc<std::sync::atomic::AtomicBool>>,
+}
+
+impl Guard {
+    fn check(&self, stats: &EngineStats, at: SimTime) -> Option<Stop> {
+        if let Some(max) = self.max_events
+            && stats.events > max
+        {
+            return Some(Stop::Events { max, at });
+        }
+        let expired = self.wall_expired.as_ref().is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed));
+        expired.then_some(Stop::Wall { at })
+    }
 }
 
 /// Runs `world` to its end on the current madsim runtime.
 pub async fn drive<M>(world: &mut World<M>, factory: Factory<M>) -> EngineStats
+where
+    M: Model + 'static,
+    M::Msg: Send + 'static,
+    M::Durable: Send + 'static,
+{
+    drive_guarded(world, factory, &Guard::default()).await
+}
+
+/// Runs `world` to its end, or until `guard` stops it (`EngineStats::stopped`).
+pub async fn drive_guarded<M>(world: &mut World<M>, factory: Factory<M>, guard: &Guard) -> EngineStats
 where
     M: Model + 'static,
     M::Msg: Send + 'static,
@@ -255,6 +300,10 @@ where
         if t >= world.end {
             break;
         }
+        stats.stopped = guard.check(&stats, t);
+        if stats.stopped.is_some() {
+            break;
+        }
         if t_action <= t {
             world.run_actions(t, &mut ctl);
             continue;
@@ -275,6 +324,7 @@ where
             while let Some((to, input)) = world.pop_due(window_end) {
                 s.slots[to as usize].inbox.push(input);
                 woken.push(to as usize);
+                stats.events += 1;
             }
             woken.extend(s.timers.range(..(window_end, 0)).map(|&(_, i)| i));
             if mem::take(&mut s.rescan) {
@@ -294,6 +344,7 @@ where
             }
             s.pending += woken.len();
             stats.node_wakeups += woken.len() as u64;
+            stats.events += woken.len() as u64;
         }
         AllDone(&shared).await;
         stats.windows += 1;
@@ -308,8 +359,10 @@ where
         drop(s);
         world.flush_events();
     }
-    world.now = world.end;
-    world.run_actions(world.end, &mut ctl);
+    if stats.stopped.is_none() {
+        world.now = world.end;
+        world.run_actions(world.end, &mut ctl);
+    }
     world.finish();
     // Kill every node so that madsim drops their tasks, and with them the models: a dropped
     // runtime does not free tasks still waiting, so a worker that runs seed after seed grew

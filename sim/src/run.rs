@@ -21,7 +21,7 @@ use models::{NodeId, SimTime};
 use scenarios::{ActionKind, NodeKind, Scenario, StackRole};
 use serde_json::{Value, json};
 
-use crate::engine::{EngineStats, Factory, drive};
+use crate::engine::{EngineStats, Factory, Guard, drive_guarded};
 use crate::summary::{self, AssertionResult};
 use crate::trace::Detail;
 use crate::world::{OperatorAction, World};
@@ -33,6 +33,10 @@ pub struct RunOptions {
     pub detail: Detail,
     /// Panic deliberately at this simulated time (tests of the tool's error handling).
     pub debug_panic_at: Option<std::time::Duration>,
+    /// The run guard: stop after this many engine events (`EngineStats::events`)...
+    pub max_events: Option<u64>,
+    /// ...or once this much wall-clock time has passed.
+    pub max_wall: Option<std::time::Duration>,
 }
 
 pub struct RunOutput {
@@ -63,6 +67,7 @@ pub fn factory(sc: &Scenario, copy_bytes_per_s: Vec<std::collections::BTreeMap<N
     let kinds: Vec<NodeKind> = sc.nodes.iter().map(|n| n.kind).collect();
     let (probe, etcd, writer, check_quorum) =
         (sc.probe.clone(), sc.etcd.clone(), sc.etcd_writer.clone(), sc.sim.check_quorum);
+    let planted_bug = sc.sim.planted_bug;
     let elector = sc.etcd_elector.clone();
     let pg: Vec<Option<PgConfig>> = (0..sc.nodes.len()).map(|i| pg_config(sc, i)).collect();
     let stack = crate::stack_config::StackConfigs::new(sc, copy_bytes_per_s);
@@ -85,6 +90,7 @@ pub fn factory(sc: &Scenario, copy_bytes_per_s: Vec<std::collections::BTreeMap<N
                 election_timeout: etcd.election_timeout,
                 pre_vote: etcd.pre_vote,
                 check_quorum,
+                planted_bug,
             };
             StackNode::Etcd(Box::new(Hosted::new(EtcdMember::new(cfg, hs))))
         }
@@ -411,27 +417,52 @@ pub fn world(sc: &Scenario, seed: u64, detail: Detail) -> World<StackNode> {
 
 /// The simulation itself, inside a madsim runtime (also what the determinism check reruns).
 pub async fn simulate(sc: &Scenario, seed: u64, detail: Detail) -> (World<StackNode>, EngineStats) {
-    simulate_with(sc, seed, RunOptions { seed: Some(seed), detail, debug_panic_at: None }).await
+    let opts = RunOptions { seed: Some(seed), detail, ..RunOptions::default() };
+    simulate_with(sc, seed, opts, &Guard::default()).await
 }
 
-async fn simulate_with(sc: &Scenario, seed: u64, opts: RunOptions) -> (World<StackNode>, EngineStats) {
+async fn simulate_with(sc: &Scenario, seed: u64, opts: RunOptions, guard: &Guard) -> (World<StackNode>, EngineStats) {
     let mut world = world(sc, seed, opts.detail);
     if let Some(at) = opts.debug_panic_at {
         world.schedule_debug_panic(SimTime::from_duration(at));
     }
     let factory = factory_for(sc, &world);
-    let stats = drive(&mut world, factory).await;
+    let stats = drive_guarded(&mut world, factory, guard).await;
     (world, stats)
 }
 
+/// Runs a scenario; a run the guard stops comes back with `engine.stopped` set (its summary
+/// covers the part that ran and is no result).
 pub fn run(sc: &Scenario, opts: RunOptions) -> RunOutput {
     let seed = opts.seed.unwrap_or(sc.seed);
     // Wall time is read outside the runtime, where madsim does not intercept the clock.
     let wall = std::time::Instant::now();
+    let (guard, _watchdog) = guard_for(&opts);
     let rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
-    let (world, engine) = rt.block_on(simulate_with(sc, seed, opts));
+    let (world, engine) = rt.block_on(simulate_with(sc, seed, opts, &guard));
     let wall_seconds = wall.elapsed().as_secs_f64();
     finish(sc, seed, world, engine, wall_seconds)
+}
+
+/// The guard for `opts`, and the watchdog thread behind its wall-clock limit: a plain thread
+/// outside the simulation that raises the flag when the limit passes, and ends when the
+/// returned sender is dropped (the run is over).
+fn guard_for(opts: &RunOptions) -> (Guard, Option<std::sync::mpsc::Sender<()>>) {
+    let mut guard = Guard { max_events: opts.max_events, wall_expired: None };
+    let Some(limit) = opts.max_wall else { return (guard, None) };
+    let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let raise = flag.clone();
+    std::thread::Builder::new()
+        .name("pgsim-wall-guard".into())
+        .spawn(move || {
+            if done_rx.recv_timeout(limit) == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+                raise.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        })
+        .expect("a thread for the wall-clock guard");
+    guard.wall_expired = Some(flag);
+    (guard, Some(done_tx))
 }
 
 pub fn finish(sc: &Scenario, seed: u64, world: World<StackNode>, engine: EngineStats, wall_seconds: f64) -> RunOutput {
@@ -450,7 +481,7 @@ pub fn finish(sc: &Scenario, seed: u64, world: World<StackNode>, engine: EngineS
         "probe": summary::probe(&world.metrics, &world.names),
         "disk": summary::disks(&world.metrics, &world.names),
         "nodes": summary::nodes(&world.trace.events, &world.names),
-        "engine": { "windows": engine.windows, "node_wakeups": engine.node_wakeups },
+        "engine": { "windows": engine.windows, "node_wakeups": engine.node_wakeups, "events": engine.events },
     });
     let obj = summary.as_object_mut().expect("summary is an object");
     for (section, value) in world.trace.reports() {

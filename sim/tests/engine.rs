@@ -26,7 +26,7 @@ fn bare(sc: &scenarios::Scenario, seed: u64) -> World<StackNode> {
 fn engine_matches_bare_loop_on_the_smoke_scenario() {
     let sc = smoke();
     for seed in [1, 2, 3] {
-        let engine = run(&sc, RunOptions { seed: Some(seed), detail: Detail::Default, debug_panic_at: None });
+        let engine = run(&sc, RunOptions { seed: Some(seed), detail: Detail::Default, ..Default::default() });
         let world = bare(&sc, seed);
         let reference = sim::run::finish(&sc, seed, world, Default::default(), 0.0);
         for key in ["probe", "disk", "network", "nodes", "faults_injected"] {
@@ -42,9 +42,9 @@ fn engine_matches_bare_loop_on_the_smoke_scenario() {
 #[test]
 fn same_seed_same_trace_different_seed_different_trace() {
     let sc = smoke();
-    let a = run(&sc, RunOptions { seed: Some(5), detail: Detail::Default, debug_panic_at: None });
-    let b = run(&sc, RunOptions { seed: Some(5), detail: Detail::Default, debug_panic_at: None });
-    let c = run(&sc, RunOptions { seed: Some(6), detail: Detail::Default, debug_panic_at: None });
+    let a = run(&sc, RunOptions { seed: Some(5), detail: Detail::Default, ..Default::default() });
+    let b = run(&sc, RunOptions { seed: Some(5), detail: Detail::Default, ..Default::default() });
+    let c = run(&sc, RunOptions { seed: Some(6), detail: Detail::Default, ..Default::default() });
     assert_eq!(a.world.trace.hash(), b.world.trace.hash());
     assert_eq!(a.world.trace.events, b.world.trace.events);
     assert_ne!(a.world.trace.hash(), c.world.trace.hash());
@@ -53,8 +53,8 @@ fn same_seed_same_trace_different_seed_different_trace() {
 #[test]
 fn message_trace_adds_every_send() {
     let sc = smoke();
-    let d = run(&sc, RunOptions { seed: Some(1), detail: Detail::Default, debug_panic_at: None });
-    let m = run(&sc, RunOptions { seed: Some(1), detail: Detail::Messages, debug_panic_at: None });
+    let d = run(&sc, RunOptions { seed: Some(1), detail: Detail::Default, ..Default::default() });
+    let m = run(&sc, RunOptions { seed: Some(1), detail: Detail::Messages, ..Default::default() });
     let sent = m.world.trace.events.iter().filter(|e| e.kind.name() == "message_sent").count() as u64;
     let delivered = m.summary["network"]["delivered"].as_u64().unwrap();
     let dropped_on_arrival = m.summary["network"]["dropped"]["node_down"].as_u64().unwrap()
@@ -81,7 +81,7 @@ fn madsim_determinism_check_with_faults() {
 #[test]
 fn pause_is_madsims_and_crash_loses_volatile_state() {
     let sc = smoke();
-    let out = run(&sc, RunOptions { seed: Some(1), detail: Detail::Default, debug_panic_at: None });
+    let out = run(&sc, RunOptions { seed: Some(1), detail: Detail::Default, ..Default::default() });
     let kinds: Vec<&str> = out.world.trace.events.iter().map(|e| e.kind.name()).collect();
     for k in ["node_paused", "node_resumed", "node_crashed", "node_restarted", "flapped", "message_dropped", "metrics"]
     {
@@ -167,14 +167,14 @@ fn process_faults_answer_from_the_kernel_deterministically() {
             .collect()
     };
     for seed in [1, 2] {
-        let out = run(&sc, RunOptions { seed: Some(seed), detail: Detail::Default, debug_panic_at: None });
+        let out = run(&sc, RunOptions { seed: Some(seed), detail: Detail::Default, ..Default::default() });
         let seen = transitions(&out.world);
         assert_eq!(seen.iter().map(|(_, s)| s.as_str()).collect::<Vec<_>>(), ["DOWN", "UP"], "seed {seed}");
         let down_after_s = seen[0].0 as f64 / 1e9 - 10.0;
         assert!((4.0..6.1).contains(&down_after_s), "seed {seed}: DOWN {down_after_s} s after the kill");
         assert!(seen[1].0 < 30_000_000_000, "UP again after the restart, and never DOWN while stopped");
         assert!(out.summary["network"]["dropped"]["refused"].as_u64().unwrap() > 0);
-        let again = run(&sc, RunOptions { seed: Some(seed), detail: Detail::Default, debug_panic_at: None });
+        let again = run(&sc, RunOptions { seed: Some(seed), detail: Detail::Default, ..Default::default() });
         assert_eq!(out.world.trace.hash(), again.world.trace.hash());
         assert_eq!(transitions(&bare(&sc, seed)), seen, "seed {seed}: the bare loop agrees");
     }

@@ -8,7 +8,7 @@ use rand_chacha::ChaCha8Rng;
 use sim::{Detail, RunOptions, run};
 
 fn opts(seed: u64, detail: Detail) -> RunOptions {
-    RunOptions { seed: Some(seed), detail, debug_panic_at: None }
+    RunOptions { seed: Some(seed), detail, ..Default::default() }
 }
 
 #[test]

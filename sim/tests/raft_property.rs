@@ -89,7 +89,7 @@ fn raft_is_safe_and_live_under_random_fault_schedules() {
     for i in 0..SCHEDULES {
         let text = schedule(i);
         let sc = scenarios::parse_str(&format!("schedule-{i}.toml"), &text).expect("generated scenarios are valid");
-        let opts = RunOptions { seed: Some(i), detail: Detail::Default, debug_panic_at: None };
+        let opts = RunOptions { seed: Some(i), detail: Detail::Default, ..Default::default() };
         let out = match std::panic::catch_unwind(|| run(&sc, opts)) {
             Ok(out) => out,
             Err(e) => {
@@ -196,7 +196,7 @@ to = ["k2"]
         let sc = scenarios::parse_str("stale.toml", &text(check_quorum)).unwrap();
         (0..12)
             .filter(|&seed| {
-                let out = run(&sc, RunOptions { seed: Some(seed), detail: Detail::Default, debug_panic_at: None });
+                let out = run(&sc, RunOptions { seed: Some(seed), detail: Detail::Default, ..Default::default() });
                 out.world.trace.violations.iter().any(|(c, _)| c == "lease_exclusivity")
             })
             .count()

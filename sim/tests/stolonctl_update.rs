@@ -37,7 +37,7 @@ fn at_s(e: &Event) -> f64 {
 #[test]
 fn a_patch_changes_what_the_master_waits_for() {
     // Messages: acknowledged commits are detail, left out of the default trace.
-    let out = run(&scenario(), RunOptions { seed: Some(3), detail: Detail::Messages, debug_panic_at: None });
+    let out = run(&scenario(), RunOptions { seed: Some(3), detail: Detail::Messages, ..Default::default() });
     let events = &out.world.trace.events;
     let operator: Vec<(f64, &str)> = events
         .iter()

@@ -1,6 +1,6 @@
 //! `pgsim run`, `pgsim validate`, `pgsim ui`, `pgsim compare`, `pgsim check`, `pgsim merge`.
 //! Exit codes: 0 pass, 1 an assertion or invariant failed, 2 bad input or usage, 3 internal
-//! error.
+//! error, 4 the run guard stopped the run (`--max-events`, `--max-wall-seconds`).
 
 use std::path::{Path, PathBuf};
 
@@ -12,6 +12,74 @@ pub const EXIT_PASS: i32 = 0;
 pub const EXIT_FAIL: i32 = 1;
 pub const EXIT_BAD_INPUT: i32 = 2;
 pub const EXIT_INTERNAL: i32 = 3;
+pub const EXIT_STOPPED: i32 = 4;
+
+/// The largest shipped run (`stack-follow-the-sun`, 24 simulated hours) takes 59 M engine
+/// events and the 7-hour 2020 replay 25 M (seed 1, measured): the default leaves 17 times the
+/// largest, and stops a runaway after some ten minutes of work instead of hours.
+pub const DEFAULT_MAX_EVENTS: u64 = 1_000_000_000;
+/// The longest shipped run took 158 s of wall time on the project machine, with other builds on
+/// its two cores: the default leaves 20 times that.
+pub const DEFAULT_MAX_WALL_SECONDS: f64 = 3600.0;
+
+/// The run guard: a run that does more work than this ends with a message and exit code 4 (in
+/// `pgsim check`, that run is an error; the sweep goes on).
+#[derive(clap::Args, Clone, Copy, Debug)]
+pub struct GuardArgs {
+    /// Stop a run after this many engine events (messages and disk completions delivered,
+    /// plus node wake-ups).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_EVENTS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_events: u64,
+    /// Stop a run after this many seconds of wall-clock time.
+    #[arg(long, value_name = "S", default_value_t = DEFAULT_MAX_WALL_SECONDS, value_parser = parse_wall_seconds)]
+    pub max_wall_seconds: f64,
+}
+
+impl Default for GuardArgs {
+    fn default() -> Self {
+        GuardArgs { max_events: DEFAULT_MAX_EVENTS, max_wall_seconds: DEFAULT_MAX_WALL_SECONDS }
+    }
+}
+
+impl GuardArgs {
+    pub fn apply(self, opts: RunOptions) -> RunOptions {
+        let max_wall = Some(std::time::Duration::from_secs_f64(self.max_wall_seconds));
+        RunOptions { max_events: Some(self.max_events), max_wall, ..opts }
+    }
+
+    /// The same flags, for a worker process's command line.
+    pub fn to_args(self) -> Vec<String> {
+        vec![
+            "--max-events".into(),
+            self.max_events.to_string(),
+            "--max-wall-seconds".into(),
+            self.max_wall_seconds.to_string(),
+        ]
+    }
+}
+
+fn parse_wall_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x > 0.0 && x <= 1e9 => Ok(x),
+        _ => Err(format!("{s:?} is not a number of seconds between 0 and 1e9")),
+    }
+}
+
+/// What a stopped run says: why, and how to let it run further.
+pub fn stopped_message(stop: sim::engine::Stop, guard: GuardArgs) -> String {
+    match stop {
+        sim::engine::Stop::Events { max, at } => format!(
+            "stopped by the run guard at {:.3} s simulated: more than {max} engine events (--max-events)",
+            at.as_secs_f64()
+        ),
+        sim::engine::Stop::Wall { at } => format!(
+            "stopped by the run guard at {:.3} s simulated: more than {} s of wall time (--max-wall-seconds)",
+            at.as_secs_f64(),
+            guard.max_wall_seconds
+        ),
+    }
+}
 
 #[derive(Parser, Debug)]
 #[command(name = "pgsim", version, about = "Deterministic simulator of a PostgreSQL high-availability stack")]
@@ -53,6 +121,8 @@ enum Command {
         /// Print a line of timing and peak memory for `pgsim bench`.
         #[arg(long, hide = true)]
         bench_stats: bool,
+        #[command(flatten)]
+        guard: GuardArgs,
     },
     /// Step forwards and backwards through a run in the terminal.
     Ui {
@@ -107,13 +177,13 @@ pub fn main() -> i32 {
         }
     };
     match cli.command {
-        Command::Run { file, seed, out, trace, quiet, debug_panic_at, bench_stats } => {
+        Command::Run { file, seed, out, trace, quiet, debug_panic_at, bench_stats, guard } => {
             let detail = match trace {
                 TraceLevel::Default => Detail::Default,
                 TraceLevel::Messages => Detail::Messages,
             };
-            let opts = RunOptions { seed, detail, debug_panic_at };
-            run(&file, opts, out.as_deref(), quiet, bench_stats)
+            let opts = guard.apply(RunOptions { seed, detail, debug_panic_at, ..RunOptions::default() });
+            run(&file, opts, out.as_deref(), quiet, bench_stats, guard)
         }
         Command::Ui { file, seed, trace, debug_panic } => {
             crate::tui::term::command(file.as_deref(), trace.as_deref(), seed, debug_panic)
@@ -168,7 +238,7 @@ fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
     scenarios::units::parse_duration(s)
 }
 
-fn run(file: &Path, opts: RunOptions, out: Option<&Path>, quiet: bool, bench_stats: bool) -> i32 {
+fn run(file: &Path, opts: RunOptions, out: Option<&Path>, quiet: bool, bench_stats: bool, guard: GuardArgs) -> i32 {
     let (sc, source) = match load_linted(file) {
         Ok(x) => x,
         Err(d) => {
@@ -199,6 +269,16 @@ fn run(file: &Path, opts: RunOptions, out: Option<&Path>, quiet: bool, bench_sta
             return EXIT_INTERNAL;
         }
     };
+    if let Some(stop) = output.engine.stopped {
+        // A stopped run is no result: nothing is written, and the message says how to go further.
+        eprintln!("pgsim: {} (seed {seed_used}); no output written", stopped_message(stop, guard));
+        let further = match stop {
+            sim::engine::Stop::Events { max, .. } => format!("--max-events {}", max.saturating_mul(10)),
+            sim::engine::Stop::Wall { .. } => format!("--max-wall-seconds {}", guard.max_wall_seconds * 10.0),
+        };
+        eprintln!("to let it run further: pgsim run {} --seed {seed_used} {further}", file.display());
+        return EXIT_STOPPED;
+    }
     if let Some(dir) = out {
         let names = output.world.names.clone();
         let events = &output.world.trace.events;

@@ -7,10 +7,12 @@ use std::time::Duration;
 
 use super::{Command, EtcdError, EtcdMsg, Kv, LeaseId, Reply, Request};
 use crate::node::{Ctx, DiskError, DiskOp, Model, NodeId};
-use crate::raft::{EntryData, HardState, Index, Raft, RaftConfig, RaftEvent, Role, StepDown, Term};
+use crate::raft::{
+    EntryData, HardState, Index, PlantedBug, Raft, RaftConfig, RaftEvent, RaftMsg, Role, StepDown, Term,
+};
 use crate::rng::mix64;
 use crate::time::SimTime;
-use crate::trace::TraceKind;
+use crate::trace::{NodeRef, TraceKind};
 
 #[derive(Clone, Debug)]
 pub struct EtcdConfig {
@@ -23,6 +25,8 @@ pub struct EtcdConfig {
     pub pre_vote: bool,
     /// Always on in the etcd server; a simulator-only switch turns it off.
     pub check_quorum: bool,
+    /// A bug planted on purpose (`[sim] planted_bug`); None in every real configuration.
+    pub planted_bug: Option<PlantedBug>,
 }
 
 impl EtcdConfig {
@@ -65,6 +69,8 @@ pub struct EtcdMember {
     syncs_done: u64,
     held: VecDeque<(u64, NodeId, EtcdMsg)>,
     halted: bool,
+    /// The highest term a message of this incarnation has carried (traced when it rises).
+    term_shown: Term,
 }
 
 impl EtcdMember {
@@ -84,6 +90,7 @@ impl EtcdMember {
             syncs_done: 0,
             held: VecDeque::new(),
             halted: false,
+            term_shown: 0,
         }
     }
 
@@ -156,12 +163,37 @@ impl EtcdMember {
         }
         let msgs = std::mem::take(&mut self.raft_mut().msgs);
         for (to, m) in msgs {
-            if self.syncs_done >= self.syncs_issued && self.held.is_empty() {
-                ctx.send(to, EtcdMsg::Raft(m));
+            let undurable = self.cfg.planted_bug == Some(PlantedBug::VoteNotDurable)
+                && matches!(m, RaftMsg::VoteResp { pre: false, reject: false, .. });
+            if undurable || (self.syncs_done >= self.syncs_issued && self.held.is_empty()) {
+                self.send(ctx, to, EtcdMsg::Raft(m));
             } else {
                 self.held.push_back((self.syncs_issued, to, EtcdMsg::Raft(m)));
             }
         }
+    }
+
+    /// Sends a message that the WAL covers, telling the checkers what Raft state it shows: the
+    /// term (when it is higher than this incarnation has shown) and a granted vote.
+    fn send(&mut self, ctx: &mut ECtx<'_>, to: NodeId, msg: EtcdMsg) {
+        if let EtcdMsg::Raft(m) = &msg {
+            let pre = matches!(m, RaftMsg::Vote { pre: true, .. } | RaftMsg::VoteResp { pre: true, .. });
+            if !pre && m.term() > self.term_shown {
+                self.term_shown = m.term();
+                ctx.trace(TraceKind::RaftTermShown { term: m.term() });
+            }
+            match m {
+                RaftMsg::VoteResp { term, pre: false, reject: false } => {
+                    ctx.trace(TraceKind::RaftVoteGranted { term: *term, candidate: NodeRef(to) });
+                }
+                // A candidate's request shows its vote for itself.
+                RaftMsg::Vote { term, pre: false, .. } => {
+                    ctx.trace(TraceKind::RaftVoteGranted { term: *term, candidate: NodeRef(ctx.id) });
+                }
+                _ => {}
+            }
+        }
+        ctx.send(to, msg);
     }
 
     fn apply(&mut self, ctx: &mut ECtx<'_>) {
@@ -276,6 +308,7 @@ impl Model for EtcdMember {
     fn on_start(&mut self, ctx: &mut ECtx<'_>) {
         let raft_cfg = RaftConfig {
             peers: self.cfg.peers.clone(),
+            planted_bug: self.cfg.planted_bug,
             election_ticks: self.cfg.election_ticks(),
             heartbeat_ticks: 1,
             pre_vote: self.cfg.pre_vote,
@@ -335,7 +368,7 @@ impl Model for EtcdMember {
         self.syncs_done = self.syncs_done.max(token);
         while self.held.front().is_some_and(|(tag, _, _)| *tag <= self.syncs_done) {
             let (_, to, m) = self.held.pop_front().expect("peeked");
-            ctx.send(to, m);
+            self.send(ctx, to, m);
         }
     }
 

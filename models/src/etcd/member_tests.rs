@@ -25,6 +25,7 @@ impl Host {
             election_timeout: Duration::from_millis(1000),
             pre_vote: false,
             check_quorum: true,
+            planted_bug: None,
         };
         let mut h = Host {
             member: EtcdMember::new(cfg, durable),

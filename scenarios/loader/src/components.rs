@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::bounds::{Bounds, DurBounds, days, hours, ms};
 use crate::diag::Diagnostic;
 use crate::model::NodeIdx;
 use crate::raw::{Dur, S};
@@ -56,18 +57,31 @@ impl Default for ElectorSpec {
 pub(crate) fn elector(path: &str, text: &str, raw: &RawElector) -> Res<ElectorSpec> {
     let d = ElectorSpec::default();
     let ttl_s = match &raw.ttl {
-        Some(v) if v.get_ref().0.as_secs() == 0 || v.get_ref().0.subsec_nanos() != 0 => {
+        Some(v) if v.get_ref().0.subsec_nanos() != 0 => {
             return Err(Diagnostic::at(path, text, v.span(), "ttl must be a whole number of seconds, at least 1s"));
         }
-        Some(v) => v.get_ref().0.as_secs(),
+        Some(v) => range::ELECTOR_TTL.check(path, text, v)?.as_secs(),
         None => d.ttl_s,
     };
-    let pos = |v: &Option<S<Dur>>, default: Duration, what: &str| positive_or(path, text, v, default, what);
     Ok(ElectorSpec {
         ttl_s,
-        tick: pos(&raw.tick, d.tick, "tick")?,
-        request_timeout: pos(&raw.request_timeout, d.request_timeout, "request_timeout")?,
+        tick: range::ELECTOR_TICK.or(path, text, &raw.tick, d.tick)?,
+        request_timeout: range::REQUEST_TIMEOUT.or(path, text, &raw.request_timeout, d.request_timeout)?,
     })
+}
+
+/// The allowed ranges of this file's settings (see `crate::bounds`).
+pub mod range {
+    use super::*;
+    /// etcd refuses an election timeout above 50 s; its heartbeat must be 5 times shorter.
+    pub const HEARTBEAT_INTERVAL_MS: Bounds<u64> = Bounds::new("heartbeat-interval", 1, 10_000);
+    pub const ELECTION_TIMEOUT_MS: Bounds<u64> = Bounds::new("election-timeout", 5, 50_000);
+    pub const WRITER_START_AFTER: DurBounds = DurBounds::new("start_after", ms(0), days(7));
+    pub const WRITE_INTERVAL: DurBounds = DurBounds::new("write_interval", ms(1), hours(1));
+    pub const REQUEST_TIMEOUT: DurBounds = DurBounds::new("request_timeout", ms(1), days(1));
+    pub const ELECTOR_TTL: DurBounds = DurBounds::new("ttl", Duration::from_secs(1), days(1));
+    pub const ELECTOR_TICK: DurBounds = DurBounds::new("tick", ms(1), hours(1));
+    pub const ACTION_AT: DurBounds = DurBounds::new("at", ms(0), days(7));
 }
 
 /// Simulator-only switches that real systems do not offer.
@@ -76,6 +90,9 @@ pub(crate) fn elector(path: &str, text: &str, raw: &RawElector) -> Res<ElectorSp
 pub struct RawSim {
     /// etcd always runs Raft with CheckQuorum; turning it off shows why.
     pub check_quorum: Option<bool>,
+    /// A bug planted in the models on purpose, to show that a checker or a swarm catches it:
+    /// one of `models::raft::PlantedBug::NAMES`.
+    pub planted_bug: Option<S<String>>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -144,12 +161,29 @@ impl Default for WriterSpec {
 #[derive(Clone, Debug, PartialEq)]
 pub struct SimSwitches {
     pub check_quorum: bool,
+    pub planted_bug: Option<models::raft::PlantedBug>,
 }
 
 impl Default for SimSwitches {
     fn default() -> Self {
-        SimSwitches { check_quorum: true }
+        SimSwitches { check_quorum: true, planted_bug: None }
     }
+}
+
+pub(crate) fn sim_switches(path: &str, text: &str, raw: &RawSim) -> Res<SimSwitches> {
+    let planted_bug = match &raw.planted_bug {
+        Some(name) => Some(models::raft::PlantedBug::parse(name.get_ref()).ok_or_else(|| {
+            let names = models::raft::PlantedBug::NAMES.join(", ");
+            Diagnostic::at(
+                path,
+                text,
+                name.span(),
+                format!("unknown planted_bug {:?}; expected one of: {names}", name.get_ref()),
+            )
+        })?),
+        None => None,
+    };
+    Ok(SimSwitches { check_quorum: raw.check_quorum.unwrap_or(true), planted_bug })
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -228,30 +262,13 @@ pub struct Action {
 
 type Res<T> = Result<T, Diagnostic>;
 
-/// An optional duration that must be positive when given, else `default`.
-pub(crate) fn positive_or(path: &str, text: &str, v: &Option<S<Dur>>, default: Duration, what: &str) -> Res<Duration> {
-    match v {
-        Some(v) if v.get_ref().0.is_zero() => {
-            Err(Diagnostic::at(path, text, v.span(), format!("{what} must be greater than zero")))
-        }
-        Some(v) => Ok(v.get_ref().0),
-        None => Ok(default),
-    }
-}
-
 pub(crate) fn etcd(path: &str, text: &str, raw: &RawEtcd) -> Res<EtcdSpec> {
     let d = EtcdSpec::default();
-    let ms = |v: &Option<S<u64>>, default: Duration, what: &str| -> Res<Duration> {
-        match v {
-            Some(v) if *v.get_ref() == 0 => {
-                Err(Diagnostic::at(path, text, v.span(), format!("{what} must be positive")))
-            }
-            Some(v) => Ok(Duration::from_millis(*v.get_ref())),
-            None => Ok(default),
-        }
+    let ms = |v: &Option<S<u64>>, default: Duration, b: Bounds<u64>| -> Res<Duration> {
+        Ok(Duration::from_millis(b.or(path, text, v, default.as_millis() as u64)?))
     };
-    let hb = ms(&raw.heartbeat_interval, d.heartbeat_interval, "heartbeat-interval")?;
-    let et = ms(&raw.election_timeout, d.election_timeout, "election-timeout")?;
+    let hb = ms(&raw.heartbeat_interval, d.heartbeat_interval, range::HEARTBEAT_INTERVAL_MS)?;
+    let et = ms(&raw.election_timeout, d.election_timeout, range::ELECTION_TIMEOUT_MS)?;
     if et < hb * 5 {
         // etcd refuses to start with this (it would elect leaders on every jitter).
         let span = raw.election_timeout.as_ref().or(raw.heartbeat_interval.as_ref()).map_or(0..0, |v| v.span());
@@ -271,11 +288,10 @@ pub(crate) fn etcd(path: &str, text: &str, raw: &RawEtcd) -> Res<EtcdSpec> {
 
 pub(crate) fn writer(path: &str, text: &str, raw: &RawWriter) -> Res<WriterSpec> {
     let d = WriterSpec::default();
-    let pos = |v: &Option<S<Dur>>, default: Duration, what: &str| positive_or(path, text, v, default, what);
     Ok(WriterSpec {
-        start_after: raw.start_after.as_ref().map_or(d.start_after, |v| v.get_ref().0),
-        write_interval: pos(&raw.write_interval, d.write_interval, "write_interval")?,
-        request_timeout: pos(&raw.request_timeout, d.request_timeout, "request_timeout")?,
+        start_after: range::WRITER_START_AFTER.or(path, text, &raw.start_after, d.start_after)?,
+        write_interval: range::WRITE_INTERVAL.or(path, text, &raw.write_interval, d.write_interval)?,
+        request_timeout: range::REQUEST_TIMEOUT.or(path, text, &raw.request_timeout, d.request_timeout)?,
     })
 }
 
@@ -308,6 +324,7 @@ const ACTION_KINDS: [&str; 13] = [
 pub(crate) fn action(
     path: &str,
     text: &str,
+    lines: &crate::diag::LineIndex,
     raw: &S<RawAction>,
     names: &ActionNames<'_>,
     is_etcd: impl Fn(usize) -> bool,
@@ -316,7 +333,7 @@ pub(crate) fn action(
     let node_names = names.nodes;
     let span = raw.span();
     let a = raw.get_ref();
-    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+    let line = lines.line_of(span.start);
     let kind_name = a.kind.get_ref().as_str();
     let need = |field: &Option<S<String>>, what: &str| -> Res<S<String>> {
         field.clone().ok_or_else(|| Diagnostic::at(path, text, a.kind.span(), format!("{kind_name} needs `{what}`")))
@@ -442,7 +459,7 @@ pub(crate) fn action(
             ));
         }
     };
-    Ok(Action { at: a.at.get_ref().0, line, kind })
+    Ok(Action { at: range::ACTION_AT.check(path, text, &a.at)?, line, kind })
 }
 
 fn find(path: &str, text: &str, table: &[String], n: &S<String>, what: &str) -> Res<usize> {

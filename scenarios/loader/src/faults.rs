@@ -88,11 +88,11 @@ pub(crate) fn fault(cx: FaultCx<'_>, topo: &Topo<'_>, index: u32, sf: &S<RawFaul
         }
     }
 
-    let at = f.at.get_ref().0;
+    let at = range::FAULT_AT.check(cx.path, cx.text, &f.at)?;
     let until = match (&f.for_, &f.until) {
-        (Some(d), None) => Some(at + cx.positive(d, "for")?),
+        (Some(d), None) => Some(at + range::FAULT_FOR.check(cx.path, cx.text, d)?),
         (None, Some(u)) => {
-            if u.get_ref().0 <= at {
+            if range::FAULT_UNTIL.check(cx.path, cx.text, u)? <= at {
                 return cx.err(u.span(), format!("until ({:?}) must be after at ({:?})", u.get_ref().0, at));
             }
             Some(u.get_ref().0)
@@ -122,10 +122,10 @@ pub(crate) fn fault(cx: FaultCx<'_>, topo: &Topo<'_>, index: u32, sf: &S<RawFaul
         Ok((x as NodeIdx, y as NodeIdx))
     };
     let flap = || -> Res<(Duration, Duration)> {
-        let period = cx.positive(f.period.as_ref().unwrap(), "period")?;
+        let period = range::PERIOD.check(cx.path, cx.text, f.period.as_ref().unwrap())?;
         let down_for = match &f.down_for {
             Some(d) => {
-                let d2 = cx.positive(d, "down_for")?;
+                let d2 = range::DOWN_FOR.check(cx.path, cx.text, d)?;
                 if d2 >= period {
                     return cx.err(d.span(), "down_for must be shorter than period");
                 }
@@ -154,7 +154,7 @@ pub(crate) fn fault(cx: FaultCx<'_>, topo: &Topo<'_>, index: u32, sf: &S<RawFaul
             if f.loss_ratio.is_none() && f.extra_latency.is_none() {
                 return cx.err(f.kind.span(), "link-degraded needs loss_ratio, extra_latency or both");
             }
-            let extra_latency = f.extra_latency.as_ref().map_or(Duration::ZERO, |d| d.get_ref().0);
+            let extra_latency = range::EXTRA_LATENCY.or(cx.path, cx.text, &f.extra_latency, Duration::ZERO)?;
             FaultKind::LinkDegraded { a, b, one_way, loss_ratio: loss(0.0)?, extra_latency }
         }
         "link-flapping" => {
@@ -187,11 +187,8 @@ pub(crate) fn fault(cx: FaultCx<'_>, topo: &Topo<'_>, index: u32, sf: &S<RawFaul
         }
         "disk-full" => FaultKind::DiskFull { node: node()? },
         "disk-slow" => {
-            let fa = f.factor.as_ref().unwrap();
-            if !(*fa.get_ref() >= 1.0 && fa.get_ref().is_finite()) {
-                return cx.err(fa.span(), format!("factor must be a number >= 1, got {}", fa.get_ref()));
-            }
-            FaultKind::DiskSlow { node: node()?, factor: *fa.get_ref() }
+            let factor = range::SLOW_FACTOR.check(cx.path, cx.text, f.factor.as_ref().unwrap())?;
+            FaultKind::DiskSlow { node: node()?, factor }
         }
         "apply-slow" | "walreceiver-pause" => {
             let n = node()?;
@@ -202,11 +199,8 @@ pub(crate) fn fault(cx: FaultCx<'_>, topo: &Topo<'_>, index: u32, sf: &S<RawFaul
             if kind_name == "walreceiver-pause" {
                 FaultKind::WalReceiverPause { node: n }
             } else {
-                let fa = f.factor.as_ref().unwrap();
-                if !(*fa.get_ref() >= 1.0 && fa.get_ref().is_finite()) {
-                    return cx.err(fa.span(), format!("factor must be a number >= 1, got {}", fa.get_ref()));
-                }
-                FaultKind::ApplySlow { node: n, factor: *fa.get_ref() }
+                let factor = range::SLOW_FACTOR.check(cx.path, cx.text, f.factor.as_ref().unwrap())?;
+                FaultKind::ApplySlow { node: n, factor }
             }
         }
         _ => unreachable!("every kind in KINDS is handled"),

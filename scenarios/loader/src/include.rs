@@ -96,17 +96,20 @@ impl Source {
         if self.is_single_file() || d.line == 0 {
             return d;
         }
-        let Some(at) = offset_of(&self.text, d.line, d.column) else { return d };
+        let at = offset_of(&self.text, d.line, d.column).unwrap_or(self.text.len());
         let width = d.excerpt.as_ref().map_or(1, |e| e.2);
-        match self.pieces.iter().find(|p| p.at <= at && at < p.at + p.len) {
-            Some(p) => {
-                let (shown, text) = &self.files[p.file];
-                let off = p.offset + (at - p.at);
-                let end = text[off..].char_indices().nth(width).map_or(text.len(), |(i, _)| off + i);
-                Diagnostic::at(shown, text, off..end, d.message)
-            }
-            None => d,
+        // A place no file wrote (a newline the merge added, the end of the text) is shown at the
+        // end of the piece before it: a line of the merged text is no line of any file.
+        let Some(p) = self.pieces.iter().rev().find(|p| p.at <= at) else {
+            return Diagnostic::whole_file(&self.files[0].0, d.message);
+        };
+        let (shown, text) = &self.files[p.file];
+        let mut off = p.offset + (at - p.at).min(p.len.saturating_sub(1));
+        while !text.is_char_boundary(off) {
+            off -= 1;
         }
+        let end = text[off..].char_indices().nth(width).map_or(text.len(), |(i, _)| off + i);
+        Diagnostic::at(shown, text, off..end, d.message)
     }
 }
 
@@ -199,13 +202,63 @@ fn include_of(text: &str, root: &Range<usize>) -> Option<(String, Range<usize>)>
     None
 }
 
+/// The largest scenario file (an including one or an included one): hundreds of times the
+/// largest shipped scenario, and small enough that reading and parsing it stays cheap.
+/// `pgsim validate /dev/zero` stops reading here instead of growing without end.
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// A file's text, read at most `MAX_FILE_BYTES` (+1, to tell that it is longer). A file that is
+/// not UTF-8 is reported at the line and column of its first invalid byte.
 fn read(path: &Path, shown: &str) -> Result<String, Diagnostic> {
-    let bytes = std::fs::read(path).map_err(|e| Diagnostic::whole_file(shown, format!("cannot read scenario: {e}")))?;
+    use std::io::Read;
+    let whole = |msg: String| Diagnostic::whole_file(shown, msg);
+    let file = std::fs::File::open(path).map_err(|e| whole(format!("cannot read scenario: {e}")))?;
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(whole("cannot read scenario: it is a directory".into()));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| whole(format!("cannot read scenario: {e}")))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(whole(format!("scenario is larger than {} KiB", MAX_FILE_BYTES / 1024)));
+    }
     String::from_utf8(bytes).map_err(|e| {
-        Diagnostic::whole_file(
+        let at = e.utf8_error().valid_up_to();
+        let bad = e.as_bytes()[at];
+        let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
+        let replacement = char::REPLACEMENT_CHARACTER.len_utf8();
+        Diagnostic::at(
             shown,
-            format!("scenario is not UTF-8 (invalid byte at offset {})", e.utf8_error().valid_up_to()),
+            &lossy,
+            at..at + replacement,
+            format!("scenario is not UTF-8 (byte 0x{bad:02X} at offset {at})"),
         )
+    })
+}
+
+/// What an `include` may name: an existing regular file of at most `MAX_FILE_BYTES` (not a
+/// directory, a device such as /dev/zero, or a pipe). The error is the including line's.
+fn check_included(path: &Path) -> Result<(), String> {
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => format!("included file {} does not exist", path.display()),
+        _ => format!("cannot read included file {}: {e}", path.display()),
+    })?;
+    if !meta.is_file() {
+        let what = if meta.is_dir() { "a directory" } else { "not a regular file" };
+        return Err(format!("included file {} is {what}; include names a scenario file", path.display()));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(format!("included file {} is larger than {} KiB", path.display(), MAX_FILE_BYTES / 1024));
+    }
+    Ok(())
+}
+
+/// A TOML syntax error, located in the file that has it (the merged text's lines are nobody's).
+fn check_syntax(shown: &str, text: &str) -> Result<(), Diagnostic> {
+    let Err(e) = toml::from_str::<toml::Table>(text) else { return Ok(()) };
+    let msg = e.message().trim().to_string();
+    Err(match e.span() {
+        Some(span) => Diagnostic::at(shown, text, span, msg),
+        None => Diagnostic::at(shown, text, 0..0, msg),
     })
 }
 
@@ -218,8 +271,13 @@ fn assemble_at(path: &Path, shown: String, stack: &mut Vec<PathBuf>) -> Result<S
     let text = read(path, &shown)?;
     let secs = sections(&text);
     let Some((inc, span)) = include_of(&text, &secs[0].range) else {
+        if !stack.is_empty() {
+            // Only an included file is checked alone: a file on its own is parsed once, whole.
+            check_syntax(&shown, &text)?;
+        }
         return Ok(Source::single(shown, text));
     };
+    check_syntax(&shown, &text)?;
     let canon = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
     if stack.len() >= MAX_DEPTH {
         return Err(Diagnostic::at(&shown, &text, span, format!("includes nest deeper than {MAX_DEPTH}")));
@@ -229,16 +287,17 @@ fn assemble_at(path: &Path, shown: String, stack: &mut Vec<PathBuf>) -> Result<S
     if base_canon == canon || stack.contains(&base_canon) {
         return Err(Diagnostic::at(&shown, &text, span, format!("{inc:?} includes itself (a cycle)")));
     }
-    if !base_path.exists() {
-        return Err(Diagnostic::at(
-            &shown,
-            &text,
-            span,
-            format!("included file {} does not exist", base_path.display()),
-        ));
-    }
+    check_included(&base_path).map_err(|msg| Diagnostic::at(&shown, &text, span.clone(), msg))?;
     stack.push(canon);
-    let base = assemble_at(&base_path, base_path.display().to_string(), stack)?;
+    let base = assemble_at(&base_path, base_path.display().to_string(), stack).map_err(|mut d| {
+        let including = Diagnostic::at(&shown, &text, span.clone(), "");
+        if d.line == 0 {
+            // A whole-file error of the included file (unreadable) is the including line's.
+            return Diagnostic { message: d.to_string(), ..including };
+        }
+        d.message = format!("{} (in a file included at {}:{}:{})", d.message, shown, including.line, including.column);
+        d
+    })?;
     stack.pop();
     let own = Source::single(shown, text);
     Ok(merge(&base, &own))
@@ -362,6 +421,10 @@ mod tests {
         assert_eq!((d.path.ends_with("child.toml"), d.line, d.column), (true, 4, 12), "{d}");
         let cyc = write(&dir, "cycle.toml", "include = \"cycle.toml\"\n");
         assert!(assemble(&cyc).unwrap_err().message.contains("cycle"));
+        write(&dir, "broken.toml", "[scenario]\nname = \"b\"\nduration = \"10s\n");
+        let d = assemble(&write(&dir, "inc-broken.toml", "include = \"broken.toml\"\n")).unwrap_err();
+        assert_eq!((d.path.ends_with("broken.toml"), d.line), (true, 3), "located in the included file: {d}");
+        assert!(d.message.contains("included at") && d.message.contains("inc-broken.toml:1:11"), "{d}");
         let missing = write(&dir, "missing.toml", "include = \"nope.toml\"\n");
         let d = assemble(&missing).unwrap_err();
         assert_eq!((d.line, d.column), (1, 11), "points at the path: {d}");

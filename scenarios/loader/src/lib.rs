@@ -1,6 +1,7 @@
 //! Scenario files: the TOML schema, units, validation and diagnostics that point at
 //! `file:line:column`. Nothing here runs a simulation.
 
+pub mod bounds;
 pub mod components;
 pub mod diag;
 mod faults;
@@ -14,7 +15,6 @@ pub mod spec_patch;
 pub mod stack;
 mod stack_nodes;
 pub mod swarm;
-mod syncnames;
 pub mod units;
 mod validate;
 

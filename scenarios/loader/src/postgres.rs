@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::bounds::{Bounds, DurBounds, days, hours, ms, secs, us};
 use crate::diag::Diagnostic;
 use crate::raw::{Bandwidth, Dur, S, Size};
 
@@ -27,6 +28,36 @@ pub struct RawPostgres {
     pub write_service_time: Option<S<Dur>>,
     pub max_connections: Option<S<u32>>,
     pub stale_read_lag: Option<S<Dur>>,
+}
+
+/// The allowed ranges of this file's settings (see `crate::bounds`).
+pub mod range {
+    use super::*;
+    const GB: u64 = 1_000_000_000;
+    pub const WAL_SENDER_TIMEOUT: DurBounds = DurBounds::new("wal_sender_timeout", ms(1), days(1));
+    pub const WAL_RECEIVER_TIMEOUT: DurBounds = DurBounds::new("wal_receiver_timeout", ms(1), days(1));
+    pub const WAL_RECEIVER_STATUS_INTERVAL: DurBounds = DurBounds::new("wal_receiver_status_interval", ms(1), hours(1));
+    pub const WAL_RETRIEVE_RETRY_INTERVAL: DurBounds = DurBounds::new("wal_retrieve_retry_interval", ms(1), hours(1));
+    pub const CHECKPOINT_TIMEOUT: DurBounds = DurBounds::new("checkpoint_timeout", secs(1), days(1));
+    pub const FLOW_TICK: DurBounds = DurBounds::new("flow_tick", ms(1), secs(60));
+    pub const DATABASE_SIZE: Bounds<u64> = Bounds::new("database_size (bytes)", 0, 1_000_000 * GB);
+    pub const WAL_RETAINED: Bounds<u64> = Bounds::new("wal_retained (bytes)", 0, 1_000_000 * GB);
+    pub const CORES: Bounds<u32> = Bounds::new("cores", 1, 1024);
+    pub const READ_SERVICE_TIME: DurBounds = DurBounds::new("read_service_time", us(1), secs(60));
+    pub const WRITE_SERVICE_TIME: DurBounds = DurBounds::new("write_service_time", us(1), secs(60));
+    pub const MAX_CONNECTIONS: Bounds<u32> = Bounds::new("max_connections", 1, 1_000_000);
+    pub const STALE_READ_LAG: DurBounds = DurBounds::new("stale_read_lag", us(1), days(1));
+    // [[pg_cluster]] and its phases
+    pub const WRITE_TPS: Bounds<f64> = Bounds::new("write_tps", 0.0, 1e7);
+    pub const STANDBY_READ_TPS: Bounds<f64> = Bounds::new("standby_read_tps", 0.0, 1e7);
+    pub const BYTES_PER_COMMIT: Bounds<u64> = Bounds::new("bytes_per_commit (bytes)", 1, GB);
+    pub const WRITE_AMPLIFICATION: Bounds<f64> = Bounds::new("write_amplification", 1.0, 100.0);
+    pub const CLIENT_TIMEOUT: DurBounds = DurBounds::new("client_timeout", ms(1), days(1));
+    pub const PHASE_AT: DurBounds = DurBounds::new("a phase's `at`", ms(0), days(7));
+    pub const PHASE_FOR: DurBounds = DurBounds::new("a phase's `for`", ms(1), days(7));
+    pub const EXTRA_WAL: Bounds<u64> = Bounds::new("extra_wal (bytes/s)", 1, 100 * GB);
+    pub const APPLY_SLOWDOWN: Bounds<f64> = Bounds::new("apply_slowdown", 1.0, 1e6);
+    pub const APPLY_RATE: Bounds<u64> = Bounds::new("apply_rate (bytes/s)", 1, 100 * GB);
 }
 
 #[derive(Deserialize, Debug)]
@@ -147,38 +178,36 @@ type Res<T> = Result<T, Diagnostic>;
 
 pub(crate) fn settings(path: &str, text: &str, r: &RawPostgres) -> Res<PgSettings> {
     let d = PgSettings::default();
-    let dur = |v: &Option<S<Dur>>, default: Duration, what: &str| {
-        crate::components::positive_or(path, text, v, default, what)
-    };
-    let cores = r.cores.as_ref().map_or(Ok(d.cores), |c| {
-        if *c.get_ref() == 0 {
-            Err(Diagnostic::at(path, text, c.span(), "cores must be at least 1"))
-        } else {
-            Ok(*c.get_ref())
-        }
-    })?;
+    let dur = |v: &Option<S<Dur>>, default: Duration, b: DurBounds| b.or(path, text, v, default);
+    let cores = range::CORES.or(path, text, &r.cores, d.cores)?;
     Ok(PgSettings {
-        wal_sender_timeout: dur(&r.wal_sender_timeout, d.wal_sender_timeout, "wal_sender_timeout")?,
-        wal_receiver_timeout: dur(&r.wal_receiver_timeout, d.wal_receiver_timeout, "wal_receiver_timeout")?,
+        wal_sender_timeout: dur(&r.wal_sender_timeout, d.wal_sender_timeout, range::WAL_SENDER_TIMEOUT)?,
+        wal_receiver_timeout: dur(&r.wal_receiver_timeout, d.wal_receiver_timeout, range::WAL_RECEIVER_TIMEOUT)?,
         wal_receiver_status_interval: dur(
             &r.wal_receiver_status_interval,
             d.wal_receiver_status_interval,
-            "wal_receiver_status_interval",
+            range::WAL_RECEIVER_STATUS_INTERVAL,
         )?,
         wal_retrieve_retry_interval: dur(
             &r.wal_retrieve_retry_interval,
             d.wal_retrieve_retry_interval,
-            "wal_retrieve_retry_interval",
+            range::WAL_RETRIEVE_RETRY_INTERVAL,
         )?,
-        checkpoint_timeout: dur(&r.checkpoint_timeout, d.checkpoint_timeout, "checkpoint_timeout")?,
-        flow_tick: dur(&r.flow_tick, d.flow_tick, "flow_tick")?,
-        database_bytes: r.database_size.as_ref().map_or(d.database_bytes, |v| v.get_ref().0),
-        wal_retained_bytes: r.wal_retained.as_ref().map_or(d.wal_retained_bytes, |v| v.get_ref().0),
+        checkpoint_timeout: dur(&r.checkpoint_timeout, d.checkpoint_timeout, range::CHECKPOINT_TIMEOUT)?,
+        flow_tick: dur(&r.flow_tick, d.flow_tick, range::FLOW_TICK)?,
+        database_bytes: crate::bounds::size_or(&range::DATABASE_SIZE, path, text, &r.database_size, d.database_bytes)?,
+        wal_retained_bytes: crate::bounds::size_or(
+            &range::WAL_RETAINED,
+            path,
+            text,
+            &r.wal_retained,
+            d.wal_retained_bytes,
+        )?,
         cores,
-        read_service: dur(&r.read_service_time, d.read_service, "read_service_time")?,
-        write_service: dur(&r.write_service_time, d.write_service, "write_service_time")?,
-        max_connections: r.max_connections.as_ref().map_or(d.max_connections, |v| *v.get_ref()),
-        stale_read_lag: dur(&r.stale_read_lag, d.stale_read_lag, "stale_read_lag")?,
+        read_service: dur(&r.read_service_time, d.read_service, range::READ_SERVICE_TIME)?,
+        write_service: dur(&r.write_service_time, d.write_service, range::WRITE_SERVICE_TIME)?,
+        max_connections: range::MAX_CONNECTIONS.or(path, text, &r.max_connections, d.max_connections)?,
+        stale_read_lag: dur(&r.stale_read_lag, d.stale_read_lag, range::STALE_READ_LAG)?,
     })
 }
 
@@ -196,57 +225,36 @@ pub(crate) fn cluster(path: &str, text: &str, r: &RawCluster) -> Res<ClusterSpec
         );
     }
     let names = r.synchronous_standby_names.as_ref().map_or(String::new(), |v| v.get_ref().clone());
-    if let Err(e) = crate::syncnames::check(&names) {
+    // The model's own parser judges the setting, so what validates is what runs.
+    if let Err(e) = models::pg::SyncStandbyNames::parse(&names) {
         return err(
             r.synchronous_standby_names.as_ref().map_or(0..0, |v| v.span()),
             format!("synchronous_standby_names: {e}"),
         );
     }
-    let nonneg = |v: &Option<S<f64>>, default: f64, what: &str| -> Res<f64> {
-        match v {
-            Some(x) if !(x.get_ref().is_finite() && *x.get_ref() >= 0.0) => {
-                Err(Diagnostic::at(path, text, x.span(), format!("{what} must be a number >= 0")))
-            }
-            Some(x) => Ok(*x.get_ref()),
-            None => Ok(default),
-        }
-    };
-    let amp = nonneg(&r.write_amplification, 2.0, "write_amplification")?;
-    if amp < 1.0 {
-        return err(
-            r.write_amplification.as_ref().map_or(0..0, |v| v.span()),
-            "write_amplification must be at least 1".into(),
-        );
-    }
+    let amp = range::WRITE_AMPLIFICATION.or(path, text, &r.write_amplification, 2.0)?;
     let mut phases = Vec::new();
     for p in &r.phases {
         let q = p.get_ref();
-        if q.for_.get_ref().0.is_zero() {
-            return err(q.for_.span(), "a phase's `for` must be greater than zero".into());
-        }
-        let slow = nonneg(&q.apply_slowdown, 1.0, "apply_slowdown")?;
-        if slow < 1.0 {
-            return err(
-                q.apply_slowdown.as_ref().map_or(0..0, |v| v.span()),
-                "apply_slowdown must be at least 1".into(),
-            );
-        }
+        let at = range::PHASE_AT.check(path, text, &q.at)?;
+        let len = range::PHASE_FOR.check(path, text, &q.for_)?;
         phases.push(PhaseSpec {
-            at: q.at.get_ref().0,
-            until: q.at.get_ref().0 + q.for_.get_ref().0,
-            extra_wal_bytes_per_s: q.extra_wal.as_ref().map_or(0, |v| v.get_ref().0),
-            apply_slowdown: slow,
+            at,
+            until: at + len,
+            extra_wal_bytes_per_s: crate::bounds::bandwidth_opt(&range::EXTRA_WAL, path, text, &q.extra_wal)?
+                .unwrap_or(0),
+            apply_slowdown: range::APPLY_SLOWDOWN.or(path, text, &q.apply_slowdown, 1.0)?,
         });
     }
     Ok(ClusterSpec {
         name: r.name.get_ref().clone(),
         synchronous_standby_names: names,
         synchronous_commit: level,
-        write_tps: nonneg(&r.write_tps, 1000.0, "write_tps")?,
-        bytes_per_commit: r.bytes_per_commit.as_ref().map_or(2048, |v| v.get_ref().0.max(1)),
+        write_tps: range::WRITE_TPS.or(path, text, &r.write_tps, 1000.0)?,
+        bytes_per_commit: crate::bounds::size_or(&range::BYTES_PER_COMMIT, path, text, &r.bytes_per_commit, 2048)?,
         write_amplification: amp,
-        client_timeout: r.client_timeout.as_ref().map_or(Duration::from_secs(30), |v| v.get_ref().0),
-        standby_read_tps: nonneg(&r.standby_read_tps, 0.0, "standby_read_tps")?,
+        client_timeout: range::CLIENT_TIMEOUT.or(path, text, &r.client_timeout, Duration::from_secs(30))?,
+        standby_read_tps: range::STANDBY_READ_TPS.or(path, text, &r.standby_read_tps, 0.0)?,
         phases,
         standby_of: None,
     })

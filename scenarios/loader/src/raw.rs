@@ -98,6 +98,33 @@ pub struct RawScenario {
     pub swarm: crate::swarm::RawSwarm,
 }
 
+/// The allowed ranges of this file's settings (see `crate::bounds`). A scenario lasts at most a
+/// week of simulated time; latencies are at least 1 us, since the engine's lookahead window is
+/// the shortest one.
+pub mod range {
+    use crate::bounds::{Bounds, DurBounds, days, hours, ms, secs, us};
+    pub const DURATION: DurBounds = DurBounds::new("scenario duration", ms(1), days(7));
+    pub const LATENCY: DurBounds = DurBounds::new("latency", us(1), secs(60));
+    pub const JITTER: DurBounds = DurBounds::new("jitter", ms(0), secs(60));
+    pub const FSYNC_LATENCY: DurBounds = DurBounds::new("fsync_latency", us(1), secs(60));
+    pub const FSYNC_JITTER: DurBounds = DurBounds::new("fsync_jitter", ms(0), secs(60));
+    /// Bytes per second (1 byte/s is the unit parser's own floor).
+    pub const BANDWIDTH: Bounds<u64> = Bounds::new("bandwidth (bytes/s)", 1, 1_000_000_000_000);
+    pub const PROBE_INTERVAL: DurBounds = DurBounds::new("probe interval", ms(1), hours(1));
+    pub const PROBE_TIMEOUT: DurBounds = DurBounds::new("probe timeout", us(1), days(1));
+    pub const PROBE_PAYLOAD: Bounds<u64> = Bounds::new("payload (bytes)", 0, 1_000_000_000);
+    pub const FSYNC_INTERVAL: DurBounds = DurBounds::new("fsync_interval", ms(1), hours(1));
+    // [[fault]]
+    pub const FAULT_AT: DurBounds = DurBounds::new("at", ms(0), days(7));
+    pub const FAULT_FOR: DurBounds = DurBounds::new("for", us(1), days(7));
+    pub const FAULT_UNTIL: DurBounds = DurBounds::new("until", us(1), days(7));
+    pub const EXTRA_LATENCY: DurBounds = DurBounds::new("extra_latency", ms(0), hours(1));
+    /// A flapping link or switch changes state twice a period: at most 2,000 times a second.
+    pub const PERIOD: DurBounds = DurBounds::new("period", ms(1), days(1));
+    pub const DOWN_FOR: DurBounds = DurBounds::new("down_for", us(1), days(1));
+    pub const SLOW_FACTOR: Bounds<f64> = Bounds::new("factor", 1.0, 1e6);
+}
+
 #[derive(Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct RawHeader {

@@ -120,19 +120,13 @@ pub(crate) fn patch(path: &str, text: &str, raw: &S<RawSpecPatch>) -> Res<SpecPa
             ),
         );
     }
-    let fail_interval = match &r.fail_interval {
-        Some(v) if v.get_ref().0.is_zero() => return err(v.span(), "failInterval must be greater than zero".into()),
-        v => v.as_ref().map(|v| v.get_ref().0),
-    };
-    let max_synchronous_standbys = match &r.max_synchronous_standbys {
-        Some(v) if *v.get_ref() < 1 => return err(v.span(), "maxSynchronousStandbys must be at least 1".into()),
-        v => v.as_ref().map(|v| *v.get_ref()),
-    };
+    // A patched key has the range it has in [stolon].
+    use crate::stack::range;
     let p = SpecPatch {
-        fail_interval,
+        fail_interval: range::FAIL_INTERVAL.opt(path, text, &r.fail_interval)?,
         synchronous_replication: r.synchronous_replication,
-        min_synchronous_standbys: r.min_synchronous_standbys.as_ref().map(|v| *v.get_ref()),
-        max_synchronous_standbys,
+        min_synchronous_standbys: range::MIN_SYNCHRONOUS_STANDBYS.opt(path, text, &r.min_synchronous_standbys)?,
+        max_synchronous_standbys: range::MAX_SYNCHRONOUS_STANDBYS.opt(path, text, &r.max_synchronous_standbys)?,
         max_standby_lag_bytes: r.max_standby_lag.as_ref().map(|v| *v.get_ref()),
     };
     if p == SpecPatch::default() {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::bounds::{Bounds, DurBounds, days, hours, ms, secs, us};
 use crate::diag::Diagnostic;
 use crate::model::NodeIdx;
 use crate::raw::{Dur, S};
@@ -28,6 +29,67 @@ pub struct RawStolon {
     pub use_pgrewind: Option<bool>,
     /// The sentinels' etcd session TTL (not a cluster-spec key: a sentinel flag in Stolon).
     pub sentinel_session_ttl: Option<S<Dur>>,
+}
+
+/// The allowed range of every setting of this file, next to the fields they check (see
+/// `crate::bounds`). Intervals that drive periodic work are at least 1 ms; timeouts at most a day.
+pub mod range {
+    use super::*;
+    pub const SLEEP_INTERVAL: DurBounds = DurBounds::new("sleepInterval", ms(1), hours(1));
+    pub const REQUEST_TIMEOUT: DurBounds = DurBounds::new("requestTimeout", ms(1), days(1));
+    pub const FAIL_INTERVAL: DurBounds = DurBounds::new("failInterval", ms(1), days(1));
+    pub const PROXY_CHECK_INTERVAL: DurBounds = DurBounds::new("proxyCheckInterval", ms(1), hours(1));
+    pub const PROXY_TIMEOUT: DurBounds = DurBounds::new("proxyTimeout", ms(1), days(1));
+    pub const MIN_SYNCHRONOUS_STANDBYS: Bounds<u32> = Bounds::new("minSynchronousStandbys", 0, 64);
+    pub const MAX_SYNCHRONOUS_STANDBYS: Bounds<u32> = Bounds::new("maxSynchronousStandbys", 1, 64);
+    pub const SENTINEL_SESSION_TTL: DurBounds = DurBounds::new("sentinelSessionTtl", secs(1), days(1));
+    // [haproxy]
+    pub const INTER: DurBounds = DurBounds::new("inter", ms(1), hours(1));
+    pub const FASTINTER: DurBounds = DurBounds::new("fastinter", ms(1), hours(1));
+    pub const DOWNINTER: DurBounds = DurBounds::new("downinter", ms(1), hours(1));
+    pub const RISE: Bounds<u32> = Bounds::new("rise", 1, 1000);
+    pub const FALL: Bounds<u32> = Bounds::new("fall", 1, 1000);
+    pub const TIMEOUT_CHECK: DurBounds = DurBounds::new("timeout_check", ms(1), days(1));
+    pub const TIMEOUT_CONNECT: DurBounds = DurBounds::new("timeout_connect", ms(1), days(1));
+    pub const TIMEOUT_CLIENT: DurBounds = DurBounds::new("timeout_client", ms(1), days(1));
+    pub const TIMEOUT_SERVER: DurBounds = DurBounds::new("timeout_server", ms(1), days(1));
+    pub const TIMEOUT_QUEUE: DurBounds = DurBounds::new("timeout_queue", ms(1), days(1));
+    pub const MAXCONN: Bounds<u32> = Bounds::new("maxconn", 0, 10_000_000);
+    pub const MAXQUEUE: Bounds<u32> = Bounds::new("maxqueue", 0, 10_000_000);
+    // [pgbouncer]
+    pub const PROCESSES: Bounds<u32> = Bounds::new("processes", 1, 256);
+    pub const CPU_PER_QUERY: DurBounds = DurBounds::new("cpu_per_query", us(1), secs(10));
+    pub const MAX_CLIENT_CONN: Bounds<u32> = Bounds::new("max_client_conn", 1, 10_000_000);
+    pub const DEFAULT_POOL_SIZE: Bounds<u32> = Bounds::new("default_pool_size", 1, 100_000);
+    pub const MIN_POOL_SIZE: Bounds<u32> = Bounds::new("min_pool_size", 0, 100_000);
+    pub const RESERVE_POOL_SIZE: Bounds<u32> = Bounds::new("reserve_pool_size", 0, 100_000);
+    pub const RESERVE_POOL_TIMEOUT: DurBounds = DurBounds::new("reserve_pool_timeout", ms(1), days(1));
+    pub const MAX_DB_CONNECTIONS: Bounds<u32> = Bounds::new("max_db_connections", 0, 1_000_000);
+    pub const QUERY_WAIT_TIMEOUT: DurBounds = DurBounds::new("query_wait_timeout", ms(1), days(1));
+    pub const SERVER_CONNECT_TIMEOUT: DurBounds = DurBounds::new("server_connect_timeout", ms(1), days(1));
+    pub const SERVER_LOGIN_RETRY: DurBounds = DurBounds::new("server_login_retry", ms(1), days(1));
+    pub const TENANT_MAX_CONN: Bounds<u32> = Bounds::new("tenant_max_conn", 0, 10_000_000);
+    // [workload]
+    pub const TICK: DurBounds = DurBounds::new("tick", ms(1), secs(60));
+    pub const START_AFTER: DurBounds = DurBounds::new("start_after", ms(0), days(7));
+    // [[tenant]]: rates up to 10 million a second and spikes up to 10,000 times keep every
+    // request counter far from u64's limit over the longest scenario.
+    pub const READ_RPS: Bounds<f64> = Bounds::new("read_rps", 0.0, 1e7);
+    pub const WRITE_RPS: Bounds<f64> = Bounds::new("write_rps", 0.0, 1e7);
+    pub const DIURNAL_AMPLITUDE: Bounds<f64> = Bounds::new("diurnal_amplitude", 0.0, 1.0);
+    pub const PEAK_HOUR: Bounds<f64> = Bounds::new("peak_hour", 0.0, 23.999);
+    pub const USERS: Bounds<u64> = Bounds::new("users", 1, 10_000_000_000);
+    pub const READ_AFTER_WRITE_WINDOW: DurBounds = DurBounds::new("read_after_write_window", ms(0), days(1));
+    pub const TIMEOUT: DurBounds = DurBounds::new("timeout", ms(1), days(1));
+    pub const MAX_RETRIES: Bounds<u32> = Bounds::new("max_retries", 0, 100);
+    pub const BACKOFF_BASE: DurBounds = DurBounds::new("backoff_base", ms(1), hours(1));
+    pub const BACKOFF_CAP: DurBounds = DurBounds::new("backoff_cap", ms(1), days(1));
+    pub const SPIKE_AT: DurBounds = DurBounds::new("a spike's `at`", ms(0), days(7));
+    pub const SPIKE_FOR: DurBounds = DurBounds::new("a spike's `for`", ms(1), days(7));
+    pub const SPIKE_FACTOR: Bounds<f64> = Bounds::new("factor", 0.0, 10_000.0);
+    /// All tenants' peak load together (`TenantSpec::peak_rps`), requests per second: over a
+    /// week that is 6e14 requests, far from any counter's limit, however many tenants there are.
+    pub const PEAK_RPS_TOTAL_MAX: f64 = 1e9;
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -262,6 +324,15 @@ pub enum RetrySpec {
     Backoff { base: Duration, cap: Duration, max_retries: u32, jitter: bool },
 }
 
+impl TenantSpec {
+    /// The most requests a second this tenant can send: both rates at the diurnal peak, times
+    /// its largest spike.
+    pub fn peak_rps(&self) -> f64 {
+        let spike = self.spikes.iter().map(|s| s.factor).fold(1.0, f64::max);
+        (self.read_rps + self.write_rps) * (1.0 + self.diurnal_amplitude) * spike
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct TenantSpec {
     pub name: String,
@@ -326,47 +397,40 @@ impl Cx<'_> {
     fn err<T>(&self, span: std::ops::Range<usize>, msg: impl Into<String>) -> Res<T> {
         Err(Diagnostic::at(self.path, self.text, span, msg))
     }
-    fn pos(&self, v: &Option<S<Dur>>, default: Duration, what: &str) -> Res<Duration> {
-        crate::components::positive_or(self.path, self.text, v, default, what)
+    fn pos(&self, v: &Option<S<Dur>>, default: Duration, b: DurBounds) -> Res<Duration> {
+        b.or(self.path, self.text, v, default)
     }
-    fn at_least(&self, v: &Option<S<u32>>, default: u32, min: u32, what: &str) -> Res<u32> {
-        match v {
-            Some(x) if *x.get_ref() < min => self.err(x.span(), format!("{what} must be at least {min}")),
-            Some(x) => Ok(*x.get_ref()),
-            None => Ok(default),
-        }
+    fn opt(&self, v: &Option<S<Dur>>, b: DurBounds) -> Res<Option<Duration>> {
+        b.opt(self.path, self.text, v)
     }
-    fn nonneg(&self, v: &Option<S<f64>>, default: f64, what: &str) -> Res<f64> {
-        match v {
-            Some(x) if !(x.get_ref().is_finite() && *x.get_ref() >= 0.0) => {
-                self.err(x.span(), format!("{what} must be a number >= 0"))
-            }
-            Some(x) => Ok(*x.get_ref()),
-            None => Ok(default),
-        }
+    fn count<T: crate::bounds::Value<Raw = T>>(&self, v: &Option<S<T>>, default: T, b: Bounds<T>) -> Res<T> {
+        b.or(self.path, self.text, v, default)
     }
 }
 
 pub(crate) fn stolon(cx: &Cx<'_>, r: &RawStolon) -> Res<StolonSpec> {
     let d = StolonSpec::default();
-    let min_sync = cx.at_least(&r.min_synchronous_standbys, d.min_synchronous_standbys, 0, "minSynchronousStandbys")?;
-    let max_sync = cx.at_least(&r.max_synchronous_standbys, d.max_synchronous_standbys, 1, "maxSynchronousStandbys")?;
+    let min_sync =
+        cx.count(&r.min_synchronous_standbys, d.min_synchronous_standbys, range::MIN_SYNCHRONOUS_STANDBYS)?;
+    let max_sync =
+        cx.count(&r.max_synchronous_standbys, d.max_synchronous_standbys, range::MAX_SYNCHRONOUS_STANDBYS)?;
     if min_sync > max_sync {
         let span = r.min_synchronous_standbys.as_ref().map_or(0..0, |v| v.span());
         return cx
             .err(span, format!("minSynchronousStandbys ({min_sync}) exceeds maxSynchronousStandbys ({max_sync})"));
     }
-    let ttl = cx.pos(&r.sentinel_session_ttl, Duration::from_secs(d.sentinel_session_ttl_s), "sentinelSessionTtl")?;
+    let ttl =
+        cx.pos(&r.sentinel_session_ttl, Duration::from_secs(d.sentinel_session_ttl_s), range::SENTINEL_SESSION_TTL)?;
     if ttl.subsec_nanos() != 0 {
         let span = r.sentinel_session_ttl.as_ref().map_or(0..0, |v| v.span());
         return cx.err(span, "sentinelSessionTtl must be a whole number of seconds");
     }
     Ok(StolonSpec {
-        sleep_interval: cx.pos(&r.sleep_interval, d.sleep_interval, "sleepInterval")?,
-        request_timeout: cx.pos(&r.request_timeout, d.request_timeout, "requestTimeout")?,
-        fail_interval: cx.pos(&r.fail_interval, d.fail_interval, "failInterval")?,
-        proxy_check_interval: cx.pos(&r.proxy_check_interval, d.proxy_check_interval, "proxyCheckInterval")?,
-        proxy_timeout: cx.pos(&r.proxy_timeout, d.proxy_timeout, "proxyTimeout")?,
+        sleep_interval: cx.pos(&r.sleep_interval, d.sleep_interval, range::SLEEP_INTERVAL)?,
+        request_timeout: cx.pos(&r.request_timeout, d.request_timeout, range::REQUEST_TIMEOUT)?,
+        fail_interval: cx.pos(&r.fail_interval, d.fail_interval, range::FAIL_INTERVAL)?,
+        proxy_check_interval: cx.pos(&r.proxy_check_interval, d.proxy_check_interval, range::PROXY_CHECK_INTERVAL)?,
+        proxy_timeout: cx.pos(&r.proxy_timeout, d.proxy_timeout, range::PROXY_TIMEOUT)?,
         synchronous_replication: r.synchronous_replication.unwrap_or(d.synchronous_replication),
         min_synchronous_standbys: min_sync,
         max_synchronous_standbys: max_sync,
@@ -388,24 +452,21 @@ fn one_of(cx: &Cx<'_>, v: &Option<S<String>>, default: &str, allowed: &[&str], w
 
 pub(crate) fn haproxy(cx: &Cx<'_>, r: &RawHaproxy) -> Res<HaproxySpec> {
     let d = HaproxySpec::default();
-    let opt = |v: &Option<S<Dur>>, what: &str| -> Res<Option<Duration>> {
-        v.as_ref().map(|x| cx.pos(&Some(x.clone()), Duration::ZERO, what)).transpose()
-    };
     let on_down = one_of(cx, &r.on_marked_down, "", &["shutdown-sessions"], "on_marked_down")?;
     Ok(HaproxySpec {
         balance: one_of(cx, &r.balance, &d.balance, &["roundrobin", "leastconn", "first"], "balance")?,
-        inter: cx.pos(&r.inter, d.inter, "inter")?,
-        fastinter: opt(&r.fastinter, "fastinter")?,
-        downinter: opt(&r.downinter, "downinter")?,
-        rise: cx.at_least(&r.rise, d.rise, 1, "rise")?,
-        fall: cx.at_least(&r.fall, d.fall, 1, "fall")?,
-        timeout_check: opt(&r.timeout_check, "timeout_check")?,
-        timeout_connect: cx.pos(&r.timeout_connect, d.timeout_connect, "timeout_connect")?,
-        timeout_client: cx.pos(&r.timeout_client, d.timeout_client, "timeout_client")?,
-        timeout_server: cx.pos(&r.timeout_server, d.timeout_server, "timeout_server")?,
-        timeout_queue: cx.pos(&r.timeout_queue, d.timeout_queue, "timeout_queue")?,
-        maxconn: cx.at_least(&r.maxconn, d.maxconn, 0, "maxconn")?,
-        maxqueue: cx.at_least(&r.maxqueue, d.maxqueue, 0, "maxqueue")?,
+        inter: cx.pos(&r.inter, d.inter, range::INTER)?,
+        fastinter: cx.opt(&r.fastinter, range::FASTINTER)?,
+        downinter: cx.opt(&r.downinter, range::DOWNINTER)?,
+        rise: cx.count(&r.rise, d.rise, range::RISE)?,
+        fall: cx.count(&r.fall, d.fall, range::FALL)?,
+        timeout_check: cx.opt(&r.timeout_check, range::TIMEOUT_CHECK)?,
+        timeout_connect: cx.pos(&r.timeout_connect, d.timeout_connect, range::TIMEOUT_CONNECT)?,
+        timeout_client: cx.pos(&r.timeout_client, d.timeout_client, range::TIMEOUT_CLIENT)?,
+        timeout_server: cx.pos(&r.timeout_server, d.timeout_server, range::TIMEOUT_SERVER)?,
+        timeout_queue: cx.pos(&r.timeout_queue, d.timeout_queue, range::TIMEOUT_QUEUE)?,
+        maxconn: cx.count(&r.maxconn, d.maxconn, range::MAXCONN)?,
+        maxqueue: cx.count(&r.maxqueue, d.maxqueue, range::MAXQUEUE)?,
         shutdown_sessions: on_down == "shutdown-sessions",
     })
 }
@@ -413,23 +474,23 @@ pub(crate) fn haproxy(cx: &Cx<'_>, r: &RawHaproxy) -> Res<HaproxySpec> {
 pub(crate) fn pgbouncer(cx: &Cx<'_>, r: &RawPgbouncer) -> Res<PgbouncerSpec> {
     let d = PgbouncerSpec::default();
     Ok(PgbouncerSpec {
-        processes: cx.at_least(&r.processes, d.processes, 1, "processes")?,
-        cpu_per_query: cx.pos(&r.cpu_per_query, d.cpu_per_query, "cpu_per_query")?,
+        processes: cx.count(&r.processes, d.processes, range::PROCESSES)?,
+        cpu_per_query: cx.pos(&r.cpu_per_query, d.cpu_per_query, range::CPU_PER_QUERY)?,
         pool_mode: one_of(cx, &r.pool_mode, &d.pool_mode, &["session", "transaction", "statement"], "pool_mode")?,
-        max_client_conn: cx.at_least(&r.max_client_conn, d.max_client_conn, 1, "max_client_conn")?,
-        default_pool_size: cx.at_least(&r.default_pool_size, d.default_pool_size, 1, "default_pool_size")?,
-        min_pool_size: cx.at_least(&r.min_pool_size, d.min_pool_size, 0, "min_pool_size")?,
-        reserve_pool_size: cx.at_least(&r.reserve_pool_size, d.reserve_pool_size, 0, "reserve_pool_size")?,
-        reserve_pool_timeout: cx.pos(&r.reserve_pool_timeout, d.reserve_pool_timeout, "reserve_pool_timeout")?,
-        max_db_connections: cx.at_least(&r.max_db_connections, d.max_db_connections, 0, "max_db_connections")?,
-        query_wait_timeout: cx.pos(&r.query_wait_timeout, d.query_wait_timeout, "query_wait_timeout")?,
+        max_client_conn: cx.count(&r.max_client_conn, d.max_client_conn, range::MAX_CLIENT_CONN)?,
+        default_pool_size: cx.count(&r.default_pool_size, d.default_pool_size, range::DEFAULT_POOL_SIZE)?,
+        min_pool_size: cx.count(&r.min_pool_size, d.min_pool_size, range::MIN_POOL_SIZE)?,
+        reserve_pool_size: cx.count(&r.reserve_pool_size, d.reserve_pool_size, range::RESERVE_POOL_SIZE)?,
+        reserve_pool_timeout: cx.pos(&r.reserve_pool_timeout, d.reserve_pool_timeout, range::RESERVE_POOL_TIMEOUT)?,
+        max_db_connections: cx.count(&r.max_db_connections, d.max_db_connections, range::MAX_DB_CONNECTIONS)?,
+        query_wait_timeout: cx.pos(&r.query_wait_timeout, d.query_wait_timeout, range::QUERY_WAIT_TIMEOUT)?,
         server_connect_timeout: cx.pos(
             &r.server_connect_timeout,
             d.server_connect_timeout,
-            "server_connect_timeout",
+            range::SERVER_CONNECT_TIMEOUT,
         )?,
-        server_login_retry: cx.pos(&r.server_login_retry, d.server_login_retry, "server_login_retry")?,
-        tenant_max_conn: cx.at_least(&r.tenant_max_conn, d.tenant_max_conn, 0, "tenant_max_conn")?,
+        server_login_retry: cx.pos(&r.server_login_retry, d.server_login_retry, range::SERVER_LOGIN_RETRY)?,
+        tenant_max_conn: cx.count(&r.tenant_max_conn, d.tenant_max_conn, range::TENANT_MAX_CONN)?,
         tenant_adaptive_limit: r.tenant_adaptive_limit.unwrap_or(false),
     })
 }
@@ -444,28 +505,22 @@ pub(crate) fn workload(cx: &Cx<'_>, r: &RawWorkload) -> Res<WorkloadSpec> {
         None => d.slo,
     };
     Ok(WorkloadSpec {
-        tick: cx.pos(&r.tick, d.tick, "tick")?,
+        tick: cx.pos(&r.tick, d.tick, range::TICK)?,
         slo,
-        start_after: r.start_after.as_ref().map_or(d.start_after, |v| v.get_ref().0),
+        start_after: cx.pos(&r.start_after, d.start_after, range::START_AFTER)?,
     })
 }
 
 pub(crate) fn tenant(cx: &Cx<'_>, r: &RawTenant) -> Res<TenantSpec> {
-    let amp = cx.nonneg(&r.diurnal_amplitude, 0.0, "diurnal_amplitude")?;
-    if amp > 1.0 {
-        return cx.err(r.diurnal_amplitude.as_ref().map_or(0..0, |v| v.span()), "diurnal_amplitude must be at most 1");
-    }
-    let peak = cx.nonneg(&r.peak_hour, 14.0, "peak_hour")?;
-    if peak >= 24.0 {
-        return cx.err(r.peak_hour.as_ref().map_or(0..0, |v| v.span()), "peak_hour must be below 24");
-    }
-    let max_retries = r.max_retries.as_ref().map_or(3, |v| *v.get_ref());
+    let amp = cx.count(&r.diurnal_amplitude, 0.0, range::DIURNAL_AMPLITUDE)?;
+    let peak = cx.count(&r.peak_hour, 14.0, range::PEAK_HOUR)?;
+    let max_retries = cx.count(&r.max_retries, 3, range::MAX_RETRIES)?;
     let retry = match one_of(cx, &r.retry, "none", &["none", "immediate", "backoff"], "retry policy")?.as_str() {
         "none" => RetrySpec::None,
         "immediate" => RetrySpec::Immediate { max_retries },
         _ => {
-            let base = cx.pos(&r.backoff_base, Duration::from_millis(100), "backoff_base")?;
-            let cap = cx.pos(&r.backoff_cap, Duration::from_secs(10), "backoff_cap")?;
+            let base = cx.pos(&r.backoff_base, Duration::from_millis(100), range::BACKOFF_BASE)?;
+            let cap = cx.pos(&r.backoff_cap, Duration::from_secs(10), range::BACKOFF_CAP)?;
             if cap < base {
                 return cx.err(r.backoff_cap.as_ref().map_or(0..0, |v| v.span()), "backoff_cap is below backoff_base");
             }
@@ -475,24 +530,21 @@ pub(crate) fn tenant(cx: &Cx<'_>, r: &RawTenant) -> Res<TenantSpec> {
     let mut spikes = Vec::new();
     for s in &r.spikes {
         let s = s.get_ref();
-        let len = cx.pos(&Some(s.for_.clone()), Duration::ZERO, "a spike's `for`")?;
-        let factor = cx.nonneg(&Some(s.factor.clone()), 1.0, "factor")?;
-        spikes.push(SpikeSpec { at: s.at.get_ref().0, until: s.at.get_ref().0 + len, factor });
+        let at = range::SPIKE_AT.check(cx.path, cx.text, &s.at)?;
+        let len = range::SPIKE_FOR.check(cx.path, cx.text, &s.for_)?;
+        let factor = range::SPIKE_FACTOR.check(cx.path, cx.text, &s.factor)?;
+        spikes.push(SpikeSpec { at, until: at + len, factor });
     }
-    let users = match &r.users {
-        Some(u) if *u.get_ref() == 0 => return cx.err(u.span(), "users must be at least 1"),
-        Some(u) => *u.get_ref(),
-        None => 10_000,
-    };
+    let users = cx.count(&r.users, 10_000, range::USERS)?;
     Ok(TenantSpec {
         name: r.name.get_ref().clone(),
-        read_rps: cx.nonneg(&r.read_rps, 0.0, "read_rps")?,
-        write_rps: cx.nonneg(&r.write_rps, 0.0, "write_rps")?,
+        read_rps: cx.count(&r.read_rps, 0.0, range::READ_RPS)?,
+        write_rps: cx.count(&r.write_rps, 0.0, range::WRITE_RPS)?,
         diurnal_amplitude: amp,
         peak_hour: peak,
         users,
-        read_after_write_window: r.read_after_write_window.as_ref().map_or(Duration::ZERO, |v| v.get_ref().0),
-        timeout: cx.pos(&r.timeout, Duration::from_secs(30), "timeout")?,
+        read_after_write_window: cx.pos(&r.read_after_write_window, Duration::ZERO, range::READ_AFTER_WRITE_WINDOW)?,
+        timeout: cx.pos(&r.timeout, Duration::from_secs(30), range::TIMEOUT)?,
         retry,
         spikes,
     })

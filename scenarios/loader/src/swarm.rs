@@ -19,6 +19,10 @@ pub struct RawSwarm {
     pub standby_then_primary: Option<bool>,
 }
 
+/// How long the stack may take to converge after the last heal.
+pub const LIVENESS_BOUND: crate::bounds::DurBounds =
+    crate::bounds::DurBounds::new("liveness_bound", crate::bounds::ms(1), crate::bounds::days(1));
+
 /// Fault kinds a swarm draws unless `[swarm] kinds` says otherwise. Left out: `disk-errors` and
 /// `disk-full`. A failed fsync halts an etcd member and PANICs a PostgreSQL server until the
 /// process is restarted, and nothing in the simulated stack restarts it (no systemd), so after
@@ -108,8 +112,7 @@ pub(crate) fn swarm(path: &str, text: &str, raw: &RawSwarm) -> Res<SwarmSpec> {
         None => d.kinds,
     };
     let liveness_bound = match &raw.liveness_bound {
-        Some(v) if v.get_ref().0.is_zero() => return err(v.span(), "liveness_bound must be greater than zero".into()),
-        Some(v) => Some(v.get_ref().0),
+        Some(v) => Some(LIVENESS_BOUND.check(path, text, v)?),
         None => None,
     };
     Ok(SwarmSpec {

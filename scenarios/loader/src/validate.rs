@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::time::Duration;
 
-use crate::diag::Diagnostic;
+use crate::diag::{Diagnostic, LineIndex};
 use crate::model::*;
 use crate::raw::*;
 
@@ -14,6 +14,7 @@ type Res<T> = Result<T, Diagnostic>;
 struct Cx<'a> {
     path: &'a str,
     text: &'a str,
+    lines: &'a LineIndex,
 }
 
 impl Cx<'_> {
@@ -21,7 +22,7 @@ impl Cx<'_> {
         Err(Diagnostic::at(self.path, self.text, span, msg))
     }
     fn line_of(&self, span: &Range<usize>) -> usize {
-        self.text[..span.start.min(self.text.len())].matches('\n').count() + 1
+        self.lines.line_of(span.start)
     }
     fn ratio(&self, v: &S<f64>, what: &str) -> Res<f64> {
         let x = *v.get_ref();
@@ -29,12 +30,6 @@ impl Cx<'_> {
             return self.err(v.span(), format!("{what} must be between 0 and 1, got {x}"));
         }
         Ok(x)
-    }
-    fn positive(&self, d: &S<Dur>, what: &str) -> Res<Duration> {
-        if d.get_ref().0.is_zero() {
-            return self.err(d.span(), format!("{what} must be greater than zero"));
-        }
-        Ok(d.get_ref().0)
     }
     fn name(&self, n: &S<String>, what: &str) -> Res<String> {
         let s = n.get_ref();
@@ -74,18 +69,23 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
 }
 
 pub fn parse_str(path: &str, text: &str) -> Res<Scenario> {
-    let cx = Cx { path, text };
+    let lines = LineIndex::new(text);
+    let cx = Cx { path, text, lines: &lines };
     let raw: RawScenario = match toml::from_str(text) {
         Ok(raw) => raw,
         Err(e) => {
             let msg = crate::lint::suggest_in_toml_message(e.message().trim().to_string());
             return Err(match e.span() {
-                // A missing top-level table is reported with the document's empty span: no place in the file.
-                Some(span) if span.is_empty() && span.start == 0 && msg.starts_with("missing field") => {
-                    Diagnostic::whole_file(path, msg)
-                }
+                // A missing top-level table is reported with the document's empty span: shown at
+                // the top of the file, where the table belongs.
+                Some(span) if span.is_empty() && span.start == 0 && msg.starts_with("missing field") => Diagnostic::at(
+                    path,
+                    text,
+                    0..0,
+                    format!("{msg}: a scenario starts with [scenario] (name, duration)"),
+                ),
                 Some(span) => Diagnostic::at(path, text, span, msg),
-                None => Diagnostic::whole_file(path, msg),
+                None => Diagnostic::at(path, text, 0..0, msg),
             });
         }
     };
@@ -97,7 +97,7 @@ fn build(cx: &Cx<'_>, raw: RawScenario) -> Res<Scenario> {
     if header.name.get_ref().trim().is_empty() {
         return cx.err(header.name.span(), "scenario name must not be empty");
     }
-    let duration = cx.positive(&header.duration, "scenario duration")?;
+    let duration = range::DURATION.check(cx.path, cx.text, &header.duration)?;
 
     let network = network_defaults(cx, &raw.network)?;
     let global_disk = disk_spec(cx, &raw.disk, &DiskSpec::default())?;
@@ -210,11 +210,25 @@ fn build(cx: &Cx<'_>, raw: RawScenario) -> Res<Scenario> {
     let pgbouncer = crate::stack::pgbouncer(&scx, &raw.pgbouncer)?;
     let workload = crate::stack::workload(&scx, &raw.workload)?;
     let mut tenants: Vec<crate::TenantSpec> = Vec::new();
+    let mut tenant_names = std::collections::BTreeSet::new();
+    let mut peak_rps_total = 0.0;
     for t in &raw.tenants {
         let spec = crate::stack::tenant(&scx, t.get_ref())?;
         let name = cx.name(&t.get_ref().name, "tenant")?;
-        if tenants.iter().any(|x| x.name == name) {
+        if !tenant_names.insert(name.clone()) {
             return cx.err(t.get_ref().name.span(), format!("tenant {name:?} is defined twice"));
+        }
+        peak_rps_total += spec.peak_rps();
+        let max = crate::stack::range::PEAK_RPS_TOTAL_MAX;
+        if peak_rps_total > max {
+            return cx.err(
+                t.get_ref().name.span(),
+                format!(
+                    "with tenant {name:?} the tenants' peak load reaches {peak_rps_total:.0} requests/s \
+                     ((read_rps + write_rps) x (1 + diurnal_amplitude) x the largest spike factor, summed); \
+                     at most {max:.0} in all"
+                ),
+            );
         }
         tenants.push(spec);
     }
@@ -237,7 +251,7 @@ fn build(cx: &Cx<'_>, raw: RawScenario) -> Res<Scenario> {
     let etcd = crate::components::etcd(cx.path, cx.text, &raw.etcd)?;
     let etcd_writer = crate::components::writer(cx.path, cx.text, &raw.etcd_writer)?;
     let etcd_elector = crate::components::elector(cx.path, cx.text, &raw.etcd_elector)?;
-    let sim = crate::SimSwitches { check_quorum: raw.sim.check_quorum.unwrap_or(true) };
+    let sim = crate::components::sim_switches(cx.path, cx.text, &raw.sim)?;
     let cluster_names: Vec<String> = pg_clusters.iter().map(|c| c.name.clone()).collect();
     let managed: Vec<bool> = (0..pg_clusters.len())
         .map(|c| nodes.iter().any(|n| n.stack == Some(crate::StackRole::Sentinel { cluster: c })))
@@ -255,6 +269,7 @@ fn build(cx: &Cx<'_>, raw: RawScenario) -> Res<Scenario> {
             crate::components::action(
                 cx.path,
                 cx.text,
+                cx.lines,
                 a,
                 &action_names,
                 |i| nodes[i].kind == NodeKind::Etcd,
@@ -372,7 +387,9 @@ fn pg_clusters(cx: &Cx<'_>, raw: &RawScenario, nodes: &mut [Node]) -> Res<Vec<cr
             }
             None => None,
         };
-        let apply_bytes_per_s = spec.apply_rate.as_ref().map_or(200_000_000, |a| a.get_ref().0);
+        let apply_bytes_per_s =
+            crate::bounds::bandwidth_opt(&crate::postgres::range::APPLY_RATE, cx.path, cx.text, &spec.apply_rate)?
+                .unwrap_or(200_000_000);
         nodes[i].pg = Some(crate::PgNodeSpec {
             cluster,
             upstream,
@@ -382,6 +399,12 @@ fn pg_clusters(cx: &Cx<'_>, raw: &RawScenario, nodes: &mut [Node]) -> Res<Vec<cr
         });
     }
     let cluster_of = |j: u32| nodes[j as usize].pg.as_ref().map(|q| q.cluster);
+    // Where a cluster's error is shown: its [[pg_cluster]] name, or for the implicit "main"
+    // cluster the first postgres node's name.
+    let cluster_span = |c: usize| match raw.pg_clusters.get(c) {
+        Some(rc) => rc.get_ref().name.span(),
+        None => raw.nodes[pg[0]].get_ref().name.span(),
+    };
     for (c, spec) in clusters.iter().enumerate() {
         // A standby cluster's leader streams from the primary cluster instead.
         let primaries = pg
@@ -397,23 +420,23 @@ fn pg_clusters(cx: &Cx<'_>, raw: &RawScenario, nodes: &mut [Node]) -> Res<Vec<cr
             })
             .count();
         if spec.standby_of.is_some() && primaries != 1 {
-            return Err(Diagnostic::whole_file(
-                cx.path,
+            return cx.err(
+                cluster_span(c),
                 format!(
                     "standby pg_cluster {:?} needs exactly one postgres node streaming from its primary cluster \
                      (its standby leader), has {primaries}",
                     spec.name
                 ),
-            ));
+            );
         }
         if spec.standby_of.is_none() && primaries != 1 {
-            return Err(Diagnostic::whole_file(
-                cx.path,
+            return cx.err(
+                cluster_span(c),
                 format!(
                     "pg_cluster {:?} needs exactly one postgres node without `upstream` (its primary), has {primaries}",
                     spec.name
                 ),
-            ));
+            );
         }
     }
     for &i in &pg {
@@ -422,10 +445,11 @@ fn pg_clusters(cx: &Cx<'_>, raw: &RawScenario, nodes: &mut [Node]) -> Res<Vec<cr
             && nodes[u as usize].pg.as_ref().is_some_and(|q| q.cluster != p.cluster)
             && clusters[p.cluster].standby_of != nodes[u as usize].pg.as_ref().map(|q| q.cluster)
         {
-            return Err(Diagnostic::whole_file(
-                cx.path,
-                format!("{} streams from {} in another pg_cluster", nodes[i].name, nodes[u as usize].name),
-            ));
+            // The node's `upstream` (set, since it names the other cluster's server).
+            let span = raw.nodes[i].get_ref().postgres.as_ref().and_then(|p| p.get_ref().upstream.as_ref());
+            let span = span.map_or_else(|| raw.nodes[i].get_ref().name.span(), |u| u.span());
+            return cx
+                .err(span, format!("{} streams from {} in another pg_cluster", nodes[i].name, nodes[u as usize].name));
         }
     }
     Ok(clusters)
@@ -442,10 +466,11 @@ pub(crate) struct Topo<'a> {
 pub(crate) struct FaultCx<'a> {
     pub path: &'a str,
     pub text: &'a str,
+    pub lines: &'a LineIndex,
 }
 
 fn cx_ref<'a>(cx: &Cx<'a>) -> FaultCx<'a> {
-    FaultCx { path: cx.path, text: cx.text }
+    FaultCx { path: cx.path, text: cx.text, lines: cx.lines }
 }
 
 impl FaultCx<'_> {
@@ -453,49 +478,36 @@ impl FaultCx<'_> {
         Err(Diagnostic::at(self.path, self.text, span, msg))
     }
     pub fn line_of(&self, span: &Range<usize>) -> usize {
-        Cx { path: self.path, text: self.text }.line_of(span)
+        Cx { path: self.path, text: self.text, lines: self.lines }.line_of(span)
     }
     pub fn ratio(&self, v: &S<f64>, what: &str) -> Res<f64> {
-        Cx { path: self.path, text: self.text }.ratio(v, what)
-    }
-    pub fn positive(&self, d: &S<Dur>, what: &str) -> Res<Duration> {
-        Cx { path: self.path, text: self.text }.positive(d, what)
+        Cx { path: self.path, text: self.text, lines: self.lines }.ratio(v, what)
     }
     pub fn lookup(&self, table: &[String], n: &S<String>, what: &str) -> Res<usize> {
-        lookup(&Cx { path: self.path, text: self.text }, table, n, what)
+        lookup(&Cx { path: self.path, text: self.text, lines: self.lines }, table, n, what)
     }
 }
 
 fn network_defaults(cx: &Cx<'_>, n: &RawNetwork) -> Res<NetworkDefaults> {
     let d = NetworkDefaults::default();
-    let lat = |v: &Option<S<Dur>>, what: &str, default| -> Res<Duration> {
-        match v {
-            // Zero latency would leave the engine no lookahead window.
-            Some(v) => cx.positive(v, what),
-            None => Ok(default),
-        }
-    };
+    // Zero latency would leave the engine no lookahead window.
+    let lat = |v: &Option<S<Dur>>, default| range::LATENCY.or(cx.path, cx.text, v, default);
     Ok(NetworkDefaults {
-        switch_latency: lat(&n.switch_latency, "switch_latency", d.switch_latency)?,
-        region_latency: lat(&n.region_latency, "region_latency", d.region_latency)?,
-        jitter: n.jitter.as_ref().map_or(d.jitter, |j| j.get_ref().0),
+        switch_latency: lat(&n.switch_latency, d.switch_latency)?,
+        region_latency: lat(&n.region_latency, d.region_latency)?,
+        jitter: range::JITTER.or(cx.path, cx.text, &n.jitter, d.jitter)?,
         loss_ratio: n.loss_ratio.as_ref().map(|l| cx.ratio(l, "loss_ratio")).transpose()?.unwrap_or(0.0),
     })
 }
 
 fn disk_spec(cx: &Cx<'_>, d: &RawDisk, base: &DiskSpec) -> Res<DiskSpec> {
+    let (path, text) = (cx.path, cx.text);
+    let bandwidth = |v: &Option<S<Bandwidth>>| crate::bounds::bandwidth_opt(&range::BANDWIDTH, path, text, v);
     Ok(DiskSpec {
-        fsync_latency: d.fsync_latency.as_ref().map_or(base.fsync_latency, |v| v.get_ref().0),
-        fsync_jitter: d.fsync_jitter.as_ref().map_or(base.fsync_jitter, |v| v.get_ref().0),
-        read_bytes_per_s: d.read_throughput.as_ref().map_or(base.read_bytes_per_s, |v| v.get_ref().0),
-        write_bytes_per_s: d.write_throughput.as_ref().map_or(base.write_bytes_per_s, |v| v.get_ref().0),
-    })
-    .and_then(|spec| {
-        if spec.fsync_latency.is_zero() {
-            let span = d.fsync_latency.as_ref().map_or(0..0, |v| v.span());
-            return cx.err(span, "fsync_latency must be greater than zero");
-        }
-        Ok(spec)
+        fsync_latency: range::FSYNC_LATENCY.or(path, text, &d.fsync_latency, base.fsync_latency)?,
+        fsync_jitter: range::FSYNC_JITTER.or(path, text, &d.fsync_jitter, base.fsync_jitter)?,
+        read_bytes_per_s: bandwidth(&d.read_throughput)?.unwrap_or(base.read_bytes_per_s),
+        write_bytes_per_s: bandwidth(&d.write_throughput)?.unwrap_or(base.write_bytes_per_s),
     })
 }
 
@@ -528,10 +540,10 @@ fn region_links(
         out.push(RegionLink {
             a,
             b,
-            latency: cx.positive(&l.latency, "latency")?,
-            jitter: l.jitter.as_ref().map_or(Duration::ZERO, |j| j.get_ref().0),
+            latency: range::LATENCY.check(cx.path, cx.text, &l.latency)?,
+            jitter: range::JITTER.or(cx.path, cx.text, &l.jitter, Duration::ZERO)?,
             loss_ratio: l.loss_ratio.as_ref().map(|v| cx.ratio(v, "loss_ratio")).transpose()?.unwrap_or(0.0),
-            bandwidth_bytes_per_s: l.bandwidth.as_ref().map(|b| b.get_ref().0),
+            bandwidth_bytes_per_s: crate::bounds::bandwidth_opt(&range::BANDWIDTH, cx.path, cx.text, &l.bandwidth)?,
         });
     }
     for a in 0..regions.len() {
@@ -572,16 +584,13 @@ fn node_links(cx: &Cx<'_>, raw: &[S<RawLink>], nodes: &[String]) -> Res<Vec<Link
                 return cx.err(span, "a [[link]] takes either between = [a, b] or both from and to");
             }
         };
-        if let Some(lat) = &l.latency {
-            cx.positive(lat, "latency")?;
-        }
         let link = Link {
             from: from as NodeIdx,
             to: to as NodeIdx,
-            latency: l.latency.as_ref().map(|v| v.get_ref().0),
-            jitter: l.jitter.as_ref().map(|v| v.get_ref().0),
+            latency: range::LATENCY.opt(cx.path, cx.text, &l.latency)?,
+            jitter: range::JITTER.opt(cx.path, cx.text, &l.jitter)?,
             loss_ratio: l.loss_ratio.as_ref().map(|v| cx.ratio(v, "loss_ratio")).transpose()?.unwrap_or(0.0),
-            bandwidth_bytes_per_s: l.bandwidth.as_ref().map(|b| b.get_ref().0),
+            bandwidth_bytes_per_s: crate::bounds::bandwidth_opt(&range::BANDWIDTH, cx.path, cx.text, &l.bandwidth)?,
         };
         if both {
             out.push(Link { from: link.to, to: link.from, ..link.clone() });
@@ -594,17 +603,17 @@ fn node_links(cx: &Cx<'_>, raw: &[S<RawLink>], nodes: &[String]) -> Res<Vec<Link
 fn probe_spec(cx: &Cx<'_>, raw: Option<&RawProbe>) -> Res<ProbeSpec> {
     let d = ProbeSpec::default();
     let Some(p) = raw else { return Ok(d) };
-    let interval = p.interval.as_ref().map(|v| cx.positive(v, "probe interval")).transpose()?.unwrap_or(d.interval);
-    let timeout = p.timeout.as_ref().map_or(d.timeout, |v| v.get_ref().0);
+    let interval = range::PROBE_INTERVAL.or(cx.path, cx.text, &p.interval, d.interval)?;
+    let timeout = range::PROBE_TIMEOUT.or(cx.path, cx.text, &p.timeout, d.timeout)?;
     if timeout < interval / 2 {
         let span = p.timeout.as_ref().or(p.interval.as_ref()).map_or(0..0, |v| v.span());
         return cx.err(span, "probe timeout must be at least half the probe interval");
     }
-    let fsync_interval = p.fsync_interval.as_ref().map(|v| cx.positive(v, "fsync_interval")).transpose()?;
+    let fsync_interval = range::FSYNC_INTERVAL.opt(cx.path, cx.text, &p.fsync_interval)?;
     Ok(ProbeSpec {
         interval,
         timeout,
-        payload_bytes: p.payload.as_ref().map_or(d.payload_bytes, |v| v.get_ref().0),
+        payload_bytes: crate::bounds::size_or(&range::PROBE_PAYLOAD, cx.path, cx.text, &p.payload, d.payload_bytes)?,
         fsync_interval,
     })
 }
@@ -659,25 +668,27 @@ fn assertion(cx: &Cx<'_>, a: &S<RawAssert>) -> Res<Assertion> {
     })
 }
 
-/// Ids are unique, and an `if` names an assertion above it (so conditions cannot loop).
+/// Ids are unique, and an `if` names an assertion above it (so conditions cannot loop). The ids
+/// seen so far are kept in a set: scanning the earlier ones for each assertion was quadratic.
 fn assertion_links(cx: &Cx<'_>, asserts: &[S<RawAssert>]) -> Res<()> {
-    for (i, a) in asserts.iter().enumerate() {
+    let mut above: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+    for a in asserts {
         let a = a.get_ref();
-        let earlier = || asserts[..i].iter().filter_map(|b| b.get_ref().id.as_ref());
-        if let Some(id) = &a.id
-            && earlier().any(|e| e.get_ref() == id.get_ref())
-        {
-            return cx.err(id.span(), format!("assertion id {:?} is used twice", id.get_ref()));
-        }
         if let Some(given) = &a.given
-            && !earlier().any(|e| e.get_ref() == given.get_ref())
+            && !above.contains(given.get_ref().as_str())
         {
-            let ids: Vec<String> = earlier().map(|e| format!("{:?}", e.get_ref())).collect();
-            let known = if ids.is_empty() { "none".to_string() } else { ids.join(", ") };
+            let ids: Vec<String> = above.iter().take(12).map(|id| format!("{id:?}")).collect();
+            let more = if above.len() > 12 { ", …" } else { "" };
+            let known = if ids.is_empty() { "none".to_string() } else { ids.join(", ") + more };
             return cx.err(
                 given.span(),
                 format!("`if` must name the id of an assertion above this one; ids above: {known}"),
             );
+        }
+        if let Some(id) = &a.id
+            && !above.insert(id.get_ref().as_str())
+        {
+            return cx.err(id.span(), format!("assertion id {:?} is used twice", id.get_ref()));
         }
     }
     Ok(())

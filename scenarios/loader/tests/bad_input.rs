@@ -45,6 +45,11 @@ const REQUIRED: &[&str] = &[
     "stolonctl_update_not_patchable",
     "swarm_unknown_kind",
     "swarm_faults_max_zero",
+    "write_interval_1ns",
+    "duration_beyond_a_week",
+    "probe_interval_below_range",
+    "planted_bug_unknown",
+    "pg_cluster_two_primaries",
 ];
 
 #[derive(Debug, PartialEq)]

@@ -408,3 +408,29 @@ fn diagnostic_checker_rejects_bad_positions() {
     assert!(diagnostic_problem(text, &Diagnostic::whole_file("m.toml", "something else")).is_some());
     assert_eq!(diagnostic_problem(text, &Diagnostic::whole_file("m.toml", "missing field `scenario`")), None);
 }
+
+/// `n` chained assertions (each `if` the one above) after the base scenario.
+fn with_asserts(n: usize) -> String {
+    let mut text = BASE.to_string();
+    for i in 0..n {
+        let given = if i > 0 { format!("if = \"a{}\"\n", i - 1) } else { String::new() };
+        text.push_str(&format!("\n[[assert]]\nname = \"a{i}\"\nid = \"a{i}\"\n{given}metric = \"x.y\"\nmax = 1\n"));
+    }
+    text
+}
+
+/// Thousands of `[[assert]]`s load, each with its own line. Their cost is measured, not
+/// asserted, by `cargo bench -p scenarios --bench validate_size` (it was quadratic: every
+/// assertion's line was found by counting newlines from the top, every `if` by scanning the ids
+/// above it).
+#[test]
+fn thousands_of_asserts_load_with_their_lines() {
+    let text = with_asserts(5_000);
+    let s = parse("many.toml", &text);
+    let ours = &s.asserts[s.asserts.len() - 5_000..];
+    for (k, a) in ours.iter().enumerate().step_by(499) {
+        assert_eq!(a.name, format!("a{k}"));
+        let base_asserts = s.asserts.len() - 5_000;
+        assert_eq!(a.line, line_of_nth(&text, "[[assert]]", base_asserts + k), "{}", a.name);
+    }
+}

@@ -108,12 +108,12 @@ fn bad_patches_point_at_the_mistake() {
         (
             "kind = \"stolonctl-update\"\ncluster = \"pdx\"\npatch = { failInterval = \"0s\" }",
             "\"0s\"",
-            "failInterval must be greater than zero",
+            "failInterval must be between 1ms and 1d, got 0s",
         ),
         (
             "kind = \"stolonctl-update\"\ncluster = \"pdx\"\npatch = { maxSynchronousStandbys = 0 }",
             "0 }",
-            "maxSynchronousStandbys must be at least 1",
+            "maxSynchronousStandbys must be between 1 and 64, got 0",
         ),
         ("kind = \"stolonctl-update\"\ncluster = \"pdx\"\npatch = {}", "{}", "an empty patch changes nothing"),
         ("kind = \"stolonctl-update\"\ncluster = \"pdx\"", "\"stolonctl-update\"", "stolonctl-update needs `patch`"),

@@ -88,6 +88,9 @@ pub struct CheckArgs {
     /// A worker process aborts when handed this seed (tests of a worker's death).
     #[arg(long, hide = true, value_name = "SEED")]
     pub debug_abort_seed: Option<u64>,
+    /// Applied to each run: a run that exceeds them is that seed's error, not the sweep's end.
+    #[command(flatten)]
+    pub guard: crate::cli::GuardArgs,
 }
 
 #[derive(Args, Debug)]
@@ -112,10 +115,12 @@ pub struct WorkerArgs {
     pub debug_panic_seed: Option<u64>,
     #[arg(long)]
     pub debug_abort_seed: Option<u64>,
+    #[command(flatten)]
+    pub guard: crate::cli::GuardArgs,
 }
 
 pub fn worker(args: WorkerArgs) -> i32 {
-    worker::main(worker::Debug { panic_seed: args.debug_panic_seed, abort_seed: args.debug_abort_seed })
+    worker::main(worker::Debug { panic_seed: args.debug_panic_seed, abort_seed: args.debug_abort_seed }, args.guard)
 }
 
 struct Loaded {
@@ -223,7 +228,7 @@ pub fn check(args: CheckArgs) -> i32 {
     }
     let parallelism = std::thread::available_parallelism().map_or(1, |n| n.get());
     let workers = (args.jobs.map_or(parallelism, |j| j as usize)).min(jobs.len()).max(1);
-    let mut worker_args = Vec::new();
+    let mut worker_args = args.guard.to_args();
     if let Some(s) = args.debug_panic_seed {
         worker_args.extend(["--debug-panic-seed".to_string(), s.to_string()]);
     }
@@ -243,9 +248,10 @@ pub fn check(args: CheckArgs) -> i32 {
     let progress_cell = std::cell::RefCell::new(&mut progress);
     let mut write_error: Option<String> = None;
     // The --json file is kept current while the check runs (the runs finished so far, marked
-    // incomplete), so a sweep that is interrupted keeps what it ran.
+    // incomplete): first as soon as one run has finished, then every PARTIAL_JSON_EVERY and at
+    // each scenario's end, so a sweep that is interrupted keeps what it ran.
     let mut finished = vec![false; records.len()];
-    let mut json_written = std::time::Instant::now();
+    let mut json_written: Option<std::time::Instant> = None;
     let seeds_label = args.seeds.map(|s| s.to_string());
     pool::run(
         &jobs,
@@ -281,13 +287,13 @@ pub fn check(args: CheckArgs) -> i32 {
                 p.scenario_finished(&loaded[s].name, mine().count(), count(Outcome::Fail), count(Outcome::Error));
             }
             if let Some(path) = args.json.as_deref()
-                && (left[s] == 0 || json_written.elapsed() >= PARTIAL_JSON_EVERY)
+                && (left[s] == 0 || json_written.is_none_or(|at| at.elapsed() >= PARTIAL_JSON_EVERY))
             {
                 let done = records.iter().zip(&finished).filter(|(_, f)| **f).map(|(r, _)| r);
                 if let Err(e) = results::write_json(path, done, seeds_label.clone(), shard_label.clone(), false) {
                     write_error.get_or_insert(e);
                 }
-                json_written = std::time::Instant::now();
+                json_written = Some(std::time::Instant::now());
             }
         },
         |line| progress_cell.borrow().log(&line),

@@ -14,7 +14,7 @@ use sim::{Detail, RunOptions};
 
 use super::pool::{Asserted, Job, Mode, RESULT_PREFIX, Reply};
 use super::results::Outcome;
-use crate::cli::{EXIT_INTERNAL, EXIT_PASS};
+use crate::cli::{EXIT_INTERNAL, EXIT_PASS, GuardArgs};
 use crate::swarm::scenario::Base;
 
 /// When `--debug-panic-seed` makes a run panic (the replay command says so too).
@@ -37,7 +37,7 @@ fn take_panic() -> Option<String> {
     PANIC.lock().unwrap_or_else(|e| e.into_inner()).take()
 }
 
-pub fn main(debug: Debug) -> i32 {
+pub fn main(debug: Debug, guard: GuardArgs) -> i32 {
     // Panics are reported in the result line, not printed over the parent's progress display.
     panic::set_hook(Box::new(|info| {
         let msg = info.payload_as_str().unwrap_or("(no message)");
@@ -71,7 +71,7 @@ pub fn main(debug: Debug) -> i32 {
                 .entry(job.file.clone())
                 .or_insert_with(|| scenarios::load(job.file.as_ref()).map_err(|d| d.to_string()));
             match sc {
-                Ok(sc) => run_one(sc, &job, debug),
+                Ok(sc) => run_one(sc, &job, debug, guard),
                 Err(diag) => gone(diag),
             }
         } else {
@@ -79,7 +79,7 @@ pub fn main(debug: Debug) -> i32 {
                 bases.entry(job.file.clone()).or_insert_with(|| Base::load(&job.file).map_err(|d| d.to_string()));
             let debug_panic_at = (debug.panic_seed == Some(job.seed)).then_some(DEBUG_PANIC_AT);
             match base {
-                Ok(base) => crate::swarm::work(base, &job, debug_panic_at),
+                Ok(base) => crate::swarm::work(base, &job, debug_panic_at, guard),
                 Err(diag) => gone(diag),
             }
         };
@@ -92,9 +92,9 @@ pub fn main(debug: Debug) -> i32 {
     EXIT_PASS
 }
 
-fn run_one(sc: &Scenario, job: &Job, debug: Debug) -> Reply {
+fn run_one(sc: &Scenario, job: &Job, debug: Debug, guard: GuardArgs) -> Reply {
     let debug_panic_at = (debug.panic_seed == Some(job.seed)).then_some(DEBUG_PANIC_AT);
-    match run_caught(sc, job.seed, debug_panic_at) {
+    match run_caught(sc, job.seed, debug_panic_at, guard) {
         Ok(r) => Reply {
             id: job.id,
             outcome: if r.passed { Outcome::Pass } else { Outcome::Fail },
@@ -122,13 +122,24 @@ pub struct Ran {
     pub summary: serde_json::Value,
 }
 
-/// Runs `sc` with `seed`, catching a panic: Err(("internal error: ...", wall seconds)).
-pub fn run_caught(sc: &Scenario, seed: u64, debug_panic_at: Option<Duration>) -> Result<Ran, (String, f64)> {
-    let opts = RunOptions { seed: Some(seed), detail: Detail::Default, debug_panic_at };
+/// Runs `sc` with `seed`, catching a panic: Err(("internal error: ...", wall seconds)); a run
+/// the guard stops is an error too (Err(("stopped by the run guard ...", wall seconds))).
+pub fn run_caught(
+    sc: &Scenario,
+    seed: u64,
+    debug_panic_at: Option<Duration>,
+    guard: GuardArgs,
+) -> Result<Ran, (String, f64)> {
+    let opts =
+        guard.apply(RunOptions { seed: Some(seed), detail: Detail::Default, debug_panic_at, ..RunOptions::default() });
     take_panic();
     // Read outside the runtime, where madsim does not intercept the clock.
     let wall = Instant::now();
     match panic::catch_unwind(AssertUnwindSafe(|| sim::run(sc, opts))) {
+        Ok(o) if o.engine.stopped.is_some() => {
+            let stop = o.engine.stopped.expect("matched");
+            Err((crate::cli::stopped_message(stop, guard), o.wall_seconds))
+        }
         Ok(o) => {
             let failed: Vec<_> = o.assertions.iter().filter(|a| a.status == Status::Failed).collect();
             let mut failures: Vec<String> = failed.iter().map(|a| format!("FAIL {}: {}", a.name, a.detail)).collect();

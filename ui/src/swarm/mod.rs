@@ -93,7 +93,7 @@ fn reply(job: &Job, r: &Ran, swarm: SwarmReply) -> Reply {
 }
 
 /// Runs a swarm or shrink job.
-pub fn work(base: &Base, job: &Job, debug_panic_at: Option<Duration>) -> Reply {
+pub fn work(base: &Base, job: &Job, debug_panic_at: Option<Duration>, guard: crate::cli::GuardArgs) -> Reply {
     let plan = base.plan(job.seed);
     let faults = plan.schedule.faults.clone();
     let mut info = SwarmReply {
@@ -110,7 +110,7 @@ pub fn work(base: &Base, job: &Job, debug_panic_at: Option<Duration>) -> Reply {
         let sc = base
             .load_text(&shown, text)
             .map_err(|d| (format!("internal error: the swarm scenario does not load: {d}"), 0.0))?;
-        run_caught(&sc, job.seed, debug_panic_at)
+        run_caught(&sc, job.seed, debug_panic_at, guard)
     };
     match &job.mode {
         Mode::Run => unreachable!("plain runs are the check worker's"),

@@ -66,6 +66,8 @@ pub fn summary(ev: &Event, names: &[String]) -> String {
         TraceKind::RaftLeaderElected { term, last_index, .. } => format!("term {term}, last index {last_index}"),
         TraceKind::RaftSteppedDown { term, reason } => format!("term {term}: {reason}"),
         TraceKind::EtcdApplied { index, term, .. } => format!("index {index} term {term}"),
+        TraceKind::RaftTermShown { term } => format!("term {term}"),
+        TraceKind::RaftVoteGranted { term, candidate } => format!("term {term} for {}", name(names, candidate.0)),
         TraceKind::EtcdWritesResumed { unavailable_ms } => format!("after {unavailable_ms:.1} ms"),
         TraceKind::EtcdHalted { reason } => reason.clone(),
         TraceKind::LockHeld { key, until_ns, .. } => format!("{key} until {}", crate::tui::timefmt::clock(*until_ns)),
