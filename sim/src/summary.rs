@@ -415,8 +415,7 @@ pub fn postgres(
 pub fn shape(sc: &scenarios::Scenario) -> scenarios::lint::Shape {
     let mut short = sc.clone();
     short.duration = std::time::Duration::from_millis(1);
-    let out =
-        crate::run(&short, crate::RunOptions::default());
+    let out = crate::run(&short, crate::RunOptions::default());
     let mut names: Vec<&str> = sc.nodes.iter().map(|n| n.name.as_str()).collect();
     names.extend(sc.tenants.iter().map(|t| t.name.as_str()));
     names.extend(sc.pg_clusters.iter().map(|c| c.name.as_str()));
