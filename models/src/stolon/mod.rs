@@ -66,6 +66,11 @@ pub struct KeeperInfo {
     /// `--can-be-master`, `--can-be-synchronous-replica`.
     pub can_be_master: bool,
     pub can_be_synchronous_replica: bool,
+    /// Its server runs as the standby the cluster data asks for: not being rebuilt, fenced
+    /// or promoted. Stolon's `dbConvergenceState` (the keeper reports the spec generation it
+    /// has applied) inferred from what the keeper publishes; a DB still converging is not in
+    /// good state, and `findBestStandbys` takes only those (`validStandbysByStatus`).
+    pub converged: bool,
     pub timeline: u32,
     pub xlog_pos: u64,
 }
@@ -83,6 +88,8 @@ impl KeeperInfo {
 pub enum Ineligible {
     Unhealthy,
     CannotBeMaster,
+    /// Still converging to its spec (being rebuilt, say): not in good state.
+    Converging,
     /// With synchronousReplication, only a member of the synchronous set may be promoted.
     NotSynchronous,
     /// On another timeline than the master (findBestStandbys skips `TimelineID !=`).
@@ -136,6 +143,8 @@ pub fn decide(
         }
         let why = if !k.healthy(spec, now) {
             Some(Ineligible::Unhealthy)
+        } else if !k.converged {
+            Some(Ineligible::Converging)
         } else if !k.can_be_master {
             Some(Ineligible::CannotBeMaster)
         } else if k.timeline != m.timeline {
@@ -363,6 +372,7 @@ mod tests {
             db_healthy: true,
             can_be_master: true,
             can_be_synchronous_replica: true,
+            converged: true,
             timeline: 1,
             xlog_pos: xlog,
         }
@@ -381,6 +391,22 @@ mod tests {
             decide(&spec, now(), &ks, 0, &[]),
             Decision::Promote { keeper: "b".into() },
             "Stolon sorts the candidates by position ascending and takes the first; ties: first declared"
+        );
+    }
+
+    #[test]
+    fn a_standby_still_converging_is_not_elected() {
+        // Async promotion seed 28 of the 2020 replay: the old master, rebuilt by base backup
+        // but within failInterval of its last healthy report, was elected; Stolon's
+        // findBestStandbys skips a DB that is not in good state (converging).
+        let spec = ClusterSpec { synchronous_replication: false, ..ClusterSpec::default() };
+        let rebuilding = KeeperInfo { converged: false, ..k("old", true, 900) };
+        let ks = vec![k("m", false, 1000), rebuilding, k("b", true, 950)];
+        assert_eq!(decide(&spec, now(), &ks, 0, &[]), Decision::Promote { keeper: "b".into() });
+        let ks = vec![k("m", false, 1000), KeeperInfo { converged: false, ..k("old", true, 900) }];
+        assert_eq!(
+            decide(&spec, now(), &ks, 0, &[]),
+            Decision::NoEligibleMasters { reasons: vec![("old".into(), Ineligible::Converging)] }
         );
     }
 

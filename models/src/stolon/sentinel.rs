@@ -409,6 +409,7 @@ impl Sentinel {
                     // A keeper never heard from offers nothing.
                     can_be_master: s.is_some_and(|s| s.can_be_master),
                     can_be_synchronous_replica: s.is_some_and(|s| s.can_be_synchronous_replica),
+                    converged: s.is_some_and(|s| s.role == ServerRole::Standby),
                     timeline: s.map_or(0, |s| s.tli),
                     xlog_pos: s.map_or(0, |s| s.xlog_pos),
                 }
@@ -647,6 +648,7 @@ fn describe(r: &Ineligible) -> String {
     match r {
         Ineligible::Unhealthy => "unhealthy".into(),
         Ineligible::CannotBeMaster => "cannot be master".into(),
+        Ineligible::Converging => "still converging (not running as a standby)".into(),
         Ineligible::NotSynchronous => "not in the synchronous set".into(),
         Ineligible::OtherTimeline { standby, master } => format!("timeline {standby}, the master's is {master}"),
         Ineligible::TooFarBehind { lag_bytes, max_standby_lag } => {
