@@ -187,6 +187,12 @@ impl StackConfigs {
                     let keepers = members(sc, *cluster).iter().map(|&m| sc.nodes[m as usize].name.clone()).collect();
                     let master = sc.nodes[sc.cluster_leader(*cluster) as usize].name.clone();
                     let mut s = SentinelConfig::new(&c.name, etcd.clone(), keepers, master);
+                    s.proxies = sc
+                        .nodes
+                        .iter()
+                        .filter(|n| matches!(n.stack, Some(StackRole::Proxy { cluster: pc }) if pc == *cluster))
+                        .map(|n| n.name.clone())
+                        .collect();
                     s.initial_role = match c.standby_of {
                         None => ClusterRole::Master,
                         Some(m) => ClusterRole::Standby { remote_master: sc.cluster_leader(m) },
@@ -198,7 +204,8 @@ impl StackConfigs {
                     out.sentinels[i] = Some(s);
                 }
                 Some(StackRole::Proxy { cluster }) => {
-                    let mut p = ProxyConfig::new(&sc.pg_clusters[*cluster].name, etcd.clone(), pg_nodes(*cluster));
+                    let mut p =
+                        ProxyConfig::new(&sc.pg_clusters[*cluster].name, name, etcd.clone(), pg_nodes(*cluster));
                     p.proxy_check_interval = st.proxy_check_interval;
                     p.proxy_timeout = st.proxy_timeout;
                     p.request_timeout = st.request_timeout;

@@ -23,6 +23,10 @@ pub fn sentinel_leader_key(cluster: &str) -> String {
     format!("stolon/cluster/{cluster}/sentinel-leader")
 }
 
+pub fn proxy_info_key(cluster: &str, proxy: &str) -> String {
+    format!("stolon/cluster/{cluster}/proxies/info/{proxy}")
+}
+
 /// Keeper names travel inside the encoded values, so they are restricted to characters the
 /// encoding does not use as separators.
 pub fn valid_name(name: &str) -> bool {
@@ -58,6 +62,21 @@ pub enum ClusterRole {
     Standby { remote_master: NodeId },
 }
 
+/// What the proxies are told (Stolon's `Proxy` object in the cluster data: its `Generation`
+/// and `Spec.MasterDBUID`, `Spec.EnabledProxies`). The sentinel empties `master` when it
+/// elects a new master and names the new one only once every active proxy has reported the
+/// emptied generation (sentinel.go `updateCluster`); a proxy forwards only while it is in
+/// `enabled` (proxy.go `Check`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProxySpec {
+    /// Bumped with every change of `master` or `enabled`.
+    pub generation: u64,
+    /// The keeper whose database the proxies send clients to; `None`: close every connection.
+    pub master: Option<String>,
+    /// The proxies that may forward, sorted: those active when the master was last named.
+    pub enabled: Vec<String>,
+}
+
 /// Identifies an operator command by when it was given (and its rank among commands given at
 /// the same instant), so every sentinel names the same command the same way and the leader
 /// can record which ones it already applied.
@@ -90,6 +109,7 @@ pub struct ClusterData {
     /// configuration), so a sentinel that restarts adopts what the operator last said.
     pub spec: ClusterSpec,
     pub spec_stamp: OpStamp,
+    pub proxy: ProxySpec,
 }
 
 impl ClusterData {
@@ -107,6 +127,9 @@ impl ClusterData {
             applied_op: OpStamp::default(),
             spec,
             spec_stamp: OpStamp::default(),
+            // Stolon's new cluster data has an empty `Proxy`: the sentinel names the master to
+            // the proxies in a later round.
+            proxy: ProxySpec::default(),
         };
         cd.set_master(master);
         cd
@@ -122,8 +145,14 @@ impl ClusterData {
     }
 
     pub fn encode(&self) -> String {
-        for name in
-            self.keepers.keys().chain(&self.synchronous_standbys).chain(&self.in_sync_standbys).chain(&self.master)
+        for name in self
+            .keepers
+            .keys()
+            .chain(&self.synchronous_standbys)
+            .chain(&self.in_sync_standbys)
+            .chain(&self.master)
+            .chain(&self.proxy.master)
+            .chain(&self.proxy.enabled)
         {
             assert!(valid_name(name), "keeper name {name:?} cannot be encoded");
         }
@@ -141,7 +170,7 @@ impl ClusterData {
         };
         let s = &self.spec;
         format!(
-            "gen={};master={};sync={};insync={};keepers={};role={role};adl={};op={};failms={};syncrep={};minsync={};maxsync={};maxlag={};spec_at={}",
+            "gen={};master={};sync={};insync={};keepers={};role={role};adl={};op={};failms={};syncrep={};minsync={};maxsync={};maxlag={};spec_at={};pgen={};pmaster={};penabled={}",
             self.generation,
             self.master.as_deref().unwrap_or(""),
             self.synchronous_standbys.join(","),
@@ -155,6 +184,9 @@ impl ClusterData {
             s.max_synchronous_standbys,
             s.max_standby_lag,
             stamp(self.spec_stamp),
+            self.proxy.generation,
+            self.proxy.master.as_deref().unwrap_or(""),
+            self.proxy.enabled.join(","),
         )
     }
 
@@ -198,6 +230,14 @@ impl ClusterData {
             max_standby_lag: num(f.take("maxlag")?)?,
         };
         let spec_stamp = parse_stamp(f.take("spec_at")?)?;
+        let proxy = ProxySpec {
+            generation: num(f.take("pgen")?)?,
+            master: match f.take("pmaster")? {
+                "" => None,
+                m => Some(name(m)?),
+            },
+            enabled: list(f.take("penabled")?)?.into_iter().map(name).collect::<Result<_, _>>()?,
+        };
         f.finish()?;
         let cd = ClusterData {
             generation,
@@ -210,6 +250,7 @@ impl ClusterData {
             applied_op,
             spec,
             spec_stamp,
+            proxy,
         };
         if let Some(m) = &cd.master
             && cd.keepers.get(m) != Some(&DesiredRole::Master)
@@ -300,6 +341,37 @@ impl KeeperState {
         };
         f.finish()?;
         Ok(s)
+    }
+}
+
+/// A proxy's published state (Stolon's ProxyInfo): written at every check that read cluster
+/// data naming a proxy generation, so the sentinel knows which generation each proxy has
+/// applied (proxy.go `SetProxyInfo`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProxyInfo {
+    /// Changes with every write: the sentinel's proof that the proxy is alive (`InfoUID`).
+    pub info_uid: u64,
+    /// The `Proxy.Generation` of the cluster data this proxy last applied.
+    pub generation: u64,
+    /// The proxy's `proxyTimeout`: the sentinel counts it active while its info changed
+    /// within twice that.
+    pub proxy_timeout_ms: u64,
+}
+
+impl ProxyInfo {
+    pub fn encode(&self) -> String {
+        format!("uid={};gen={};timeoutms={}", self.info_uid, self.generation, self.proxy_timeout_ms)
+    }
+
+    pub fn decode(text: &str) -> Result<ProxyInfo, DecodeError> {
+        let mut f = Fields::parse(text)?;
+        let info = ProxyInfo {
+            info_uid: num(f.take("uid")?)?,
+            generation: num(f.take("gen")?)?,
+            proxy_timeout_ms: num(f.take("timeoutms")?)?,
+        };
+        f.finish()?;
+        Ok(info)
     }
 }
 
@@ -399,6 +471,7 @@ mod tests {
         cd.accept_data_loss = true;
         cd.applied_op = OpStamp { at_ns: 5_000_000_000, seq: 1 };
         cd.spec_stamp = OpStamp { at_ns: 4, seq: 0 };
+        cd.proxy = ProxySpec { generation: 9, master: Some("pg2".into()), enabled: names(&["proxy1", "proxy2"]) };
         cd
     }
 
@@ -414,6 +487,10 @@ mod tests {
             ..ClusterData::initial(&names(&["a"]), "a", ClusterRole::Master, ClusterSpec::default())
         };
         assert_eq!(ClusterData::decode(&empty.encode()), Ok(empty));
+        let info = ProxyInfo { info_uid: 3, generation: 9, proxy_timeout_ms: 15_000 };
+        assert_eq!(ProxyInfo::decode(&info.encode()), Ok(info));
+        assert!(ProxyInfo::decode("uid=3;gen=9").is_err());
+        assert!(ProxyInfo::decode("uid=3;gen=x;timeoutms=1").is_err());
     }
 
     #[test]
@@ -466,8 +543,11 @@ mod tests {
             good.replace("role=standby>7", "role=standby>x"),
             good.replace("op=5000000000.1", "op=5000000000"),
             good.replace("pg3:standby>pg2", "pg2:standby>pg2"),
+            good.replace("pmaster=pg2", "pmaster=p g2"),
+            good.replace("penabled=proxy1,proxy2", "penabled=proxy1,,proxy2"),
+            good.replace("pgen=9", "pgen=-9"),
             good.clone() + ";",
-            good[..good.len() - 3].to_string(),
+            good[..good.rfind(';').expect("fields")].to_string(), // the last field missing
         ];
         for s in &bad_data {
             assert!(ClusterData::decode(s).is_err(), "accepted {s:?}");

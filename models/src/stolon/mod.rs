@@ -18,7 +18,9 @@ pub mod sentinel;
 mod testkit;
 
 pub use client::EtcdClient;
-pub use cluster_data::{ClusterData, ClusterRole, DecodeError, DesiredRole, KeeperState, OpStamp, ServerRole};
+pub use cluster_data::{
+    ClusterData, ClusterRole, DecodeError, DesiredRole, KeeperState, OpStamp, ProxyInfo, ProxySpec, ServerRole,
+};
 pub use keeper::{Keeper, KeeperConfig, KeeperTimer, LocalPg, LocalRole, PgCommand};
 pub use proxy::{ProxyConfig, ProxyControl, ProxyTimer};
 pub use sentinel::{OperatorCmd, Sentinel, SentinelConfig, SentinelTimer};
@@ -299,6 +301,46 @@ pub fn update_synchronous_standbys(spec: &ClusterSpec, cur: &SyncStandbys, view:
     next
 }
 
+/// What the proxies are told after one sentinel round (Stolon v0.17, sentinel.go
+/// `updateCluster`), for a cluster whose master is `master`; `elected`: it became master in
+/// this round. `active`: every active proxy with the proxy generation it last reported.
+/// - A new master: the proxies are told there is none (`MasterDBUID = ""`, generation bumped),
+///   so each closes its connections to the old master at its next check.
+/// - No master named: once every active proxy reports the current generation (each has
+///   closed its connections to the old master, or has disappeared), name `master`.
+/// - A master named: the enabled proxies become the active ones.
+///
+/// Stolon does not wait for the new master to be promoted before naming it: the proxies reach
+/// it one round after the election at the earliest, by which time its keeper, checking every
+/// `sleepInterval` too, has normally told it to promote.
+pub fn update_proxy_spec(cur: &ProxySpec, master: &str, elected: bool, active: &[(String, u64)]) -> ProxySpec {
+    let mut next = cur.clone();
+    if elected {
+        if next.master.is_some() {
+            next.master = None;
+            next.generation += 1;
+        }
+        return next;
+    }
+    match &next.master {
+        None => {
+            if active.iter().all(|(_, generation)| *generation == next.generation) {
+                next.master = Some(master.to_string());
+                next.generation += 1;
+            }
+        }
+        Some(_) => {
+            let mut enabled: Vec<String> = active.iter().map(|(p, _)| p.clone()).collect();
+            enabled.sort();
+            if enabled != next.enabled {
+                next.enabled = enabled;
+                next.generation += 1;
+            }
+        }
+    }
+    next
+}
+
 /// The stolon-proxy's view (v0.17): it checks in with the store every `proxyCheckInterval`;
 /// after `proxyTimeout` without a successful check-in it closes every client connection and
 /// stops listening; it sends new connections only to the master the cluster data names, and
@@ -497,6 +539,49 @@ mod tests {
 
     fn names(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn reported(v: &[(&str, u64)]) -> Vec<(String, u64)> {
+        v.iter().map(|(p, g)| (p.to_string(), *g)).collect()
+    }
+
+    fn proxy_spec(generation: u64, master: Option<&str>, enabled: &[&str]) -> ProxySpec {
+        ProxySpec { generation, master: master.map(str::to_string), enabled: names(enabled) }
+    }
+
+    #[test]
+    fn an_election_tells_the_proxies_there_is_no_master_once() {
+        let cur = proxy_spec(4, Some("a"), &["p1", "p2"]);
+        let all_at_4 = reported(&[("p1", 4), ("p2", 4)]);
+        let emptied = update_proxy_spec(&cur, "b", true, &all_at_4);
+        assert_eq!(emptied, proxy_spec(5, None, &["p1", "p2"]), "enabled proxies are kept");
+        assert_eq!(update_proxy_spec(&emptied, "c", true, &all_at_4), emptied, "already empty: no new generation");
+    }
+
+    #[test]
+    fn the_new_master_is_named_only_once_every_active_proxy_applied_the_empty_generation() {
+        let emptied = proxy_spec(5, None, &["p1", "p2"]);
+        let waiting = update_proxy_spec(&emptied, "b", false, &reported(&[("p1", 5), ("p2", 4)]));
+        assert_eq!(waiting, emptied, "p2 may still send clients to the old master");
+        let named = update_proxy_spec(&emptied, "b", false, &reported(&[("p1", 5), ("p2", 5)]));
+        assert_eq!(named, proxy_spec(6, Some("b"), &["p1", "p2"]));
+        assert_eq!(
+            update_proxy_spec(&emptied, "b", false, &reported(&[("p1", 5)])),
+            named,
+            "a proxy no longer active is assumed to have closed its connections"
+        );
+        assert_eq!(update_proxy_spec(&emptied, "b", false, &[]), named, "no proxy at all");
+    }
+
+    #[test]
+    fn with_a_master_named_the_enabled_proxies_follow_the_active_ones() {
+        let named = proxy_spec(6, Some("b"), &["p1", "p2"]);
+        let same = update_proxy_spec(&named, "b", false, &reported(&[("p2", 6), ("p1", 6)]));
+        assert_eq!(same, named, "sorted: no change, no new generation");
+        let one = update_proxy_spec(&named, "b", false, &reported(&[("p2", 6)]));
+        assert_eq!(one, proxy_spec(7, Some("b"), &["p2"]));
+        let back = update_proxy_spec(&one, "b", false, &reported(&[("p2", 7), ("p1", 3)]));
+        assert_eq!(back, proxy_spec(8, Some("b"), &["p1", "p2"]), "whatever generation p1 last applied");
     }
 
     fn sync(wanted: &[&str], in_sync: &[&str]) -> SyncStandbys {

@@ -24,9 +24,12 @@ use std::time::Duration;
 
 use super::client::{EtcdClient, ID_SPAN};
 use super::cluster_data::{ClusterData, ClusterRole, KeeperState, OpStamp, ServerRole};
-use super::cluster_data::{cluster_data_key, keeper_info_key, sentinel_leader_key, valid_name};
+use super::cluster_data::{
+    ProxyInfo, cluster_data_key, keeper_info_key, proxy_info_key, sentinel_leader_key, valid_name,
+};
 use super::{
-    ClusterSpec, Decision, Ineligible, KeeperInfo, SyncStandbys, SyncView, decide, update_synchronous_standbys,
+    ClusterSpec, Decision, Ineligible, KeeperInfo, SyncStandbys, SyncView, decide, update_proxy_spec,
+    update_synchronous_standbys,
 };
 use crate::etcd::{Compare, ElectorConfig, ElectorTimer, EtcdElector, EtcdMsg, KeyValue, Op, Reply, Request, Revision};
 use crate::node::{Ctx, Model, NodeId, TimerCmd};
@@ -43,6 +46,9 @@ pub struct SentinelConfig {
     pub keepers: Vec<String>,
     /// The master of a new cluster (when no cluster data exists yet).
     pub initial_master: String,
+    /// The cluster's stolon-proxies, whose published info the leader reads every round (Stolon
+    /// lists the `proxies/info` directory; pgsim's topology is fixed, so the names are known).
+    pub proxies: Vec<String>,
     /// Master, or a standby cluster replicating from another region's master.
     pub initial_role: ClusterRole,
     pub spec: ClusterSpec,
@@ -67,6 +73,7 @@ impl SentinelConfig {
             members,
             keepers,
             initial_master: initial_master.into(),
+            proxies: Vec::new(),
             initial_role: ClusterRole::Master,
             spec: ClusterSpec::default(),
             sleep_interval: Duration::from_secs(5),
@@ -155,6 +162,11 @@ pub struct Sentinel {
     writing: Option<(ClusterData, Vec<Note>)>,
     /// The last "no eligible masters" explanation traced, so it is traced once per change.
     no_eligible: Option<String>,
+    /// Stolon's proxyInfoHistories: proxy -> (its info uid, the round this leader first saw
+    /// that uid). A proxy is active until its info has not changed for twice its proxyTimeout.
+    proxy_seen: BTreeMap<String, (u64, SimTime)>,
+    /// The last "waiting for proxies" traced, so it is traced once per change.
+    proxy_wait: Option<String>,
 }
 
 type SCtx<'a> = Ctx<'a, EtcdMsg, SentinelTimer>;
@@ -194,6 +206,8 @@ impl Sentinel {
             data: None,
             writing: None,
             no_eligible: None,
+            proxy_seen: BTreeMap::new(),
+            proxy_wait: None,
         }
     }
 
@@ -287,6 +301,10 @@ impl Sentinel {
                 *t = Tracked::fresh(ctx.now);
             }
             self.no_eligible = None;
+            // Stolon's first run as leader resets the proxy histories too: every proxy that has
+            // published is active until it has been silent for twice its proxyTimeout.
+            self.proxy_seen.clear();
+            self.proxy_wait = None;
             self.trace(ctx, "sentinel_leader", None, "won the sentinel election".into());
         } else {
             self.trace(ctx, "sentinel_leader", None, "lost the sentinel leadership".into());
@@ -302,6 +320,7 @@ impl Sentinel {
         if self.elector.is_leader(ctx.now) {
             let mut gets = vec![Op::Get { key: cd_key }];
             gets.extend(self.cfg.keepers.iter().map(|k| Op::Get { key: keeper_info_key(&self.cfg.cluster, k) }));
+            gets.extend(self.cfg.proxies.iter().map(|p| Op::Get { key: proxy_info_key(&self.cfg.cluster, p) }));
             self.client.send(ctx, Req::ReadAll, Request::Txn { compare: vec![], success: gets, failure: vec![] });
         } else {
             self.client.send(ctx, Req::ReadData, Request::Op(Op::Get { key: cd_key }));
@@ -366,6 +385,80 @@ impl Sentinel {
                 t.state = Some(s);
             }
         }
+    }
+
+    /// The active proxies with the proxy generation each reported (Stolon's
+    /// `activeProxiesInfos`): a proxy whose info is missing is gone; one whose info uid has not
+    /// changed for more than twice its proxyTimeout is stale (Stolon's key would have expired
+    /// by then: its TTL is twice the proxyTimeout); one seen for the first time is active.
+    fn active_proxies(&mut self, now: SimTime, infos: &[Option<KeyValue>]) -> Vec<(String, u64)> {
+        let mut active = Vec::new();
+        for (name, kv) in self.cfg.proxies.iter().zip(infos) {
+            let Some(info) = kv.as_ref().and_then(|kv| ProxyInfo::decode(&kv.value).ok()) else {
+                self.proxy_seen.remove(name);
+                continue;
+            };
+            let stale_after = Duration::from_millis(info.proxy_timeout_ms) * 2;
+            match self.proxy_seen.get(name) {
+                Some(&(uid, since)) if uid == info.info_uid => {
+                    if now.saturating_since(since) > stale_after {
+                        continue;
+                    }
+                }
+                _ => {
+                    self.proxy_seen.insert(name.clone(), (info.info_uid, now));
+                }
+            }
+            active.push((name.clone(), info.generation));
+        }
+        active
+    }
+
+    /// What the proxies are told this round (see `update_proxy_spec`), with the traces.
+    fn next_proxy_spec(
+        &mut self,
+        ctx: &mut SCtx<'_>,
+        next: &mut ClusterData,
+        old_master: Option<&str>,
+        active: &[(String, u64)],
+        notes: &mut Vec<Note>,
+    ) {
+        // Cluster data without a master (written by hand): nothing to name.
+        let Some(master) = next.master.clone() else { return };
+        let elected = old_master != Some(master.as_str());
+        let proxy = update_proxy_spec(&next.proxy, &master, elected, active);
+        if proxy.master != next.proxy.master {
+            let why = match &proxy.master {
+                None => format!("no master until every active proxy has applied generation {}", proxy.generation),
+                Some(m) => {
+                    let names: Vec<&str> = active.iter().map(|(p, _)| p.as_str()).collect();
+                    format!(
+                        "master {m}: every active proxy applied generation {} ([{}])",
+                        next.proxy.generation,
+                        names.join(", ")
+                    )
+                }
+            };
+            notes.push(("proxy_master", proxy.master.clone(), why));
+        } else if proxy.enabled != next.proxy.enabled {
+            let why = format!("enabled proxies [{}] -> [{}]", next.proxy.enabled.join(", "), proxy.enabled.join(", "));
+            notes.push(("proxy_enabled", None, why));
+        }
+        // Stolon logs "waiting for proxies to be converged to the current generation" every
+        // round; traced here once per change of who is awaited.
+        // Not in the round of the election itself, whose "proxy_master" note says it.
+        let awaited: Vec<&str> = active
+            .iter()
+            .filter(|(_, g)| !elected && proxy.master.is_none() && *g != proxy.generation)
+            .map(|(p, _)| p.as_str())
+            .collect();
+        let wait = (!awaited.is_empty())
+            .then(|| format!("waiting for proxies [{}] to apply generation {}", awaited.join(", "), proxy.generation));
+        if wait.is_some() && wait != self.proxy_wait {
+            self.trace(ctx, "proxy_wait", None, wait.clone().expect("checked"));
+        }
+        self.proxy_wait = wait;
+        next.proxy = proxy;
     }
 
     fn forced_failed(&self, applied: OpStamp) -> Vec<String> {
@@ -500,7 +593,7 @@ impl Sentinel {
 
     /// The leader's round: the cluster data as it should be now, and what to trace once it is
     /// written. `None` when nothing changes.
-    fn compute(&mut self, ctx: &mut SCtx<'_>) -> Option<(ClusterData, Vec<Note>)> {
+    fn compute(&mut self, ctx: &mut SCtx<'_>, proxies: &[(String, u64)]) -> Option<(ClusterData, Vec<Note>)> {
         let now = ctx.now;
         let mut notes: Vec<Note> = Vec::new();
         let (cur, mut next) = match &self.data {
@@ -613,6 +706,7 @@ impl Sentinel {
         }
         next.synchronous_standbys = names;
         next.in_sync_standbys = sync.in_sync;
+        self.next_proxy_spec(ctx, &mut next, old_master.as_deref(), proxies, &mut notes);
         if let Some((last, _)) = self.ops.iter().rfind(|(s, _)| *s > applied) {
             next.applied_op = *last;
         }
@@ -630,8 +724,10 @@ impl Sentinel {
         if self.absorb(ctx, gets[0].as_ref()).is_err() || !self.leading {
             return;
         }
-        self.track(ctx.now, &gets[1..]);
-        let Some((next, notes)) = self.compute(ctx) else { return };
+        let proxies_at = 1 + self.cfg.keepers.len();
+        self.track(ctx.now, &gets[1..proxies_at]);
+        let active = self.active_proxies(ctx.now, &gets[proxies_at..]);
+        let Some((next, notes)) = self.compute(ctx, &active) else { return };
         let key = cluster_data_key(&self.cfg.cluster);
         let compare = match &self.data {
             Some((_, rev)) => Compare::ModRevision { key: key.clone(), revision: *rev },
@@ -680,7 +776,9 @@ impl Model for Sentinel {
             (Req::ReadData, Ok(Reply::Get { kv, .. })) => {
                 let _ = self.absorb(ctx, kv.as_ref());
             }
-            (Req::ReadAll, Ok(Reply::Txn { gets, .. })) if gets.len() == self.cfg.keepers.len() + 1 => {
+            (Req::ReadAll, Ok(Reply::Txn { gets, .. }))
+                if gets.len() == 1 + self.cfg.keepers.len() + self.cfg.proxies.len() =>
+            {
                 self.on_read(ctx, &gets)
             }
             (Req::Write, Ok(Reply::Txn { succeeded: true, revision, .. })) => {
@@ -746,7 +844,19 @@ mod tests {
         /// The master reports its live wanted standbys in sync (false: a server that has not
         /// applied the wanted synchronous_standby_names, or whose standbys are catching up).
         reports_in_sync: bool,
+        /// Proxy -> what it publishes every second.
+        proxies: BTreeMap<String, ProxyPub>,
         t: u64,
+    }
+
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    enum ProxyPub {
+        /// The proxy generation of the cluster data as it is now.
+        Applies,
+        /// This generation, whatever the data says (a proxy whose check keeps failing).
+        Stuck(u64),
+        /// Nothing: its last info stays as it was.
+        Silent,
     }
 
     fn state(xlog_pos: u64) -> Option<KeeperState> {
@@ -769,15 +879,20 @@ mod tests {
 
     impl World {
         fn new(spec: ClusterSpec, sentinels: usize) -> World {
+            World::with_proxies(spec, sentinels, &[])
+        }
+
+        fn with_proxies(spec: ClusterSpec, sentinels: usize, proxies: &[&str]) -> World {
             let mut etcd = FakeEtcd::default();
-            let sentinels = (0..sentinels)
-                .map(|i| Driver::start(Sentinel::new(config(spec.clone())), 31 + i as u32, &mut etcd))
-                .collect();
+            let cfg = SentinelConfig { proxies: v(proxies), ..config(spec) };
+            let sentinels =
+                (0..sentinels).map(|i| Driver::start(Sentinel::new(cfg.clone()), 31 + i as u32, &mut etcd)).collect();
             let keepers = [("pg1", state(5000)), ("pg2", state(4000)), ("pg3", state(4900))]
                 .into_iter()
                 .map(|(k, s)| (k.to_string(), s))
                 .collect();
-            World { etcd, sentinels, keepers, reports_in_sync: true, t: 0 }
+            let proxies = proxies.iter().map(|p| (p.to_string(), ProxyPub::Applies)).collect();
+            World { etcd, sentinels, keepers, reports_in_sync: true, proxies, t: 0 }
         }
 
         /// Second by second to `t`: live keepers publish, then every sentinel runs. The
@@ -801,6 +916,15 @@ mod tests {
                         }
                         self.etcd.put(&keeper_info_key("c", name), &s.encode());
                     }
+                }
+                for (name, publish) in &self.proxies {
+                    let generation = match publish {
+                        ProxyPub::Applies => cd.as_ref().map_or(0, |cd| cd.proxy.generation),
+                        ProxyPub::Stuck(g) => *g,
+                        ProxyPub::Silent => continue,
+                    };
+                    let info = ProxyInfo { info_uid: self.t, generation, proxy_timeout_ms: 15_000 };
+                    self.etcd.put(&proxy_info_key("c", name), &info.encode());
                 }
                 for d in &mut self.sentinels {
                     d.run_until(&mut self.etcd, secs(self.t));
@@ -1124,5 +1248,74 @@ mod tests {
         w.run_to(155);
         assert_eq!(w.data().master.as_deref(), Some("pg2"));
         assert_eq!(sets(&w), (v(&["pg1", "pg3"]), v(&[])), "pg2 replaced by the old master in the new master's set");
+    }
+
+    #[test]
+    fn after_an_election_the_proxies_get_the_new_master_only_once_every_active_proxy_has_let_go_of_the_old() {
+        let mut w = World::with_proxies(ClusterSpec::default(), 1, &["p1", "p2"]);
+        w.run_to(30);
+        let cd = w.data();
+        assert_eq!((cd.proxy.master.as_deref(), cd.proxy.enabled.clone()), (Some("pg1"), v(&["p1", "p2"])));
+        let before = cd.proxy.generation;
+        // p2's checks stop applying new generations (it keeps publishing the old one).
+        w.proxies.insert("p2".into(), ProxyPub::Stuck(before));
+        w.silence("pg1");
+        w.run_to(60);
+        let cd = w.data();
+        assert_eq!(cd.master.as_deref(), Some("pg2"), "elected at the 60 s round");
+        assert_eq!((cd.proxy.master.clone(), cd.proxy.generation), (None, before + 1), "proxies told: no master");
+        assert_eq!(cd.proxy.enabled, v(&["p1", "p2"]), "the enabled proxies stay");
+        w.run_to(100);
+        assert_eq!(w.data().proxy.master, None, "p2 may still hold connections to pg1");
+        let s = &w.sentinels[0];
+        let why = format!("waiting for proxies [p2] to apply generation {}", before + 1);
+        assert_eq!(s.events("proxy_wait"), vec![(None, why)], "traced once, not every round");
+        w.proxies.insert("p2".into(), ProxyPub::Applies);
+        w.run_to(101);
+        assert_eq!(w.data().proxy.master, None, "seen at the sentinel's next round");
+        w.run_to(105);
+        let cd = w.data();
+        assert_eq!((cd.proxy.master.as_deref(), cd.proxy.generation), (Some("pg2"), before + 2));
+        let named = w.sentinels[0].events("proxy_master");
+        let why = format!("master pg2: every active proxy applied generation {} ([p1, p2])", before + 1);
+        assert_eq!(named.last(), Some(&(Some("pg2".to_string()), why)));
+    }
+
+    #[test]
+    fn a_proxy_silent_for_twice_its_proxy_timeout_is_no_longer_awaited_nor_enabled() {
+        let mut w = World::with_proxies(ClusterSpec::default(), 1, &["p1", "p2"]);
+        w.run_to(30);
+        // p2 dies: its last info (written at 30 s) stays. The master dies too.
+        w.proxies.insert("p2".into(), ProxyPub::Silent);
+        w.silence("pg1");
+        w.run_to(60);
+        assert_eq!((w.data().master.as_deref(), w.data().proxy.master.clone()), (Some("pg2"), None));
+        // The leader first saw p2's last info uid at the 30 s round: active while unchanged
+        // for up to 30 s (2 x proxyTimeout), so awaited at 60 s, dropped from 65 s.
+        w.run_to(64);
+        assert_eq!(w.data().proxy.master, None);
+        w.run_to(65);
+        assert_eq!(w.data().proxy.master.as_deref(), Some("pg2"), "p1 alone is awaited");
+        w.run_to(70);
+        assert_eq!(w.data().proxy.enabled, v(&["p1"]), "enabled: the active proxies, one round later");
+        // p2 comes back: it is active and enabled again (it forwards at its next check).
+        w.proxies.insert("p2".into(), ProxyPub::Applies);
+        w.run_to(75);
+        assert_eq!(w.data().proxy.enabled, v(&["p1", "p2"]));
+        assert_eq!(w.data().proxy.master.as_deref(), Some("pg2"));
+    }
+
+    #[test]
+    fn a_new_cluster_names_its_master_to_the_proxies_then_enables_those_that_reported() {
+        let mut w = World::with_proxies(ClusterSpec::default(), 1, &["p1", "p2"]);
+        w.run_to(5);
+        let cd = w.data();
+        assert_eq!(
+            (cd.proxy.master.as_deref(), cd.proxy.enabled.len(), cd.proxy.generation),
+            (Some("pg1"), 0, 1),
+            "no proxy has published yet: none to wait for"
+        );
+        w.run_to(10);
+        assert_eq!((w.data().proxy.enabled.clone(), w.data().proxy.generation), (v(&["p1", "p2"]), 2));
     }
 }

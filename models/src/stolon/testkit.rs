@@ -29,6 +29,8 @@ pub struct FakeEtcd {
     pub log: Vec<(SimTime, NodeId, Request)>,
     /// A concurrent writer: this put lands just before the next transaction with a compare.
     pub interject: Option<(String, String)>,
+    /// Single puts are lost in a leader change (not applied, outcome unknown to the client).
+    pub fail_puts: bool,
 }
 
 impl Default for FakeEtcd {
@@ -41,6 +43,7 @@ impl Default for FakeEtcd {
             leases: BTreeMap::new(),
             log: Vec::new(),
             interject: None,
+            fail_puts: false,
         }
     }
 }
@@ -60,6 +63,9 @@ impl FakeEtcd {
             && let Some((key, value)) = self.interject.take()
         {
             self.put(&key, &value);
+        }
+        if self.fail_puts && matches!(req, Request::Op(Op::Put { .. })) {
+            return Some(Err(EtcdError::LeaderChanged));
         }
         self.log.push((now, from, req.clone()));
         self.index += 1;
