@@ -218,11 +218,12 @@ impl Model for ProxyControl {
         let EtcdMsg::Resp { id, result } = msg else { return };
         let Some((req, result)) = self.client.on_response(ctx, from, id, result) else { return };
         match (req, result) {
-            (Req::ReadData, Ok(Reply::Get { kv: Some(kv), .. })) => match ClusterData::decode(&kv.value) {
-                Ok(cd) => self.apply(ctx, &cd),
+            (Req::ReadData, Ok(Reply::Get { kv: Some(kv), .. })) => {
                 // Unreadable data is no check-in: after proxyTimeout the proxy closes.
-                Err(_) => {}
-            },
+                if let Ok(cd) = ClusterData::decode(&kv.value) {
+                    self.apply(ctx, &cd);
+                }
+            }
             // No cluster yet: the store answered, but there is no master to send clients to
             // (Stolon returns without writing its info).
             (Req::ReadData, Ok(Reply::Get { kv: None, .. })) => {
