@@ -18,11 +18,12 @@
 //!   0 makes it behave as `transaction`).
 //! - Server connections: up to `default_pool_size` per pool open on demand, `reserve_pool_size`
 //!   more once a client waited `reserve_pool_timeout`, at least `min_pool_size` always, at
-//!   most `max_db_connections` per database. Opening one takes `server_connect_time`, and the
-//!   database host forks backends one at a time, so the openings of every pool of this node to
-//!   a database queue behind each other: after a failover every pool reconnects at once (a
-//!   connection storm) and the last connection opens long after the first. An opening that
-//!   would take longer than `server_connect_timeout` fails like a refused login.
+//!   most `max_db_connections` per database. Opening one takes `server_connect_time`, and a
+//!   pool has one opening in progress at a time (PgBouncer's `launch_new_connection` returns
+//!   while the pool's `new_server_list` is not empty), so a pool that lost its connections
+//!   refills one login after another while the other pools refill alongside it: after a
+//!   failover every pool reconnects at once (a connection storm). A login slower than
+//!   `server_connect_timeout` fails like a refused login.
 //! - A `Refused` coming back is a failed login: for `server_login_retry` the pool gives new
 //!   clients an error at once, as PgBouncer does ("server login has been failing, try again
 //!   later"); clients already waiting keep waiting for the retry (or their own timeout, or
@@ -357,7 +358,7 @@ impl Process {
     }
 
     /// Connections ready, released or to open; refusals and wait timeouts; then forwarding.
-    fn service(&mut self, ctx: &mut BCtx<'_>, cfg: &BouncerConfig, key: (TenantId, Db), fork_free_at: &mut SimTime) {
+    fn service(&mut self, ctx: &mut BCtx<'_>, cfg: &BouncerConfig, key: (TenantId, Db)) {
         let now = ctx.now;
         let pc = &cfg.pool;
         let db_conns: u64 = self
@@ -414,15 +415,16 @@ impl Process {
             if pc.max_db_connections > 0 {
                 new = new.min(u64::from(pc.max_db_connections).saturating_sub(db_conns));
             }
+            // One login in progress per pool: each starts when the one before it is in.
+            let mut start = pool.opening.back().map_or(now, |(at, _)| (*at).max(now));
             for _ in 0..new {
-                // The database host forks one backend at a time.
-                let ready = (*fork_free_at).max(now) + pc.server_connect_time;
-                if ready - now <= pc.server_connect_timeout {
-                    *fork_free_at = ready;
-                    pool.opening.push_back((ready, true));
+                let done = if pc.server_connect_time <= pc.server_connect_timeout {
+                    (start + pc.server_connect_time, true)
                 } else {
-                    pool.opening.push_back((now + pc.server_connect_timeout, false));
-                }
+                    (start + pc.server_connect_timeout, false)
+                };
+                pool.opening.push_back(done);
+                start = done.0;
             }
         }
         // Forward what the free connections and the tenant's limit allow, oldest first.
@@ -449,7 +451,7 @@ impl Process {
     }
 
     /// Looks at the pools that changed (`all`: every pool).
-    fn pump(&mut self, ctx: &mut BCtx<'_>, cfg: &BouncerConfig, fork_free_at: &mut [SimTime; 2], all: bool) {
+    fn pump(&mut self, ctx: &mut BCtx<'_>, cfg: &BouncerConfig, all: bool) {
         self.run_cpu(ctx, cfg);
         let mut keys = std::mem::take(&mut self.dirty);
         if all {
@@ -458,7 +460,7 @@ impl Process {
         keys.sort();
         keys.dedup();
         for key in keys {
-            self.service(ctx, cfg, key, &mut fork_free_at[key.1 as usize]);
+            self.service(ctx, cfg, key);
         }
         self.dirty.clear();
     }
@@ -535,8 +537,6 @@ pub struct Bouncer {
     procs: Vec<Process>,
     /// The process the next cohort goes to (so_reuseport spreads connections evenly).
     reuseport_rr: usize,
-    /// When the database host is next free to fork a backend, per `Db`.
-    fork_free_at: [SimTime; 2],
     last_limit_report: SimTime,
     deep: crate::node::DeepCheck,
     housekeeping: LazyTick,
@@ -557,7 +557,6 @@ impl Bouncer {
             cfg,
             procs,
             reuseport_rr: 0,
-            fork_free_at: [SimTime::ZERO; 2],
             last_limit_report: SimTime::ZERO,
             deep: Default::default(),
             housekeeping: LazyTick::default(),
@@ -594,7 +593,7 @@ impl Bouncer {
 
     fn pump_all(&mut self, ctx: &mut BCtx<'_>, all: bool) {
         for p in &mut self.procs {
-            p.pump(ctx, &self.cfg, &mut self.fork_free_at, all);
+            p.pump(ctx, &self.cfg, all);
         }
         // An idle pooler has nothing to time out or refill: its tick sleeps until work comes.
         // From the tick itself (`all`), the next one is the next grid instant, not this one.

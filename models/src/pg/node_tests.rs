@@ -347,7 +347,11 @@ mod requests {
     const CLIENT: NodeId = 7;
 
     fn send(c: &mut Cluster, to: NodeId, seq: u64, kind: ReqKind, count: u64) {
-        let cohort = Cohort { client: CLIENT, seq, tenant: 0, kind, count, created: c.now, deadline: SimTime::MAX };
+        send_with_deadline(c, to, seq, kind, count, SimTime::MAX);
+    }
+
+    fn send_with_deadline(c: &mut Cluster, to: NodeId, seq: u64, kind: ReqKind, count: u64, deadline: SimTime) {
+        let cohort = Cohort { client: CLIENT, seq, tenant: 0, kind, count, created: c.now, deadline };
         let msg = PgMsg::Flow(FlowMsg::Requests { cohort, route: Route::new(CLIENT) });
         c.call(to, |m, ctx| m.on_message(ctx, CLIENT, msg));
     }
@@ -419,6 +423,28 @@ mod requests {
         c.run_until(2000);
         let ok = outcomes(&c).get(&1).map_or(0, |o| o.ok);
         assert!(ok > 50 && ok < 600, "served {ok} of 2000 in a second");
+    }
+
+    #[test]
+    fn a_request_that_arrives_before_its_client_gives_up_is_served_a_stale_one_is_dropped() {
+        let mut c = quiet("");
+        // Handed over 1 ms before the client's deadline (PgBouncer's queue ate the rest): a
+        // backend starts it on arrival, so it is served although the next service tick is later.
+        let deadline = c.now + Duration::from_millis(1);
+        send_with_deadline(&mut c, S1, 1, ReqKind::Read, 30, deadline);
+        // A server with room for about 300 reads a second, offered 2,000 with 200 ms to live:
+        // what waits in its queue past the deadline is dropped, as the client closed the session.
+        let node = &mut c.nodes[P as usize];
+        node.cfg.capacity = Capacity { cores: 1, read_service: Duration::from_millis(1), ..Capacity::default() };
+        node.cfg.capacity.max_connections = 1_000_000;
+        let deadline = c.now + Duration::from_millis(200);
+        send_with_deadline(&mut c, P, 2, ReqKind::Read, 2000, deadline);
+        c.run_until(2000);
+        let got = outcomes(&c);
+        assert_eq!(got[&1], Outcome::ok(30));
+        let dropped = got[&2].error(ErrorKind::TimedOut);
+        assert!(got[&2].ok < 200 && dropped > 1800, "{:?}", got[&2]);
+        assert_eq!(c.counts.get(super::super::serve::METRIC_REQUESTS_DROPPED).copied(), Some(dropped));
     }
 
     #[test]

@@ -113,10 +113,16 @@ impl PgNode {
     /// arrival order; clients that gave up are dropped (PostgreSQL notices the closed socket).
     pub(super) fn serve(&mut self, ctx: &mut PCtx<'_>) {
         // Clients that gave up closed their sessions: the work is dropped, and the hops that
-        // hold their connections are told (they free them).
+        // hold their connections are told (they free them). This tick serves the work of the
+        // last `flow_tick`, so a request that reached the server before its client gave up,
+        // within that window, is still served (a real backend starts it on arrival): only
+        // deadlines before the window began drop it. Dropping at `now` instead threw away
+        // requests PgBouncer handed over with milliseconds left, closing their server
+        // connections, and a pool that re-logs in faster than it loses them never got out.
         let timeout = self.cfg.workload.client_timeout;
         let now = ctx.now;
-        let gone = |c: &Cohort, at: SimTime| c.deadline <= now || now - at >= timeout;
+        let window_start = now.saturating_sub(self.cfg.flow_tick);
+        let gone = |c: &Cohort, at: SimTime| c.deadline <= window_start.max(at) || now - at >= timeout;
         if self.intake.iter().any(|(c, _, at)| gone(c, *at)) {
             let mut kept = VecDeque::with_capacity(self.intake.len());
             for (c, route, at) in std::mem::take(&mut self.intake) {

@@ -44,6 +44,10 @@ pub struct KeeperConfig {
     pub pg_rewind_method: RebuildMethod,
     /// Keeper name -> its PostgreSQL server's node. Must contain this keeper.
     pub pg_nodes: BTreeMap<String, NodeId>,
+    /// Run the first round at a random phase of the interval after the process starts (true),
+    /// as real processes, started at different moments, do (`stolon::start_phase`); unit
+    /// tests turn it off for fixed round times.
+    pub random_start_phase: bool,
 }
 
 impl KeeperConfig {
@@ -65,6 +69,7 @@ impl KeeperConfig {
             use_pg_rewind: false,
             pg_rewind_method: RebuildMethod::PgRewindFromDivergence,
             pg_nodes,
+            random_start_phase: true,
         }
     }
 }
@@ -364,7 +369,12 @@ impl Model for Keeper {
 
     fn on_start(&mut self, ctx: &mut KCtx<'_>) {
         self.next_uid = self.next_uid.max(ctx.now.as_nanos());
-        self.tick(ctx);
+        if self.cfg.random_start_phase {
+            let phase = super::start_phase(ctx.rng, self.cfg.sleep_interval);
+            ctx.set_timer(KeeperTimer::Tick, phase);
+        } else {
+            self.tick(ctx);
+        }
     }
 
     fn on_message(&mut self, ctx: &mut KCtx<'_>, from: NodeId, msg: EtcdMsg) {
@@ -442,6 +452,7 @@ mod tests {
 
     fn keeper(name: &str, use_pg_rewind: bool, etcd: &mut FakeEtcd, local: LocalPg) -> Driver<Keeper> {
         let mut cfg = KeeperConfig::new("c", name, MEMBERS.to_vec(), nodes());
+        cfg.random_start_phase = false;
         cfg.use_pg_rewind = use_pg_rewind;
         let mut k = Keeper::new(cfg);
         k.set_local(local);
@@ -507,6 +518,7 @@ mod tests {
         // A restarted keeper's uids keep growing.
         etcd.cut_off.clear();
         let mut cfg = KeeperConfig::new("c", "pg1", MEMBERS.to_vec(), nodes());
+        cfg.random_start_phase = false;
         cfg.use_pg_rewind = false;
         let mut restarted = Keeper::new(cfg);
         restarted.set_local(primary());

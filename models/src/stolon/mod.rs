@@ -29,6 +29,18 @@ use std::time::Duration;
 
 use crate::time::SimTime;
 
+/// When a Stolon process's loop first runs after it starts: a uniform phase in
+/// `[1 ns, interval]`. Real keepers, sentinels and proxies are started at different moments
+/// and loop as `work; time.Sleep(interval)`, so their rounds are out of phase with each
+/// other; started together, every proxy's report would land just after the sentinel's read
+/// of the same round (the sentinel would always wait a second round in the proxy handshake)
+/// and every keeper's publication at the same instant. etcd's members take a phase the same
+/// way (`etcd::member`).
+pub(crate) fn start_phase(rng: &mut crate::rng::SimRng, interval: Duration) -> Duration {
+    let interval_ns = u64::try_from(interval.as_nanos()).unwrap_or(u64::MAX).max(1);
+    Duration::from_nanos(rand::Rng::gen_range(rng, 1..=interval_ns))
+}
+
 /// The cluster spec keys these decisions read, spelled as Stolon spells them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClusterSpec {

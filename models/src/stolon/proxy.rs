@@ -38,6 +38,10 @@ pub struct ProxyConfig {
     /// `requestTimeout` (10s): a read not answered by then is abandoned and the next
     /// endpoint tried.
     pub request_timeout: Duration,
+    /// Run the first round at a random phase of the interval after the process starts (true),
+    /// as real processes, started at different moments, do (`stolon::start_phase`); unit
+    /// tests turn it off for fixed round times.
+    pub random_start_phase: bool,
 }
 
 impl ProxyConfig {
@@ -56,6 +60,7 @@ impl ProxyConfig {
             proxy_check_interval: Duration::from_secs(5),
             proxy_timeout: Duration::from_secs(15),
             request_timeout: Duration::from_secs(10),
+            random_start_phase: true,
         }
     }
 }
@@ -211,7 +216,12 @@ impl Model for ProxyControl {
 
     fn on_start(&mut self, ctx: &mut PCtx<'_>) {
         self.proxy = Some(Proxy::new(self.cfg.proxy_timeout, ctx.now));
-        self.check(ctx);
+        if self.cfg.random_start_phase {
+            let phase = super::start_phase(ctx.rng, self.cfg.proxy_check_interval);
+            ctx.set_timer(ProxyTimer::Check, phase);
+        } else {
+            self.check(ctx);
+        }
     }
 
     fn on_message(&mut self, ctx: &mut PCtx<'_>, from: NodeId, msg: EtcdMsg) {
@@ -286,7 +296,8 @@ mod tests {
 
     fn proxy(etcd: &mut FakeEtcd) -> Driver<ProxyControl> {
         let nodes = [("pg1".to_string(), PG1), ("pg2".to_string(), PG2)].into_iter().collect();
-        Driver::start(ProxyControl::new(ProxyConfig::new("c", "proxy1", MEMBERS.to_vec(), nodes)), 41, etcd)
+        let cfg = ProxyConfig { random_start_phase: false, ..ProxyConfig::new("c", "proxy1", MEMBERS.to_vec(), nodes) };
+        Driver::start(ProxyControl::new(cfg), 41, etcd)
     }
 
     fn retarget(from: Option<&str>, to: Option<&str>) -> ProxyAction {

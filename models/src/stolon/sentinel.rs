@@ -58,6 +58,10 @@ pub struct SentinelConfig {
     pub request_timeout: Duration,
     /// The election session's TTL (20 s).
     pub election_ttl_s: u64,
+    /// Run the first round at a random phase of the interval after the process starts (true),
+    /// as real processes, started at different moments, do (`stolon::start_phase`); unit
+    /// tests turn it off for fixed round times.
+    pub random_start_phase: bool,
 }
 
 impl SentinelConfig {
@@ -79,6 +83,7 @@ impl SentinelConfig {
             sleep_interval: Duration::from_secs(5),
             request_timeout: Duration::from_secs(10),
             election_ttl_s: 20,
+            random_start_phase: true,
         }
     }
 }
@@ -763,7 +768,12 @@ impl Model for Sentinel {
             *t = Tracked::fresh(ctx.now);
         }
         self.elector_call(ctx, |e, c| e.on_start(c));
-        ctx.set_timer(SentinelTimer::Tick, self.cfg.sleep_interval);
+        let first = if self.cfg.random_start_phase {
+            super::start_phase(ctx.rng, self.cfg.sleep_interval)
+        } else {
+            self.cfg.sleep_interval
+        };
+        ctx.set_timer(SentinelTimer::Tick, first);
     }
 
     fn on_message(&mut self, ctx: &mut SCtx<'_>, from: NodeId, msg: EtcdMsg) {
@@ -874,7 +884,7 @@ mod tests {
 
     fn config(spec: ClusterSpec) -> SentinelConfig {
         let keepers = vec!["pg1".into(), "pg2".into(), "pg3".into()];
-        SentinelConfig { spec, ..SentinelConfig::new("c", MEMBERS.to_vec(), keepers, "pg1") }
+        SentinelConfig { spec, random_start_phase: false, ..SentinelConfig::new("c", MEMBERS.to_vec(), keepers, "pg1") }
     }
 
     impl World {
