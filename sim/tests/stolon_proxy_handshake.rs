@@ -47,7 +47,7 @@ fn switch_times_ns(sc: &scenarios::Scenario, events: &[Event]) -> (Option<u64>, 
 fn with_the_crash_at_90s_no_proxy_sends_clients_to_the_new_master_before_it_is_primary() {
     let sc = scenario();
     for seed in 0..12 {
-        let out = run(&sc, RunOptions { seed: Some(seed), detail: Detail::Default, debug_panic_at: None });
+        let out = run(&sc, RunOptions { seed: Some(seed), detail: Detail::Default, ..RunOptions::default() });
         let (primary_at, retargets) = switch_times_ns(&sc, &out.world.trace.events);
         let primary_at = primary_at.unwrap_or_else(|| panic!("seed {seed}: pdx-pg2 was never promoted"));
         assert_eq!(retargets.len(), 2, "seed {seed}: each proxy switches once: {retargets:?}");
