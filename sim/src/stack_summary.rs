@@ -134,17 +134,30 @@ pub fn stack(i: &StackInputs<'_>) -> Value {
 }
 
 /// Commits acknowledged per second, for seconds with any (the write path is up).
-fn write_seconds(events: &[Event]) -> BTreeMap<u64, u64> {
-    let mut out = BTreeMap::new();
+/// Commits acknowledged in each second, per server (the metrics rows' label).
+fn write_seconds(events: &[Event]) -> BTreeMap<u64, BTreeMap<String, u64>> {
+    let mut out: BTreeMap<u64, BTreeMap<String, u64>> = BTreeMap::new();
     for ev in events {
         if let TraceKind::Metrics { second, rows } = &ev.kind {
-            let n: u64 = rows.iter().filter(|r| r.metric.starts_with("pg_commits_acked_")).map(|r| r.count).sum();
-            if n > 0 {
-                out.insert(*second, n);
+            for r in rows.iter().filter(|r| r.metric.starts_with("pg_commits_acked_") && r.count > 0) {
+                *out.entry(*second).or_default().entry(r.label.to_string()).or_default() += r.count;
             }
         }
     }
     out
+}
+
+/// The seconds without commits around a promotion of `to` at second `at_s`: from the last
+/// second with commits before it to the first second with commits from it on. The promotion's
+/// own second can hold both the old primary's last commits and the new one's first: the
+/// servers that committed in it tell which side of the outage it belongs to.
+fn outage_around(writes: &BTreeMap<u64, BTreeMap<String, u64>>, to: &str, at_s: u64, end_s: u64) -> (Option<u64>, u64) {
+    let in_promotion_second = writes.get(&at_s);
+    let old_committed = in_promotion_second.is_some_and(|m| m.keys().any(|n| n != to));
+    let new_committed = in_promotion_second.is_some_and(|m| m.contains_key(to));
+    let before = if old_committed { Some(at_s) } else { writes.range(..at_s).next_back().map(|(s, _)| *s) };
+    let after = if new_committed { at_s } else { writes.range(at_s + 1..).next().map_or(end_s, |(s, _)| *s) };
+    (before, after)
 }
 
 /// The replication lag (seconds) a server reported in `second`, if it did.
@@ -198,15 +211,13 @@ fn failovers(i: &StackInputs<'_>) -> Vec<Value> {
                 };
                 let from = primary.get(database).filter(|&&p| p != to).map(|&p| i.names[p as usize].clone());
                 let at_s = ev.t_ns / 1_000_000_000;
-                // The outage around the promotion: from the last second with commits before it
-                // to the first second with commits from it on.
-                let before = writes.range(..at_s).next_back().map(|(s, _)| *s);
-                let after = writes.range(at_s..).next().map_or(i.duration_s, |(s, _)| *s);
+                let (before, after) = outage_around(&writes, &i.names[to as usize], at_s, i.duration_s);
                 // The write rate before the outage, to express the loss as seconds of writes:
                 // over the last minute in which writes committed, so that an earlier outage
                 // does not count as seconds of no writes (it would inflate the loss's seconds).
                 let rate = before.map_or(0.0, |b| {
-                    let last_minute: Vec<u64> = writes.range(..b).rev().take(60).map(|(_, n)| *n).collect();
+                    let last_minute: Vec<u64> =
+                        writes.range(..b).rev().take(60).map(|(_, n)| n.values().sum::<u64>()).collect();
                     last_minute.iter().sum::<u64>() as f64 / last_minute.len().max(1) as f64
                 });
                 let unavailable = before.map_or(0, |b| after.saturating_sub(b + 1));
@@ -322,6 +333,28 @@ mod tests {
         // 20 commits at 10 a second: 2 s (the 30 s without writes before would make it 4 s).
         assert_eq!(f["rpo_seconds"], json!(2.0));
         assert_eq!(rpo_after_an_earlier_outage(0)["rpo_seconds"], json!(0.0));
+    }
+
+    #[test]
+    fn an_outage_that_starts_in_the_promotions_second_is_counted() {
+        // p1 commits (label p1) up to second 110; p2 is promoted at 110.5 s and first commits
+        // at 140 s: 29 seconds without writes (111..139), although second 110 has commits.
+        let mut events: Vec<Event> = Vec::new();
+        for s in 0..200u64 {
+            let label = if s <= 110 { Some("p1") } else if s >= 140 { Some("p2") } else { None };
+            let mut rows = vec![row("ok", 100, None)];
+            if let Some(l) = label {
+                rows.push(MetricRow { label: l.into(), ..row("pg_commits_acked_on", 10, None) });
+            }
+            events.push(Event {
+                seq: 0,
+                t_ns: (s + 1) * 1_000_000_000,
+                node: None,
+                kind: TraceKind::Metrics { second: s, rows: rows.into() },
+            });
+        }
+        events.push(promoted_p2(110_500_000_000));
+        assert_eq!(stack_of(&events, 200, 110.5, 0)["failovers"][0]["write_unavailable_seconds"], json!(29));
     }
 
     #[test]
