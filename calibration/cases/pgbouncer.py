@@ -38,6 +38,14 @@ SATURATION_NS = [1, 2, 5, 10, 20, 50]
 REPS = 3           # saturation (6 loads of 10 s per repetition)
 SHORT_REPS = 5     # reserve-pool, query-wait-timeout
 LOGIN_RETRY_REPS = 10  # the retry phase against the restart varies: 10 repetitions show it
+REFILL_REPS = 9    # pool refill: each repetition runs the three variants, in turns first
+REFILL_POOL_SIZE = 20      # default_pool_size of each pool
+REFILL_CLIENTS = 40        # closed-loop clients per loaded pool
+REFILL_DBS = ("db1", "db2")  # two databases of one PostgreSQL: two pools of one PgBouncer
+REFILL_SQL = "SELECT pg_sleep(0.01)"
+REFILL_LOAD_S = 10.0       # each load worker's bound; warm-up + 1 s + refill take ~3 s
+REFILL_POLL_S = 0.02       # SHOW POOLS every 20 ms
+REFILL_VARIANTS = ["one_pool", "two_pools", "one_of_two"]
 
 CASES = [
     "pgbouncer-saturation",
@@ -46,6 +54,7 @@ CASES = [
     "pgbouncer-query-wait-timeout",
     "pgbouncer-login-retry-15s",
     "pgbouncer-login-retry-2s",
+    "pgbouncer-pool-refill",
 ]
 
 COMMON_SETUP = {
@@ -268,6 +277,94 @@ def worker_probe(args):
     print(json.dumps({"probes": probes, "direct": direct}))
 
 
+def worker_refill(args):
+    """The pool-refill monitor: polls PgBouncer's admin console (SHOW POOLS) every POLL seconds
+    until every pool in DBS (the loaded ones) has POOL_SIZE server connections (the load's
+    warm-up), SETTLE seconds more, then terminates every client backend of the databases in
+    KILL_DBS at once from its own direct connection to PostgreSQL, and polls on until every
+    pool in KILL_DBS is back to POOL_SIZE (or REFILL_TIMEOUT), then TAIL seconds more. Prints
+    the polls and the kill's moments."""
+    import psycopg2
+    dbs, size, poll = args["dbs"], int(args["pool_size"]), float(args["poll"])
+    kill_dbs = args["kill_dbs"]
+    watched = args["watch"]  # every pool shown in the series (loaded or not)
+    admin = psycopg2.connect(args["admin_dsn"], connect_timeout=5)
+    admin.autocommit = True
+    pg = psycopg2.connect(args["pg_dsn"], connect_timeout=5)
+    pg.autocommit = True
+    polls = []
+
+    def sample():
+        t = now()
+        cur = admin.cursor()
+        cur.execute("SHOW POOLS")
+        cols = [d[0] for d in cur.description]
+        t_done = now()
+        per = {db: {"servers": 0, "login": 0, "cl_active": 0, "cl_waiting": 0} for db in watched}
+        for row in cur.fetchall():
+            p = dict(zip(cols, row))
+            if p["database"] not in per:
+                continue
+            # Connected server connections, whatever they do; sv_login: logins in progress.
+            per[p["database"]] = {
+                "servers": sum(p.get(k) or 0
+                               for k in ("sv_active", "sv_idle", "sv_used", "sv_tested")),
+                "login": p.get("sv_login") or 0,
+                "cl_active": p.get("cl_active") or 0, "cl_waiting": p.get("cl_waiting") or 0}
+        # SHOW POOLS answers at some moment between sending and reading: the midpoint.
+        polls.append({"t": (t + t_done) / 2, "pools": per})
+        return per
+
+    def pace(t):
+        time.sleep(max(0.0, poll - (now() - t)))
+
+    out = {"polls": polls, "t_warm": None, "t_kill": None}
+    deadline = now() + float(args["warm_timeout"])
+    while now() < deadline:
+        t = now()
+        per = sample()
+        if all(per[db]["servers"] >= size for db in dbs):
+            out["t_warm"] = now()
+            break
+        pace(t)
+    if out["t_warm"] is None:
+        print(json.dumps(out))
+        return
+    settle_until = out["t_warm"] + float(args["settle"])
+    while now() < settle_until:
+        t = now()
+        sample()
+        pace(t)
+    cur = pg.cursor()
+    out["t_kill"] = now()
+    cur.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+                " AND datname = ANY(%s)", (kill_dbs,))
+    out["killed"] = cur.fetchone()[0]
+    out["t_kill_done"] = now()
+    # Back: a poll that shows POOL_SIZE again after one that showed fewer (PgBouncer may not
+    # have read the first FATALs yet when the first poll after the kill arrives).
+    dropped = {db: False for db in kill_dbs}
+    back = {db: None for db in kill_dbs}
+    deadline = out["t_kill"] + float(args["refill_timeout"])
+    tail = float(args["tail"])
+    while now() < deadline:
+        t = now()
+        per = sample()
+        for db in kill_dbs:
+            if per[db]["servers"] < size:
+                dropped[db] = True
+            elif dropped[db] and back[db] is None:
+                back[db] = polls[-1]["t"]
+        if all(v is not None for v in back.values()) and now() >= max(back.values()) + tail:
+            break
+        pace(t)
+    out["back"] = back
+    admin.close()
+    pg.close()
+    print(json.dumps(out))
+
+
 # ------------------------------------------------------------------------------------------
 # Orchestrator side: root namespace.
 # ------------------------------------------------------------------------------------------
@@ -315,8 +412,10 @@ def postmaster_pid(data):
         return int(f.readline().strip())
 
 
-def start_bouncer(net, rep_dir, settings):
-    """Writes pgbouncer.ini and starts PgBouncer in the foreground; waits until it answers."""
+def start_bouncer(net, rep_dir, settings, databases=("postgres",)):
+    """Writes pgbouncer.ini and starts PgBouncer in the foreground; waits until it answers.
+    `databases`: the [databases] entries, each the PostgreSQL database of the same name (one
+    pool per entry); readiness is checked through the first."""
     os.makedirs(rep_dir, exist_ok=True)
     userlist = os.path.join(rep_dir, "userlist.txt")
     with open(userlist, "w") as f:
@@ -328,7 +427,9 @@ def start_bouncer(net, rep_dir, settings):
     conf.update(settings)
     with open(ini, "w") as f:
         f.write("[databases]\n")
-        f.write(f"postgres = host={net.ip['pg']} port={PG_PORT} dbname=postgres\n\n")
+        for db in databases:
+            f.write(f"{db} = host={net.ip['pg']} port={PG_PORT} dbname={db}\n")
+        f.write("\n")
         f.write("[pgbouncer]\n")
         for k, v in conf.items():
             f.write(f"{k} = {v}\n")
@@ -336,7 +437,7 @@ def start_bouncer(net, rep_dir, settings):
     p = net.spawn("bouncer", ["/usr/sbin/pgbouncer", ini], os.path.join(rep_dir, "pgbouncer.log"),
                   user="postgres")
     ok, _ = wait_until(lambda: net.run("client", f"{PGBIN}/pg_isready -h {net.ip['bouncer']}"
-                                       f" -p {BOUNCER_PORT} -U postgres -d postgres", check=False, capture=False,
+                                       f" -p {BOUNCER_PORT} -U postgres -d {databases[0]}", check=False, capture=False,
                                        timeout=10) == 0, timeout=20, step=0.1)
     if not ok:
         raise RuntimeError("PgBouncer did not start: see " + rep_dir + "/pgbouncer.log")
@@ -398,15 +499,16 @@ def load_figures(res):
     }
 
 
-def log_times(path, needle, since):
-    """Seconds after `since` (monotonic) of the PgBouncer log lines that contain `needle`: the
-    log's wall-clock stamps (ms) turned monotonic through the clocks' current offset."""
+def log_times(path, needle, since, also=None):
+    """Seconds after `since` (monotonic) of the PgBouncer log lines that contain `needle` (and
+    `also`, if given): the log's wall-clock stamps (ms) turned monotonic through the clocks'
+    current offset. Also reads PostgreSQL's log, whose prefix (%m) has the same form."""
     import datetime
     off = time.time() - now()
     out = []
     with open(path, errors="replace") as f:
         for line in f:
-            if needle not in line:
+            if needle not in line or (also is not None and also not in line):
                 continue
             try:
                 stamp = datetime.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S.%f")
@@ -695,6 +797,313 @@ def case_login_retry(case, retry):
     fx.write()
 
 
+def refill_variant(net, rdir, dbs, kill_dbs):
+    """One variant of pgbouncer-pool-refill: a fresh PgBouncer with both pools configured,
+    REFILL_CLIENTS closed-loop clients on each pool in `dbs` (one worker process per pool, so
+    the pools' clients do not share a Python interpreter), and the refill monitor, which
+    terminates the backends of the databases in `kill_dbs`. Returns the monitor's output and
+    each load worker's."""
+    b = start_bouncer(net, rdir, {"default_pool_size": REFILL_POOL_SIZE, "max_client_conn": 200},
+                      databases=REFILL_DBS)
+    try:
+        loads = [spawn_worker(net, "load", {"n": REFILL_CLIENTS, "secs": REFILL_LOAD_S,
+                                            "sql": REFILL_SQL, "dsn": bouncer_dsn(net, db)},
+                              os.path.join(rdir, f"worker-{db}.err"))
+                 for db in dbs]
+        mon = spawn_worker(net, "refill", {
+            "dbs": list(dbs), "kill_dbs": list(kill_dbs), "watch": list(REFILL_DBS),
+            "pool_size": REFILL_POOL_SIZE,
+            "poll": REFILL_POLL_S, "warm_timeout": 6.0, "settle": 1.0, "refill_timeout": 3.0,
+            "tail": 0.3, "admin_dsn": bouncer_dsn(net, "pgbouncer"), "pg_dsn": pg_dsn(net)},
+            os.path.join(rdir, "monitor.err"))
+        m = collect(mon, timeout=30)
+        loads = {db: collect(p, timeout=REFILL_LOAD_S + 120) for db, p in zip(dbs, loads)}
+    finally:
+        stop_proc(b)
+    if m["t_kill"] is None:
+        raise RuntimeError(f"pools never reached {REFILL_POOL_SIZE} server connections: {rdir}")
+    return m, loads
+
+
+def log_stamp(line):
+    """A log line's wall-clock stamp (PgBouncer's and PostgreSQL's %m: ms, UTC) turned
+    monotonic through the clocks' current offset; None for a line without one."""
+    import datetime
+    try:
+        stamp = datetime.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S.%f")
+    except ValueError:
+        return None
+    return stamp.replace(tzinfo=datetime.timezone.utc).timestamp() - (time.time() - now())
+
+
+def server_logins(bouncer_log, pg_log, since):
+    """Every server login after `since` (monotonic), per pool, oldest first, each as (start,
+    received, end) in s after `since`: start is PgBouncer's 'new connection to server' line
+    (logged when it connects, before the login), received and end are PostgreSQL's 'connection
+    received' and 'connection authorized' lines of the backend that connection got (paired
+    through PgBouncer's local port, which PostgreSQL logs as the client's port; the backend's
+    pid then pairs received and authorized). What PostgreSQL did not date is None."""
+    import re
+    starts = []
+    sv = re.compile(r": (\w+)/\w+@\S+ new connection to server \(from [\d.]+:(\d+)\)")
+    with open(bouncer_log, errors="replace") as f:
+        for line in f:
+            m = sv.search(line)
+            t = log_stamp(line) if m else None
+            if t is not None and t >= since:
+                starts.append((t - since, m.group(1), m.group(2)))
+    received, authorized = {}, {}
+    rx = re.compile(r"\[(\d+)\] LOG:  connection (received|authorized): (?:host=\S+ port=(\d+))?")
+    with open(pg_log, errors="replace") as f:
+        for line in f:
+            m = rx.search(line)
+            t = log_stamp(line) if m else None
+            if t is None or t < since:
+                continue
+            if m.group(2) == "received":
+                received[m.group(3)] = (m.group(1), t - since)
+            else:
+                authorized.setdefault(m.group(1), t - since)
+    out = {}
+    for t, db, port in sorted(starts):
+        pid, t_received = received.get(port, (None, None))
+        out.setdefault(db, []).append((t, t_received, authorized.get(pid)))
+    return out
+
+
+def backend_exits(pg_log, since):
+    """s after `since` of the FATALs the terminated backends logged as they exited."""
+    return [t for t in log_times(pg_log, "terminating connection due to administrator command",
+                                 since) if t >= 0]
+
+
+def refill_variant_figures(rdir, pg_log, dbs, m, loads):
+    """One variant's refill, per pool whose backends were terminated (`dbs`): from the polls
+    (the kill to the first poll back at the pool size), and from the logs (each login after the
+    kill). Returns (per-pool figures, extras)."""
+    t_kill = m["t_kill"]
+    size = REFILL_POOL_SIZE
+    logins = server_logins(os.path.join(rdir, "pgbouncer.log"), pg_log, t_kill)
+    per = {}
+    for db in dbs:
+        back = m["back"].get(db)
+        mine = logins.get(db, [])[:size]
+        full = len(mine) == size and all(e is not None for _, _, e in mine)
+        # Logins of this pool in progress together: the next login's backend started before
+        # the previous one was authorized. Both stamps are PostgreSQL's own (ms); PgBouncer's
+        # stamps are not used here, as they may lag its event loop.
+        overlapping = sum(1 for (_, r, _), (_, _, e) in zip(mine[1:], mine)
+                          if r is not None and e is not None and r < e)
+        per[db] = {
+            "after_kill_poll_s": round(back - t_kill, 4) if back is not None else None,
+            "first_start_s": round(mine[0][0], 4) if mine else None,
+            "last_end_s": round(mine[-1][2], 4) if full else None,
+            "start_gaps_ms": [round((b[0] - a[0]) * 1000, 1) for a, b in zip(mine, mine[1:])],
+            "login_ms": [round((e - s) * 1000, 1) for s, _, e in mine if e is not None],
+            "fork_wait_ms": [round((r - s) * 1000, 1) for s, r, _ in mine if r is not None],
+            "overlapping_logins": overlapping,
+        }
+    after = [p for p in m["polls"] if p["t"] > t_kill]
+    # The count of server connections per pool around the kill: [ms after the kill, servers
+    # and logins in progress of each watched pool], from 60 ms before it to 100 ms after the
+    # last pool was back.
+    ends = [v for v in m["back"].values() if v is not None]
+    until = (max(ends) if ends else t_kill + 3.0) + 0.1
+    series = [[round((p["t"] - t_kill) * 1000, 1)]
+              + [x for db in REFILL_DBS
+                 for x in (p["pools"][db]["servers"], p["pools"][db]["login"])]
+              for p in m["polls"] if t_kill - 0.06 <= p["t"] <= until]
+    first_full = {}
+    for db in loads:
+        t0 = loads[db]["t0"]
+        full = next((p["t"] for p in m["polls"] if p["t"] >= t0
+                     and p["pools"][db]["servers"] >= size), None)
+        first_full[db] = round(full - t0, 4) if full is not None else None
+    exits = backend_exits(pg_log, t_kill)
+    for db in dbs:
+        # Once every terminated backend has exited, the logins no longer share PostgreSQL with
+        # the kill: the gaps between the login starts from then on are the pool's login cycle.
+        starts = [s for s, _, _ in logins.get(db, [])[:size]]
+        last_exit = max(exits, default=0.0)
+        per[db]["gaps_after_exits_ms"] = [round((b - a) * 1000, 2)
+                                          for a, b in zip(starts, starts[1:]) if a >= last_exit]
+    extra = {
+        "killed_backends": m["killed"],
+        "kill_query_ms": round((m["t_kill_done"] - t_kill) * 1000, 2),
+        "backend_exits_ms": [round(min(exits) * 1000, 1), round(max(exits) * 1000, 1)]
+        if exits else None,
+        "per_pool": {db: {k: v for k, v in per[db].items()} for db in dbs},
+        "servers_min_after_kill": {db: min((p["pools"][db]["servers"] for p in after), default=None)
+                                   for db in dbs},
+        "logins_in_progress_max": {db: max((p["pools"][db]["login"] for p in after), default=None)
+                                   for db in dbs},
+        "series_columns": ["ms after the kill"] + [f"{db} {k}" for db in REFILL_DBS
+                                                    for k in ("servers", "logins in progress")],
+        "series": series,
+        "initial_fill_s": first_full,
+        "client_errors": {db: len([a for a in loads[db]["attempts"] if not a[2]]) for db in loads},
+        "polls": len(m["polls"]),
+    }
+    return per, extra
+
+
+def case_pool_refill():
+    case = "pgbouncer-pool-refill"
+    size, n = REFILL_POOL_SIZE, REFILL_CLIENTS
+    refill = (f"from the pool's first server login after the kill (PgBouncer's 'new connection to"
+              f" server' line, logged as it connects) to the end of its {size}th (PostgreSQL's"
+              " 'connection authorized' line of that connection's backend); ms log stamps")
+    figures = {
+        "refill_one_pool_s": f"s; one pool under load (db1): {refill}",
+        "refill_two_pools_s": "s; both pools under load: from the first login of either pool to"
+                              f" the end of the {size}th login of the later pool (one after the"
+                              " other: twice refill_one_pool_s; side by side: about the same)",
+        "refill_ratio_two_to_one": "ratio; refill_two_pools_s / refill_one_pool_s of the same"
+                                   " repetition",
+        "refill_one_of_two_s": "s; both pools under load, only db1's backends terminated: db1's"
+                               " refill as in refill_one_pool_s (one pool refilling, with the"
+                               " client load of the two-pool variant)",
+        "refill_ratio_two_to_one_of_two": "ratio; refill_two_pools_s / refill_one_of_two_s of the"
+                                          " same repetition: two pools refilling against one,"
+                                          " under the same client load",
+        "login_ms_one_pool": f"ms; refill_one_pool_s / {size}: time per server connection opened",
+        "login_ms_two_pools": f"ms; the later pool's own refill (its first login to the end of its"
+                              f" {size}th) / {size}",
+        "refill_overlap_two_pools": "ratio; how much the two pools' refills (first login to end"
+                                    " of the last) overlap, over the shorter one: 1 side by"
+                                    " side, 0 one after the other",
+        "overlapping_logins_per_pool": "count; logins of one pool whose backend started"
+                                       " (PostgreSQL's 'connection received') before the pool's"
+                                       " previous login was authorized, summed over the"
+                                       " variants' refilling pools (0: one login at a time per"
+                                       " pool)",
+        "refill_after_kill_one_pool_s": f"s; the kill (the terminate query sent) to the first"
+                                        f" SHOW POOLS poll (every 20 ms) that shows the pool"
+                                        f" back at {size} server connections, one pool; includes"
+                                        " the kill itself (backends exit over ~10-40 ms) and the"
+                                        " poll's 20 ms",
+        "refill_after_kill_two_pools_s": "s; the same for the later of the two pools, both"
+                                         " loaded",
+        "login_gap_ms_after_exits_one_pool": "ms; mean gap between consecutive login starts of"
+                                             " the pool (PgBouncer's log) that start after the"
+                                             " last terminated backend exited (PostgreSQL's last"
+                                             " FATAL): one login's whole cycle away from the"
+                                             " kill's own work, one pool",
+        "login_gap_ms_after_exits_two_pools": "ms; the same over both pools' own sequences, both"
+                                              " refilling",
+        "logins_in_progress_max": "count; the most server logins in progress (SHOW POOLS"
+                                  " sv_login) in one pool at one poll after the kill, over the"
+                                  " variants",
+    }
+    fx = Fixture(case, FAMILY,
+                 f"Two transaction pools (databases db1 and db2 of one PostgreSQL, user postgres)"
+                 f" of default_pool_size = {size} under {n} closed-loop clients each running"
+                 f" {REFILL_SQL}: every server backend is terminated at once"
+                 " (pg_terminate_backend); how fast does a pool get its connections back, and do"
+                 " the two pools refill side by side or one after the other? Each repetition"
+                 " also runs, in the same sitting, the one-pool variant (only db1 loaded and"
+                 " killed) and the one-of-two variant (both loaded, only db1's backends"
+                 " killed).",
+                 dict(COMMON_SETUP,
+                      pgbouncer=dict(COMMON_SETUP["pgbouncer"], default_pool_size=size,
+                                     max_client_conn=200,
+                                     databases="db1 and db2 (PostgreSQL databases of those"
+                                               " names on the same server): one pool each"),
+                      postgresql=dict(COMMON_SETUP["postgresql"], log_connections="on"),
+                      load=f"per loaded pool, one worker process of {n} threads, `{REFILL_SQL}`"
+                           " back to back; a thread whose query fails reconnects at once. The"
+                           " monitor polls SHOW POOLS every 20 ms, waits until every loaded pool"
+                           f" has {size} server connections, 1 s more, then kills; a fresh"
+                           " PgBouncer per variant and repetition; the three variants (one_pool,"
+                           " two_pools, one_of_two) take turns at running first"),
+                 {"kind": "pg-terminate-backend",
+                  "detail": "from the monitor's own superuser connection straight to PostgreSQL:"
+                            " SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                            " WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+                            " AND datname = ANY(the killed databases): every server connection"
+                            " of the refilling pools (db1, or db1 and db2); PostgreSQL keeps"
+                            " accepting connections"},
+                 figures, f"calibration/scenarios/{case}.toml")
+    fx.data["reading_the_extras"] = (
+        "Per repetition and variant (one_pool, two_pools, one_of_two), times after the kill: "
+        "per_pool gives each pool's first login start and last login end (s), the gaps between "
+        "its login starts, each login's own time (ms, PgBouncer's connect to PostgreSQL's "
+        "authorized line) and its part before the backend started (fork_wait_ms: PgBouncer's "
+        "connect to 'connection received'), the gaps between the login starts after the last "
+        "terminated backend exited, and its overlapping logins; backend_exits_ms the first and "
+        "last terminated backend's FATAL in PostgreSQL's log; series the SHOW POOLS count of "
+        "each pool around the kill (columns in series_columns: 'servers' are connected server "
+        "connections, 'logins in progress' sv_login); initial_fill_s the load's start to the "
+        f"first poll with {size} server connections (the warm-up of a fresh PgBouncer, which "
+        "already had the one connection its readiness check opened on db1).")
+    cdir = new_case_dir(case)
+    with Net(PREFIX, SUBNET, HOSTS) as net:
+        data = init_pg(cdir)
+        with open(os.path.join(data, "postgresql.conf"), "a") as f:
+            # Dates each server login on PostgreSQL's side too.
+            f.write("log_connections = on\n")
+        start_pg(net, data, cdir)
+        for db in REFILL_DBS:
+            net.run("pg", f"{PGBIN}/createdb -h {net.ip['pg']} -p {PG_PORT} -U postgres {db}",
+                    user="postgres")
+        pg_log = os.path.join(cdir, "pg.log")
+        for rep in range(REFILL_REPS):
+            # Each order of the three variants once per three repetitions: a drift of the
+            # machine's load over the sitting falls on all of them alike.
+            order = REFILL_VARIANTS[rep % 3:] + REFILL_VARIANTS[:rep % 3]
+            res = {}
+            for variant in order:
+                loaded, killed = {"one_pool": (REFILL_DBS[:1], REFILL_DBS[:1]),
+                                  "two_pools": (REFILL_DBS, REFILL_DBS),
+                                  "one_of_two": (REFILL_DBS, REFILL_DBS[:1])}[variant]
+                rdir = os.path.join(cdir, f"rep{rep}-{variant}")
+                m, loads = refill_variant(net, rdir, loaded, killed)
+                res[variant] = refill_variant_figures(rdir, pg_log, killed, m, loads)
+                log(f"  {variant}: " + json.dumps({db: {k: v for k, v in p.items()
+                                                        if not isinstance(v, list)}
+                                                   for db, p in res[variant][0].items()}))
+            one, two, half = res["one_pool"][0], res["two_pools"][0], res["one_of_two"][0]
+
+            def own(p):
+                return p["last_end_s"] - p["first_start_s"] if p["last_end_s"] is not None else None
+            r1, r12 = own(one["db1"]), own(half["db1"])
+            r2 = own2 = overlap = None
+            if all(two[db]["last_end_s"] is not None for db in REFILL_DBS):
+                spans = [(two[db]["first_start_s"], two[db]["last_end_s"]) for db in REFILL_DBS]
+                r2 = max(e for _, e in spans) - min(s for s, _ in spans)
+                later = max(spans, key=lambda x: x[1])
+                own2 = later[1] - later[0]
+                shorter = min(e - s for s, e in spans)
+                common = min(e for _, e in spans) - max(s for s, _ in spans)
+                overlap = round(max(0.0, common) / shorter, 3) if shorter > 0 else None
+            a1 = one["db1"]["after_kill_poll_s"]
+            a2 = [two[db]["after_kill_poll_s"] for db in REFILL_DBS]
+            pools = [one["db1"], half["db1"]] + [two[db] for db in REFILL_DBS]
+            in_progress = [v for x in res.values()
+                           for v in x[1]["logins_in_progress_max"].values() if v is not None]
+            after1 = one["db1"]["gaps_after_exits_ms"]
+            after2 = [g for db in REFILL_DBS for g in two[db]["gaps_after_exits_ms"]]
+            fx.add({"refill_one_pool_s": round(r1, 4) if r1 is not None else None,
+                    "refill_two_pools_s": round(r2, 4) if r2 is not None else None,
+                    "refill_ratio_two_to_one": round(r2 / r1, 3) if r1 and r2 else None,
+                    "refill_one_of_two_s": round(r12, 4) if r12 is not None else None,
+                    "refill_ratio_two_to_one_of_two": round(r2 / r12, 3) if r12 and r2 else None,
+                    "login_ms_one_pool": round(r1 * 1000 / size, 2) if r1 else None,
+                    "login_ms_two_pools": round(own2 * 1000 / size, 2) if own2 else None,
+                    "refill_overlap_two_pools": overlap,
+                    "overlapping_logins_per_pool": sum(p["overlapping_logins"] for p in pools),
+                    "refill_after_kill_one_pool_s": a1,
+                    "refill_after_kill_two_pools_s": None if None in a2 else max(a2),
+                    "login_gap_ms_after_exits_one_pool": round(statistics.mean(after1), 2)
+                    if after1 else None,
+                    "login_gap_ms_after_exits_two_pools": round(statistics.mean(after2), 2)
+                    if after2 else None,
+                    "logins_in_progress_max": max(in_progress, default=None)},
+                   order=order, one_pool=res["one_pool"][1], two_pools=res["two_pools"][1],
+                   one_of_two=res["one_of_two"][1])
+    fx.write()
+
+
 RUNNERS = {
     "pgbouncer-saturation": case_saturation,
     "pgbouncer-reserve-pool": case_reserve_pool,
@@ -702,12 +1111,13 @@ RUNNERS = {
     "pgbouncer-query-wait-timeout": case_query_wait_timeout,
     "pgbouncer-login-retry-15s": lambda: case_login_retry("pgbouncer-login-retry-15s", 15),
     "pgbouncer-login-retry-2s": lambda: case_login_retry("pgbouncer-login-retry-2s", 2),
+    "pgbouncer-pool-refill": case_pool_refill,
 }
 
 
 def main(argv):
     if len(argv) >= 3 and argv[0] == "--worker":
-        {"load": worker_load, "probe": worker_probe}[argv[1]](json.loads(argv[2]))
+        {"load": worker_load, "probe": worker_probe, "refill": worker_refill}[argv[1]](json.loads(argv[2]))
         return
     if not argv or argv[0] == "--list":
         print("\n".join(CASES))

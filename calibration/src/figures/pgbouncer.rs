@@ -12,6 +12,11 @@
 //! Figure names repeat across cases with a different origin (`first_error_s` is measured from
 //! the load's start in pgbouncer-query-wait-timeout, from the fault in the login-retry cases),
 //! so the scenario's name (summary.json `scenario`) says which case a run mirrors.
+//!
+//! pgbouncer-pool-refill reads the pool's fill from `bouncer_wait_ms` instead: its tenants
+//! each send exactly one pool's worth of requests at once to an empty pool, so the first
+//! request waits for the pool's first login and the last for its last (the distribution's min
+//! and max over the tenant's seconds).
 
 use crate::RunView;
 
@@ -21,8 +26,10 @@ const PROBE: &str = "probe";
 const SATURATION_LOAD_S: u64 = 10;
 /// Length of the real query-wait-timeout load, in s.
 const QUERY_WAIT_LOAD_S: u64 = 20;
-/// PgBouncer's default_pool_size in every case.
+/// PgBouncer's default_pool_size in every case but pgbouncer-pool-refill.
 const DEFAULT_POOL_SIZE: u64 = 5;
+/// default_pool_size in pgbouncer-pool-refill: the logins each refill takes.
+const REFILL_POOL_SIZE: f64 = 20.0;
 
 /// A figure of this family read from a run; None for a figure this family does not know.
 pub fn extract(figure: &str, run: &RunView) -> Option<Option<f64>> {
@@ -32,6 +39,9 @@ pub fn extract(figure: &str, run: &RunView) -> Option<Option<f64>> {
     }
     if scenario == "pgbouncer-query-wait-timeout" {
         return query_wait(figure, run);
+    }
+    if scenario == "pgbouncer-pool-refill" {
+        return pool_refill(figure, run);
     }
     // Saturation and reserve pool: one tenant per N, named nN.
     if let Some(n) = figure.strip_prefix("qps_n") {
@@ -116,6 +126,59 @@ fn max_wait_s(run: &RunView, tenant: &str) -> Option<f64> {
         }
     }
     max
+}
+
+/// (least, longest) wait for a server connection of a tenant's requests over the run, in s.
+fn wait_range_s(run: &RunView, tenant: &str) -> Option<(f64, f64)> {
+    let mut range: Option<(f64, f64)> = None;
+    for e in run.events_of("metrics") {
+        for r in e["rows"].as_array().into_iter().flatten() {
+            if r["metric"] == "bouncer_wait_ms" && r["label"] == tenant {
+                let (lo, hi) =
+                    (r["dist"]["min"].as_f64().unwrap_or(0.0) / 1e3, r["dist"]["max"].as_f64().unwrap_or(0.0) / 1e3);
+                range = Some(range.map_or((lo, hi), |(a, b): (f64, f64)| (a.min(lo), b.max(hi))));
+            }
+        }
+    }
+    range
+}
+
+/// The mean gap between a pool's consecutive logins, in ms, from its (first, last) login's
+/// wait in s.
+fn login_gap_ms((first, last): (f64, f64)) -> f64 {
+    (last - first) * 1e3 / (REFILL_POOL_SIZE - 1.0)
+}
+
+/// The mirror's tenants: "one" fills alone (one_pool), "a" and "b" together (two_pools), "c"
+/// while "bg" keeps its pool busy (one_of_two); each sent its 20 requests in one tick, so a
+/// fill runs from that tick to its last request's forwarding.
+fn pool_refill(figure: &str, run: &RunView) -> Option<Option<f64>> {
+    let one = wait_range_s(run, "one");
+    let (a, b) = (wait_range_s(run, "a"), wait_range_s(run, "b"));
+    let c = wait_range_s(run, "c");
+    // a and b arrived in the same tick: from it to the later pool's last login.
+    let two = a.zip(b).map(|(a, b)| a.1.max(b.1));
+    Some(match figure {
+        "refill_one_pool_s" => one.map(|x| x.1),
+        "refill_two_pools_s" => two,
+        "refill_ratio_two_to_one" => two.zip(one).map(|(t, o)| t / o.1),
+        "refill_one_of_two_s" => c.map(|x| x.1),
+        "refill_ratio_two_to_one_of_two" => two.zip(c).map(|(t, c)| t / c.1),
+        "login_ms_one_pool" => one.map(|x| x.1 * 1e3 / REFILL_POOL_SIZE),
+        "login_ms_two_pools" => two.map(|t| t * 1e3 / REFILL_POOL_SIZE),
+        // The real figure is the login cycle once the kill's backends have exited; the mirror
+        // has no kill, so every gap between its first and last login counts.
+        "login_gap_ms_after_exits_one_pool" => one.map(login_gap_ms),
+        "login_gap_ms_after_exits_two_pools" => a.zip(b).map(|(a, b)| (login_gap_ms(a) + login_gap_ms(b)) / 2.0),
+        // Each pool's fill runs from its first login to its last: how much of the shorter one
+        // the other covers.
+        "refill_overlap_two_pools" => a.zip(b).map(|(a, b)| {
+            let shorter = (a.1 - a.0).min(b.1 - b.0);
+            let common = a.1.min(b.1) - a.0.max(b.0);
+            if shorter > 0.0 { common.max(0.0) / shorter } else { 1.0 }
+        }),
+        _ => return None,
+    })
 }
 
 fn query_wait(figure: &str, run: &RunView) -> Option<Option<f64>> {
@@ -234,5 +297,43 @@ mod tests {
         assert_eq!(extract("servers_max_count", &run), Some(Some(6.0)));
         let never = view("pgbouncer-reserve-pool", vec![metrics(1, &[("client_requests", "n20", 97)])]);
         assert_eq!(extract("reserve_open_s", &never), Some(None));
+    }
+
+    /// A second's `bouncer_wait_ms` row of a tenant: 20 waits from `min_ms` to `max_ms`.
+    fn waits(second: u64, tenant: &str, min_ms: f64, max_ms: f64) -> Value {
+        let dist = serde_json::json!({"min": min_ms, "mean": 0.0, "p50": 0.0, "p99": max_ms, "max": max_ms});
+        let row = serde_json::json!({"metric": "bouncer_wait_ms", "label": tenant, "count": 20, "dist": dist});
+        serde_json::json!({"kind": "metrics", "t_ns": (second + 1) * 1_000_000_000, "second": second, "rows": [row]})
+    }
+
+    #[test]
+    fn pool_refills_are_read_from_the_first_and_last_waits() {
+        // Side by side: a and b both fill from 5 to 100 ms; one pool after the other: b from
+        // 105 to 200 ms.
+        let side = view(
+            "pgbouncer-pool-refill",
+            vec![
+                waits(1, "one", 5.0, 100.0),
+                waits(2, "a", 5.0, 100.0),
+                waits(2, "b", 5.0, 100.0),
+                waits(3, "c", 5.0, 100.0),
+            ],
+        );
+        let f = |run: &RunView, name| extract(name, run).expect("known").expect("happened");
+        assert!((f(&side, "refill_one_pool_s") - 0.1).abs() < 1e-9);
+        assert!((f(&side, "refill_ratio_two_to_one") - 1.0).abs() < 1e-9);
+        assert!((f(&side, "refill_ratio_two_to_one_of_two") - 1.0).abs() < 1e-9);
+        assert!((f(&side, "login_ms_two_pools") - 5.0).abs() < 1e-9);
+        assert!((f(&side, "refill_overlap_two_pools") - 1.0).abs() < 1e-9);
+        assert!((f(&side, "login_gap_ms_after_exits_one_pool") - 5.0).abs() < 1e-9);
+        assert!((f(&side, "login_gap_ms_after_exits_two_pools") - 5.0).abs() < 1e-9);
+        let serial = view(
+            "pgbouncer-pool-refill",
+            vec![waits(1, "one", 5.0, 100.0), waits(2, "a", 5.0, 100.0), waits(2, "b", 105.0, 200.0)],
+        );
+        assert!((f(&serial, "refill_two_pools_s") - 0.2).abs() < 1e-9);
+        assert!((f(&serial, "refill_ratio_two_to_one") - 2.0).abs() < 1e-9);
+        assert_eq!(f(&serial, "refill_overlap_two_pools"), 0.0);
+        assert_eq!(extract("refill_one_of_two_s", &serial), Some(None));
     }
 }
