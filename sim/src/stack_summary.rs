@@ -341,7 +341,13 @@ mod tests {
         // at 140 s: 29 seconds without writes (111..139), although second 110 has commits.
         let mut events: Vec<Event> = Vec::new();
         for s in 0..200u64 {
-            let label = if s <= 110 { Some("p1") } else if s >= 140 { Some("p2") } else { None };
+            let label = if s <= 110 {
+                Some("p1")
+            } else if s >= 140 {
+                Some("p2")
+            } else {
+                None
+            };
             let mut rows = vec![row("ok", 100, None)];
             if let Some(l) = label {
                 rows.push(MetricRow { label: l.into(), ..row("pg_commits_acked_on", 10, None) });
