@@ -473,3 +473,27 @@ fn find(path: &str, text: &str, table: &[String], n: &S<String>, what: &str) -> 
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ACTION_KINDS;
+
+    /// `ACTION_KINDS` (the list the error message and its "did you mean" offer) and the match
+    /// in `action` must name the same kinds: every listed kind is recognised (it may still miss
+    /// its fields), and a kind not listed is not.
+    #[test]
+    fn the_listed_action_kinds_are_the_ones_the_match_accepts() {
+        let stack = include_str!("../../stack-primary-crash.toml");
+        let parse = |kind: &str| {
+            let text = format!("{stack}\n[[action]]\nat = \"1s\"\nkind = \"{kind}\"\n");
+            crate::parse_str("kinds.toml", &text).err().map(|d| d.to_string())
+        };
+        for kind in ACTION_KINDS {
+            if let Some(e) = parse(kind) {
+                assert!(!e.contains("unknown action kind"), "{kind}: {e}");
+            }
+        }
+        let e = parse("not-a-kind").expect("an unknown kind is rejected");
+        assert!(e.contains("unknown action kind"), "{e}");
+    }
+}
