@@ -44,9 +44,7 @@ pub struct KeeperConfig {
     pub pg_rewind_method: RebuildMethod,
     /// Keeper name -> its PostgreSQL server's node. Must contain this keeper.
     pub pg_nodes: BTreeMap<String, NodeId>,
-    /// Run the first round at a random phase of the interval after the process starts (true),
-    /// as real processes, started at different moments, do (`stolon::start_phase`); unit
-    /// tests turn it off for fixed round times.
+    /// The first round at a random phase (`stolon::start_phase`); off in unit tests.
     pub random_start_phase: bool,
 }
 

@@ -38,9 +38,7 @@ pub struct ProxyConfig {
     /// `requestTimeout` (10s): a read not answered by then is abandoned and the next
     /// endpoint tried.
     pub request_timeout: Duration,
-    /// Run the first round at a random phase of the interval after the process starts (true),
-    /// as real processes, started at different moments, do (`stolon::start_phase`); unit
-    /// tests turn it off for fixed round times.
+    /// The first round at a random phase (`stolon::start_phase`); off in unit tests.
     pub random_start_phase: bool,
 }
 

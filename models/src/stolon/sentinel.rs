@@ -58,9 +58,7 @@ pub struct SentinelConfig {
     pub request_timeout: Duration,
     /// The election session's TTL (20 s).
     pub election_ttl_s: u64,
-    /// Run the first round at a random phase of the interval after the process starts (true),
-    /// as real processes, started at different moments, do (`stolon::start_phase`); unit
-    /// tests turn it off for fixed round times.
+    /// The first round at a random phase (`stolon::start_phase`); off in unit tests.
     pub random_start_phase: bool,
 }
 

@@ -5,16 +5,9 @@
 
 use std::time::Instant;
 
-const BASE: &str = include_str!("../../../fuzz/seeds/base.toml");
-
-fn with_asserts(n: usize) -> String {
-    let mut text = BASE.to_string();
-    for i in 0..n {
-        let given = if i > 0 { format!("if = \"a{}\"\n", i - 1) } else { String::new() };
-        text.push_str(&format!("\n[[assert]]\nname = \"a{i}\"\nid = \"a{i}\"\n{given}metric = \"x.y\"\nmax = 1\n"));
-    }
-    text
-}
+#[path = "../tests/support/chained_asserts.rs"]
+mod chained_asserts;
+use chained_asserts::with_asserts;
 
 fn main() {
     let mut previous: Option<f64> = None;

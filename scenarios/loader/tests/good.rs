@@ -409,15 +409,9 @@ fn diagnostic_checker_rejects_bad_positions() {
     assert_eq!(diagnostic_problem(text, &Diagnostic::whole_file("m.toml", "missing field `scenario`")), None);
 }
 
-/// `n` chained assertions (each `if` the one above) after the base scenario.
-fn with_asserts(n: usize) -> String {
-    let mut text = BASE.to_string();
-    for i in 0..n {
-        let given = if i > 0 { format!("if = \"a{}\"\n", i - 1) } else { String::new() };
-        text.push_str(&format!("\n[[assert]]\nname = \"a{i}\"\nid = \"a{i}\"\n{given}metric = \"x.y\"\nmax = 1\n"));
-    }
-    text
-}
+#[path = "support/chained_asserts.rs"]
+mod chained_asserts;
+use chained_asserts::with_asserts;
 
 /// Thousands of `[[assert]]`s load, each with its own line. Their cost is measured, not
 /// asserted, by `cargo bench -p scenarios --bench validate_size` (it was quadratic: every
