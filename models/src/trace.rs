@@ -329,8 +329,9 @@ pub enum TraceKind {
     },
     /// A Stolon sentinel's decision or a keeper's or proxy's action, with its reason.
     /// `what`: "keeper_failed", "keeper_healthy", "master_elected", "no_eligible_masters",
-    /// "sync_standbys", "sentinel_leader", "keeper_promote", "keeper_follow", "keeper_resync",
-    /// "keeper_fence", "proxy_close_all", "proxy_retarget", "proxy_listen", "cluster_role".
+    /// "sync_standbys", "sentinel_leader", "standbys_follow", "keeper_promote", "keeper_follow",
+    /// "keeper_resync", "keeper_fence", "keeper_old_master", "proxy_close_all", "proxy_retarget",
+    /// "proxy_listen", "cluster_role".
     Stolon {
         cluster: String,
         what: String,

@@ -132,16 +132,39 @@ impl ClusterData {
             proxy: ProxySpec::default(),
         };
         cd.set_master(master);
+        cd.follow_master();
         cd
     }
 
-    /// Makes `master` the master and every other keeper its standby.
+    /// Elects `master` (Stolon's `updateCluster`, "New master elected"): its DB gets the master
+    /// role; every other keeper keeps what it had. An old master keeps its master DB spec (and
+    /// its server keeps running as a primary) and the standbys keep following it until the new
+    /// master is healthy and converged, when `follow_master` repoints them.
     pub fn set_master(&mut self, master: &str) {
         assert!(self.keepers.contains_key(master), "master {master} is not a keeper");
-        for (name, role) in self.keepers.iter_mut() {
-            *role = if name == master { DesiredRole::Master } else { DesiredRole::Standby { follow: master.into() } };
-        }
+        self.keepers.insert(master.into(), DesiredRole::Master);
         self.master = Some(master.into());
+    }
+
+    /// Every keeper but the master follows it; returns those whose role changed, in name order.
+    /// Stolon does this once the master's DB is healthy and converged (`updateCluster`, "Set
+    /// standbys to follow master only if it's healthy and converged"): it removes the old
+    /// masters' DBs (their keepers stop PostgreSQL, keeper.go `postgresKeeperSM`, "no db
+    /// assigned"), gives each free healthy keeper a new DB with `initMode: resync`, and points
+    /// every standby's `FollowConfig` at the master. pgsim's keeper of an old master told to
+    /// follow stops its server and resyncs it, which covers both.
+    pub fn follow_master(&mut self) -> Vec<String> {
+        let Some(master) = self.master.clone() else { return Vec::new() };
+        let mut moved = Vec::new();
+        for (name, role) in self.keepers.iter_mut() {
+            let want =
+                if *name == master { DesiredRole::Master } else { DesiredRole::Standby { follow: master.clone() } };
+            if *role != want {
+                *role = want;
+                moved.push(name.clone());
+            }
+        }
+        moved
     }
 
     pub fn encode(&self) -> String {
@@ -466,6 +489,7 @@ mod tests {
         );
         cd.generation = 12;
         cd.set_master("pg2");
+        cd.follow_master();
         cd.synchronous_standbys = names(&["pg3", FAKE_STANDBY]);
         cd.in_sync_standbys = names(&["pg3"]);
         cd.accept_data_loss = true;
@@ -473,6 +497,23 @@ mod tests {
         cd.spec_stamp = OpStamp { at_ns: 4, seq: 0 };
         cd.proxy = ProxySpec { generation: 9, master: Some("pg2".into()), enabled: names(&["proxy1", "proxy2"]) };
         cd
+    }
+
+    #[test]
+    fn an_election_names_the_new_master_and_the_others_follow_it_only_when_told() {
+        let mut cd =
+            ClusterData::initial(&names(&["pg1", "pg2", "pg3"]), "pg1", ClusterRole::Master, ClusterSpec::default());
+        cd.set_master("pg2");
+        // Stolon's updateCluster: the old master keeps its master DB, the standbys their
+        // FollowConfig, until the new master has converged.
+        assert_eq!(cd.master.as_deref(), Some("pg2"));
+        assert_eq!(cd.keepers["pg1"], DesiredRole::Master, "the old master keeps its master DB spec");
+        assert_eq!(cd.keepers["pg2"], DesiredRole::Master);
+        assert_eq!(cd.keepers["pg3"], DesiredRole::Standby { follow: "pg1".into() }, "still follows the old master");
+        assert_eq!(ClusterData::decode(&cd.encode()), Ok(cd.clone()), "two master DBs encode and decode");
+        assert_eq!(cd.follow_master(), names(&["pg1", "pg3"]));
+        assert!(cd.keepers.iter().all(|(k, r)| k == "pg2" || *r == DesiredRole::Standby { follow: "pg2".into() }));
+        assert!(cd.follow_master().is_empty(), "nothing left to repoint");
     }
 
     #[test]

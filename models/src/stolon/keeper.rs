@@ -2,7 +2,10 @@
 //! publishes its server's state (a fresh info uid each time: the sentinel's proof of life)
 //! and reads the cluster data, then converges the server to what the data says: promote,
 //! follow another upstream, fence and resync an old master, resync a standby its upstream
-//! refuses, set `synchronous_standby_names` on the master.
+//! refuses, set `synchronous_standby_names` on the master. An old master keeps running as a
+//! primary while the cluster data still gives it its master role (until the new master has
+//! converged, as Stolon keeps the old master's DB until then); it is stopped and resynced once
+//! the data tells it to follow the new master.
 //!
 //! The keeper does not own the server: the host gives it a snapshot of the server before
 //! every call (`set_local`) and carries out the commands it leaves (`take_commands`). When
@@ -134,7 +137,13 @@ enum Req {
 /// What the cluster data wants of the local server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Want {
+    /// The master the cluster data names.
     Primary,
+    /// An old master: its DB spec is still a master's, because the new master has not
+    /// converged yet (sentinel.go `updateCluster` removes the old master's DB only then). The
+    /// keeper applies its spec as it is (keeper.go `postgresKeeperSM`): the server keeps
+    /// running as a primary, with the synchronous standbys it had.
+    OldPrimary,
     Standby(NodeId),
 }
 
@@ -153,6 +162,8 @@ pub struct Keeper {
     sync_names_set: Option<Option<SyncStandbyNames>>,
     /// The last resync ordered and from whom; a pg_rewind that did not help is not repeated.
     last_rebuild: Option<(RebuildMethod, NodeId)>,
+    /// As an old master, the new master it was last traced waiting for (traced once).
+    old_master_of: Option<String>,
     commands: Vec<PgCommand>,
 }
 
@@ -172,6 +183,7 @@ impl Keeper {
             cluster_data: None,
             sync_names_set: None,
             last_rebuild: None,
+            old_master_of: None,
             commands: Vec::new(),
         }
     }
@@ -253,7 +265,8 @@ impl Keeper {
     fn want(&self, cd: &ClusterData) -> Option<Want> {
         match cd.keepers.get(&self.cfg.name)? {
             DesiredRole::Master => Some(match cd.role {
-                ClusterRole::Master => Want::Primary,
+                ClusterRole::Master if cd.master.as_deref() == Some(self.cfg.name.as_str()) => Want::Primary,
+                ClusterRole::Master => Want::OldPrimary,
                 // The standby leader replicates from the other region's master.
                 ClusterRole::Standby { remote_master } => Want::Standby(remote_master),
             }),
@@ -297,6 +310,22 @@ impl Keeper {
         self.last_rebuild = Some((method, upstream));
     }
 
+    /// An old master whose successor has not converged: the server keeps running as a primary,
+    /// its `synchronous_standby_names` untouched (Stolon leaves the old master's DB spec as it
+    /// was: `updateCluster` only empties its followers). The proxies no longer send it clients.
+    fn hold_old_master(&mut self, ctx: &mut KCtx<'_>, cd: &ClusterData) {
+        let master = cd.master.clone().unwrap_or_default();
+        if self.old_master_of.as_ref() == Some(&master) {
+            return;
+        }
+        let why = format!(
+            "an old master: cluster data gen {} makes {master} master; running as a primary until it has converged",
+            cd.generation
+        );
+        self.trace(ctx, "keeper_old_master", why);
+        self.old_master_of = Some(master);
+    }
+
     /// One step towards what the cluster data says; a step the server is still carrying out
     /// (promoting, rebuilding) is waited for, not repeated.
     fn converge(&mut self, ctx: &mut KCtx<'_>) {
@@ -309,6 +338,9 @@ impl Keeper {
             return;
         }
         let generation = cd.generation;
+        if want != Want::OldPrimary {
+            self.old_master_of = None;
+        }
         match (want, local.role) {
             (Want::Primary, LocalRole::Primary) => self.set_sync_names(ctx, &cd),
             (Want::Primary, LocalRole::Standby { .. }) => {
@@ -323,7 +355,23 @@ impl Keeper {
                 );
                 self.command(PgCommand::Promote { accept_data_loss });
             }
-            (Want::Primary, LocalRole::Promoting | LocalRole::Rebuilding | LocalRole::Fenced) => {}
+            (Want::Primary | Want::OldPrimary, LocalRole::Promoting | LocalRole::Rebuilding | LocalRole::Fenced) => {}
+            (Want::OldPrimary, LocalRole::Primary) => self.hold_old_master(ctx, &cd),
+            (Want::OldPrimary, LocalRole::Standby { .. }) => {
+                // Elected earlier and replaced before it converged: its DB spec still says
+                // master, and Stolon's keeper promotes whatever its spec says. It gets no
+                // clients (the proxies follow the current master) and is resynced once the
+                // current master has converged.
+                let master = cd.master.clone().unwrap_or_default();
+                self.trace(
+                    ctx,
+                    "keeper_promote",
+                    format!(
+                        "cluster data gen {generation} still gives this keeper a master DB ({master} has not converged)"
+                    ),
+                );
+                self.command(PgCommand::Promote { accept_data_loss: false });
+            }
             (Want::Standby(upstream), LocalRole::Primary) => {
                 let master = cd.master.clone().unwrap_or_default();
                 self.trace(
@@ -638,5 +686,63 @@ mod tests {
             step(&mut k, &mut etcd, 5, standby_of(99)),
             vec![PgCommand::SetSynchronousStandbyNames(None), PgCommand::Promote { accept_data_loss: false }]
         );
+    }
+
+    #[test]
+    fn an_old_master_keeps_running_as_primary_until_told_to_follow_the_new_master() {
+        let mut etcd = FakeEtcd::default();
+        write(&mut etcd, &data("pg1"));
+        let mut k = keeper("pg1", true, &mut etcd, primary());
+        assert_eq!(k.model.take_commands(), vec![PgCommand::SetSynchronousStandbyNames(None)]);
+        // pg2 elected (a switchover: pg1 is alive). The new master's synchronous set names pg1;
+        // pg1's own DB spec is untouched (sentinel.go updateCluster).
+        let mut cd = data("pg1");
+        cd.generation = 2;
+        cd.set_master("pg2");
+        cd.synchronous_standbys = vec!["pg1".into()];
+        write(&mut etcd, &cd);
+        assert_eq!(step(&mut k, &mut etcd, 5, primary()), vec![], "no fence, no new synchronous_standby_names");
+        assert_eq!(step(&mut k, &mut etcd, 10, primary()), vec![]);
+        assert_eq!(
+            k.events("keeper_old_master"),
+            vec![(
+                Some("pg1".into()),
+                "an old master: cluster data gen 2 makes pg2 master; running as a primary until it has converged"
+                    .into()
+            )],
+            "traced once"
+        );
+        assert!(k.events("keeper_fence").is_empty());
+        // pg2 converged: the sentinel repoints pg1 (Stolon removes its DB and assigns a new one
+        // with initMode resync): stopped, then resynced.
+        cd.generation = 3;
+        cd.follow_master();
+        write(&mut etcd, &cd);
+        let rewind = PgCommand::Rebuild { method: RebuildMethod::PgRewindFromDivergence, upstream: PG2 };
+        assert_eq!(step(&mut k, &mut etcd, 15, primary()), vec![PgCommand::Fence, rewind]);
+    }
+
+    #[test]
+    fn a_standby_keeps_its_upstream_until_told_to_follow_the_new_master() {
+        let mut etcd = FakeEtcd::default();
+        let mut cd = data("pg1");
+        cd.set_master("pg2");
+        write(&mut etcd, &cd);
+        let mut k = keeper("pg3", false, &mut etcd, standby_of(PG1));
+        assert_eq!(k.model.take_commands(), vec![], "pg3 still follows the old master pg1");
+        assert_eq!(step(&mut k, &mut etcd, 5, standby_of(PG1)), vec![]);
+        cd.follow_master();
+        write(&mut etcd, &cd);
+        assert_eq!(step(&mut k, &mut etcd, 10, standby_of(PG1)), vec![PgCommand::Follow { upstream: PG2 }]);
+        // A keeper elected earlier and replaced before it converged keeps its master DB spec:
+        // Stolon's keeper promotes it (keeper.go postgresKeeperSM applies its spec), without
+        // touching synchronous_standby_names, which are the current master's.
+        let mut replaced = data("pg1");
+        replaced.set_master("pg2");
+        replaced.set_master("pg3");
+        replaced.synchronous_standbys = vec!["pg1".into()];
+        write(&mut etcd, &replaced);
+        let mut k2 = keeper("pg2", false, &mut etcd, standby_of(PG1));
+        assert_eq!(k2.model.take_commands(), vec![PgCommand::Promote { accept_data_loss: false }]);
     }
 }

@@ -15,6 +15,10 @@
 //! counts from then: a new leader gives everyone a full interval rather than failing over on
 //! what an earlier leader saw.
 //!
+//! After an election the standbys keep following the old master, and the old master keeps its
+//! master role, until the new master is healthy and converged; then every other keeper is told
+//! to follow it (`repoint_standbys`; Stolon's `updateCluster`).
+//!
 //! The synchronous standbys follow Stolon's protocol (`update_synchronous_standbys`): they
 //! change only while the master is healthy and converged, and only once its keeper reports
 //! the wanted ones in sync; a failover picks only among standbys wanted and reported in sync.
@@ -564,11 +568,10 @@ impl Sentinel {
         }
         // Changed only while the master is healthy and converged (promoted, serving);
         // otherwise frozen: the commits it acknowledged are only on the standbys it had.
-        let state = self.tracked[master].state.as_ref();
-        let converged = state.is_some_and(|s| s.healthy && s.role == ServerRole::Primary);
-        if !infos[m].healthy(&self.spec, now) || !converged {
+        if !self.master_converged(now, infos, next) {
             return cur;
         }
+        let state = self.tracked[master].state.as_ref();
         if !sync_repl {
             return SyncStandbys::default();
         }
@@ -613,89 +616,11 @@ impl Sentinel {
         let forced = self.forced_failed(applied);
         let infos = self.infos(&forced);
         self.health_transitions(ctx, &infos, &forced);
-        // Keepers added to the configuration since the data was written follow the master.
-        for k in &self.cfg.keepers {
-            if !next.keepers.contains_key(k) {
-                let role = match &next.master {
-                    Some(m) => super::DesiredRole::Standby { follow: m.clone() },
-                    None => super::DesiredRole::Master,
-                };
-                next.keepers.insert(k.clone(), role);
-            }
-        }
-        if next.role != self.role {
-            let shown = match self.role {
-                ClusterRole::Master => "master".to_string(),
-                ClusterRole::Standby { remote_master } => format!("standby of node {remote_master}"),
-            };
-            notes.push(("cluster_role", None, format!("cluster role is now {shown}")));
-            next.role = self.role;
-        }
-        next.spec = self.spec.clone();
-        next.spec_stamp = self.spec_stamp;
-
-        let force = self.ops.iter().rev().find_map(|(s, op)| match op {
-            OneShot::ForceMaster { keeper, accept_data_loss } if *s > applied => {
-                Some((keeper.clone(), *accept_data_loss))
-            }
-            _ => None,
-        });
-        let master_idx = next.master.as_ref().and_then(|m| self.cfg.keepers.iter().position(|k| k == m));
+        self.absorb_config(&mut next, &mut notes);
         let old_master = next.master.clone();
         let sync_now = SyncStandbys::from_data(&next.synchronous_standbys, &next.in_sync_standbys);
-        match (force, master_idx) {
-            (Some((keeper, accept_data_loss)), _) => {
-                if next.master.as_ref() != Some(&keeper) {
-                    let why = format!("operator forced {keeper} master (accept_data_loss={accept_data_loss})");
-                    notes.push(("master_elected", Some(keeper.clone()), why));
-                    next.set_master(&keeper);
-                    self.no_eligible = None;
-                }
-                // Also when the keeper already is the master: a standby cluster's leader that
-                // the operator is about to promote (it lacks what had not crossed the WAN).
-                next.accept_data_loss = accept_data_loss;
-            }
-            (None, Some(m)) => match decide(&self.spec, now, &infos, m, &sync_now.candidates()) {
-                Decision::KeepMaster => self.no_eligible = None,
-                Decision::Promote { keeper } => {
-                    let old = &self.cfg.keepers[m];
-                    let new = &infos[self.cfg.keepers.iter().position(|k| *k == keeper).expect("a keeper")];
-                    let how = if self.spec.synchronous_replication {
-                        "synchronous standby reported in sync"
-                    } else {
-                        "asynchronous standby within maxStandbyLag"
-                    };
-                    let why = format!(
-                        "keeper {old} failed: {}; promoting {keeper} ({how}, xlog_pos {}, timeline {})",
-                        self.failure_cause(now, old, &forced),
-                        new.xlog_pos,
-                        new.timeline
-                    );
-                    notes.push(("master_elected", Some(keeper.clone()), why));
-                    next.set_master(&keeper);
-                    next.accept_data_loss = false;
-                    self.no_eligible = None;
-                }
-                Decision::NoEligibleMasters { reasons } => {
-                    let old = &self.cfg.keepers[m];
-                    let mut why_not = String::new();
-                    for (k, r) in &reasons {
-                        why_not.push_str(&format!("; {k}: {}", describe(r)));
-                    }
-                    if reasons.is_empty() {
-                        why_not.push_str("; no other keeper");
-                    }
-                    // Traced again only when the reasons change, not as the outage grows.
-                    if self.no_eligible.as_ref() != Some(&why_not) {
-                        let why = format!("master {old} failed: {}{why_not}", self.failure_cause(now, old, &forced));
-                        self.trace(ctx, "no_eligible_masters", None, why);
-                        self.no_eligible = Some(why_not);
-                    }
-                }
-            },
-            // Cluster data without a master (written by hand): nothing to decide from.
-            (None, None) => {}
-        }
+        self.elect(ctx, &mut next, &infos, &forced, &sync_now, &mut notes);
+        self.repoint_standbys(now, &infos, old_master.as_deref(), &mut next, &mut notes);
         let sync = self.next_sync(now, &infos, old_master.as_deref(), &next, sync_now);
         let names = sync.names();
         if names != next.synchronous_standbys {
@@ -719,6 +644,143 @@ impl Sentinel {
                 next.generation = cur.map_or(1, |c| c.generation + 1);
                 Some((next, notes))
             }
+        }
+    }
+
+    /// Keepers added to the configuration, the cluster role and the spec in force.
+    fn absorb_config(&self, next: &mut ClusterData, notes: &mut Vec<Note>) {
+        // Keepers added to the configuration since the data was written follow the master.
+        for k in &self.cfg.keepers {
+            if !next.keepers.contains_key(k) {
+                let role = match &next.master {
+                    Some(m) => super::DesiredRole::Standby { follow: m.clone() },
+                    None => super::DesiredRole::Master,
+                };
+                next.keepers.insert(k.clone(), role);
+            }
+        }
+        if next.role != self.role {
+            let shown = match self.role {
+                ClusterRole::Master => "master".to_string(),
+                ClusterRole::Standby { remote_master } => format!("standby of node {remote_master}"),
+            };
+            notes.push(("cluster_role", None, format!("cluster role is now {shown}")));
+            next.role = self.role;
+        }
+        next.spec = self.spec.clone();
+        next.spec_stamp = self.spec_stamp;
+    }
+
+    /// The master after this round: the operator's forced one, or `decide()`'s.
+    fn elect(
+        &mut self,
+        ctx: &mut SCtx<'_>,
+        next: &mut ClusterData,
+        infos: &[KeeperInfo],
+        forced: &[String],
+        sync_now: &SyncStandbys,
+        notes: &mut Vec<Note>,
+    ) {
+        let now = ctx.now;
+        let applied = next.applied_op;
+        let force = self.ops.iter().rev().find_map(|(s, op)| match op {
+            OneShot::ForceMaster { keeper, accept_data_loss } if *s > applied => {
+                Some((keeper.clone(), *accept_data_loss))
+            }
+            _ => None,
+        });
+        let master_idx = next.master.as_ref().and_then(|m| self.cfg.keepers.iter().position(|k| k == m));
+        match (force, master_idx) {
+            (Some((keeper, accept_data_loss)), _) => {
+                if next.master.as_ref() != Some(&keeper) {
+                    let why = format!("operator forced {keeper} master (accept_data_loss={accept_data_loss})");
+                    notes.push(("master_elected", Some(keeper.clone()), why));
+                    next.set_master(&keeper);
+                    self.no_eligible = None;
+                }
+                // Also when the keeper already is the master: a standby cluster's leader that
+                // the operator is about to promote (it lacks what had not crossed the WAN).
+                next.accept_data_loss = accept_data_loss;
+            }
+            (None, Some(m)) => match decide(&self.spec, now, infos, m, &sync_now.candidates()) {
+                Decision::KeepMaster => self.no_eligible = None,
+                Decision::Promote { keeper } => {
+                    let old = &self.cfg.keepers[m];
+                    let new = &infos[self.cfg.keepers.iter().position(|k| *k == keeper).expect("a keeper")];
+                    let how = if self.spec.synchronous_replication {
+                        "synchronous standby reported in sync"
+                    } else {
+                        "asynchronous standby within maxStandbyLag"
+                    };
+                    let why = format!(
+                        "keeper {old} failed: {}; promoting {keeper} ({how}, xlog_pos {}, timeline {})",
+                        self.failure_cause(now, old, forced),
+                        new.xlog_pos,
+                        new.timeline
+                    );
+                    notes.push(("master_elected", Some(keeper.clone()), why));
+                    next.set_master(&keeper);
+                    next.accept_data_loss = false;
+                    self.no_eligible = None;
+                }
+                Decision::NoEligibleMasters { reasons } => {
+                    let old = &self.cfg.keepers[m];
+                    let mut why_not = String::new();
+                    for (k, r) in &reasons {
+                        why_not.push_str(&format!("; {k}: {}", describe(r)));
+                    }
+                    if reasons.is_empty() {
+                        why_not.push_str("; no other keeper");
+                    }
+                    // Traced again only when the reasons change, not as the outage grows.
+                    if self.no_eligible.as_ref() != Some(&why_not) {
+                        let why = format!("master {old} failed: {}{why_not}", self.failure_cause(now, old, forced));
+                        self.trace(ctx, "no_eligible_masters", None, why);
+                        self.no_eligible = Some(why_not);
+                    }
+                }
+            },
+            // Cluster data without a master (written by hand): nothing to decide from.
+            (None, None) => {}
+        }
+    }
+
+    /// Whether the master `next` names is healthy and converged: its keeper publishes a
+    /// healthy server in the role the cluster data gives it (a primary; in a standby cluster, a
+    /// standby of the remote master). Stolon's `masterDB.Status.Healthy &&
+    /// dbConvergenceState(masterDB, ...) == Converged`, the convergence inferred from what the
+    /// keeper publishes (pgsim's keepers do not report a spec generation).
+    fn master_converged(&self, now: SimTime, infos: &[KeeperInfo], next: &ClusterData) -> bool {
+        let Some(master) = next.master.as_deref() else { return false };
+        let Some(m) = self.cfg.keepers.iter().position(|k| k == master) else { return false };
+        let want = match next.role {
+            ClusterRole::Master => ServerRole::Primary,
+            ClusterRole::Standby { .. } => ServerRole::Standby,
+        };
+        let state = self.tracked[master].state.as_ref();
+        infos[m].healthy(&self.spec, now) && state.is_some_and(|s| s.healthy && s.role == want)
+    }
+
+    /// Once the master is healthy and converged, the old masters and every standby follow it
+    /// (sentinel.go `updateCluster`: "Set standbys to follow master only if it's healthy and
+    /// converged", in a round that did not elect it). Until then the standbys keep streaming
+    /// from the old master and the old master keeps its master role (`ClusterData::set_master`).
+    fn repoint_standbys(
+        &self,
+        now: SimTime,
+        infos: &[KeeperInfo],
+        old_master: Option<&str>,
+        next: &mut ClusterData,
+        notes: &mut Vec<Note>,
+    ) {
+        if next.master.as_deref() != old_master || !self.master_converged(now, infos, next) {
+            return;
+        }
+        let moved = next.follow_master();
+        if !moved.is_empty() {
+            let master = next.master.clone().expect("converged: a master is named");
+            let why = format!("master {master} is healthy and converged: [{}] now follow it", moved.join(", "));
+            notes.push(("standbys_follow", Some(master), why));
         }
     }
 
@@ -852,6 +914,9 @@ mod tests {
         /// The master reports its live wanted standbys in sync (false: a server that has not
         /// applied the wanted synchronous_standby_names, or whose standbys are catching up).
         reports_in_sync: bool,
+        /// Keepers whose promotion does not complete: named master, they go on publishing the
+        /// state the test gave them (a standby) instead of a primary.
+        not_promoting: Vec<String>,
         /// Proxy -> what it publishes every second.
         proxies: BTreeMap<String, ProxyPub>,
         t: u64,
@@ -900,7 +965,7 @@ mod tests {
                 .map(|(k, s)| (k.to_string(), s))
                 .collect();
             let proxies = proxies.iter().map(|p| (p.to_string(), ProxyPub::Applies)).collect();
-            World { etcd, sentinels, keepers, reports_in_sync: true, proxies, t: 0 }
+            World { etcd, sentinels, keepers, reports_in_sync: true, not_promoting: Vec::new(), proxies, t: 0 }
         }
 
         /// Second by second to `t`: live keepers publish, then every sentinel runs. The
@@ -913,7 +978,8 @@ mod tests {
                 for (name, s) in &self.keepers {
                     if let Some(s) = s {
                         let mut s = KeeperState { uid: self.t, ..s.clone() };
-                        if let Some(cd) = cd.as_ref().filter(|cd| cd.master.as_ref() == Some(name)) {
+                        let promoted = !self.not_promoting.contains(name);
+                        if let Some(cd) = cd.as_ref().filter(|cd| promoted && cd.master.as_ref() == Some(name)) {
                             s.role = ServerRole::Primary;
                             s.sync_standbys = cd
                                 .synchronous_standbys
@@ -980,6 +1046,10 @@ mod tests {
         w.run_to(60);
         let cd = w.data();
         assert_eq!(cd.master.as_deref(), Some("pg2"), "pg2 lags 1000 bytes, pg3 100: Stolon takes the lowest");
+        assert_eq!(cd.keepers["pg1"], DesiredRole::Master, "the old master keeps its role until pg2 converges");
+        assert_eq!(cd.keepers["pg3"], DesiredRole::Standby { follow: "pg1".into() });
+        w.run_to(65);
+        let cd = w.data();
         assert_eq!(cd.keepers["pg1"], DesiredRole::Standby { follow: "pg2".into() }, "the old master follows");
         assert_eq!(cd.keepers["pg3"], DesiredRole::Standby { follow: "pg2".into() });
         let s = &w.sentinels[0];
@@ -1325,5 +1395,47 @@ mod tests {
         );
         w.run_to(10);
         assert_eq!((w.data().proxy.enabled.clone(), w.data().proxy.generation), (v(&["p1", "p2"]), 2));
+    }
+
+    /// Every keeper follows the master or an old master that still has its master role: a
+    /// standby is never told to follow another standby.
+    fn assert_follows_a_master(cd: &ClusterData) {
+        for (k, role) in &cd.keepers {
+            if let DesiredRole::Standby { follow } = role {
+                assert_eq!(cd.keepers.get(follow), Some(&DesiredRole::Master), "{k} follows {follow}, not a master");
+            }
+        }
+    }
+
+    #[test]
+    fn standbys_follow_the_new_master_only_once_it_is_healthy_and_converged() {
+        let mut w = World::new(ClusterSpec::default(), 1);
+        w.run_to(30);
+        w.not_promoting.push("pg2".into()); // its promotion hangs
+        w.silence("pg1");
+        w.run_to(60);
+        assert_eq!(w.data().master.as_deref(), Some("pg2"));
+        w.run_to(100);
+        let cd = w.data();
+        assert_follows_a_master(&cd);
+        assert_eq!(cd.keepers["pg1"], DesiredRole::Master, "the old master keeps its master role");
+        assert_eq!(
+            cd.keepers["pg3"],
+            DesiredRole::Standby { follow: "pg1".into() },
+            "sentinel.go updateCluster: standbys follow the master only once it is healthy and converged"
+        );
+        assert!(w.sentinels[0].events("standbys_follow").is_empty());
+        // The promotion completes (published at 101 s): repointed at the next round.
+        w.not_promoting.clear();
+        w.run_to(104);
+        assert_eq!(w.data().keepers["pg3"], DesiredRole::Standby { follow: "pg1".into() }, "not seen yet");
+        w.run_to(105);
+        let cd = w.data();
+        assert_follows_a_master(&cd);
+        assert!(cd.keepers.iter().all(|(k, r)| k == "pg2" || *r == DesiredRole::Standby { follow: "pg2".into() }));
+        assert_eq!(
+            w.sentinels[0].events("standbys_follow"),
+            vec![(Some("pg2".into()), "master pg2 is healthy and converged: [pg1, pg3] now follow it".into())]
+        );
     }
 }
