@@ -110,6 +110,12 @@ pub struct ClusterData {
     pub spec: ClusterSpec,
     pub spec_stamp: OpStamp,
     pub proxy: ProxySpec,
+    /// The keepers the leader last judged failed, sorted (Stolon stores every keeper's and DB's
+    /// health in the cluster data: `Keepers[..].Status.Healthy`, `DBs[..].Status.Healthy`,
+    /// set by `updateKeepersStatus`). pgsim keeps one verdict per keeper: each has one DB, and
+    /// a DB is unhealthy whenever its keeper is. A new leader decides its first round on this
+    /// (sentinel.go `clusterSentinelCheck`, `firstRun`).
+    pub failed: Vec<String>,
 }
 
 impl ClusterData {
@@ -130,6 +136,7 @@ impl ClusterData {
             // Stolon's new cluster data has an empty `Proxy`: the sentinel names the master to
             // the proxies in a later round.
             proxy: ProxySpec::default(),
+            failed: Vec::new(),
         };
         cd.set_master(master);
         cd.follow_master();
@@ -176,6 +183,7 @@ impl ClusterData {
             .chain(&self.master)
             .chain(&self.proxy.master)
             .chain(&self.proxy.enabled)
+            .chain(&self.failed)
         {
             assert!(valid_name(name), "keeper name {name:?} cannot be encoded");
         }
@@ -193,7 +201,7 @@ impl ClusterData {
         };
         let s = &self.spec;
         format!(
-            "gen={};master={};sync={};insync={};keepers={};role={role};adl={};op={};failms={};syncrep={};minsync={};maxsync={};maxlag={};spec_at={};pgen={};pmaster={};penabled={}",
+            "gen={};master={};sync={};insync={};keepers={};role={role};adl={};op={};failms={};syncrep={};minsync={};maxsync={};maxlag={};spec_at={};pgen={};pmaster={};penabled={};failed={}",
             self.generation,
             self.master.as_deref().unwrap_or(""),
             self.synchronous_standbys.join(","),
@@ -210,6 +218,7 @@ impl ClusterData {
             self.proxy.generation,
             self.proxy.master.as_deref().unwrap_or(""),
             self.proxy.enabled.join(","),
+            self.failed.join(","),
         )
     }
 
@@ -261,6 +270,10 @@ impl ClusterData {
             },
             enabled: list(f.take("penabled")?)?.into_iter().map(name).collect::<Result<_, _>>()?,
         };
+        let failed: Vec<String> = list(f.take("failed")?)?.into_iter().map(name).collect::<Result<_, _>>()?;
+        if failed.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(err(format!("failed keepers {failed:?} are not sorted and distinct")));
+        }
         f.finish()?;
         let cd = ClusterData {
             generation,
@@ -274,6 +287,7 @@ impl ClusterData {
             spec,
             spec_stamp,
             proxy,
+            failed,
         };
         if let Some(m) = &cd.master
             && cd.keepers.get(m) != Some(&DesiredRole::Master)
@@ -496,6 +510,7 @@ mod tests {
         cd.applied_op = OpStamp { at_ns: 5_000_000_000, seq: 1 };
         cd.spec_stamp = OpStamp { at_ns: 4, seq: 0 };
         cd.proxy = ProxySpec { generation: 9, master: Some("pg2".into()), enabled: names(&["proxy1", "proxy2"]) };
+        cd.failed = names(&["pg1", "pg3"]);
         cd
     }
 
@@ -587,6 +602,11 @@ mod tests {
             good.replace("pmaster=pg2", "pmaster=p g2"),
             good.replace("penabled=proxy1,proxy2", "penabled=proxy1,,proxy2"),
             good.replace("pgen=9", "pgen=-9"),
+            good.replace("failed=pg1,pg3", "failed=pg3,pg1"), // not sorted
+            good.replace("failed=pg1,pg3", "failed=pg1,pg1"),
+            good.replace("failed=pg1,pg3", "failed=pg1,,pg3"),
+            good.replace("failed=pg1,pg3", "failed=p g1"),
+            good.replace(";failed=pg1,pg3", ""),
             good.clone() + ";",
             good[..good.rfind(';').expect("fields")].to_string(), // the last field missing
         ];

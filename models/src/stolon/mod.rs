@@ -75,7 +75,10 @@ pub struct KeeperInfo {
     /// info not updated, or its database not healthy); `None` while it is fine. Stolon's
     /// keeperErrorTimers/dbErrorTimers.
     pub error_since: Option<SimTime>,
-    /// False when forced failed (stolonctl failkeeper) for this round.
+    /// False when the keeper counts as failed whatever its error timer: forced failed
+    /// (stolonctl failkeeper) for this round, or, in a new leader's first round, judged failed
+    /// by the previous leader (the health stored in the cluster data; sentinel.go
+    /// `clusterSentinelCheck`, `firstRun`).
     pub db_healthy: bool,
     /// `--can-be-master`, `--can-be-synchronous-replica`.
     pub can_be_master: bool,

@@ -11,9 +11,12 @@
 //! not running healthily; it is failed once its error has lasted *more* than `failInterval`
 //! since the first round that saw it (Stolon's keeperErrorTimers/dbErrorTimers, cleared by a
 //! good round: a crashed server that comes back within the interval causes no failover).
-//! Tracking restarts whenever this sentinel becomes leader, so a keeper it has never seen
-//! counts from then: a new leader gives everyone a full interval rather than failing over on
-//! what an earlier leader saw.
+//! Tracking restarts whenever this sentinel becomes leader (Stolon's `firstRun` resets every
+//! timer). In that first round the new leader decides on the health its predecessor stored in
+//! the cluster data (`ClusterData::failed`), so it may fail over at once on that verdict; from
+//! its second round its own timers, started fresh, apply: a keeper failed on the predecessor's
+//! word counts as healthy again until it has been in error for a `failInterval`. The leader
+//! stores its verdict in the cluster data whenever it changes.
 //!
 //! After an election the standbys keep following the old master, and the old master keeps its
 //! master role, until the new master is healthy and converged; then every other keeper is told
@@ -139,11 +142,22 @@ struct Tracked {
     /// Why, in the round that started it.
     stale: bool,
     failed: bool,
+    /// Failed in this leader's first round on its predecessor's verdict (the cluster data's
+    /// stored health), not on this leader's own error timer.
+    inherited: bool,
 }
 
 impl Tracked {
     fn fresh(now: SimTime) -> Tracked {
-        Tracked { uid: None, state: None, last_uid_change: now, error_since: None, stale: false, failed: false }
+        Tracked {
+            uid: None,
+            state: None,
+            last_uid_change: now,
+            error_since: None,
+            stale: false,
+            failed: false,
+            inherited: false,
+        }
     }
 }
 
@@ -162,6 +176,9 @@ pub struct Sentinel {
     last_stamp: OpStamp,
     ops: Vec<(OpStamp, OneShot)>,
     leading: bool,
+    /// This leader has not run a round yet (Stolon's `firstRun`: the first check after
+    /// gaining leadership, whatever its write's outcome).
+    first_round: bool,
     tracked: BTreeMap<String, Tracked>,
     /// The cluster data as last read or written, with its mod revision.
     data: Option<(ClusterData, Revision)>,
@@ -209,6 +226,7 @@ impl Sentinel {
             last_stamp: OpStamp::default(),
             ops: Vec::new(),
             leading: false,
+            first_round: false,
             tracked,
             data: None,
             writing: None,
@@ -307,6 +325,7 @@ impl Sentinel {
             for t in self.tracked.values_mut() {
                 *t = Tracked::fresh(ctx.now);
             }
+            self.first_round = true;
             self.no_eligible = None;
             // Stolon's first run as leader resets the proxy histories too: every proxy that has
             // published is active until it has been silent for twice its proxyTimeout.
@@ -361,8 +380,12 @@ impl Sentinel {
     }
 
     /// Notes which keepers published a new state since the last round, and which are in
-    /// error this round.
+    /// error this round. In a new leader's first round it only records what each keeper
+    /// published: Stolon's `updateKeepersStatus` with `firstRun` puts the infos in its history
+    /// and starts no error timer (a keeper whose info is missing is in error from the second
+    /// round).
     fn track(&mut self, now: SimTime, infos: &[Option<KeyValue>]) {
+        let first_round = self.first_round;
         let sleep = self.cfg.sleep_interval;
         for (name, kv) in self.cfg.keepers.iter().zip(infos) {
             let state = kv.as_ref().and_then(|kv| KeeperState::decode(&kv.value).ok());
@@ -380,7 +403,9 @@ impl Sentinel {
             let db_bad = state
                 .as_ref()
                 .is_none_or(|s| !s.healthy || matches!(s.role, ServerRole::Rebuilding | ServerRole::Fenced));
-            if stale || db_bad {
+            if first_round {
+                // No error timer yet: see above.
+            } else if stale || db_bad {
                 if t.error_since.is_none() {
                     t.error_since = Some(now);
                     t.stale = stale;
@@ -485,6 +510,9 @@ impl Sentinel {
             return "stolonctl failkeeper".into();
         }
         let t = &self.tracked[keeper];
+        if t.inherited {
+            return "judged failed by the previous sentinel leader (the health in the cluster data)".into();
+        }
         let since = t.error_since.map_or(0, |e| now.saturating_since(e).as_secs());
         if t.uid.is_none() {
             format!("never published its state ({since}s in error)")
@@ -495,7 +523,10 @@ impl Sentinel {
         }
     }
 
-    fn infos(&self, forced: &[String]) -> Vec<KeeperInfo> {
+    /// What `decide()` knows of each keeper. `inherited`: the keepers the previous leader
+    /// judged failed, in this leader's first round (empty otherwise): failed whatever this
+    /// leader's own (fresh) error timer says.
+    fn infos(&self, forced: &[String], inherited: &[String]) -> Vec<KeeperInfo> {
         self.cfg
             .keepers
             .iter()
@@ -505,7 +536,7 @@ impl Sentinel {
                 KeeperInfo {
                     name: name.clone(),
                     error_since: t.error_since,
-                    db_healthy: !forced.contains(name),
+                    db_healthy: !forced.contains(name) && !inherited.contains(name),
                     // A keeper never heard from offers nothing.
                     can_be_master: s.is_some_and(|s| s.can_be_master),
                     can_be_synchronous_replica: s.is_some_and(|s| s.can_be_synchronous_replica),
@@ -518,15 +549,28 @@ impl Sentinel {
     }
 
     /// Traces keepers that became failed or healthy again.
-    fn health_transitions(&mut self, ctx: &mut SCtx<'_>, infos: &[KeeperInfo], forced: &[String]) {
+    fn health_transitions(
+        &mut self,
+        ctx: &mut SCtx<'_>,
+        infos: &[KeeperInfo],
+        forced: &[String],
+        inherited: &[String],
+    ) {
         let spec = self.spec.clone();
         for info in infos {
             let failed = !info.healthy(&spec, ctx.now);
+            let was_inherited = self.tracked[&info.name].inherited;
+            self.tracked.get_mut(&info.name).expect("tracked").inherited = inherited.contains(&info.name);
             if failed == self.tracked[&info.name].failed {
                 continue;
             }
             let reason = if failed {
                 self.failure_cause(ctx.now, &info.name, forced)
+            } else if was_inherited {
+                // Stolon's second round as leader recomputes the health with timers started
+                // at its first: a keeper failed on the predecessor's word is healthy again
+                // until it has been in error for a failInterval.
+                "healthy by this leader's own error timer (started at its first round)".into()
             } else {
                 "publishes a healthy state again".into()
             };
@@ -614,8 +658,12 @@ impl Sentinel {
         };
         let applied = next.applied_op;
         let forced = self.forced_failed(applied);
-        let infos = self.infos(&forced);
-        self.health_transitions(ctx, &infos, &forced);
+        // A new leader's first round decides on the health its predecessor stored
+        // (sentinel.go `clusterSentinelCheck`: on `firstRun`, `updateKeepersStatus` returns the
+        // cluster data as read, with its `Status.Healthy` flags).
+        let inherited = if self.first_round { next.failed.clone() } else { Vec::new() };
+        let infos = self.infos(&forced, &inherited);
+        self.health_transitions(ctx, &infos, &forced, &inherited);
         self.absorb_config(&mut next, &mut notes);
         let old_master = next.master.clone();
         let sync_now = SyncStandbys::from_data(&next.synchronous_standbys, &next.in_sync_standbys);
@@ -638,6 +686,10 @@ impl Sentinel {
         if let Some((last, _)) = self.ops.iter().rfind(|(s, _)| *s > applied) {
             next.applied_op = *last;
         }
+        // The health as judged this round, stored for a successor (Stolon writes
+        // `Keepers[..].Status.Healthy` and `DBs[..].Status.Healthy` with every cluster data).
+        next.failed = infos.iter().filter(|i| !i.healthy(&self.spec, now)).map(|i| i.name.clone()).collect();
+        next.failed.sort();
         match cur {
             Some(cur) if ClusterData { generation: cur.generation, ..next.clone() } == cur => None,
             cur => {
@@ -792,7 +844,10 @@ impl Sentinel {
         let proxies_at = 1 + self.cfg.keepers.len();
         self.track(ctx.now, &gets[1..proxies_at]);
         let active = self.active_proxies(ctx.now, &gets[proxies_at..]);
-        let Some((next, notes)) = self.compute(ctx, &active) else { return };
+        let computed = self.compute(ctx, &active);
+        // Stolon's `firstRun` is over after one check, whether or not its write succeeds.
+        self.first_round = false;
+        let Some((next, notes)) = computed else { return };
         let key = cluster_data_key(&self.cfg.cluster);
         let compare = match &self.data {
             Some((_, rev)) => Compare::ModRevision { key: key.clone(), revision: *rev },
@@ -1046,6 +1101,7 @@ mod tests {
         w.run_to(60);
         let cd = w.data();
         assert_eq!(cd.master.as_deref(), Some("pg2"), "pg2 lags 1000 bytes, pg3 100: Stolon takes the lowest");
+        assert_eq!(cd.failed, v(&["pg1"]), "the verdict is stored with the election");
         assert_eq!(cd.keepers["pg1"], DesiredRole::Master, "the old master keeps its role until pg2 converges");
         assert_eq!(cd.keepers["pg3"], DesiredRole::Standby { follow: "pg1".into() });
         w.run_to(65);
@@ -1190,8 +1246,11 @@ mod tests {
         w.etcd.interject = Some((cluster_data_key("c"), theirs.encode()));
         w.run_to(60);
         assert!(w.etcd.interject.is_none(), "the sentinel tried to write");
-        assert_eq!(w.data(), theirs, "pg3 is healthy: the sentinel keeps what it re-read");
-        assert_eq!(w.sentinels[0].model.cluster_data(), Some(&theirs));
+        let cd = w.data();
+        assert_eq!(cd.failed, v(&["pg1"]), "it adds only the health it judged");
+        let ours = ClusterData { generation: theirs.generation, failed: Vec::new(), ..cd.clone() };
+        assert_eq!(ours, theirs, "pg3 is healthy: the sentinel keeps what it re-read");
+        assert_eq!(w.sentinels[0].model.cluster_data(), Some(&cd));
         assert_eq!(w.sentinels[0].events("master_elected").len(), 1, "the lost write traced nothing");
         w.run_to(80);
         assert_eq!(w.data().master.as_deref(), Some("pg3"));
@@ -1437,5 +1496,75 @@ mod tests {
             w.sentinels[0].events("standbys_follow"),
             vec![(Some("pg2".into()), "master pg2 is healthy and converged: [pg1, pg3] now follow it".into())]
         );
+    }
+
+    #[test]
+    fn a_new_leader_decides_its_first_round_on_the_stored_health_then_on_its_own_timers() {
+        let mut w = World::new(ClusterSpec::default(), 1);
+        // A predecessor judged every keeper failed (stored with its last write); pg1 is gone.
+        let mut stored =
+            ClusterData::initial(&v(&["pg1", "pg2", "pg3"]), "pg1", ClusterRole::Master, Default::default());
+        stored.generation = 7;
+        stored.failed = v(&["pg1", "pg2", "pg3"]);
+        w.etcd.put(&cluster_data_key("c"), &stored.encode());
+        w.run_to(1); // pg1's last publication
+        w.silence("pg1");
+        w.run_to(5);
+        let s = &w.sentinels[0];
+        let inherited = "judged failed by the previous sentinel leader (the health in the cluster data)";
+        assert_eq!(s.events("keeper_failed").len(), 3, "clusterSentinelCheck firstRun: the stored Healthy flags");
+        assert_eq!(
+            s.events("no_eligible_masters"),
+            vec![(None, format!("master pg1 failed: {inherited}; pg2: unhealthy; pg3: unhealthy"))]
+        );
+        assert_eq!(w.data().failed, v(&["pg1", "pg2", "pg3"]), "the first round keeps the stored verdict");
+        // Second round: health recomputed with timers started fresh; pg1 in error from now.
+        w.run_to(10);
+        assert!(w.data().failed.is_empty(), "the changed verdict is written");
+        let healthy = w.sentinels[0].events("keeper_healthy");
+        assert_eq!(healthy.len(), 3);
+        assert!(
+            healthy
+                .iter()
+                .all(|(_, why)| why == "healthy by this leader's own error timer (started at its first round)")
+        );
+        w.run_to(34);
+        assert_eq!(w.data().master.as_deref(), Some("pg1"), "in error from the 10 s round: not failed before 35 s");
+        w.run_to(35);
+        let cd = w.data();
+        assert_eq!((cd.master.as_deref(), cd.failed.clone()), (Some("pg2"), v(&["pg1"])));
+    }
+
+    #[test]
+    fn a_new_leader_fails_over_at_once_on_its_predecessors_verdict() {
+        let mut w = World::new(ClusterSpec::default(), 2);
+        let no_master = KeeperState { can_be_master: false, ..state(4900).unwrap() };
+        w.keepers.insert("pg3".into(), Some(no_master));
+        w.run_to(30);
+        let leader = w.leader();
+        w.silence("pg1");
+        w.run_to(50);
+        // pg2 is being rebuilt (in error since the 55 s round, not failed yet: converging) when
+        // the leader finds the silent pg1 failed at its 60 s round: no eligible master.
+        let rebuilding = KeeperState { role: ServerRole::Rebuilding, ..state(4000).unwrap() };
+        w.keepers.insert("pg2".into(), Some(rebuilding));
+        w.run_to(60);
+        assert_eq!(w.sentinels[leader].events("no_eligible_masters").len(), 1);
+        assert_eq!(w.data().failed, v(&["pg1"]), "the leader stored its verdict");
+        // The leader loses etcd; pg2's rebuild completes.
+        w.etcd.cut_off.push(31 + leader as u32);
+        w.keepers.insert("pg2".into(), state(4000));
+        let other = 1 - leader;
+        while !w.sentinels[other].model.is_leader(secs(w.t)) {
+            assert!(w.t < 120, "the other sentinel never took over");
+            w.run_to(w.t + 1);
+        }
+        let took_over = w.t;
+        assert_eq!(w.data().master.as_deref(), Some("pg1"));
+        w.run_to(took_over + 5); // its first round
+        assert_eq!(w.data().master.as_deref(), Some("pg2"), "failed over in the new leader's first round");
+        let elected = w.sentinels[other].events("master_elected");
+        assert_eq!(elected.len(), 1, "{:?} {took_over}", w.sentinels[other].stolon());
+        assert!(elected[0].1.starts_with("keeper pg1 failed: judged failed by the previous sentinel leader"));
     }
 }
