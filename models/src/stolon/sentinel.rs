@@ -65,6 +65,11 @@ pub struct SentinelConfig {
     pub request_timeout: Duration,
     /// The election session's TTL (20 s).
     pub election_ttl_s: u64,
+    /// `convergenceTimeout` (30s): a master whose keeper has not reported it running in its
+    /// role this long after this leader first saw it named is failed (Stolon's
+    /// `dbConvergenceState(masterDB, convergenceTimeout) == ConvergenceFailed`). Simplified: a
+    /// constant of the sentinel, not a cluster spec key that `stolonctl update` can change.
+    pub convergence_timeout: Duration,
     /// The first round at a random phase (`stolon::start_phase`); off in unit tests.
     pub random_start_phase: bool,
 }
@@ -88,6 +93,7 @@ impl SentinelConfig {
             sleep_interval: Duration::from_secs(5),
             request_timeout: Duration::from_secs(10),
             election_ttl_s: 20,
+            convergence_timeout: Duration::from_secs(30),
             random_start_phase: true,
         }
     }
@@ -179,6 +185,12 @@ pub struct Sentinel {
     /// This leader has not run a round yet (Stolon's `firstRun`: the first check after
     /// gaining leadership, whatever its write's outcome).
     first_round: bool,
+    /// The master named in the cluster data and since when this leader has seen it not
+    /// converged (Stolon keeps the DB's `ChangeTime` in the cluster data; a new leader here
+    /// starts counting afresh, which can only delay the verdict).
+    unconverged: Option<(String, SimTime)>,
+    /// The master failed this round for not converging within `convergence_timeout`.
+    convergence_failed: Option<String>,
     tracked: BTreeMap<String, Tracked>,
     /// The cluster data as last read or written, with its mod revision.
     data: Option<(ClusterData, Revision)>,
@@ -227,6 +239,8 @@ impl Sentinel {
             ops: Vec::new(),
             leading: false,
             first_round: false,
+            unconverged: None,
+            convergence_failed: None,
             tracked,
             data: None,
             writing: None,
@@ -327,6 +341,7 @@ impl Sentinel {
             }
             self.first_round = true;
             self.no_eligible = None;
+            self.unconverged = None;
             // Stolon's first run as leader resets the proxy histories too: every proxy that has
             // published is active until it has been silent for twice its proxyTimeout.
             self.proxy_seen.clear();
@@ -509,6 +524,10 @@ impl Sentinel {
         if forced.iter().any(|f| f == keeper) {
             return "stolonctl failkeeper".into();
         }
+        if self.convergence_failed.as_deref() == Some(keeper) {
+            let secs = self.cfg.convergence_timeout.as_secs();
+            return format!("not converged to master within convergenceTimeout ({secs}s)");
+        }
         let t = &self.tracked[keeper];
         if t.inherited {
             return "judged failed by the previous sentinel leader (the health in the cluster data)".into();
@@ -662,8 +681,13 @@ impl Sentinel {
         // (sentinel.go `clusterSentinelCheck`: on `firstRun`, `updateKeepersStatus` returns the
         // cluster data as read, with its `Status.Healthy` flags).
         let inherited = if self.first_round { next.failed.clone() } else { Vec::new() };
-        let infos = self.infos(&forced, &inherited);
+        let mut infos = self.infos(&forced, &inherited);
         self.health_transitions(ctx, &infos, &forced, &inherited);
+        self.convergence_failed = self.master_convergence_failed(now, &infos, &next);
+        if let Some(m) = &self.convergence_failed {
+            let i = self.cfg.keepers.iter().position(|k| k == m).expect("the master is a keeper");
+            infos[i].db_healthy = false;
+        }
         self.absorb_config(&mut next, &mut notes);
         let old_master = next.master.clone();
         let sync_now = SyncStandbys::from_data(&next.synchronous_standbys, &next.in_sync_standbys);
@@ -795,6 +819,26 @@ impl Sentinel {
             // Cluster data without a master (written by hand): nothing to decide from.
             (None, None) => {}
         }
+    }
+
+    /// The master `next` names if it has not converged within `convergence_timeout` of when
+    /// this leader first saw it named and not converged (sentinel.go `updateCluster`: "db not
+    /// converged", `masterOK = false`): a promotion that never completes while its keeper
+    /// keeps publishing. A master that is not healthy is `decide()`'s already.
+    fn master_convergence_failed(&mut self, now: SimTime, infos: &[KeeperInfo], next: &ClusterData) -> Option<String> {
+        let master = next.master.clone()?;
+        if self.master_converged(now, infos, next) {
+            self.unconverged = None;
+            return None;
+        }
+        let since = match &self.unconverged {
+            Some((m, t)) if *m == master => *t,
+            _ => {
+                self.unconverged = Some((master.clone(), now));
+                now
+            }
+        };
+        (now.saturating_since(since) > self.cfg.convergence_timeout).then_some(master)
     }
 
     /// Whether the master `next` names is healthy and converged: its keeper publishes a
@@ -1123,6 +1167,28 @@ mod tests {
             vec![(Some("pg1".into()), "publishes a healthy state again".into())]
         );
         assert_eq!(w.sentinels[0].events("master_elected").len(), 2);
+    }
+
+    #[test]
+    fn a_master_that_never_converges_is_replaced_after_convergence_timeout() {
+        let mut w = World::new(ClusterSpec::default(), 1);
+        w.run_to(30);
+        w.silence("pg1");
+        // pg2 is elected at 60 s (see the test above) but its promotion never completes: its
+        // keeper keeps publishing a healthy standby.
+        w.not_promoting.push("pg2".into());
+        w.run_to(60);
+        assert_eq!(w.data().master.as_deref(), Some("pg2"));
+        // First seen named and not converged at the 65 s round: failed once more than
+        // convergenceTimeout (30 s) has passed, at the 100 s round.
+        w.run_to(99);
+        assert_eq!(w.data().master.as_deref(), Some("pg2"), "30 s unconverged is not yet a failure");
+        w.run_to(100);
+        assert_eq!(w.data().master.as_deref(), Some("pg3"), "pg1 is silent: pg3 is the one left");
+        let elected = w.sentinels[0].events("master_elected");
+        assert_eq!(elected.len(), 3, "{elected:?}");
+        let why = &elected[2].1;
+        assert!(why.starts_with("keeper pg2 failed: not converged to master within convergenceTimeout (30s)"), "{why}");
     }
 
     #[test]
@@ -1474,7 +1540,7 @@ mod tests {
         w.silence("pg1");
         w.run_to(60);
         assert_eq!(w.data().master.as_deref(), Some("pg2"));
-        w.run_to(100);
+        w.run_to(90);
         let cd = w.data();
         assert_follows_a_master(&cd);
         assert_eq!(cd.keepers["pg1"], DesiredRole::Master, "the old master keeps its master role");
@@ -1484,11 +1550,12 @@ mod tests {
             "sentinel.go updateCluster: standbys follow the master only once it is healthy and converged"
         );
         assert!(w.sentinels[0].events("standbys_follow").is_empty());
-        // The promotion completes (published at 101 s): repointed at the next round.
+        // The promotion completes (published at 91 s, within convergenceTimeout): repointed at
+        // the next round.
         w.not_promoting.clear();
-        w.run_to(104);
+        w.run_to(94);
         assert_eq!(w.data().keepers["pg3"], DesiredRole::Standby { follow: "pg1".into() }, "not seen yet");
-        w.run_to(105);
+        w.run_to(95);
         let cd = w.data();
         assert_follows_a_master(&cd);
         assert!(cd.keepers.iter().all(|(k, r)| k == "pg2" || *r == DesiredRole::Standby { follow: "pg2".into() }));
