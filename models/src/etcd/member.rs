@@ -67,6 +67,11 @@ pub struct EtcdMember {
     /// WAL: fsyncs issued and completed; messages wait for the fsync that covers them.
     syncs_issued: u64,
     syncs_done: u64,
+    /// State changed while an fsync was in flight: the next fsync, issued when that one
+    /// completes, covers all of it. etcd's raft loop saves one Ready at a time, and what is
+    /// proposed or received meanwhile goes into the next Ready's single WAL write (group
+    /// commit): a slow disk makes each write longer, not the queue of writes longer.
+    sync_wanted: bool,
     held: VecDeque<(u64, NodeId, EtcdMsg)>,
     halted: bool,
     /// The highest term a message of this incarnation has carried (traced when it rises).
@@ -88,6 +93,7 @@ impl EtcdMember {
             was_leader: false,
             syncs_issued: 0,
             syncs_done: 0,
+            sync_wanted: false,
             held: VecDeque::new(),
             halted: false,
             term_shown: 0,
@@ -158,17 +164,23 @@ impl EtcdMember {
         self.apply(ctx);
         if self.raft().dirty {
             self.raft_mut().dirty = false;
-            self.syncs_issued += 1;
-            ctx.disk(DiskOp::Fsync, self.syncs_issued);
+            if self.syncs_done == self.syncs_issued {
+                self.syncs_issued += 1;
+                ctx.disk(DiskOp::Fsync, self.syncs_issued);
+            } else {
+                self.sync_wanted = true;
+            }
         }
+        // The fsync that will cover what the messages say: the one in flight, or the next.
+        let covering = self.syncs_issued + u64::from(self.sync_wanted);
         let msgs = std::mem::take(&mut self.raft_mut().msgs);
         for (to, m) in msgs {
             let undurable = self.cfg.planted_bug == Some(PlantedBug::VoteNotDurable)
                 && matches!(m, RaftMsg::VoteResp { pre: false, reject: false, .. });
-            if undurable || (self.syncs_done >= self.syncs_issued && self.held.is_empty()) {
+            if undurable || (self.syncs_done >= covering && self.held.is_empty()) {
                 self.send(ctx, to, EtcdMsg::Raft(m));
             } else {
-                self.held.push_back((self.syncs_issued, to, EtcdMsg::Raft(m)));
+                self.held.push_back((covering, to, EtcdMsg::Raft(m)));
             }
         }
     }
@@ -370,6 +382,13 @@ impl Model for EtcdMember {
             let (_, to, m) = self.held.pop_front().expect("peeked");
             self.send(ctx, to, m);
         }
+        if self.sync_wanted && self.syncs_done == self.syncs_issued {
+            // The next Ready: one fsync for everything since the last one was issued (the
+            // durable snapshot is taken now, with all of it).
+            self.sync_wanted = false;
+            self.syncs_issued += 1;
+            ctx.disk(DiskOp::Fsync, self.syncs_issued);
+        }
     }
 
     fn durable(&self) -> HardState {
@@ -382,6 +401,7 @@ impl Model for EtcdMember {
             assert!(self.applied <= r.commit(), "applied beyond commit");
         }
         assert!(self.syncs_done <= self.syncs_issued);
+        assert!(!self.sync_wanted || self.syncs_done < self.syncs_issued, "a wanted fsync waits only behind another");
     }
 }
 

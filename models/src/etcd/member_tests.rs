@@ -91,3 +91,29 @@ fn the_log_is_compacted_behind_a_snapshot_and_a_restart_restores_from_it() {
     assert_eq!(restarted.member.kv(), h.member.kv());
     assert_eq!(h.member.kv().get("/k7").unwrap().value, format!("v{}", (puts - 1) / 100 * 100 + 7));
 }
+
+/// Group commit: while an fsync is in flight, what is proposed meanwhile waits for one next
+/// fsync, issued when the first completes, whatever the number of proposals (etcd saves one
+/// Ready at a time). A slow disk then lengthens each write, not a queue of writes.
+#[test]
+fn proposals_during_an_fsync_share_the_next_one() {
+    let mut h = Host::boot(HardState::default());
+    h.lead();
+    let fsyncs = |h: &mut Host, f: &mut dyn FnMut(&mut Host)| {
+        let before = h.member.syncs_issued;
+        f(h);
+        h.member.syncs_issued - before
+    };
+    // The last fsync of the election may still be in flight: complete it.
+    let done = h.member.syncs_issued;
+    h.call(|m, ctx| m.on_disk(ctx, done, Ok(())));
+    assert_eq!(fsyncs(&mut h, &mut |h| h.put(1)), 1, "an idle WAL syncs at once");
+    assert_eq!(fsyncs(&mut h, &mut |h| (2..50).for_each(|i| h.put(i))), 0, "49 proposals behind it: none yet");
+    assert!(h.member.sync_wanted);
+    let first = h.member.syncs_issued;
+    assert_eq!(fsyncs(&mut h, &mut |h| h.call(|m, ctx| m.on_disk(ctx, first, Ok(())))), 1, "one for all 49");
+    assert!(!h.member.sync_wanted);
+    let second = h.member.syncs_issued;
+    assert_eq!(fsyncs(&mut h, &mut |h| h.call(|m, ctx| m.on_disk(ctx, second, Ok(())))), 0, "nothing left");
+    assert_eq!(h.member.kv().get("/k49").map(|v| v.value.as_str()), Some("v49"), "all of them applied");
+}
