@@ -49,6 +49,15 @@ pub fn liveness_bound(sc: &Scenario) -> Bound {
         // Election timeouts are drawn in [election-timeout, 2 x election-timeout); a split vote
         // costs one more round.
         add("etcd: two elections of up to 2 x election-timeout", sc.etcd.election_timeout * 4);
+        if !sc.etcd.pre_vote {
+            // Without pre-vote a member that was cut off comes back with a higher term: its
+            // first answer deposes the leader, and its own campaigns (which its stale log
+            // cannot win) raise the term under the next candidates until one of them wins.
+            add(
+                "etcd without pre-vote: a member back with a higher term disrupts two more elections",
+                sc.etcd.election_timeout * 4,
+            );
+        }
     }
     if has(NodeKind::EtcdWriter) {
         add("etcd writer: request_timeout", sc.etcd_writer.request_timeout);
