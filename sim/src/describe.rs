@@ -20,8 +20,16 @@ pub fn fault(f: &Fault, names: &[String], net: &Network) -> String {
             format!("partition [{}] {} [{}]", nodes(names, from), arrow(*one_way), nodes(names, to))
         }
         FaultKind::LinkDown { a, b, one_way } => format!("link {} {} {} down", n(*a), arrow(*one_way), n(*b)),
-        FaultKind::LinkDegraded { a, b, one_way, loss_ratio, extra_latency } => {
-            format!("link {} {} {} degraded: loss {loss_ratio}, +{extra_latency:?}", n(*a), arrow(*one_way), n(*b))
+        FaultKind::LinkDegraded { a, b, one_way, loss_ratio, extra_latency, extra_jitter, duplicate_ratio } => {
+            let mut s =
+                format!("link {} {} {} degraded: loss {loss_ratio}, +{extra_latency:?}", n(*a), arrow(*one_way), n(*b));
+            if !extra_jitter.is_zero() {
+                s += &format!(", jitter {extra_jitter:?}");
+            }
+            if *duplicate_ratio > 0.0 {
+                s += &format!(", duplicates {duplicate_ratio}");
+            }
+            s
         }
         FaultKind::LinkFlapping { a, b, one_way, period, down_for } => {
             format!("link {} {} {} flapping: down {down_for:?} every {period:?}", n(*a), arrow(*one_way), n(*b))

@@ -34,6 +34,11 @@ struct PathState {
     blocked: Option<(DropReason, Option<u16>)>,
     extra_loss_ratio: f64,
     extra_latency_ns: u64,
+    /// Degraded links: a further uniform delay up to this per message (reordering them), and
+    /// the share of messages delivered twice. Drawn only when set, so that paths without them
+    /// draw the same random numbers as before these existed.
+    extra_jitter_ns: u64,
+    duplicate_ratio: f64,
     /// Loss from degraded switches on the path, and the first such switch (for the trace).
     switch_loss_ratio: f64,
     switch_loss_via: Option<u16>,
@@ -216,6 +221,7 @@ impl Network {
             return Verdict::Drop(DropReason::SwitchDegraded, state.switch_loss_via);
         }
         let jitter_ns = if spec.jitter_ns > 0 { rng.gen_range(0..=spec.jitter_ns) } else { 0 };
+        let jitter_ns = jitter_ns + if state.extra_jitter_ns > 0 { rng.gen_range(0..=state.extra_jitter_ns) } else { 0 };
         let mut depart = at;
         if let Some((res, bytes_per_s)) = spec.bandwidth {
             // Serialisation on a shared link: wait for the link, then occupy it for bytes/rate.
@@ -225,6 +231,21 @@ impl Network {
             depart = self.busy_until[res];
         }
         Verdict::Deliver(SimTime(depart.0 + spec.base_latency_ns + state.extra_latency_ns + jitter_ns))
+    }
+
+    /// Whether a message that `route` delivers at `first` is delivered a second time, and when:
+    /// a degraded link's `duplicate_ratio`, the copy up to its jitter (or the path's latency,
+    /// if larger) after the original.
+    pub fn duplicate(&mut self, from: NodeId, to: NodeId, first: SimTime) -> Option<SimTime> {
+        let i = from as usize * self.n + to as usize;
+        let state = &self.state[i];
+        if state.duplicate_ratio <= 0.0 {
+            return None;
+        }
+        let spread_ns = state.extra_jitter_ns.max(self.paths[i].base_latency_ns);
+        let ratio = state.duplicate_ratio;
+        let rng = self.rngs[i].as_mut().expect("route drew on this path first");
+        rng.gen_bool(ratio).then(|| SimTime(first.0 + rng.gen_range(0..=spread_ns)))
     }
 
     /// Whether the path is cut now (partition, link or switch down): a message still in flight
@@ -275,7 +296,15 @@ impl Network {
                         block(&mut self.state, *b as usize, *a as usize, DropReason::LinkDown, None);
                     }
                 }
-                FaultKind::LinkDegraded { a, b, one_way, loss_ratio, extra_latency } => {
+                FaultKind::LinkDegraded {
+                    a,
+                    b,
+                    one_way,
+                    loss_ratio,
+                    extra_latency,
+                    extra_jitter,
+                    duplicate_ratio,
+                } => {
                     let mut dirs = vec![(*a as usize, *b as usize)];
                     if !one_way {
                         dirs.push((*b as usize, *a as usize));
@@ -284,6 +313,8 @@ impl Network {
                         let s = &mut self.state[f * n + t];
                         s.extra_loss_ratio = 1.0 - (1.0 - s.extra_loss_ratio) * (1.0 - loss_ratio);
                         s.extra_latency_ns += extra_latency.as_nanos() as u64;
+                        s.extra_jitter_ns += extra_jitter.as_nanos() as u64;
+                        s.duplicate_ratio = 1.0 - (1.0 - s.duplicate_ratio) * (1.0 - duplicate_ratio);
                     }
                 }
                 FaultKind::SwitchDown { switch } | FaultKind::SwitchFlapping { switch, .. } => {

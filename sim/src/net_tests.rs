@@ -128,9 +128,48 @@ fn dead_switch_and_degraded_link() {
         one_way: false,
         loss_ratio: 0.0,
         extra_latency: Duration::from_millis(5),
+        extra_jitter: Duration::ZERO,
+        duplicate_ratio: 0.0,
     };
     net.activate(2, &kind);
     assert_eq!(deliver_at(net.route(SimTime(0), 1, 0, 1)), 5 * MS + MS / 10);
+    assert_eq!(net.duplicate(1, 0, SimTime(5 * MS)), None, "no duplicates unless asked");
+}
+
+/// A degraded link's extra jitter reorders messages sent close together, and its
+/// duplicate_ratio delivers that share twice, the copy no earlier than the original.
+#[test]
+fn a_degraded_link_reorders_and_duplicates() {
+    let sc = scenario("");
+    let mut net = Network::new(&sc, 3);
+    let kind = FaultKind::LinkDegraded {
+        a: 0,
+        b: 1,
+        one_way: true,
+        loss_ratio: 0.0,
+        extra_latency: Duration::ZERO,
+        extra_jitter: Duration::from_millis(50),
+        duplicate_ratio: 0.3,
+    };
+    net.activate(1, &kind);
+    let (mut reordered, mut copies) = (0, 0);
+    let mut last = 0;
+    for k in 0..1000u64 {
+        let sent = SimTime(k * MS);
+        let first = deliver_at(net.route(sent, 0, 1, 1));
+        assert!(first >= sent.0 + MS / 10 && first <= sent.0 + MS / 10 + 50 * MS);
+        reordered += usize::from(first < last);
+        last = first;
+        if let Some(again) = net.duplicate(0, 1, SimTime(first)) {
+            assert!(again.0 >= first && again.0 <= first + 50 * MS);
+            copies += 1;
+        }
+    }
+    assert!(reordered > 300, "1 ms apart under 50 ms of jitter: {reordered}");
+    assert!((240..=360).contains(&copies), "about 30 %: {copies}");
+    // One way: the other direction keeps its order and single copies.
+    let back: Vec<u64> = (0..100).map(|k| deliver_at(net.route(SimTime(k * MS), 1, 0, 1))).collect();
+    assert!(back.is_sorted() && (0..100).all(|k| net.duplicate(1, 0, SimTime(back[k])).is_none()));
 }
 
 #[test]

@@ -302,6 +302,11 @@ impl<M: Model> World<M> {
                     self.event(at, Some(from), kind);
                 }
                 let i = from as usize * self.nodes.len() + to as usize;
+                if let Some(again) = self.net.duplicate(from, to, when) {
+                    self.link_seq[i] += 1;
+                    let seq = self.link_seq[i];
+                    self.queue.push(Delivery { at: again, to, from, seq, payload: Payload::Msg(msg.clone()) });
+                }
                 self.link_seq[i] += 1;
                 let seq = self.link_seq[i];
                 self.queue.push(Delivery { at: when, to, from, seq, payload: Payload::Msg(msg) });

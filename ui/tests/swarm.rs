@@ -10,9 +10,11 @@ use common::{pgsim, s, text};
 
 const UNSAFE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/swarm/unsafe-async-failover.toml");
 const SAFE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/swarm/safe-sync-failover.toml");
-/// A seed whose schedule cuts the primary (with an etcd member, two sentinels and a proxy) off
-/// from the rest long enough for a failover: found by `--seeds 0..200`, the first that fails.
-const SEED: &str = "5";
+/// A seed whose aimed fault (`[swarm] failover_share`) cuts the primary's keeper off from every
+/// etcd member for 42 s while the primary serves on: the sentinel promotes an asynchronous
+/// standby that lacks what the old primary acknowledged meanwhile. Found by `--seeds 0..40`, the
+/// first that fails; the shrink keeps that fault alone.
+const SEED: &str = "2";
 const LOSS: &str = "FAIL safety: no acknowledged commit is lost: postgres.commits_lost_total = ";
 
 fn tmp(name: &str) -> PathBuf {

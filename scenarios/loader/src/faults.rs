@@ -15,7 +15,7 @@ type Res<T> = Result<T, Diagnostic>;
 const KINDS: &[(&str, &[&str], &[&str])] = &[
     ("partition", &["from", "to"], &["one_way"]),
     ("link-down", &["between"], &["one_way"]),
-    ("link-degraded", &["between"], &["one_way", "loss_ratio", "extra_latency"]),
+    ("link-degraded", &["between"], &["one_way", "loss_ratio", "extra_latency", "extra_jitter", "duplicate_ratio"]),
     ("link-flapping", &["between", "period"], &["one_way", "down_for"]),
     ("switch-down", &["switch"], &[]),
     ("switch-degraded", &["switch", "loss_ratio"], &["ports"]),
@@ -49,6 +49,7 @@ fn present(f: &RawFault) -> Vec<(&'static str, Range<usize>)> {
     }
     field!(node => "node", switch => "switch", between => "between", from => "from", to => "to",
         one_way => "one_way", ports => "ports", loss_ratio => "loss_ratio", extra_latency => "extra_latency",
+        extra_jitter => "extra_jitter", duplicate_ratio => "duplicate_ratio",
         period => "period", down_for => "down_for", factor => "factor", error_ratio => "error_ratio");
     v
 }
@@ -151,11 +152,28 @@ pub(crate) fn fault(cx: FaultCx<'_>, topo: &Topo<'_>, index: u32, sf: &S<RawFaul
         }
         "link-degraded" => {
             let (a, b) = between()?;
-            if f.loss_ratio.is_none() && f.extra_latency.is_none() {
-                return cx.err(f.kind.span(), "link-degraded needs loss_ratio, extra_latency or both");
+            if f.loss_ratio.is_none()
+                && f.extra_latency.is_none()
+                && f.extra_jitter.is_none()
+                && f.duplicate_ratio.is_none()
+            {
+                return cx.err(
+                    f.kind.span(),
+                    "link-degraded needs at least one of loss_ratio, extra_latency, extra_jitter, duplicate_ratio",
+                );
             }
             let extra_latency = range::EXTRA_LATENCY.or(cx.path, cx.text, &f.extra_latency, Duration::ZERO)?;
-            FaultKind::LinkDegraded { a, b, one_way, loss_ratio: loss(0.0)?, extra_latency }
+            let extra_jitter = range::EXTRA_JITTER.or(cx.path, cx.text, &f.extra_jitter, Duration::ZERO)?;
+            let duplicate_ratio = f.duplicate_ratio.as_ref().map(|d| cx.ratio(d, "duplicate_ratio")).transpose()?;
+            FaultKind::LinkDegraded {
+                a,
+                b,
+                one_way,
+                loss_ratio: loss(0.0)?,
+                extra_latency,
+                extra_jitter,
+                duplicate_ratio: duplicate_ratio.unwrap_or(0.0),
+            }
         }
         "link-flapping" => {
             let (a, b) = between()?;

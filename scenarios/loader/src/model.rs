@@ -263,6 +263,12 @@ pub enum FaultKind {
         one_way: bool,
         loss_ratio: f64,
         extra_latency: Duration,
+        /// Each message is held a further uniform 0..extra_jitter, so messages sent closer
+        /// together than that may arrive out of order (netem's `delay 0 J`).
+        extra_jitter: Duration,
+        /// The share of messages delivered twice, the copy up to a jitter later (netem's
+        /// `duplicate`).
+        duplicate_ratio: f64,
     },
     LinkFlapping {
         a: NodeIdx,

@@ -119,6 +119,7 @@ pub mod range {
     pub const FAULT_FOR: DurBounds = DurBounds::new("for", us(1), days(7));
     pub const FAULT_UNTIL: DurBounds = DurBounds::new("until", us(1), days(7));
     pub const EXTRA_LATENCY: DurBounds = DurBounds::new("extra_latency", ms(0), hours(1));
+    pub const EXTRA_JITTER: DurBounds = DurBounds::new("extra_jitter", ms(0), hours(1));
     /// A flapping link or switch changes state twice a period: at most 2,000 times a second.
     pub const PERIOD: DurBounds = DurBounds::new("period", ms(1), days(1));
     pub const DOWN_FOR: DurBounds = DurBounds::new("down_for", us(1), days(1));
@@ -246,6 +247,8 @@ pub struct RawFault {
     pub ports: Option<PortPairs>,
     pub loss_ratio: Option<S<f64>>,
     pub extra_latency: Option<S<Dur>>,
+    pub extra_jitter: Option<S<Dur>>,
+    pub duplicate_ratio: Option<S<f64>>,
     pub period: Option<S<Dur>>,
     pub down_for: Option<S<Dur>>,
     pub factor: Option<S<f64>>,

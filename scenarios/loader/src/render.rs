@@ -61,11 +61,18 @@ pub fn fault(sc: &Scenario, f: &Fault) -> String {
             lines.push(between(*a, *b));
             lines.push(format!("one_way = {one_way}"));
         }
-        FaultKind::LinkDegraded { a, b, one_way, loss_ratio, extra_latency } => {
+        FaultKind::LinkDegraded { a, b, one_way, loss_ratio, extra_latency, extra_jitter, duplicate_ratio } => {
             lines.push(between(*a, *b));
             lines.push(format!("one_way = {one_way}"));
             lines.push(format!("loss_ratio = {}", float(*loss_ratio)));
             lines.push(format!("extra_latency = {}", string(&duration(*extra_latency))));
+            // Written only when set, so files from before these keys read the same.
+            if !extra_jitter.is_zero() {
+                lines.push(format!("extra_jitter = {}", string(&duration(*extra_jitter))));
+            }
+            if *duplicate_ratio > 0.0 {
+                lines.push(format!("duplicate_ratio = {}", float(*duplicate_ratio)));
+            }
         }
         FaultKind::LinkFlapping { a, b, one_way, period, down_for } => {
             lines.push(between(*a, *b));
@@ -203,7 +210,24 @@ equals = 1
         let kinds = vec![
             FaultKind::Partition { from: vec![0], to: vec![1], one_way: true },
             FaultKind::LinkDown { a: 1, b: 0, one_way: false },
-            FaultKind::LinkDegraded { a: 0, b: 1, one_way: false, loss_ratio: 0.37, extra_latency: ms(12) },
+            FaultKind::LinkDegraded {
+                a: 0,
+                b: 1,
+                one_way: false,
+                loss_ratio: 0.37,
+                extra_latency: ms(12),
+                extra_jitter: Duration::ZERO,
+                duplicate_ratio: 0.0,
+            },
+            FaultKind::LinkDegraded {
+                a: 1,
+                b: 0,
+                one_way: true,
+                loss_ratio: 0.0,
+                extra_latency: Duration::ZERO,
+                extra_jitter: ms(40),
+                duplicate_ratio: 0.25,
+            },
             FaultKind::LinkFlapping { a: 0, b: 1, one_way: true, period: ms(3100), down_for: ms(900) },
             FaultKind::SwitchDown { switch: 1 },
             FaultKind::SwitchDegraded { switch: 1, loss_ratio: 1.0, ports: vec![("a".into(), "uplink".into())] },

@@ -169,7 +169,15 @@ fn full_scenario_resolves_every_feature() {
         (
             secs(11),
             Some(secs(12)),
-            FaultKind::LinkDegraded { a: l1, b: l2, one_way: false, loss_ratio: 0.0, extra_latency: ms(5) },
+            FaultKind::LinkDegraded {
+                a: l1,
+                b: l2,
+                one_way: false,
+                loss_ratio: 0.0,
+                extra_latency: ms(5),
+                extra_jitter: Duration::ZERO,
+                duplicate_ratio: 0.0,
+            },
         ),
         // down_for defaults to half the period.
         (

@@ -14,6 +14,9 @@ use scenarios::{Fault, FaultKind, NodeIdx, NodeKind, Scenario, Scope};
 
 /// The RNG stream of swarm schedules ("SWARM"), apart from every stream the run itself draws.
 pub const STREAM_TAG: u64 = 0x0053_5741_524d;
+/// The stream of the fault aimed at a failover ("AIMED"), apart from the rest of the schedule
+/// so that a seed's other faults do not depend on `failover_share`.
+pub const AIM_STREAM_TAG: u64 = 0x0041_494d_4544;
 
 /// The shortest fault; shorter ones (a few heartbeats) seldom matter.
 const FAULT_MIN: Duration = Duration::from_secs(1);
@@ -50,6 +53,35 @@ fn nodes_where(sc: &Scenario, f: impl Fn(NodeKind) -> bool) -> Vec<NodeIdx> {
 pub struct Schedule {
     pub kinds: Vec<&'static str>,
     pub faults: Vec<Fault>,
+    /// What the fault aimed at a failover path does, if this seed has one (`failover_share`).
+    pub aimed: Option<Aim>,
+}
+
+/// The failover paths a fault can be aimed at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Aim {
+    /// The primary's host crashes: its keeper stops publishing, the sentinel fails it.
+    PrimaryCrash,
+    /// The primary's host freezes, then comes back still a primary: the old master must be
+    /// fenced.
+    PrimaryPause,
+    /// The primary's keeper cannot reach etcd (its requests are lost; one way or both) while
+    /// the primary serves on: the 2020 incident's path to a failover.
+    KeeperCutFromEtcd,
+    /// The synchronous standby crashes: the sentinel must change the synchronous set before
+    /// it may fail over again.
+    SyncStandbyCrash,
+}
+
+impl Aim {
+    pub fn name(self) -> &'static str {
+        match self {
+            Aim::PrimaryCrash => "primary-crash",
+            Aim::PrimaryPause => "primary-pause",
+            Aim::KeeperCutFromEtcd => "keeper-cut-from-etcd",
+            Aim::SyncStandbyCrash => "sync-standby-crash",
+        }
+    }
 }
 
 /// Draws the faults of `seed` within `[phase.0, phase.1)`; each heals by `phase.1`.
@@ -58,7 +90,7 @@ pub fn draw(sc: &Scenario, seed: u64, phase: (Duration, Duration)) -> Schedule {
     let applicable = applicable_kinds(sc);
     let (start, end) = phase;
     if applicable.is_empty() || end <= start {
-        return Schedule { kinds: Vec::new(), faults: Vec::new() };
+        return Schedule { kinds: Vec::new(), faults: Vec::new(), aimed: None };
     }
     let mut kinds: Vec<&'static str> = applicable.iter().copied().filter(|_| rng.gen_bool(0.5)).collect();
     if kinds.is_empty() {
@@ -86,12 +118,76 @@ pub fn draw(sc: &Scenario, seed: u64, phase: (Duration, Duration)) -> Schedule {
     if sc.swarm.standby_then_primary {
         faults.extend(standby_then_primary(sc, &mut rng, phase));
     }
+    let aimed = aimed_at_failover(sc, seed, phase).map(|(aim, fault)| {
+        faults.push(fault);
+        aim
+    });
     // Sorted by start (stable: equal starts keep their draw order), indexed in that order.
     faults.sort_by_key(|f| f.at);
     for (i, f) in faults.iter_mut().enumerate() {
         f.index = i as u32;
     }
-    Schedule { kinds, faults }
+    Schedule { kinds, faults, aimed }
+}
+
+/// How long a fault aimed at a failover lasts at least: the keeper's last publication can be
+/// up to a `sleepInterval` old when the fault starts, the sentinel sees it stale a round later,
+/// fails it `failInterval` after that round, elects on a round's boundary, and the new
+/// master's keeper promotes on its next beat.
+fn failover_fault_min(sc: &Scenario) -> Duration {
+    sc.stolon.fail_interval + sc.stolon.sleep_interval * 4
+}
+
+/// `[swarm] failover_share`: with that probability, one fault aimed at a failover path of one
+/// of the primary clusters Stolon manages, at a random moment of the phase, lasting from
+/// `failover_fault_min` to twice that (cut at the phase's end). Drawn from its own stream.
+fn aimed_at_failover(sc: &Scenario, seed: u64, phase: (Duration, Duration)) -> Option<(Aim, Fault)> {
+    let mut rng = stream_rng(seed, Stream::Named(AIM_STREAM_TAG));
+    let has_sentinels = sc.nodes.iter().any(|n| n.kind == NodeKind::StolonSentinel);
+    let clusters: Vec<usize> = (0..sc.pg_clusters.len()).filter(|&c| sc.pg_clusters[c].standby_of.is_none()).collect();
+    let (start, end) = phase;
+    let least = failover_fault_min(sc);
+    if !has_sentinels || clusters.is_empty() || end < start + least || !rng.gen_bool(sc.swarm.failover_share) {
+        return None;
+    }
+    let primary = sc.cluster_leader(pick(&mut rng, &clusters));
+    let sync = first_sync_standby(sc, primary).filter(|_| sc.stolon.synchronous_replication);
+    let etcd = nodes_where(sc, |k| k == NodeKind::Etcd);
+    let mut aims = vec![Aim::PrimaryCrash, Aim::PrimaryPause];
+    if !etcd.is_empty() {
+        aims.push(Aim::KeeperCutFromEtcd);
+    }
+    if sync.is_some() {
+        aims.push(Aim::SyncStandbyCrash);
+    }
+    let aim = pick(&mut rng, &aims);
+    let at = start + Duration::from_millis(rng.gen_range(0..=(end - start - least).as_millis() as u64));
+    let most = (least * 2).min(end - at);
+    let length = Duration::from_millis(rng.gen_range(least.as_millis() as u64..=most.as_millis() as u64));
+    let kind = match aim {
+        Aim::PrimaryCrash => FaultKind::NodeCrash { node: primary, scope: Scope::Host },
+        Aim::PrimaryPause => FaultKind::NodePause { node: primary, scope: Scope::Host },
+        // One way, the keeper's requests are lost: both ways, its answers as well. (Only the
+        // answers lost would let its updates land, and nothing fail over.)
+        Aim::KeeperCutFromEtcd => FaultKind::Partition { from: vec![primary], to: etcd, one_way: rng.gen_bool(0.5) },
+        Aim::SyncStandbyCrash => FaultKind::NodeCrash { node: sync.expect("checked"), scope: Scope::Host },
+    };
+    Some((aim, Fault { index: 0, line: 0, at, until: Some(at + length), kind }))
+}
+
+/// The standbys that start streaming from `primary`.
+fn standbys_of(sc: &Scenario, primary: NodeIdx) -> Vec<NodeIdx> {
+    (0..sc.nodes.len() as NodeIdx)
+        .filter(|&n| sc.nodes[n as usize].pg.as_ref().is_some_and(|p| p.upstream == Some(primary)))
+        .collect()
+}
+
+/// The standby of `primary` first named in its cluster's synchronous_standby_names, if any.
+fn first_sync_standby(sc: &Scenario, primary: NodeIdx) -> Option<NodeIdx> {
+    let cluster = sc.nodes[primary as usize].pg.as_ref()?.cluster;
+    let named = SyncStandbyNames::parse(&sc.pg_clusters[cluster].synchronous_standby_names).ok().flatten()?;
+    let first = named.names.first()?;
+    standbys_of(sc, primary).into_iter().find(|&n| sc.nodes[n as usize].name == *first)
 }
 
 /// `[swarm] standby_then_primary`: for each cluster, a crash of one of its first primary's
@@ -104,18 +200,11 @@ fn standby_then_primary(sc: &Scenario, rng: &mut SimRng, phase: (Duration, Durat
     let mut faults = Vec::new();
     for c in 0..sc.pg_clusters.len() {
         let primary = sc.cluster_leader(c);
-        let standbys: Vec<NodeIdx> = (0..sc.nodes.len() as NodeIdx)
-            .filter(|&n| sc.nodes[n as usize].pg.as_ref().is_some_and(|p| p.upstream == Some(primary)))
-            .collect();
+        let standbys = standbys_of(sc, primary);
         if standbys.is_empty() || end <= start + FAULT_MIN * 2 {
             continue;
         }
-        let named = SyncStandbyNames::parse(&sc.pg_clusters[c].synchronous_standby_names)
-            .ok()
-            .flatten()
-            .and_then(|n| n.names.first().cloned());
-        let sync = standbys.iter().copied().find(|&n| named.as_deref() == Some(sc.nodes[n as usize].name.as_str()));
-        let standby = match sync {
+        let standby = match first_sync_standby(sc, primary) {
             Some(n) if rng.gen_bool(0.5) => n,
             _ => pick(rng, &standbys),
         };
@@ -245,7 +334,15 @@ fn draw_kind(sc: &Scenario, kind: &str, rng: &mut SimRng) -> FaultKind {
             } else {
                 Duration::ZERO
             };
-            FaultKind::LinkDegraded { a, b, one_way: rng.gen_bool(0.25), loss_ratio, extra_latency }
+            let one_way = rng.gen_bool(0.25);
+            // Drawn after the rest, so that schedules without it stay as they were.
+            let (extra_jitter, duplicate_ratio) = if sc.swarm.reorder_and_duplicate {
+                let jitter = log_uniform_ms(rng, Duration::from_millis(1), Duration::from_secs(1));
+                (jitter, if rng.gen_bool(0.5) { ratio(rng) / 2.0 } else { 0.0 })
+            } else {
+                (Duration::ZERO, 0.0)
+            };
+            FaultKind::LinkDegraded { a, b, one_way, loss_ratio, extra_latency, extra_jitter, duplicate_ratio }
         }
         "link-flapping" => {
             let (a, b) = two_nodes(sc, rng);

@@ -23,10 +23,12 @@ fn a_seed_draws_the_same_schedule_every_time_and_seeds_differ() {
 }
 
 /// Every fault of 300 seeds targets what the topology has, lies within the fault phase, and
-/// has sane intensities; each seed uses only the kinds it enabled.
+/// has sane intensities; each seed uses only the kinds it enabled (the fault aimed at a
+/// failover, which is not drawn from them, is the next test's).
 #[test]
 fn schedules_stay_within_the_topology_and_the_fault_phase() {
-    let sc = stack();
+    let mut sc = stack();
+    sc.swarm.failover_share = 0.0;
     let (start, end) = phase(&sc);
     assert_eq!((start, end), (Duration::from_secs(40), Duration::from_secs(138)), "40 s + 70 % of the 140 s left");
     let n = sc.nodes.len() as u32;
@@ -153,4 +155,52 @@ fn standby_then_primary_adds_a_standby_crash_and_the_primarys_soon_after() {
         gaps.insert((p.at - s.at).as_secs());
     }
     assert!(gaps.len() > 10, "gaps spread over failInterval: {gaps:?}");
+}
+
+/// `[swarm] failover_share` adds one fault aimed at a failover path to that share of the seeds,
+/// on top of the very schedule the seed draws without it: the primary crashed or paused, its
+/// keeper cut off from every etcd member, or the synchronous standby crashed, for at least
+/// failInterval + 4 sleepIntervals (long enough for the sentinel to act) and within the phase.
+#[test]
+fn failover_share_adds_one_fault_aimed_at_a_failover_path() {
+    let mut plain = stack();
+    plain.swarm.failover_share = 0.0;
+    let mut sc = stack();
+    sc.swarm.failover_share = 0.75;
+    let (start, end) = phase(&sc);
+    let primary = sc.cluster_leader(0);
+    let etcd: Vec<u32> = (0..sc.nodes.len() as u32).filter(|&n| sc.nodes[n as usize].kind == NodeKind::Etcd).collect();
+    let least = sc.stolon.fail_interval + sc.stolon.sleep_interval * 4;
+    let key = |f: &Fault| format!("{:?}", (f.at, f.until, &f.kind));
+    let mut aims = BTreeSet::new();
+    let mut aimed_seeds = 0;
+    for seed in 0..400 {
+        let base: Vec<String> = plan(&plain, seed).schedule.faults.iter().map(key).collect();
+        let with = plan(&sc, seed).schedule;
+        assert!(plan(&plain, seed).schedule.aimed.is_none());
+        let added: Vec<&Fault> = with.faults.iter().filter(|f| !base.contains(&key(f))).collect();
+        assert_eq!(with.faults.len(), base.len() + added.len(), "seed {seed}: the other faults are kept");
+        let Some(aim) = with.aimed else {
+            assert!(added.is_empty(), "seed {seed}");
+            continue;
+        };
+        aimed_seeds += 1;
+        aims.insert(aim.name());
+        let [f] = added[..] else { panic!("seed {seed}: one aimed fault, got {added:?}") };
+        let until = f.until.expect("heals");
+        assert!(start <= f.at && until <= end && until - f.at >= least, "seed {seed}: {f:?}");
+        match (&f.kind, aim) {
+            (FaultKind::NodeCrash { node, .. }, schedule::Aim::PrimaryCrash)
+            | (FaultKind::NodePause { node, .. }, schedule::Aim::PrimaryPause) => assert_eq!(*node, primary),
+            (FaultKind::Partition { from, to, .. }, schedule::Aim::KeeperCutFromEtcd) => {
+                assert_eq!((from, to), (&vec![primary], &etcd))
+            }
+            (FaultKind::NodeCrash { node, .. }, schedule::Aim::SyncStandbyCrash) => {
+                assert_eq!(sc.nodes[*node as usize].name, "pdx-pg2", "FIRST 1 (pdx-pg2)")
+            }
+            (k, a) => panic!("seed {seed}: {a:?} as {k:?}"),
+        }
+    }
+    assert_eq!(aims.len(), 4, "every path: {aims:?}");
+    assert!((250..=350).contains(&aimed_seeds), "about 300 of 400 seeds: {aimed_seeds}");
 }

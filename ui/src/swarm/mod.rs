@@ -27,6 +27,9 @@ pub const SHRINK_RUNS_DEFAULT: u32 = 40;
 pub struct SeedFindings {
     /// The fault kinds the seed enabled.
     pub kinds: Vec<String>,
+    /// The failover path its aimed fault hit (`[swarm] failover_share`), if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aimed: Option<String>,
     /// The seed's schedule: how many faults, lasting how long in all.
     pub faults: usize,
     pub fault_seconds: f64,
@@ -35,6 +38,9 @@ pub struct SeedFindings {
     /// converged after the last heal.
     pub promotions: u64,
     pub commits_lost: u64,
+    /// etcd leaders elected after the first (Raft's own failovers).
+    #[serde(default)]
+    pub new_etcd_leaders: u64,
     /// None when there is nothing to converge (no database, etcd or clients).
     pub converged: Option<bool>,
     /// The failed property: the first failed assertion's name, else `invariant <checker>`.
@@ -99,6 +105,7 @@ pub fn work(base: &Base, job: &Job, debug_panic_at: Option<Duration>, guard: cra
     let mut info = SwarmReply {
         found: SeedFindings {
             kinds: plan.schedule.kinds.iter().map(|k| k.to_string()).collect(),
+            aimed: plan.schedule.aimed.map(|a| a.name().to_string()),
             faults: faults.len(),
             fault_seconds: fault_seconds(&faults),
             ..SeedFindings::default()
@@ -120,6 +127,8 @@ pub fn work(base: &Base, job: &Job, debug_panic_at: Option<Duration>, guard: cra
                 Ok(r) => {
                     info.found.promotions = r.summary["postgres"]["promotions"].as_u64().unwrap_or(0);
                     info.found.commits_lost = r.summary["postgres"]["commits_lost_total"].as_u64().unwrap_or(0);
+                    let leaders = r.summary["etcd"]["leader_changes"].as_u64().unwrap_or(0);
+                    info.found.new_etcd_leaders = leaders.saturating_sub(1);
                     info.found.converged = r.summary["convergence"]["converged"].as_u64().map(|c| c == 1);
                     if !r.passed {
                         info.found.property = r.property.clone();

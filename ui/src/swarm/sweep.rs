@@ -104,15 +104,21 @@ pub fn coverage(records: &[RunRecord]) -> String {
     for (name, rs) in crate::check::results::by_scenario(records) {
         let sw: Vec<&SwarmRecord> = rs.iter().filter_map(|r| r.swarm.as_ref()).collect();
         let count = |f: &dyn Fn(&SwarmRecord) -> bool| sw.iter().filter(|s| f(s)).count();
+        let aimed = match count(&|s| s.found.aimed.is_some()) {
+            0 => String::new(),
+            n => format!(" ({n} aimed at a failover path)"),
+        };
         let converged = match count(&|s| s.found.converged.is_some()) {
             0 => String::new(),
             _ => format!(", {} converged", count(&|s| s.found.converged == Some(true))),
         };
         let _ = writeln!(
             out,
-            "swarm {name}: {} seeds, {} faults; {} with a promotion, {} lost acknowledged commits{converged}",
+            "swarm {name}: {} seeds, {} faults{aimed}; {} with a new etcd leader, {} with a promotion, {} lost \
+             acknowledged commits{converged}",
             sw.len(),
             sw.iter().map(|s| s.found.faults).sum::<usize>(),
+            count(&|s| s.found.new_etcd_leaders > 0),
             count(&|s| s.found.promotions > 0),
             count(&|s| s.found.commits_lost > 0),
         );
