@@ -74,6 +74,11 @@ pub struct PgConfig {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PgDurable {
     pub state: Option<(Timeline, History, Lsn, Option<NodeId>)>,
+    /// `synchronous_standby_names` as last written to the configuration file (by the local
+    /// keeper, as Stolon's keeper rewrites postgresql.conf, or ALTER SYSTEM): a restarted
+    /// server comes back with it, not with the setting it was first started with. `None`:
+    /// never changed since the first start.
+    pub synchronous_standby_names: Option<Option<SyncStandbyNames>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -167,6 +172,8 @@ pub struct PgNode {
     /// fsync token -> LSN it covers.
     fsyncs: BTreeMap<u64, Lsn>,
     next_token: u64,
+    /// `synchronous_standby_names` was changed since the first start (see `PgDurable`).
+    names_written: bool,
     walsenders: BTreeMap<NodeId, Walsender>,
     /// Commits waiting for acknowledgement, one queue per level: within a level, LSNs and
     /// creation times both increase along the queue, so acknowledgements and timeouts always
@@ -250,6 +257,7 @@ impl PgNode {
             replay: 0,
             fsyncs: BTreeMap::new(),
             next_token: 0,
+            names_written: false,
             walsenders: BTreeMap::new(),
             queues: Default::default(),
             commit_carry: 0.0,
@@ -278,6 +286,11 @@ impl PgNode {
     pub fn flushed(&self) -> Lsn {
         self.flushed
     }
+    /// The `synchronous_standby_names` in force.
+    pub fn synchronous_standby_names(&self) -> Option<&SyncStandbyNames> {
+        self.cfg.synchronous_standby_names.as_ref()
+    }
+
     pub fn timeline(&self) -> Timeline {
         self.tl
     }
@@ -628,7 +641,12 @@ impl Model for PgNode {
     type Durable = PgDurable;
 
     fn on_start(&mut self, ctx: &mut PCtx<'_>) {
-        let upstream = match std::mem::take(&mut self.boot).state {
+        let boot = std::mem::take(&mut self.boot);
+        if let Some(names) = boot.synchronous_standby_names {
+            self.cfg.synchronous_standby_names = names;
+            self.names_written = true;
+        }
+        let upstream = match boot.state {
             Some((tl, history, flushed, upstream)) => {
                 self.tl = tl;
                 self.history = history;
@@ -806,6 +824,12 @@ impl Model for PgNode {
                 assert_eq!(from, ctx.id, "settings come from the local keeper");
                 if self.cfg.synchronous_standby_names != names {
                     self.cfg.synchronous_standby_names = names;
+                    self.names_written = true;
+                    // The configuration file is written and synced before the reload, so a
+                    // crash from now on restarts with the new setting.
+                    self.next_token += 1;
+                    self.fsyncs.insert(self.next_token, self.flushed);
+                    ctx.disk(DiskOp::Fsync, self.next_token);
                     self.ack(ctx);
                 }
             }
@@ -933,7 +957,8 @@ impl Model for PgNode {
         // restarted after a crash comes back one fsync short of what it had confirmed.
         let pending = self.fsyncs.values().copied().max().unwrap_or(0);
         let flushed = self.flushed.max(pending.min(self.insert.max(self.received)));
-        PgDurable { state: Some((self.tl, self.history.clone(), flushed, upstream)) }
+        let synchronous_standby_names = self.names_written.then(|| self.cfg.synchronous_standby_names.clone());
+        PgDurable { state: Some((self.tl, self.history.clone(), flushed, upstream)), synchronous_standby_names }
     }
 
     fn check_invariants(&self) {

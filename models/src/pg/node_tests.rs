@@ -275,7 +275,7 @@ fn promotion_switches_timeline_and_the_old_primary_has_diverged() {
         let mut cfg = cfg(P, "", SyncLevel::Local);
         cfg.initial_upstream = Some(S1);
         let (tl, h, f, _) = d.state.unwrap();
-        PgNode::new(cfg, PgDurable { state: Some((tl, h, f, Some(S1))) })
+        PgNode::new(cfg, PgDurable { state: Some((tl, h, f, Some(S1))), synchronous_standby_names: None })
     };
     c.call(P, |m, ctx| m.on_start(ctx));
     c.settle();
@@ -464,4 +464,30 @@ mod requests {
             .collect();
         assert_eq!(replies, vec![(1, true), (2, false)]);
     }
+}
+
+/// A server restarted after a crash comes back with the synchronous_standby_names its keeper
+/// last wrote to the configuration file, not the one it was first started with: a primary
+/// whose keeper had replaced s1 by s2 must not, once restarted, take s1's confirmation as
+/// synchronous (the sync-standby-then-primary swarm's seed 339: an old primary back from a
+/// crash counted a reconnecting standby outside its set as synchronous and acknowledged
+/// commits the promoted server never had).
+#[test]
+fn a_restarted_server_keeps_the_synchronous_standby_names_its_keeper_wrote() {
+    let mut c = Cluster::new("FIRST 1 (s1)", SyncLevel::On);
+    c.run_until(500);
+    let names = SyncStandbyNames::parse("FIRST 1 (s2)").unwrap();
+    c.call(P, |m, ctx| m.on_message(ctx, P, PgMsg::SetSynchronousStandbyNames(names.clone())));
+    // The runner snapshots the durable state when that fsync is requested.
+    let durable = c.nodes[P as usize].durable();
+    assert_eq!(durable.synchronous_standby_names, Some(names.clone()), "written with the configuration");
+    let mut restarted = PgNode::new(cfg(P, "FIRST 1 (s1)", SyncLevel::On), durable);
+    let (mut effects, mut timers) = (Vec::new(), Vec::new());
+    let mut rng = stream_rng(4, Stream::Named(9));
+    let mut ctx = Ctx { now: c.now, id: P, rng: &mut rng, effects: &mut effects, timers: &mut timers };
+    restarted.on_start(&mut ctx);
+    assert_eq!(restarted.synchronous_standby_names(), names.as_ref(), "not the first start's FIRST 1 (s1)");
+    // Never changed: a restart keeps the configured value.
+    let fresh = Cluster::new("FIRST 1 (s1)", SyncLevel::On).nodes[S1 as usize].durable();
+    assert_eq!(fresh.synchronous_standby_names, None);
 }
