@@ -153,6 +153,40 @@ impl Checker for RaftOneVotePerTerm {
     }
 }
 
+/// A committed entry is never overwritten: no member discards from its log an entry at or
+/// below an index that some member has applied (applied entries are committed, and by leader
+/// completeness every later leader holds them, so a conflict can only lie beyond them). Fed by
+/// `raft_log_truncated` and `etcd_applied`, events kept only with `--trace messages` but seen by
+/// every run's checkers, like the other Raft checkers'. Catches a leader elected without a
+/// committed entry that then overwrites a follower's copy of it, which a member's own
+/// assertion (its own commit index only) misses.
+#[derive(Default)]
+pub struct RaftCommittedNeverOverwritten {
+    applied_index_max: u64,
+}
+
+impl Checker for RaftCommittedNeverOverwritten {
+    fn name(&self) -> &'static str {
+        "raft_committed_never_overwritten"
+    }
+    fn on_event(&mut self, ev: &Event) -> Option<String> {
+        match &ev.kind {
+            TraceKind::EtcdApplied { index, .. } => {
+                self.applied_index_max = self.applied_index_max.max(*index);
+                None
+            }
+            TraceKind::RaftLogTruncated { index, term } => (*index <= self.applied_index_max).then(|| {
+                format!(
+                    "node {} discarded its entries from index {index} (term {term}), but index {} is committed",
+                    ev.node.map_or(u32::MAX, |n| n.0),
+                    self.applied_index_max
+                )
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// State machine safety (no two members apply different entries at one index) and leader
 /// completeness (a new leader's log holds every entry committed before it was elected).
 #[derive(Default)]
@@ -290,8 +324,12 @@ pub fn all() -> Vec<Box<dyn Checker>> {
         Box::new(RaftLogSafety::default()),
         Box::new(RaftTermMonotonic::default()),
         Box::new(RaftOneVotePerTerm::default()),
+        Box::new(RaftCommittedNeverOverwritten::default()),
         Box::new(LeaseExclusivity::default()),
         Box::new(crate::pg_check::PgDurability::default()),
+        Box::new(crate::failover_check::PgSplitBrain::default()),
+        Box::new(crate::failover_check::PromotedInSyncSet::default()),
+        Box::new(crate::kv_check::KvLinearizable::default()),
     ]
 }
 
@@ -380,6 +418,16 @@ mod raft_tests {
 
     fn elected(term: u64, last_index: u64, log_terms: Vec<(u64, u64)>) -> TraceKind {
         TraceKind::RaftLeaderElected { term, last_index, log_terms }
+    }
+
+    #[test]
+    fn overwriting_a_committed_entry_is_caught() {
+        let mut c = RaftCommittedNeverOverwritten::default();
+        let truncated = |index| TraceKind::RaftLogTruncated { index, term: 2 };
+        assert_eq!(c.on_event(&ev(1, applied(1, 1, 10))), None);
+        assert_eq!(c.on_event(&ev(2, applied(2, 1, 11))), None);
+        assert_eq!(c.on_event(&ev(3, truncated(3))), None, "beyond what is committed");
+        assert!(c.on_event(&ev(3, truncated(2))).is_some(), "index 2 was applied by node 2");
     }
 
     #[test]
