@@ -2,7 +2,7 @@
 //! writable primaries beyond what Stolon's rules allow, and a sentinel promotes only a standby
 //! of the synchronous set the old master had in force.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use models::trace::{Event, TraceKind};
 
@@ -62,11 +62,14 @@ pub struct PgSplitBrain {
     node_cluster: BTreeMap<u32, String>,
     /// node -> whether its keeper's last read (this incarnation) told it to follow another.
     told_to_follow: BTreeMap<u32, bool>,
+    /// Nodes reported as unfenced, until their role changes (reported once, not every round).
+    unfenced: BTreeSet<u32>,
 }
 
 impl PgSplitBrain {
     fn on_role(&mut self, node: u32, cluster: &str, role: &str, tl: Tl) -> Option<String> {
         self.node_cluster.insert(node, cluster.to_string());
+        self.unfenced.remove(&node);
         let c = self.clusters.entry(cluster.to_string()).or_default();
         c.nodes.insert(node, (role.to_string(), tl, false));
         if role != "primary" {
@@ -107,7 +110,8 @@ impl PgSplitBrain {
         let follow = follow?;
         let cluster = self.node_cluster.get(&node)?;
         let (role, tl, crashed) = self.clusters.get(cluster)?.nodes.get(&node)?;
-        (told_before && role == "primary" && !crashed).then(|| {
+        let unfenced = told_before && role == "primary" && !crashed;
+        (unfenced && self.unfenced.insert(node)).then(|| {
             format!(
                 "node {node} still runs as a primary on timeline {} after its keeper read twice that it must follow {follow}",
                 tl.0
@@ -289,6 +293,7 @@ mod tests {
         assert_eq!(c.on_event(&ev(0, read(None))), None);
         assert_eq!(c.on_event(&ev(0, read(Some("pg1")))), None, "told once: the keeper fences now");
         assert!(c.on_event(&ev(0, read(Some("pg1")))).is_some(), "told twice, still a primary");
+        assert_eq!(c.on_event(&ev(0, read(Some("pg1")))), None, "reported once");
         // A correct keeper: fenced in the round it was told.
         let mut c = PgSplitBrain::default();
         assert_eq!(c.on_event(&ev(0, role("primary", 1, 0))), None);

@@ -223,7 +223,10 @@ impl KvLinearizable {
     /// Judges the key's window of finished operations and starts the next.
     fn close_window(&mut self, key: &str) -> Option<String> {
         let h = self.keys.get_mut(key).expect("a key with a window");
-        let (done, carried): (Vec<Op>, Vec<Op>) = std::mem::take(&mut h.ops).into_iter().partition(|o| !o.optional);
+        // Finished: returned with a known outcome. Running reads are dropped (their answer is
+        // not judged), running writes and writes of unknown outcome carried as optional.
+        let (done, carried): (Vec<Op>, Vec<Op>) =
+            std::mem::take(&mut h.ops).into_iter().partition(|o| !o.optional && o.returned_ns != u64::MAX);
         // A write whose value a finished read returned has landed (every writer's values are
         // unique: a uid, a generation, a counter): it is not carried further.
         let read: BTreeSet<Option<u64>> = done.iter().filter(|o| !o.write).map(|o| o.value).collect();
@@ -412,6 +415,23 @@ mod tests {
         ops.push((2, 1_000, 20_000, 20_010, false, Some(98)));
         let found = judge(&ops);
         assert_eq!(found.len(), 1, "{found:?}");
+    }
+
+    /// A read still running when a window closes is not judged on the value it has not
+    /// returned yet.
+    #[test]
+    fn a_read_running_at_a_cut_is_not_judged() {
+        let mut c = KvLinearizable::default();
+        c.on_event(&ev(1, 0, invoke(100, true, Some(100))));
+        c.on_event(&ev(1, 5, ret(100, KvOutcome::Ok, None)));
+        c.on_event(&ev(2, 6, invoke(1_000, false, None)));
+        for i in 0..WINDOW_OPS as u64 {
+            c.on_event(&ev(1, 10 + 10 * i, invoke(i, true, Some(i))));
+            assert_eq!(c.on_event(&ev(1, 15 + 10 * i, ret(i, KvOutcome::Ok, None))), None);
+        }
+        let late = c.on_event(&ev(2, 1_000, ret(1_000, KvOutcome::Ok, Some(3))));
+        assert_eq!(late, None);
+        assert!(c.finish(2_000).is_empty());
     }
 
     #[test]
