@@ -96,14 +96,11 @@ fn end_states(start: &[Cell], ops: &[Op]) -> Result<BTreeSet<Cell>, u64> {
             if done & 1 << i != 0 || op.invoked_ns > horizon {
                 continue;
             }
-            let next = if op.write {
-                Some(op.value)
-            } else if cell.is_none() || cell == Some(op.value) {
-                Some(op.value)
-            } else {
-                continue;
-            };
-            stack.push((done | 1 << i, next));
+            // A write leaves its value; a read must find the one it returned (or an unknown).
+            let legal = op.write || cell.is_none() || cell == Some(op.value);
+            if legal {
+                stack.push((done | 1 << i, Some(op.value)));
+            }
         }
     }
     Ok(ends)
@@ -325,9 +322,11 @@ mod tests {
         TraceKind::KvReturned { op, part: 0, outcome, value }
     }
 
-    /// Feeds (node, op, invoked, returned, write, value) operations in time order and returns
-    /// what the checker found.
-    fn judge(ops: &[(u32, u64, u64, u64, bool, Option<u64>)]) -> Vec<String> {
+    /// (node, op, invoked, returned, write, value)
+    type Spec = (u32, u64, u64, u64, bool, Option<u64>);
+
+    /// Feeds operations in time order and returns what the checker found.
+    fn judge(ops: &[Spec]) -> Vec<String> {
         let mut events: Vec<(u64, Event)> = Vec::new();
         for &(node, op, at, until, write, value) in ops {
             events.push((at, ev(node, at, invoke(op, write, if write { value } else { None }))));
