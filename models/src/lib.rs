@@ -8,6 +8,7 @@ pub mod haproxy;
 pub mod node;
 pub mod pg;
 pub mod pgbouncer;
+pub mod planted;
 pub mod probe;
 pub mod raft;
 pub mod rng;

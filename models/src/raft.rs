@@ -168,10 +168,26 @@ pub enum StepDown {
 /// Things worth a trace event, drained by the host after each call.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RaftEvent {
-    Campaign { term: Term, pre: bool, transfer: bool },
-    BecameLeader { term: Term },
-    SteppedDown { term: Term, reason: StepDown },
-    TermChanged { term: Term },
+    Campaign {
+        term: Term,
+        pre: bool,
+        transfer: bool,
+    },
+    BecameLeader {
+        term: Term,
+    },
+    SteppedDown {
+        term: Term,
+        reason: StepDown,
+    },
+    TermChanged {
+        term: Term,
+    },
+    /// The log from `index` on (its first entry of `term`) gave way to the leader's entries.
+    Truncated {
+        index: Index,
+        term: Term,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -188,27 +204,7 @@ pub struct RaftConfig {
     pub max_entries_per_msg: usize,
 }
 
-/// Bugs that can be planted in the Raft member on purpose (`[sim] planted_bug`), so that tests
-/// and swarms can show that the checkers catch them. None is ever on unless a scenario asks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PlantedBug {
-    /// A vote request from a lower term is handled as if it were of the current term.
-    VoteFromLowerTerm,
-    /// A vote is granted (the response sent) before the WAL holds it.
-    VoteNotDurable,
-}
-
-impl PlantedBug {
-    pub const NAMES: &[&str] = &["raft-vote-from-lower-term", "raft-vote-not-durable"];
-
-    pub fn parse(s: &str) -> Option<PlantedBug> {
-        match s {
-            "raft-vote-from-lower-term" => Some(PlantedBug::VoteFromLowerTerm),
-            "raft-vote-not-durable" => Some(PlantedBug::VoteNotDurable),
-            _ => None,
-        }
-    }
-}
+pub use crate::planted::PlantedBug;
 
 /// What must survive a crash: term, vote, the latest snapshot, the log and the commit index.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -624,8 +620,9 @@ impl Raft {
         for e in entries {
             match self.term_at(e.index) {
                 Some(t) if t == e.term => {}
-                Some(_) => {
+                Some(t) => {
                     assert!(e.index > self.hs.commit, "conflict at committed index {}", e.index);
+                    self.events.push(RaftEvent::Truncated { index: e.index, term: t });
                     self.hs.log.truncate((e.index - self.hs.log_start - 1) as usize);
                     self.hs.log.push_back(e);
                     self.dirty = true;

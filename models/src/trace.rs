@@ -159,6 +159,19 @@ pub struct DistStats {
     pub max: f64,
 }
 
+/// How an etcd request ended, as its client saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KvOutcome {
+    /// It took effect (a read: its value is the one returned).
+    Ok,
+    /// It certainly took no effect (refused before it was proposed, a transaction's compare
+    /// failed).
+    Failed,
+    /// It may or may not take effect, now or later (timed out, leadership changed).
+    Unknown,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum TraceKind {
@@ -264,6 +277,37 @@ pub enum TraceKind {
         term: u64,
         digest: u64,
     },
+    /// A Raft member discarded the entries of its log from `index` on, the first of them of
+    /// `term`, to take the leader's conflicting ones: never an entry that was committed (fed to
+    /// checkers; recorded with `--trace messages`).
+    RaftLogTruncated {
+        index: u64,
+        term: u64,
+    },
+    /// An etcd client sent a request that reads or writes `key`: one event per key the request
+    /// touches, numbered by `part` within the client's request `op`. A write carries the
+    /// digest of the value written (`None`: a delete). `opaque`: the key also changes in ways
+    /// this history does not show (a lease, a transaction's failure branch), so checkers leave
+    /// it out (fed to checkers; recorded with `--trace messages`).
+    KvInvoked {
+        op: u64,
+        part: u32,
+        key: String,
+        write: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        value: Option<u64>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        opaque: bool,
+    },
+    /// The outcome of a `KvInvoked` part, as its client learnt it: for a read, the digest of
+    /// the value read (`None`: no such key) (fed to checkers; recorded with `--trace messages`).
+    KvReturned {
+        op: u64,
+        part: u32,
+        outcome: KvOutcome,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        value: Option<u64>,
+    },
     /// A client's writes commit again after `unavailable_ms` in which none did.
     EtcdWritesResumed {
         unavailable_ms: f64,
@@ -310,6 +354,17 @@ pub enum TraceKind {
         /// Confirmed by the synchronous standbys (not just local, for lack of any configured).
         synced: bool,
     },
+    /// A PostgreSQL server's `synchronous_standby_names` took effect: at start (its
+    /// configuration) and whenever its keeper changed it. `names` are the standbys it waits for
+    /// (empty: asynchronous), `num_sync` how many of them must confirm. What the server has in
+    /// force, not what the cluster data wants (fed to checkers; recorded with `--trace messages`).
+    PgSyncStandbyNames {
+        cluster: String,
+        /// The server's own standby name (its keeper's name in a Stolon cluster).
+        server: String,
+        num_sync: u32,
+        names: Vec<String>,
+    },
     /// A replication connection changed state (streaming, refused, timeouts).
     PgReplication {
         cluster: String,
@@ -338,6 +393,30 @@ pub enum TraceKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         keeper: Option<String>,
         reason: String,
+    },
+    /// A Stolon sentinel's failover, traced once the cluster data that carries it is written:
+    /// the master moves from `old_master` to `new_master`. `forced`: an operator's force-master
+    /// (with `accept_data_loss` as given); otherwise the sentinel's own decision, taken under
+    /// `synchronous_replication` as its spec had it (fed to checkers; recorded with
+    /// `--trace messages`).
+    StolonFailover {
+        cluster: String,
+        old_master: String,
+        new_master: String,
+        synchronous_replication: bool,
+        forced: bool,
+        accept_data_loss: bool,
+    },
+    /// A Stolon keeper read cluster data `generation`, in which its server is to follow
+    /// `follow` (a standby of another keeper) or not (`None`: master, old master or standby
+    /// leader). The fact read, not what the keeper did about it (fed to checkers; recorded with
+    /// `--trace messages`).
+    StolonKeeperRead {
+        cluster: String,
+        keeper: String,
+        generation: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        follow: Option<String>,
     },
     /// An HAProxy server changed state (`UP`/`DOWN`) after `rise`/`fall` checks.
     HaproxyServer {
@@ -388,12 +467,18 @@ impl TraceKind {
             TraceKind::EtcdApplied { .. } => "etcd_applied",
             TraceKind::RaftTermShown { .. } => "raft_term_shown",
             TraceKind::RaftVoteGranted { .. } => "raft_vote_granted",
+            TraceKind::RaftLogTruncated { .. } => "raft_log_truncated",
+            TraceKind::KvInvoked { .. } => "kv_invoked",
+            TraceKind::KvReturned { .. } => "kv_returned",
             TraceKind::EtcdHalted { .. } => "etcd_halted",
             TraceKind::LockHeld { .. } => "lock_held",
             TraceKind::PgRole { .. } => "pg_role",
             TraceKind::PgPromoted { .. } => "pg_promoted",
             TraceKind::PgCommitsAcked { .. } => "pg_commits_acked",
             TraceKind::PgReplication { .. } => "pg_replication",
+            TraceKind::PgSyncStandbyNames { .. } => "pg_sync_standby_names",
+            TraceKind::StolonFailover { .. } => "stolon_failover",
+            TraceKind::StolonKeeperRead { .. } => "stolon_keeper_read",
             TraceKind::PgRebuild { .. } => "pg_rebuild",
             TraceKind::PgPanic { .. } => "pg_panic",
             TraceKind::LockLost { .. } => "lock_lost",
@@ -415,6 +500,12 @@ impl TraceKind {
                 | TraceKind::RaftTermShown { .. }
                 | TraceKind::RaftVoteGranted { .. }
                 | TraceKind::PgCommitsAcked { .. }
+                | TraceKind::PgSyncStandbyNames { .. }
+                | TraceKind::StolonFailover { .. }
+                | TraceKind::StolonKeeperRead { .. }
+                | TraceKind::RaftLogTruncated { .. }
+                | TraceKind::KvInvoked { .. }
+                | TraceKind::KvReturned { .. }
         )
     }
 
@@ -427,6 +518,12 @@ impl TraceKind {
                 | TraceKind::RaftTermShown { .. }
                 | TraceKind::RaftVoteGranted { .. }
                 | TraceKind::PgCommitsAcked { .. }
+                | TraceKind::PgSyncStandbyNames { .. }
+                | TraceKind::StolonFailover { .. }
+                | TraceKind::StolonKeeperRead { .. }
+                | TraceKind::RaftLogTruncated { .. }
+                | TraceKind::KvInvoked { .. }
+                | TraceKind::KvReturned { .. }
         )
     }
 }

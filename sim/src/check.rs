@@ -153,6 +153,66 @@ impl Checker for RaftOneVotePerTerm {
     }
 }
 
+/// A committed entry is never overwritten: no member discards from its log an entry that was
+/// committed, the (index, term) some member applied (by log matching, discarding it would
+/// discard every committed entry before it on that member too). A member may discard a stale
+/// entry at a committed index, one of another term that a deposed leader appended and never
+/// replicated: that is Raft working. Fed by `raft_log_truncated` and `etcd_applied`, events kept
+/// only with `--trace messages` but seen by every run's checkers, like the other Raft
+/// checkers'. Catches a leader elected without a committed entry that then overwrites a
+/// follower's copy of it, which a member's own assertion (on its own commit index) misses.
+#[derive(Default)]
+pub struct RaftCommittedNeverOverwritten {
+    /// The applied log as runs: first index -> term (0: indices skipped over, as by a
+    /// snapshot, whose terms are unknown). Terms only grow along a log, so runs are few.
+    term_runs: BTreeMap<u64, u64>,
+    applied_index_max: u64,
+}
+
+impl RaftCommittedNeverOverwritten {
+    fn applied(&mut self, index: u64, term: u64) {
+        if index <= self.applied_index_max {
+            return;
+        }
+        let last_term = self.term_runs.values().next_back().copied();
+        if index > self.applied_index_max + 1 {
+            self.term_runs.insert(self.applied_index_max + 1, 0);
+            self.term_runs.insert(index, term);
+        } else if last_term != Some(term) {
+            self.term_runs.insert(index, term);
+        }
+        self.applied_index_max = index;
+    }
+
+    fn committed_term(&self, index: u64) -> Option<u64> {
+        if index > self.applied_index_max {
+            return None;
+        }
+        self.term_runs.range(..=index).next_back().map(|(_, t)| *t).filter(|t| *t != 0)
+    }
+}
+
+impl Checker for RaftCommittedNeverOverwritten {
+    fn name(&self) -> &'static str {
+        "raft_committed_never_overwritten"
+    }
+    fn on_event(&mut self, ev: &Event) -> Option<String> {
+        match &ev.kind {
+            TraceKind::EtcdApplied { index, term, .. } => {
+                self.applied(*index, *term);
+                None
+            }
+            TraceKind::RaftLogTruncated { index, term } => (self.committed_term(*index) == Some(*term)).then(|| {
+                format!(
+                    "node {} discarded its entries from index {index} (term {term}), which is committed",
+                    ev.node.map_or(u32::MAX, |n| n.0)
+                )
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// State machine safety (no two members apply different entries at one index) and leader
 /// completeness (a new leader's log holds every entry committed before it was elected).
 #[derive(Default)]
@@ -290,8 +350,12 @@ pub fn all() -> Vec<Box<dyn Checker>> {
         Box::new(RaftLogSafety::default()),
         Box::new(RaftTermMonotonic::default()),
         Box::new(RaftOneVotePerTerm::default()),
+        Box::new(RaftCommittedNeverOverwritten::default()),
         Box::new(LeaseExclusivity::default()),
         Box::new(crate::pg_check::PgDurability::default()),
+        Box::new(crate::failover_check::PgSplitBrain::default()),
+        Box::new(crate::failover_check::PromotedInSyncSet::default()),
+        Box::new(crate::kv_check::KvLinearizable::default()),
     ]
 }
 
@@ -380,6 +444,22 @@ mod raft_tests {
 
     fn elected(term: u64, last_index: u64, log_terms: Vec<(u64, u64)>) -> TraceKind {
         TraceKind::RaftLeaderElected { term, last_index, log_terms }
+    }
+
+    #[test]
+    fn overwriting_a_committed_entry_is_caught() {
+        let mut c = RaftCommittedNeverOverwritten::default();
+        let truncated = |index, term| TraceKind::RaftLogTruncated { index, term };
+        assert_eq!(c.on_event(&ev(1, applied(1, 1, 10))), None);
+        assert_eq!(c.on_event(&ev(2, applied(2, 1, 11))), None);
+        assert_eq!(c.on_event(&ev(1, applied(3, 2, 12))), None);
+        assert_eq!(c.on_event(&ev(3, truncated(4, 2))), None, "beyond what is committed");
+        assert_eq!(c.on_event(&ev(3, truncated(3, 1))), None, "a stale entry of term 1 where term 2's is committed");
+        assert!(c.on_event(&ev(3, truncated(2, 1))).is_some(), "index 2 of term 1 was applied by node 2");
+        // Indices skipped over (a snapshot) are not judged; those after them are.
+        assert_eq!(c.on_event(&ev(1, applied(9, 4, 19))), None);
+        assert_eq!(c.on_event(&ev(3, truncated(6, 3))), None, "term unknown at index 6");
+        assert!(c.on_event(&ev(3, truncated(9, 4))).is_some());
     }
 
     #[test]

@@ -7,6 +7,8 @@ pub mod converge;
 mod describe;
 pub mod disk;
 pub mod engine;
+pub mod failover_check;
+pub mod kv_check;
 pub mod metrics;
 pub mod net;
 pub mod pg_check;

@@ -179,6 +179,7 @@ impl StackConfigs {
                 k.can_be_master = p.can_be_master;
                 k.can_be_synchronous_replica = p.can_be_synchronous_replica;
                 k.use_pg_rewind = st.use_pgrewind;
+                k.planted_bug = sc.sim.planted_bug;
                 out.keepers[i] = Some(k);
             }
             match &node.stack {
@@ -187,6 +188,7 @@ impl StackConfigs {
                     let keepers = members(sc, *cluster).iter().map(|&m| sc.nodes[m as usize].name.clone()).collect();
                     let master = sc.nodes[sc.cluster_leader(*cluster) as usize].name.clone();
                     let mut s = SentinelConfig::new(&c.name, etcd.clone(), keepers, master);
+                    s.planted_bug = sc.sim.planted_bug;
                     s.proxies = sc
                         .nodes
                         .iter()

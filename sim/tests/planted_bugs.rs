@@ -77,10 +77,13 @@ fn load(text: &str) -> Scenario {
 
 /// The checkers that fired, for each seed.
 fn violations(text: &str, seeds: std::ops::Range<u64>) -> Vec<Vec<String>> {
-    let sc = load(text);
+    violations_of(&load(text), seeds)
+}
+
+fn violations_of(sc: &Scenario, seeds: std::ops::Range<u64>) -> Vec<Vec<String>> {
     seeds
         .map(|seed| {
-            let out = run(&sc, RunOptions { seed: Some(seed), ..Default::default() });
+            let out = run(sc, RunOptions { seed: Some(seed), ..Default::default() });
             out.world.trace.violations.iter().map(|(checker, _)| checker.clone()).collect()
         })
         .collect()
@@ -117,4 +120,45 @@ fn a_vote_from_a_lower_term_is_caught() {
     let planted = format!("{shipped}\n[sim]\nplanted_bug = \"raft-vote-from-lower-term\"\n");
     let found = &violations(&planted, 14..15)[0];
     assert!(found.iter().any(|c| c == "raft_one_vote_per_term" || c == "raft_term_monotonic"), "{found:?}");
+}
+
+/// The planted bug "the sentinel may promote a standby outside the synchronous set". In the
+/// shipped race the synchronous standby pdx-pg2 dies, then the primary pdx-pg1 before
+/// failInterval: Stolon promotes nobody ("no eligible masters"); the bug promotes the
+/// asynchronous pdx-pg3, which happens to hold every acknowledged commit (pdx-pg1 acknowledged
+/// nothing once pdx-pg2 was gone), so the durability checker sees no loss: only the comparison
+/// with the synchronous set pdx-pg1 had in force catches it.
+#[test]
+fn a_promotion_outside_the_synchronous_set_is_caught() {
+    let shipped = include_str!("../../scenarios/stolon-sync-standby-race.toml");
+    for (seed, found) in violations(shipped, 0..3).into_iter().enumerate() {
+        assert!(found.is_empty(), "seed {seed}: the correct sentinel breaks nothing: {found:?}");
+    }
+    let planted = format!("{shipped}\n[sim]\nplanted_bug = \"stolon-promote-outside-sync-set\"\n");
+    for (seed, found) in violations(&planted, 0..3).into_iter().enumerate() {
+        assert!(found.iter().any(|c| c == "stolon_promoted_in_sync_set"), "seed {seed}: {found:?}");
+    }
+}
+
+/// The planted bug "the old primary is never fenced". In the shipped connection storm an
+/// operator's failkeeper moves the master from pdx-pg1, which stays up and reaches etcd: Stolon
+/// fences it in the round its keeper reads that it must follow pdx-pg2. With the bug it runs on
+/// as a primary to the end (85 s of two primaries, which the scenario's own assertions let
+/// pass); its keeper reads the cluster data every 5 s, so the second read catches it.
+#[test]
+fn an_old_primary_never_fenced_is_caught() {
+    // The scenario includes stack-primary-crash.toml: loaded from a file that includes it.
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/stack-connection-storm.toml");
+    let file = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("planted-never-fenced.toml");
+    let load_with = |extra: &str| {
+        std::fs::write(&file, format!("include = {shipped:?}\n{extra}")).expect("writable target dir");
+        scenarios::load(&file).unwrap_or_else(|d| panic!("{d}"))
+    };
+    for (seed, found) in violations_of(&load_with(""), 0..3).into_iter().enumerate() {
+        assert!(found.is_empty(), "seed {seed}: the correct keeper breaks nothing: {found:?}");
+    }
+    let planted = load_with("[sim]\nplanted_bug = \"stolon-old-primary-never-fenced\"\n");
+    for (seed, found) in violations_of(&planted, 0..3).into_iter().enumerate() {
+        assert_eq!(found, ["pg_split_brain"], "seed {seed}: reported once, by the split-brain checker");
+    }
 }

@@ -135,6 +135,7 @@ impl EtcdMember {
                     }
                     .into(),
                 },
+                RaftEvent::Truncated { index, term } => TraceKind::RaftLogTruncated { index, term },
                 RaftEvent::TermChanged { .. } => continue,
             };
             ctx.trace(kind);

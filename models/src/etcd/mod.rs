@@ -1,6 +1,7 @@
 //! etcd on top of Raft: a revisioned KV store with leases, served by members, used by clients.
 
 mod elector;
+pub mod history;
 mod kv;
 mod member;
 mod writer;

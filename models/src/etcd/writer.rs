@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::{EtcdError, EtcdMsg, Op, Request};
+use super::{EtcdError, EtcdMsg, Op, Request, history};
 use crate::node::{Ctx, Label, Model, NodeId};
 use crate::time::SimTime;
 
@@ -41,12 +41,16 @@ pub enum WriterTimer {
 struct Outstanding {
     issued: SimTime,
     target: usize,
+    /// The history's op of the attempt in flight (each resend is an op of its own).
+    op: Option<u64>,
 }
 
 pub struct EtcdWriter {
     cfg: WriterConfig,
     target: usize,
     next_id: u64,
+    /// The next op number in the KV history (`kv_invoked`).
+    next_op: u64,
     outstanding: BTreeMap<u64, Outstanding>,
     last_ack: Option<SimTime>,
 }
@@ -56,19 +60,27 @@ type WCtx<'a> = Ctx<'a, EtcdMsg, WriterTimer>;
 impl EtcdWriter {
     pub fn new(cfg: WriterConfig) -> EtcdWriter {
         assert!(!cfg.members.is_empty());
-        EtcdWriter { cfg, target: 0, next_id: 0, outstanding: BTreeMap::new(), last_ack: None }
+        EtcdWriter { cfg, target: 0, next_id: 0, next_op: 0, outstanding: BTreeMap::new(), last_ack: None }
     }
 
     fn request(id: u64) -> Request {
         Request::Op(Op::Put { key: "/pgsim/writer".into(), value: id.to_string(), lease: None })
     }
 
+    /// Sends write `id` (again): the attempt before, if any, ends with an unknown outcome.
     fn send(&mut self, ctx: &mut WCtx<'_>, id: u64) {
         let to = self.cfg.members[self.target];
+        let req = Self::request(id);
+        let op = self.next_op;
+        self.next_op += 1;
         if let Some(o) = self.outstanding.get_mut(&id) {
             o.target = self.target;
+            if let Some(before) = o.op.replace(op) {
+                history::returned(ctx, before, &req, None);
+            }
         }
-        ctx.send(to, EtcdMsg::Req { id, req: Self::request(id) });
+        history::invoked(ctx, op, &req);
+        ctx.send(to, EtcdMsg::Req { id, req });
     }
 
     fn rotate(&mut self) {
@@ -94,6 +106,9 @@ impl Model for EtcdWriter {
         match result {
             Ok(_) => {
                 let o = self.outstanding.remove(&id).expect("present");
+                if let Some(op) = o.op {
+                    history::returned(ctx, op, &Self::request(id), Some(&result));
+                }
                 ctx.count(METRIC_WRITES_OK, Label::Node(ctx.id), 1);
                 ctx.observe(METRIC_WRITE_MS, Label::Node(ctx.id), (ctx.now - o.issued).as_secs_f64() * 1e3);
                 // With a write every interval, a gap of more than two intervals between
@@ -130,7 +145,9 @@ impl Model for EtcdWriter {
             self.rotate();
         }
         for id in expired {
-            self.outstanding.remove(&id);
+            if let Some(op) = self.outstanding.remove(&id).and_then(|o| o.op) {
+                history::returned(ctx, op, &Self::request(id), None);
+            }
             ctx.count(METRIC_WRITES_FAILED, Label::Node(ctx.id), 1);
         }
         // Requests that bounced off a leaderless member are retried now.
@@ -142,7 +159,7 @@ impl Model for EtcdWriter {
         }
         let id = self.next_id;
         self.next_id += 1;
-        self.outstanding.insert(id, Outstanding { issued: ctx.now, target: self.target });
+        self.outstanding.insert(id, Outstanding { issued: ctx.now, target: self.target, op: None });
         self.send(ctx, id);
         ctx.set_timer(WriterTimer::Tick, self.cfg.write_interval);
     }

@@ -312,6 +312,16 @@ impl PgNode {
         });
     }
 
+    /// The `synchronous_standby_names` now in force, for the checkers.
+    fn trace_sync_names(&self, ctx: &mut PCtx<'_>) {
+        let (num_sync, names) = match &self.cfg.synchronous_standby_names {
+            Some(s) => (s.num_sync as u32, s.names.clone()),
+            None => (0, Vec::new()),
+        };
+        let server = self.cfg.names.get(&ctx.id).cloned().unwrap_or_else(|| format!("node {}", ctx.id));
+        ctx.trace(TraceKind::PgSyncStandbyNames { cluster: self.cfg.cluster.clone(), server, num_sync, names });
+    }
+
     fn phase_factor(&self, now: SimTime) -> (f64, f64) {
         let active = self.cfg.workload.phases.iter().filter(|p| p.from <= now && now < p.until);
         active.fold((0.0, 1.0), |(wal, slow), p| (wal + p.extra_wal_bytes_per_s, slow * p.apply_slowdown.max(1.0)))
@@ -669,6 +679,7 @@ impl Model for PgNode {
             },
         };
         self.set_role(ctx, role);
+        self.trace_sync_names(ctx);
         if let Some(u) = upstream {
             self.start_replication(ctx, u);
         }
@@ -830,6 +841,7 @@ impl Model for PgNode {
                     self.next_token += 1;
                     self.fsyncs.insert(self.next_token, self.flushed);
                     ctx.disk(DiskOp::Fsync, self.next_token);
+                    self.trace_sync_names(ctx);
                     self.ack(ctx);
                 }
             }

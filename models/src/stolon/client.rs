@@ -71,6 +71,7 @@ impl<Tag: Clone + Debug + PartialEq> EtcdClient<Tag> {
         self.next_id += 1;
         assert!(self.owns(id), "client id range exhausted");
         let to = self.target();
+        crate::etcd::history::invoked(ctx, id, &req);
         self.pending.insert(id, Pending { tag, sent: ctx.now, to, req: req.clone(), redirects: 0 });
         ctx.send(to, EtcdMsg::Req { id, req });
         id
@@ -109,18 +110,26 @@ impl<Tag: Clone + Debug + PartialEq> EtcdClient<Tag> {
             Ok(_) | Err(EtcdError::LeaseNotFound) => {}
         }
         let p = self.pending.remove(&id).expect("looked up above");
+        crate::etcd::history::returned(ctx, id, &p.req, Some(&result));
         Some((p.tag, result))
     }
 
     /// Drops requests older than `request_timeout` and returns their tags; when any timed
     /// out, the next request goes to the next endpoint.
-    pub fn expire(&mut self, now: SimTime, request_timeout: std::time::Duration) -> Vec<Tag> {
+    pub fn expire<T>(&mut self, ctx: &mut Ctx<'_, EtcdMsg, T>, request_timeout: std::time::Duration) -> Vec<Tag> {
+        let now = ctx.now;
         let expired: Vec<u64> =
             self.pending.iter().filter(|(_, p)| p.sent + request_timeout <= now).map(|(id, _)| *id).collect();
         if !expired.is_empty() {
             self.rotate();
         }
-        expired.into_iter().map(|id| self.pending.remove(&id).expect("listed above").tag).collect()
+        let mut tags = Vec::with_capacity(expired.len());
+        for id in expired {
+            let p = self.pending.remove(&id).expect("listed above");
+            crate::etcd::history::returned(ctx, id, &p.req, None);
+            tags.push(p.tag);
+        }
+        tags
     }
 
     /// Forgets every pending request (the caller restarts its loop from scratch).
@@ -203,8 +212,8 @@ mod tests {
         assert_eq!((r.map(|r| r.0), sends.len(), c.target()), (Some("read"), 0, 2));
         // Timeouts drop the request and move on.
         let _ = with_ctx(4, |ctx| c.send(ctx, "read", get()));
-        assert!(c.expire(SimTime::from_duration(Duration::from_secs(13)), Duration::from_secs(10)).is_empty());
-        assert_eq!(c.expire(SimTime::from_duration(Duration::from_secs(14)), Duration::from_secs(10)), vec!["read"]);
+        assert!(with_ctx(13, |ctx| c.expire(ctx, Duration::from_secs(10))).0.is_empty());
+        assert_eq!(with_ctx(14, |ctx| c.expire(ctx, Duration::from_secs(10))).0, vec!["read"]);
         assert_eq!((c.target(), c.pending_len()), (3, 0));
         c.check_invariants();
     }

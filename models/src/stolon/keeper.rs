@@ -22,6 +22,7 @@ use crate::etcd::{EtcdMsg, Op, Reply, Request};
 use crate::node::{Ctx, Model, NodeId};
 use crate::pg::RebuildMethod;
 use crate::pg::syncrep::{SyncMethod, SyncStandbyNames};
+use crate::planted::PlantedBug;
 use crate::trace::TraceKind;
 
 #[derive(Clone, Debug)]
@@ -49,6 +50,8 @@ pub struct KeeperConfig {
     pub pg_nodes: BTreeMap<String, NodeId>,
     /// The first round at a random phase (`stolon::start_phase`); off in unit tests.
     pub random_start_phase: bool,
+    /// A bug planted on purpose (`[sim] planted_bug`); None in every real configuration.
+    pub planted_bug: Option<PlantedBug>,
 }
 
 impl KeeperConfig {
@@ -71,6 +74,7 @@ impl KeeperConfig {
             pg_rewind_method: RebuildMethod::PgRewindFromDivergence,
             pg_nodes,
             random_start_phase: true,
+            planted_bug: None,
         }
     }
 }
@@ -227,7 +231,7 @@ impl Keeper {
     }
 
     fn tick(&mut self, ctx: &mut KCtx<'_>) {
-        self.client.expire(ctx.now, self.cfg.request_timeout);
+        self.client.expire(ctx, self.cfg.request_timeout);
         // A publication still in flight is not stacked with another: the sentinel only needs
         // to see the uid change, and a backlog would make etcd's recovery slower.
         if !self.client.in_flight(&Req::PublishState) {
@@ -372,6 +376,11 @@ impl Keeper {
                 );
                 self.command(PgCommand::Promote { accept_data_loss: false });
             }
+            (Want::Standby(_), LocalRole::Primary)
+                if self.cfg.planted_bug == Some(PlantedBug::OldPrimaryNeverFenced) =>
+            {
+                self.hold_old_master(ctx, &cd);
+            }
             (Want::Standby(upstream), LocalRole::Primary) => {
                 let master = cd.master.clone().unwrap_or_default();
                 self.trace(
@@ -431,6 +440,16 @@ impl Model for Keeper {
         let (Req::ReadClusterData, Ok(Reply::Get { kv: Some(kv), .. })) = (req, result) else { return };
         match ClusterData::decode(&kv.value) {
             Ok(cd) => {
+                let follow = match cd.keepers.get(&self.cfg.name) {
+                    Some(DesiredRole::Standby { follow }) => Some(follow.clone()),
+                    _ => None,
+                };
+                ctx.trace(TraceKind::StolonKeeperRead {
+                    cluster: self.cfg.cluster.clone(),
+                    keeper: self.cfg.name.clone(),
+                    generation: cd.generation,
+                    follow,
+                });
                 self.cluster_data = Some(cd);
                 self.converge(ctx);
             }

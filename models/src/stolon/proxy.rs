@@ -194,7 +194,7 @@ impl ProxyControl {
     }
 
     fn check(&mut self, ctx: &mut PCtx<'_>) {
-        self.client.expire(ctx.now, self.cfg.request_timeout);
+        self.client.expire(ctx, self.cfg.request_timeout);
         if let Some(a) = self.proxy.as_mut().expect("started").on_tick(ctx.now) {
             self.act(ctx, a);
         }

@@ -40,6 +40,7 @@ use super::{
 };
 use crate::etcd::{Compare, ElectorConfig, ElectorTimer, EtcdElector, EtcdMsg, KeyValue, Op, Reply, Request, Revision};
 use crate::node::{Ctx, Model, NodeId, TimerCmd};
+use crate::planted::PlantedBug;
 use crate::time::SimTime;
 use crate::trace::TraceKind;
 
@@ -72,6 +73,8 @@ pub struct SentinelConfig {
     pub convergence_timeout: Duration,
     /// The first round at a random phase (`stolon::start_phase`); off in unit tests.
     pub random_start_phase: bool,
+    /// A bug planted on purpose (`[sim] planted_bug`); None in every real configuration.
+    pub planted_bug: Option<PlantedBug>,
 }
 
 impl SentinelConfig {
@@ -95,6 +98,7 @@ impl SentinelConfig {
             election_ttl_s: 20,
             convergence_timeout: Duration::from_secs(30),
             random_start_phase: true,
+            planted_bug: None,
         }
     }
 }
@@ -170,6 +174,10 @@ impl Tracked {
 /// A trace to emit once the write that carries the decision commits.
 type Note = (&'static str, Option<String>, String);
 
+/// A round's new cluster data, the notes to trace once it is written, and the failover it
+/// carries (a `StolonFailover` event for the checkers), if any.
+type Decided = (ClusterData, Vec<Note>, Option<TraceKind>);
+
 pub struct Sentinel {
     cfg: SentinelConfig,
     elector: EtcdElector,
@@ -195,7 +203,7 @@ pub struct Sentinel {
     /// The cluster data as last read or written, with its mod revision.
     data: Option<(ClusterData, Revision)>,
     /// The write in flight, and what to trace when it commits.
-    writing: Option<(ClusterData, Vec<Note>)>,
+    writing: Option<Decided>,
     /// The last "no eligible masters" explanation traced, so it is traced once per change.
     no_eligible: Option<String>,
     /// Stolon's proxyInfoHistories: proxy -> (its info uid, the round this leader first saw
@@ -662,7 +670,7 @@ impl Sentinel {
 
     /// The leader's round: the cluster data as it should be now, and what to trace once it is
     /// written. `None` when nothing changes.
-    fn compute(&mut self, ctx: &mut SCtx<'_>, proxies: &[(String, u64)]) -> Option<(ClusterData, Vec<Note>)> {
+    fn compute(&mut self, ctx: &mut SCtx<'_>, proxies: &[(String, u64)]) -> Option<Decided> {
         let now = ctx.now;
         let mut notes: Vec<Note> = Vec::new();
         let (cur, mut next) = match &self.data {
@@ -691,7 +699,8 @@ impl Sentinel {
         self.absorb_config(&mut next, &mut notes);
         let old_master = next.master.clone();
         let sync_now = SyncStandbys::from_data(&next.synchronous_standbys, &next.in_sync_standbys);
-        self.elect(ctx, &mut next, &infos, &forced, &sync_now, &mut notes);
+        let forced_master = self.elect(ctx, &mut next, &infos, &forced, &sync_now, &mut notes);
+        let failover = self.failover_fact(old_master.as_deref(), &next, forced_master);
         self.repoint_standbys(now, &infos, old_master.as_deref(), &mut next, &mut notes);
         let sync = self.next_sync(now, &infos, old_master.as_deref(), &next, sync_now);
         let names = sync.names();
@@ -718,7 +727,7 @@ impl Sentinel {
             Some(cur) if ClusterData { generation: cur.generation, ..next.clone() } == cur => None,
             cur => {
                 next.generation = cur.map_or(1, |c| c.generation + 1);
-                Some((next, notes))
+                Some((next, notes, failover))
             }
         }
     }
@@ -747,7 +756,21 @@ impl Sentinel {
         next.spec_stamp = self.spec_stamp;
     }
 
-    /// The master after this round: the operator's forced one, or `decide()`'s.
+    /// The failover this round makes (the master named changes), as the checkers see it.
+    fn failover_fact(&self, old: Option<&str>, next: &ClusterData, forced: Option<bool>) -> Option<TraceKind> {
+        let (old, new) = (old?, next.master.as_deref()?);
+        (old != new).then(|| TraceKind::StolonFailover {
+            cluster: self.cfg.cluster.clone(),
+            old_master: old.to_string(),
+            new_master: new.to_string(),
+            synchronous_replication: self.spec.synchronous_replication,
+            forced: forced.is_some(),
+            accept_data_loss: forced.unwrap_or(false),
+        })
+    }
+
+    /// The master after this round: the operator's forced one, or `decide()`'s. Returns
+    /// `Some(accept_data_loss)` when an operator forced it.
     fn elect(
         &mut self,
         ctx: &mut SCtx<'_>,
@@ -756,8 +779,7 @@ impl Sentinel {
         forced: &[String],
         sync_now: &SyncStandbys,
         notes: &mut Vec<Note>,
-    ) {
-        let now = ctx.now;
+    ) -> Option<bool> {
         let applied = next.applied_op;
         let force = self.ops.iter().rev().find_map(|(s, op)| match op {
             OneShot::ForceMaster { keeper, accept_data_loss } if *s > applied => {
@@ -777,47 +799,72 @@ impl Sentinel {
                 // Also when the keeper already is the master: a standby cluster's leader that
                 // the operator is about to promote (it lacks what had not crossed the WAN).
                 next.accept_data_loss = accept_data_loss;
+                Some(accept_data_loss)
             }
-            (None, Some(m)) => match decide(&self.spec, now, infos, m, &sync_now.candidates()) {
-                Decision::KeepMaster => self.no_eligible = None,
-                Decision::Promote { keeper } => {
-                    let old = &self.cfg.keepers[m];
-                    let new = &infos[self.cfg.keepers.iter().position(|k| *k == keeper).expect("a keeper")];
-                    let how = if self.spec.synchronous_replication {
-                        "synchronous standby reported in sync"
-                    } else {
-                        "asynchronous standby within maxStandbyLag"
-                    };
-                    let why = format!(
-                        "keeper {old} failed: {}; promoting {keeper} ({how}, xlog_pos {}, timeline {})",
-                        self.failure_cause(now, old, forced),
-                        new.xlog_pos,
-                        new.timeline
-                    );
-                    notes.push(("master_elected", Some(keeper.clone()), why));
-                    next.set_master(&keeper);
-                    next.accept_data_loss = false;
-                    self.no_eligible = None;
-                }
-                Decision::NoEligibleMasters { reasons } => {
-                    let old = &self.cfg.keepers[m];
-                    let mut why_not = String::new();
-                    for (k, r) in &reasons {
-                        why_not.push_str(&format!("; {k}: {}", describe(r)));
-                    }
-                    if reasons.is_empty() {
-                        why_not.push_str("; no other keeper");
-                    }
-                    // Traced again only when the reasons change, not as the outage grows.
-                    if self.no_eligible.as_ref() != Some(&why_not) {
-                        let why = format!("master {old} failed: {}{why_not}", self.failure_cause(now, old, forced));
-                        self.trace(ctx, "no_eligible_masters", None, why);
-                        self.no_eligible = Some(why_not);
-                    }
-                }
-            },
+            (None, Some(m)) => {
+                self.decide_failover(ctx, next, infos, m, forced, sync_now, notes);
+                None
+            }
             // Cluster data without a master (written by hand): nothing to decide from.
-            (None, None) => {}
+            (None, None) => None,
+        }
+    }
+
+    /// `decide()`'s verdict on master `m` carried out: kept, replaced, or none eligible.
+    #[allow(clippy::too_many_arguments)]
+    fn decide_failover(
+        &mut self,
+        ctx: &mut SCtx<'_>,
+        next: &mut ClusterData,
+        infos: &[KeeperInfo],
+        m: usize,
+        forced: &[String],
+        sync_now: &SyncStandbys,
+        notes: &mut Vec<Note>,
+    ) {
+        let now = ctx.now;
+        let candidates = match self.cfg.planted_bug {
+            // The planted bug: any healthy standby on the master's timeline will do.
+            Some(PlantedBug::PromoteOutsideSyncSet) => self.cfg.keepers.clone(),
+            _ => sync_now.candidates(),
+        };
+        match decide(&self.spec, now, infos, m, &candidates) {
+            Decision::KeepMaster => self.no_eligible = None,
+            Decision::Promote { keeper } => {
+                let old = &self.cfg.keepers[m];
+                let new = &infos[self.cfg.keepers.iter().position(|k| *k == keeper).expect("a keeper")];
+                let how = if self.spec.synchronous_replication {
+                    "synchronous standby reported in sync"
+                } else {
+                    "asynchronous standby within maxStandbyLag"
+                };
+                let why = format!(
+                    "keeper {old} failed: {}; promoting {keeper} ({how}, xlog_pos {}, timeline {})",
+                    self.failure_cause(now, old, forced),
+                    new.xlog_pos,
+                    new.timeline
+                );
+                notes.push(("master_elected", Some(keeper.clone()), why));
+                next.set_master(&keeper);
+                next.accept_data_loss = false;
+                self.no_eligible = None;
+            }
+            Decision::NoEligibleMasters { reasons } => {
+                let old = &self.cfg.keepers[m];
+                let mut why_not = String::new();
+                for (k, r) in &reasons {
+                    why_not.push_str(&format!("; {k}: {}", describe(r)));
+                }
+                if reasons.is_empty() {
+                    why_not.push_str("; no other keeper");
+                }
+                // Traced again only when the reasons change, not as the outage grows.
+                if self.no_eligible.as_ref() != Some(&why_not) {
+                    let why = format!("master {old} failed: {}{why_not}", self.failure_cause(now, old, forced));
+                    self.trace(ctx, "no_eligible_masters", None, why);
+                    self.no_eligible = Some(why_not);
+                }
+            }
         }
     }
 
@@ -891,7 +938,7 @@ impl Sentinel {
         let computed = self.compute(ctx, &active);
         // Stolon's `firstRun` is over after one check, whether or not its write succeeds.
         self.first_round = false;
-        let Some((next, notes)) = computed else { return };
+        let Some((next, notes, failover)) = computed else { return };
         let key = cluster_data_key(&self.cfg.cluster);
         let compare = match &self.data {
             Some((_, rev)) => Compare::ModRevision { key: key.clone(), revision: *rev },
@@ -900,7 +947,7 @@ impl Sentinel {
         assert!(self.elector.is_leader(ctx.now), "only the leader writes cluster data");
         let put = Op::Put { key, value: next.encode(), lease: None };
         self.client.send(ctx, Req::Write, Request::Txn { compare: vec![compare], success: vec![put], failure: vec![] });
-        self.writing = Some((next, notes));
+        self.writing = Some((next, notes, failover));
     }
 }
 
@@ -951,11 +998,14 @@ impl Model for Sentinel {
                 self.on_read(ctx, &gets)
             }
             (Req::Write, Ok(Reply::Txn { succeeded: true, revision, .. })) => {
-                let (cd, notes) = self.writing.take().expect("a write was in flight");
+                let (cd, notes, failover) = self.writing.take().expect("a write was in flight");
                 self.ops.retain(|(s, _)| *s > cd.applied_op);
                 self.data = Some((cd, revision));
                 for (what, keeper, reason) in notes {
                     self.trace(ctx, what, keeper, reason);
+                }
+                if let Some(failover) = failover {
+                    ctx.trace(failover);
                 }
             }
             (Req::Write, Ok(Reply::Txn { succeeded: false, .. })) => {
@@ -972,7 +1022,7 @@ impl Model for Sentinel {
         match timer {
             SentinelTimer::Elector(t) => self.elector_call(ctx, |e, c| e.on_timer(c, t)),
             SentinelTimer::Tick => {
-                for req in self.client.expire(ctx.now, self.cfg.request_timeout) {
+                for req in self.client.expire(ctx, self.cfg.request_timeout) {
                     if req == Req::Write {
                         self.writing = None;
                     }

@@ -91,7 +91,7 @@ pub struct RawSim {
     /// etcd always runs Raft with CheckQuorum; turning it off shows why.
     pub check_quorum: Option<bool>,
     /// A bug planted in the models on purpose, to show that a checker or a swarm catches it:
-    /// one of `models::raft::PlantedBug::NAMES`.
+    /// one of `models::planted::PlantedBug::NAMES`.
     pub planted_bug: Option<S<String>>,
 }
 
@@ -161,7 +161,7 @@ impl Default for WriterSpec {
 #[derive(Clone, Debug, PartialEq)]
 pub struct SimSwitches {
     pub check_quorum: bool,
-    pub planted_bug: Option<models::raft::PlantedBug>,
+    pub planted_bug: Option<models::planted::PlantedBug>,
 }
 
 impl Default for SimSwitches {
@@ -172,8 +172,8 @@ impl Default for SimSwitches {
 
 pub(crate) fn sim_switches(path: &str, text: &str, raw: &RawSim) -> Res<SimSwitches> {
     let planted_bug = match &raw.planted_bug {
-        Some(name) => Some(models::raft::PlantedBug::parse(name.get_ref()).ok_or_else(|| {
-            let names = models::raft::PlantedBug::NAMES.join(", ");
+        Some(name) => Some(models::planted::PlantedBug::parse(name.get_ref()).ok_or_else(|| {
+            let names = models::planted::PlantedBug::NAMES.join(", ");
             Diagnostic::at(
                 path,
                 text,

@@ -82,6 +82,21 @@ pub fn summary(ev: &Event, names: &[String]) -> String {
         ),
         TraceKind::PgCommitsAcked { level, count, first_lsn, .. } => format!("{count} x {level} from LSN {first_lsn}"),
         TraceKind::PgReplication { cluster, peer, state } => format!("{cluster}: {} {state}", name(names, peer.0)),
+        TraceKind::PgSyncStandbyNames { cluster, server, num_sync, names } => {
+            format!("{cluster}: {server} synchronous_standby_names '{num_sync} ({})'", names.join(", "))
+        }
+        TraceKind::StolonFailover { cluster, old_master, new_master, forced, .. } => {
+            format!("{cluster}: {old_master} -> {new_master}{}", if *forced { " (forced)" } else { "" })
+        }
+        TraceKind::StolonKeeperRead { keeper, generation, follow, .. } => {
+            let role = follow.as_ref().map(|f| format!(": follow {f}")).unwrap_or_default();
+            format!("{keeper} read gen {generation}{role}")
+        }
+        TraceKind::RaftLogTruncated { index, term } => format!("from index {index} (term {term})"),
+        TraceKind::KvInvoked { op, part, key, write, .. } => {
+            format!("#{op}.{part} {} {key}", if *write { "write" } else { "read" })
+        }
+        TraceKind::KvReturned { op, part, outcome, .. } => format!("#{op}.{part} {outcome:?}").to_lowercase(),
         TraceKind::PgRebuild { method, phase, seconds, .. } => format!("{method} {phase} ({seconds:.0} s)"),
         TraceKind::PgPanic { reason } => reason.clone(),
         TraceKind::Stolon { cluster, what, keeper, reason } => {
