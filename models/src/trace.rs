@@ -489,24 +489,10 @@ impl TraceKind {
         }
     }
 
-    /// Events a person stepping through a run wants to stop at.
+    /// Events a person stepping through a run wants to stop at: not the per-second metrics,
+    /// not the messages, and none of the fine-grained detail events.
     pub fn is_significant(&self) -> bool {
-        !matches!(
-            self,
-            TraceKind::Metrics { .. }
-                | TraceKind::MessageSent { .. }
-                | TraceKind::MessageDropped { .. }
-                | TraceKind::EtcdApplied { .. }
-                | TraceKind::RaftTermShown { .. }
-                | TraceKind::RaftVoteGranted { .. }
-                | TraceKind::PgCommitsAcked { .. }
-                | TraceKind::PgSyncStandbyNames { .. }
-                | TraceKind::StolonFailover { .. }
-                | TraceKind::StolonKeeperRead { .. }
-                | TraceKind::RaftLogTruncated { .. }
-                | TraceKind::KvInvoked { .. }
-                | TraceKind::KvReturned { .. }
-        )
+        !(self.is_detail() || matches!(self, TraceKind::Metrics { .. } | TraceKind::MessageDropped { .. }))
     }
 
     /// Fine-grained events that checkers always see but the default trace does not keep.

@@ -221,7 +221,8 @@ impl Network {
             return Verdict::Drop(DropReason::SwitchDegraded, state.switch_loss_via);
         }
         let jitter_ns = if spec.jitter_ns > 0 { rng.gen_range(0..=spec.jitter_ns) } else { 0 };
-        let jitter_ns = jitter_ns + if state.extra_jitter_ns > 0 { rng.gen_range(0..=state.extra_jitter_ns) } else { 0 };
+        let jitter_ns =
+            jitter_ns + if state.extra_jitter_ns > 0 { rng.gen_range(0..=state.extra_jitter_ns) } else { 0 };
         let mut depart = at;
         if let Some((res, bytes_per_s)) = spec.bandwidth {
             // Serialisation on a shared link: wait for the link, then occupy it for bytes/rate.
@@ -296,15 +297,7 @@ impl Network {
                         block(&mut self.state, *b as usize, *a as usize, DropReason::LinkDown, None);
                     }
                 }
-                FaultKind::LinkDegraded {
-                    a,
-                    b,
-                    one_way,
-                    loss_ratio,
-                    extra_latency,
-                    extra_jitter,
-                    duplicate_ratio,
-                } => {
+                FaultKind::LinkDegraded { a, b, one_way, loss_ratio, extra_latency, extra_jitter, duplicate_ratio } => {
                     let mut dirs = vec![(*a as usize, *b as usize)];
                     if !one_way {
                         dirs.push((*b as usize, *a as usize));
