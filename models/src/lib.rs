@@ -5,6 +5,7 @@
 pub mod etcd;
 pub mod flow;
 pub mod haproxy;
+pub mod hash;
 pub mod node;
 pub mod pg;
 pub mod pgbouncer;

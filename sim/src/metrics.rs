@@ -95,11 +95,8 @@ impl Hasher for AddressHasher {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
-        for b in bytes {
-            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
+        let h = if self.0 == 0 { models::hash::FNV1A64_OFFSET } else { self.0 };
+        self.0 = models::hash::fnv1a64_extend(h, bytes);
     }
 }
 

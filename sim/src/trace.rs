@@ -12,15 +12,13 @@ pub struct Fnv64(u64);
 
 impl Default for Fnv64 {
     fn default() -> Self {
-        Fnv64(0xcbf2_9ce4_8422_2325)
+        Fnv64(models::hash::FNV1A64_OFFSET)
     }
 }
 
 impl Fnv64 {
     pub fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ *b as u64).wrapping_mul(0x0100_0000_01b3);
-        }
+        self.0 = models::hash::fnv1a64_extend(self.0, bytes);
     }
     pub fn finish(self) -> u64 {
         self.0

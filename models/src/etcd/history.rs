@@ -5,9 +5,9 @@ use super::{EtcdError, KeyValue, Op, Reply, Request};
 use crate::node::Ctx;
 use crate::trace::{KvOutcome, TraceKind};
 
-/// A value's digest in the history: FNV-1a, 64 bit, stable across platforms.
+/// A value's digest in the history (FNV-1a, stable across platforms).
 pub fn digest(value: &str) -> u64 {
-    value.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+    crate::hash::fnv1a64(value.as_bytes())
 }
 
 /// One key a request touches: (key, write, value digest written, opaque).

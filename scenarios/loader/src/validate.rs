@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::time::Duration;
 
+use models::hash::fnv1a64;
+
 use crate::diag::{Diagnostic, LineIndex};
 use crate::model::*;
 use crate::raw::*;
@@ -62,10 +64,6 @@ fn lookup(cx: &Cx<'_>, table: &[String], n: &S<String>, what: &str) -> Res<usize
     };
     let near = crate::lint::hint(n.get_ref(), table.iter().map(String::as_str));
     cx.err(n.span(), format!("unknown {what} {:?}{near}; {expected}", n.get_ref()))
-}
-
-fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3))
 }
 
 pub fn parse_str(path: &str, text: &str) -> Res<Scenario> {
