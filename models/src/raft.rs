@@ -155,7 +155,8 @@ impl Role {
 }
 
 /// Why a leader stopped leading.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum StepDown {
     /// It saw a message with a higher term.
     HigherTerm,
@@ -163,6 +164,16 @@ pub enum StepDown {
     CheckQuorum,
     /// It handed leadership over (move-leader) and its transferee campaigned.
     Transfer,
+}
+
+impl StepDown {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepDown::HigherTerm => "higher_term",
+            StepDown::CheckQuorum => "check_quorum",
+            StepDown::Transfer => "transfer",
+        }
+    }
 }
 
 /// Things worth a trace event, drained by the host after each call.

@@ -13,6 +13,15 @@ use crate::node::{DiskError, DiskOp, NodeId};
 #[path = "trace_metrics.rs"]
 mod metrics;
 pub use metrics::{MetricRows, SeriesNames};
+#[path = "trace_vocab.rs"]
+mod vocab;
+pub use vocab::{HaproxyServerState, RebuildPhase, ReplicationState, StolonWhat};
+#[path = "trace_view.rs"]
+mod view;
+pub use view::{ClusterView, ServerView, SyncNamesView};
+
+use crate::pg::{RebuildMethod, ServerRole, SyncLevel};
+use crate::raft::StepDown;
 
 /// A node reference inside an event. Serialised as the node's *name* while a name table is
 /// installed (`with_node_names`), so that `events.jsonl` reads well with `jq`; as its index
@@ -254,8 +263,7 @@ pub enum TraceKind {
     },
     RaftSteppedDown {
         term: u64,
-        /// "higher_term", "check_quorum" or "transfer".
-        reason: String,
+        reason: StepDown,
     },
     /// A Raft member sent a message carrying `term`, the first of this incarnation to carry
     /// it. Pre-vote messages are left out: they carry a term the member has not taken. Since a
@@ -325,7 +333,7 @@ pub enum TraceKind {
     /// A PostgreSQL server's role changed (primary, standby, promoting, rebuilding, fenced).
     PgRole {
         cluster: String,
-        role: String,
+        role: ServerRole,
         tli: u32,
         origin: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -347,7 +355,7 @@ pub enum TraceKind {
         cluster: String,
         tli: u32,
         origin: u32,
-        level: String,
+        level: SyncLevel,
         count: u64,
         first_lsn: u64,
         step: u64,
@@ -369,13 +377,12 @@ pub enum TraceKind {
     PgReplication {
         cluster: String,
         peer: NodeRef,
-        state: String,
+        state: ReplicationState,
     },
     PgRebuild {
         cluster: String,
-        method: String,
-        /// "started" or "finished".
-        phase: String,
+        method: RebuildMethod,
+        phase: RebuildPhase,
         seconds: f64,
         bytes: u64,
     },
@@ -383,13 +390,9 @@ pub enum TraceKind {
         reason: String,
     },
     /// A Stolon sentinel's decision or a keeper's or proxy's action, with its reason.
-    /// `what`: "keeper_failed", "keeper_healthy", "master_elected", "no_eligible_masters",
-    /// "sync_standbys", "sentinel_leader", "standbys_follow", "keeper_promote", "keeper_follow",
-    /// "keeper_resync", "keeper_fence", "keeper_old_master", "proxy_close_all", "proxy_retarget",
-    /// "proxy_listen", "cluster_role".
     Stolon {
         cluster: String,
-        what: String,
+        what: StolonWhat,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         keeper: Option<String>,
         reason: String,
@@ -422,7 +425,7 @@ pub enum TraceKind {
     HaproxyServer {
         backend: String,
         server: NodeRef,
-        state: String,
+        state: HaproxyServerState,
         /// Sessions cut by `on-marked-down shutdown-sessions`.
         sessions_cut: u64,
     },

@@ -59,7 +59,7 @@ fn synthetic_trace() -> Vec<Event> {
             push(
                 t + 3000,
                 Some((leader + 2) % 3),
-                TraceKind::RaftSteppedDown { term: term - 1, reason: "higher_term".into() },
+                TraceKind::RaftSteppedDown { term: term - 1, reason: models::raft::StepDown::HigherTerm },
             );
             push(t + 4000, Some(3), TraceKind::EtcdWritesResumed { unavailable_ms: 900.0 });
         }

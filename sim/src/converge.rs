@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use models::trace::{Event, TraceKind};
+use models::trace::{ClusterView, Event, TraceKind};
 use scenarios::{NodeKind, Scenario, StackRole};
 use serde_json::{Value, json};
 
@@ -122,14 +122,12 @@ struct Commits {
 
 pub struct Convergence {
     spec: ConvergeSpec,
-    /// node -> (database, role, alive)
-    servers: BTreeMap<u32, (String, String, bool)>,
+    /// Roles, crashes and the etcd leader, as the trace says.
+    view: ClusterView,
     /// The most live primaries each database had at once during the current second.
     most_primaries: BTreeMap<String, usize>,
     /// (second, database) -> commits.
     commits: BTreeMap<(u64, String), Commits>,
-    /// The etcd leader (node, term), as far as the trace says.
-    etcd_leader: Option<(u32, u64)>,
     active_faults: BTreeMap<u32, ()>,
     /// When the last active fault healed (ns); None while one is active.
     healed_ns: Option<u64>,
@@ -145,10 +143,9 @@ impl Convergence {
     pub fn new(spec: ConvergeSpec) -> Convergence {
         Convergence {
             spec,
-            servers: BTreeMap::new(),
+            view: ClusterView::new(),
             most_primaries: BTreeMap::new(),
             commits: BTreeMap::new(),
-            etcd_leader: None,
             active_faults: BTreeMap::new(),
             healed_ns: Some(0),
             whole_since: None,
@@ -159,7 +156,7 @@ impl Convergence {
     }
 
     fn live_primaries(&self, db: &str) -> usize {
-        self.servers.values().filter(|(d, r, alive)| d == db && r == "primary" && *alive).count()
+        self.view.live_primaries(db).count()
     }
 
     fn note_primaries(&mut self) {
@@ -189,7 +186,7 @@ impl Convergence {
                 }
             }
         }
-        if self.spec.etcd_leader && self.etcd_leader.is_none() {
+        if self.spec.etcd_leader && self.view.etcd_leader().is_none() {
             why.push("no etcd leader".into());
         }
         let count = |metric: &str| rows.iter().filter(|r| &*r.metric == metric).map(|r| r.count).sum::<u64>();
@@ -231,7 +228,6 @@ impl Checker for Convergence {
     }
 
     fn on_event(&mut self, ev: &Event) -> Option<String> {
-        let node = ev.node.map(|n| n.0);
         match &ev.kind {
             TraceKind::FaultStarted { fault, .. } => {
                 self.active_faults.insert(*fault, ());
@@ -243,25 +239,12 @@ impl Checker for Convergence {
                     self.healed_ns = Some(ev.t_ns);
                 }
             }
-            TraceKind::PgRole { cluster, role, .. } => {
-                self.servers.insert(node?, (cluster.clone(), role.clone(), true));
+            TraceKind::PgRole { .. } => {
+                self.view.apply(ev);
                 self.note_primaries();
             }
-            TraceKind::NodeCrashed => {
-                if let Some(s) = self.servers.get_mut(&node?) {
-                    s.2 = false;
-                }
-                if self.etcd_leader.is_some_and(|(n, _)| Some(n) == node) {
-                    self.etcd_leader = None;
-                }
-            }
-            TraceKind::EtcdHalted { .. } if self.etcd_leader.is_some_and(|(n, _)| Some(n) == node) => {
-                self.etcd_leader = None;
-            }
-            TraceKind::RaftLeaderElected { term, .. } => self.etcd_leader = Some((node?, *term)),
-            TraceKind::RaftSteppedDown { term, .. } if self.etcd_leader == Some((node?, *term)) => {
-                self.etcd_leader = None;
-            }
+            TraceKind::NodeCrashed | TraceKind::EtcdHalted { .. } => self.view.apply(ev),
+            TraceKind::RaftLeaderElected { .. } | TraceKind::RaftSteppedDown { .. } => self.view.apply(ev),
             TraceKind::PgCommitsAcked { cluster, count, synced, .. } => {
                 let c = self.commits.entry((ev.t_ns / NS_PER_S, cluster.clone())).or_default();
                 c.acked += count;

@@ -4,7 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use models::trace::{Event, TraceKind};
+use models::pg::ServerRole;
+use models::trace::{ClusterView, Event, TraceKind};
 
 use crate::check::Checker;
 
@@ -19,8 +20,6 @@ struct Branch {
 
 #[derive(Default)]
 struct ClusterState {
-    /// node -> (role, timeline, crashed)
-    nodes: BTreeMap<u32, (String, Tl, bool)>,
     /// The highest LSN acknowledged to a client as confirmed by the synchronous standbys, on
     /// each timeline.
     synced_lsn_max: BTreeMap<Tl, u64>,
@@ -59,7 +58,7 @@ struct ClusterState {
 #[derive(Default)]
 pub struct PgSplitBrain {
     clusters: BTreeMap<String, ClusterState>,
-    node_cluster: BTreeMap<u32, String>,
+    view: ClusterView,
     /// node -> whether its keeper's last read (this incarnation) told it to follow another.
     told_to_follow: BTreeMap<u32, bool>,
     /// Nodes reported as unfenced, until their role changes (reported once, not every round).
@@ -67,16 +66,14 @@ pub struct PgSplitBrain {
 }
 
 impl PgSplitBrain {
-    fn on_role(&mut self, node: u32, cluster: &str, role: &str, tl: Tl) -> Option<String> {
-        self.node_cluster.insert(node, cluster.to_string());
+    /// After the view took in `node`'s new role.
+    fn on_role(&mut self, node: u32, cluster: &str, role: ServerRole, tl: Tl) -> Option<String> {
         self.unfenced.remove(&node);
-        let c = self.clusters.entry(cluster.to_string()).or_default();
-        c.nodes.insert(node, (role.to_string(), tl, false));
-        if role != "primary" {
+        if role != ServerRole::Primary {
             return None;
         }
-        let other = c.nodes.iter().find(|&(&n, (r, t, crashed))| n != node && r == "primary" && *t == tl && !crashed);
-        other.map(|(n, _)| {
+        let mut others = self.view.live_primaries(cluster).filter(|&(n, s)| n != node && s.timeline() == tl);
+        others.next().map(|(n, _)| {
             format!("nodes {n} and {node} are both live primaries on timeline {} (origin {})", tl.0, tl.1)
         })
     }
@@ -108,13 +105,12 @@ impl PgSplitBrain {
     fn on_keeper_read(&mut self, node: u32, follow: Option<&str>) -> Option<String> {
         let told_before = self.told_to_follow.insert(node, follow.is_some()).unwrap_or(false);
         let follow = follow?;
-        let cluster = self.node_cluster.get(&node)?;
-        let (role, tl, crashed) = self.clusters.get(cluster)?.nodes.get(&node)?;
-        let unfenced = told_before && role == "primary" && !crashed;
+        let server = self.view.server(node)?;
+        let unfenced = told_before && server.is_live_primary();
         (unfenced && self.unfenced.insert(node)).then(|| {
             format!(
                 "node {node} still runs as a primary on timeline {} after its keeper read twice that it must follow {follow}",
-                tl.0
+                server.tli
             )
         })
     }
@@ -128,7 +124,10 @@ impl Checker for PgSplitBrain {
     fn on_event(&mut self, ev: &Event) -> Option<String> {
         let node = ev.node.map(|n| n.0);
         match &ev.kind {
-            TraceKind::PgRole { cluster, role, tli, origin, .. } => self.on_role(node?, cluster, role, (*tli, *origin)),
+            TraceKind::PgRole { cluster, role, tli, origin, .. } => {
+                self.view.apply(ev);
+                self.on_role(node?, cluster, *role, (*tli, *origin))
+            }
             TraceKind::PgCommitsAcked { cluster, tli, origin, count, first_lsn, step, synced: true, .. } => {
                 let last_lsn = first_lsn + count.saturating_sub(1) * step;
                 self.on_synced_ack(cluster, (*tli, *origin), last_lsn)
@@ -147,10 +146,7 @@ impl Checker for PgSplitBrain {
                 let n = node?;
                 // The keeper's next incarnation starts with no reads.
                 self.told_to_follow.remove(&n);
-                let c = self.clusters.get_mut(self.node_cluster.get(&n)?)?;
-                if let Some(st) = c.nodes.get_mut(&n) {
-                    st.2 = true;
-                }
+                self.view.apply(ev);
                 None
             }
             _ => None,
@@ -222,14 +218,20 @@ mod tests {
         Event { seq: 0, t_ns: 0, node: Some(NodeRef(node)), kind }
     }
     fn role(role: &str, tli: u32, origin: u32) -> TraceKind {
-        TraceKind::PgRole { cluster: "c".into(), role: role.into(), tli, origin, upstream: None }
+        TraceKind::PgRole {
+            cluster: "c".into(),
+            role: ServerRole::parse(role).expect("a role"),
+            tli,
+            origin,
+            upstream: None,
+        }
     }
     fn synced_ack(tli: u32, origin: u32, first_lsn: u64, count: u64) -> TraceKind {
         TraceKind::PgCommitsAcked {
             cluster: "c".into(),
             tli,
             origin,
-            level: "on".into(),
+            level: models::pg::SyncLevel::On,
             count,
             first_lsn,
             step: 10,

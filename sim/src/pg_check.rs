@@ -8,7 +8,8 @@
 
 use std::collections::BTreeMap;
 
-use models::trace::{Event, TraceKind};
+use models::pg::SyncLevel;
+use models::trace::{ClusterView, Event, TraceKind};
 use serde_json::{Value, json};
 
 use crate::check::Checker;
@@ -16,7 +17,7 @@ use crate::check::Checker;
 type Tl = (u32, u32);
 
 /// `synchronous_commit` levels the loss report counts by.
-const LEVELS: [&str; 5] = ["off", "local", "remote_write", "on", "remote_apply"];
+const LEVELS: [SyncLevel; 5] = SyncLevel::ALL;
 
 /// `count` commits at LSNs `first`, `first + step`, ... A long run acknowledges hundreds of
 /// thousands of cohorts, so the level is an index into `LEVELS` (`None`: another level), and a
@@ -48,8 +49,8 @@ impl Acked {
 struct Cluster {
     acked: Vec<Acked>,
     parents: BTreeMap<Tl, (Tl, u64)>,
-    /// node -> (role, timeline, crashed)
-    nodes: BTreeMap<u32, (String, Tl, bool)>,
+    /// Timelines of this cluster's live primaries, refreshed from the `ClusterView`.
+    live: Vec<Tl>,
     accept_data_loss: bool,
     promotions: u64,
     split_since: Option<u64>,
@@ -57,11 +58,8 @@ struct Cluster {
 }
 
 impl Cluster {
-    fn live_primaries(&self) -> Vec<Tl> {
-        self.nodes.values().filter(|(r, _, crashed)| r == "primary" && !crashed).map(|(_, tl, _)| *tl).collect()
-    }
     fn update_split(&mut self, t: u64) {
-        let split = self.live_primaries().len() >= 2;
+        let split = self.live.len() >= 2;
         match (split, self.split_since) {
             (true, None) => self.split_since = Some(t),
             (false, Some(since)) => {
@@ -72,8 +70,9 @@ impl Cluster {
         }
     }
     fn final_timeline(&self) -> Option<Tl> {
-        let live = self.live_primaries();
-        live.into_iter()
+        self.live
+            .iter()
+            .copied()
             .max()
             .or_else(|| self.parents.keys().max().copied())
             .or_else(|| self.acked.first().map(|a| a.tl))
@@ -109,9 +108,21 @@ struct Promotion {
 #[derive(Default)]
 pub struct PgDurability {
     clusters: BTreeMap<String, Cluster>,
+    view: ClusterView,
     promotions: Vec<Promotion>,
     node_cluster: BTreeMap<u32, String>,
     result: Option<Value>,
+}
+
+impl PgDurability {
+    /// A role changed or a node crashed: refresh the cluster's live primaries and whether it
+    /// is split.
+    fn refresh_split(&mut self, cluster: &str, t_ns: u64) {
+        let live = self.view.live_primaries(cluster).map(|(_, s)| s.timeline()).collect();
+        let c = self.clusters.entry(cluster.to_string()).or_default();
+        c.live = live;
+        c.update_split(t_ns);
+    }
 }
 
 impl Checker for PgDurability {
@@ -149,20 +160,15 @@ impl Checker for PgDurability {
                     switch_lsn: *switch_lsn,
                 });
             }
-            TraceKind::PgRole { cluster, role, tli, origin, .. } => {
-                let n = node?;
-                self.node_cluster.insert(n, cluster.clone());
-                let c = self.clusters.entry(cluster.clone()).or_default();
-                c.nodes.insert(n, (role.clone(), (*tli, *origin), false));
-                c.update_split(ev.t_ns);
+            TraceKind::PgRole { cluster, .. } => {
+                self.node_cluster.insert(node?, cluster.clone());
+                self.view.apply(ev);
+                self.refresh_split(cluster, ev.t_ns);
             }
             TraceKind::NodeCrashed => {
-                let n = node?;
-                let c = self.clusters.get_mut(self.node_cluster.get(&n)?)?;
-                if let Some(st) = c.nodes.get_mut(&n) {
-                    st.2 = true;
-                }
-                c.update_split(ev.t_ns);
+                self.view.apply(ev);
+                let cluster = self.node_cluster.get(&node?)?.clone();
+                self.refresh_split(&cluster, ev.t_ns);
             }
             _ => {}
         }
@@ -171,7 +177,7 @@ impl Checker for PgDurability {
 
     fn finish(&mut self, end_ns: u64) -> Vec<String> {
         let mut violations = Vec::new();
-        let mut lost: BTreeMap<&'static str, u64> = LEVELS.into_iter().map(|l| (l, 0)).collect();
+        let mut lost: BTreeMap<&'static str, u64> = LEVELS.into_iter().map(|l| (l.as_str(), 0)).collect();
         let (mut acked_total, mut lost_synced, mut split_ns, mut promotions) = (0u64, 0u64, 0u64, 0u64);
         let mut finals = serde_json::Map::new();
         for (name, c) in &mut self.clusters {
@@ -188,7 +194,7 @@ impl Checker for PgDurability {
                 acked_total += a.count;
                 let gone = a.count - c.surviving(fin, a);
                 if let Some(level) = a.level {
-                    *lost.get_mut(LEVELS[level as usize]).expect("every level is listed") += gone;
+                    *lost.get_mut(LEVELS[level as usize].as_str()).expect("every level is listed") += gone;
                 }
                 if a.synced {
                     cluster_lost_synced += gone;
@@ -254,14 +260,20 @@ mod tests {
         Event { seq: 0, t_ns, node: Some(NodeRef(node)), kind }
     }
     fn role(role: &str, tli: u32, origin: u32) -> TraceKind {
-        TraceKind::PgRole { cluster: "c".into(), role: role.into(), tli, origin, upstream: None }
+        TraceKind::PgRole {
+            cluster: "c".into(),
+            role: models::pg::ServerRole::parse(role).expect("a role"),
+            tli,
+            origin,
+            upstream: None,
+        }
     }
     fn acked(tli: u32, level: &str, count: u64, first: u64, synced: bool) -> TraceKind {
         TraceKind::PgCommitsAcked {
             cluster: "c".into(),
             tli,
             origin: 0,
-            level: level.into(),
+            level: SyncLevel::parse(level).expect("a level"),
             count,
             first_lsn: first,
             step: 10,

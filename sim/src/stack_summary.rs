@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use models::Label;
-use models::trace::{Event, TraceKind};
+use models::trace::{ClusterView, Event, StolonWhat, TraceKind};
 use serde_json::{Map, Value, json};
 
 use crate::metrics::Metrics;
@@ -175,22 +175,18 @@ fn lag_at(events: &[Event], node: &str, second: u64) -> Option<f64> {
 /// the operator's reason), for how long no write committed around it, and what it lost.
 fn failovers(i: &StackInputs<'_>) -> Vec<Value> {
     let writes = write_seconds(i.events);
-    let mut primary: BTreeMap<String, u32> = BTreeMap::new();
+    // Keyed by the database (the cluster name PostgreSQL's events carry: a standby region's
+    // servers share their primary region's), so a cross-region promotion names the primary it
+    // replaces.
+    let mut view = ClusterView::new();
     let mut last_cause: BTreeMap<String, (u64, String)> = BTreeMap::new();
     let mut last_operator: Option<(u64, String)> = None;
     let mut out = Vec::new();
     let cause_window_ns = 120_000_000_000;
     for ev in i.events {
+        view.apply(ev);
         match &ev.kind {
-            // Keyed by the database (the cluster name PostgreSQL's events carry: a standby
-            // region's servers share their primary region's), so a cross-region promotion
-            // names the primary it replaces.
-            TraceKind::PgRole { role, cluster, .. } if role == "primary" => {
-                if let Some(n) = ev.node {
-                    primary.insert(cluster.clone(), n.0);
-                }
-            }
-            TraceKind::Stolon { cluster, what, reason, .. } if what == "master_elected" => {
+            TraceKind::Stolon { cluster, what: StolonWhat::MasterElected, reason, .. } => {
                 last_cause.insert(cluster.clone(), (ev.t_ns, reason.clone()));
             }
             TraceKind::OperatorAction { action } => last_operator = Some((ev.t_ns, action.clone())),
@@ -209,7 +205,7 @@ fn failovers(i: &StackInputs<'_>) -> Vec<Value> {
                     (None, Some(o)) => format!("operator: {}", o.1),
                     (None, None) => "unknown".into(),
                 };
-                let from = primary.get(database).filter(|&&p| p != to).map(|&p| i.names[p as usize].clone());
+                let from = view.last_primary(database).filter(|&p| p != to).map(|p| i.names[p as usize].clone());
                 let at_s = ev.t_ns / 1_000_000_000;
                 let (before, after) = outage_around(&writes, &i.names[to as usize], at_s, i.duration_s);
                 // The write rate before the outage, to express the loss as seconds of writes:
@@ -369,7 +365,13 @@ mod tests {
             seq: 0,
             t_ns: 0,
             node: Some(NodeRef(0)),
-            kind: TraceKind::PgRole { cluster: "c".into(), role: "primary".into(), tli: 1, origin: 0, upstream: None },
+            kind: TraceKind::PgRole {
+                cluster: "c".into(),
+                role: models::pg::ServerRole::Primary,
+                tli: 1,
+                origin: 0,
+                upstream: None,
+            },
         }];
         for s in 0..300 {
             // Seconds 100..130 fail entirely (no writes commit); the rest all succeed.
@@ -387,7 +389,7 @@ mod tests {
             node: None,
             kind: TraceKind::Stolon {
                 cluster: "c".into(),
-                what: "master_elected".into(),
+                what: StolonWhat::MasterElected,
                 keeper: Some("p2".into()),
                 reason: "keeper p1 failed".into(),
             },

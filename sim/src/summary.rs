@@ -4,7 +4,8 @@ use models::Label;
 use models::probe::{
     METRIC_DISK_ERRORS, METRIC_FSYNC_MS, METRIC_RECEIVED, METRIC_RTT_MS, METRIC_SENT, METRIC_TIMED_OUT,
 };
-use models::trace::{DropReason, TraceKind};
+use models::raft::StepDown;
+use models::trace::{DropReason, RebuildPhase, TraceKind};
 use serde_json::{Map, Value, json};
 
 use crate::metrics::{Acc, Metrics, label_string};
@@ -277,10 +278,10 @@ pub fn etcd(events: &[models::trace::Event], metrics: &Metrics, names: &[String]
                 }
             }
             TraceKind::RaftSteppedDown { reason, term } => {
-                match reason.as_str() {
-                    "check_quorum" => check_quorum += 1,
-                    "transfer" => transfer += 1,
-                    _ => higher_term += 1,
+                match reason {
+                    StepDown::CheckQuorum => check_quorum += 1,
+                    StepDown::Transfer => transfer += 1,
+                    StepDown::HigherTerm => higher_term += 1,
                 }
                 if leader.is_some_and(|(n, t)| Some(n) == ev.node.map(|x| x.0) && t == *term) {
                     leader = None;
@@ -372,7 +373,7 @@ pub fn postgres(
     let mut rebuild_seconds = Map::new();
     for ev in events {
         if let TraceKind::PgRebuild { method, phase, seconds, .. } = &ev.kind
-            && phase == "started"
+            && *phase == RebuildPhase::Started
         {
             let node = ev.node.map_or(String::new(), |n| names[n.0 as usize].clone());
             rebuild_seconds.insert(node.clone(), r6(*seconds));

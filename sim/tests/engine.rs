@@ -156,12 +156,12 @@ node = "pg"
 #[test]
 fn process_faults_answer_from_the_kernel_deterministically() {
     let sc = scenarios::parse_str("process-faults.toml", PROCESS_FAULTS).expect("valid");
-    let transitions = |w: &World<StackNode>| -> Vec<(u64, String)> {
+    let transitions = |w: &World<StackNode>| -> Vec<(u64, models::trace::HaproxyServerState)> {
         w.trace
             .events
             .iter()
             .filter_map(|e| match &e.kind {
-                models::trace::TraceKind::HaproxyServer { state, .. } => Some((e.t_ns, state.clone())),
+                models::trace::TraceKind::HaproxyServer { state, .. } => Some((e.t_ns, *state)),
                 _ => None,
             })
             .collect()

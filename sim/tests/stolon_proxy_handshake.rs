@@ -31,10 +31,12 @@ fn switch_times_ns(sc: &scenarios::Scenario, events: &[Event]) -> (Option<u64>, 
     let mut retargets = Vec::new();
     for e in events {
         match &e.kind {
-            TraceKind::PgRole { role, .. } if role == "primary" && node(sc, e) == "pdx-pg2" => {
+            TraceKind::PgRole { role: models::pg::ServerRole::Primary, .. } if node(sc, e) == "pdx-pg2" => {
                 primary_at.get_or_insert(e.t_ns);
             }
-            TraceKind::Stolon { what, keeper: Some(k), .. } if what == "proxy_retarget" && k == "pdx-pg2" => {
+            TraceKind::Stolon { what: models::trace::StolonWhat::ProxyRetarget, keeper: Some(k), .. }
+                if k == "pdx-pg2" =>
+            {
                 retargets.push((node(sc, e), e.t_ns));
             }
             _ => {}

@@ -54,15 +54,16 @@ fn a_patch_changes_what_the_master_waits_for() {
         ]
     );
     // The master's keeper, on its next read (every sleepInterval, 5 s), sets the names.
-    let names: Vec<(f64, &str)> = events
-        .iter()
-        .filter_map(|e| match &e.kind {
-            TraceKind::Stolon { what, keeper: Some(k), reason, .. } if what == "sync_standbys" && k == "pdx-pg1" => {
-                Some((at_s(e), reason.as_str()))
-            }
-            _ => None,
-        })
-        .collect();
+    let names: Vec<(f64, &str)> =
+        events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                TraceKind::Stolon {
+                    what: models::trace::StolonWhat::SyncStandbys, keeper: Some(k), reason, ..
+                } if k == "pdx-pg1" => Some((at_s(e), reason.as_str())),
+                _ => None,
+            })
+            .collect();
     let off = names.iter().find(|(t, _)| *t > 40.0).expect("the keeper applied the first patch");
     assert!(off.1.starts_with("synchronous_standby_names = ''") && off.0 < 50.0, "{names:?}");
     let on = names.iter().find(|(t, _)| *t > 65.0).expect("the keeper applied the second patch");

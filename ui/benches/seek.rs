@@ -78,7 +78,7 @@ fn synthetic_trace() -> Vec<Event> {
                     TraceKind::RaftCampaign { term, pre_vote: rng.below(2) == 0, transfer: false }
                 }
                 3 => TraceKind::RaftLeaderElected { term, last_index: i, log_terms: vec![(1, 1), (i / 2, term)] },
-                4 => TraceKind::RaftSteppedDown { term, reason: "higher_term".into() },
+                4 => TraceKind::RaftSteppedDown { term, reason: models::raft::StepDown::HigherTerm },
                 5 => TraceKind::FaultStarted {
                     fault: rng.below(8) as u32,
                     fault_kind: "switch-degraded".into(),

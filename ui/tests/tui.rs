@@ -126,7 +126,8 @@ fn pg_async_promotion_loss_before_the_promotion() {
     let c = &app.state.pg[0];
     assert_eq!(c.last_promotion, None);
     let s1 = &c.servers[1];
-    assert_eq!((s1.role.as_str(), s1.tli, s1.replication.as_deref()), ("standby", 1, Some("streaming")));
+    let streaming = Some(models::trace::ReplicationState::Streaming);
+    assert_eq!((s1.role.as_str(), s1.tli, s1.replication.clone()), ("standby", 1, streaming));
     assert!(s1.lag_bytes.unwrap() > 10e6, "s1 lags by tens of MB: {:?}", s1.lag_bytes);
     let s = screen(&t);
     assert!(s.contains("p 1000 commits/s") && s.contains("async") && !s.contains("SPLIT BRAIN"), "{s}");
@@ -340,7 +341,9 @@ fn stolon_reasons_name_servers_not_node_numbers() {
         let models::trace::TraceKind::Stolon { what, reason, .. } = &ev.kind else { continue };
         let numbered = reason.split("node ").skip(1).any(|rest| rest.starts_with(|c: char| c.is_ascii_digit()));
         assert!(!numbered, "{what}: {reason}");
-        follows += usize::from(what == "keeper_follow" && reason.ends_with("follow pdx-pg2 instead of pdx-pg1"));
+        follows += usize::from(
+            *what == models::trace::StolonWhat::KeeperFollow && reason.ends_with("follow pdx-pg2 instead of pdx-pg1"),
+        );
     }
     assert_eq!(follows, 1, "pdx-pg3 follows the new primary after the failover");
 }

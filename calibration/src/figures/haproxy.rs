@@ -5,6 +5,7 @@
 //! Every haproxy case has one fault (`[[fault]]` 0) and one server behind HAProxy, so the
 //! figures follow the first server that changes state after the fault started.
 
+use models::trace::HaproxyServerState;
 use serde_json::Value;
 
 use crate::RunView;
@@ -22,14 +23,14 @@ pub fn extract(figure: &str, run: &RunView) -> Option<Option<f64>> {
     })
 }
 
-fn server_changes<'a>(run: &'a RunView, state: &'a str) -> impl Iterator<Item = (f64, &'a Value)> + 'a {
-    run.events_of("haproxy_server").filter(move |e| e["state"] == state).map(|e| (run.t_s(e), e))
+fn server_changes(run: &RunView, state: HaproxyServerState) -> impl Iterator<Item = (f64, &Value)> + '_ {
+    run.events_of("haproxy_server").filter(move |e| e["state"] == state.as_str()).map(|e| (run.t_s(e), e))
 }
 
 /// The first DOWN at or after the fault's start: (time, the server's name).
 fn down(run: &RunView) -> Option<(f64, String)> {
     let start = run.fault_started_s(0)?;
-    server_changes(run, "DOWN")
+    server_changes(run, HaproxyServerState::Down)
         .find(|(t, _)| *t >= start)
         .map(|(t, e)| (t, e["server"].as_str().unwrap_or_default().to_string()))
 }
@@ -37,7 +38,7 @@ fn down(run: &RunView) -> Option<(f64, String)> {
 fn up_after_heal(run: &RunView) -> Option<f64> {
     let (t_down, server) = down(run)?;
     let healed = run.fault_healed_s(0)?;
-    server_changes(run, "UP")
+    server_changes(run, HaproxyServerState::Up)
         .find(|(t, e)| *t >= healed && *t > t_down && e["server"] == server.as_str())
         .map(|(t, _)| t - healed)
 }

@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use super::{Command, EtcdError, EtcdMsg, Kv, LeaseId, Reply, Request};
 use crate::node::{Ctx, DiskError, DiskOp, Model, NodeId};
-use crate::raft::{
-    EntryData, HardState, Index, PlantedBug, Raft, RaftConfig, RaftEvent, RaftMsg, Role, StepDown, Term,
-};
+use crate::raft::{EntryData, HardState, Index, PlantedBug, Raft, RaftConfig, RaftEvent, RaftMsg, Role, Term};
 use crate::rng::mix64;
 use crate::time::SimTime;
 use crate::trace::{NodeRef, TraceKind};
@@ -126,15 +124,7 @@ impl EtcdMember {
                     let r = self.raft();
                     TraceKind::RaftLeaderElected { term, last_index: r.last_index(), log_terms: r.term_runs() }
                 }
-                RaftEvent::SteppedDown { term, reason } => TraceKind::RaftSteppedDown {
-                    term,
-                    reason: match reason {
-                        StepDown::HigherTerm => "higher_term",
-                        StepDown::CheckQuorum => "check_quorum",
-                        StepDown::Transfer => "transfer",
-                    }
-                    .into(),
-                },
+                RaftEvent::SteppedDown { term, reason } => TraceKind::RaftSteppedDown { term, reason },
                 RaftEvent::Truncated { index, term } => TraceKind::RaftLogTruncated { index, term },
                 RaftEvent::TermChanged { .. } => continue,
             };

@@ -27,7 +27,7 @@ use super::{Cohort, ErrorKind, FlowMsg, Route};
 use crate::haproxy::{Balance, CheckConfig, Health, ServerCheck, Slot, Transition, split};
 use crate::node::{Ctx, Label, LazyTick, Model, NodeId};
 use crate::time::SimTime;
-use crate::trace::{NodeRef, TraceKind};
+use crate::trace::{HaproxyServerState, NodeRef, TraceKind};
 
 /// Sessions refused because no server of the backend is UP (Label::Tenant).
 pub const HAPROXY_REFUSED: &str = "haproxy_refused";
@@ -369,11 +369,11 @@ impl Haproxy {
                 send_settled(ctx, &settled);
             }
         }
-        let state = if t == Transition::MarkedUp { "UP" } else { "DOWN" };
+        let state = if t == Transition::MarkedUp { HaproxyServerState::Up } else { HaproxyServerState::Down };
         ctx.trace(TraceKind::HaproxyServer {
             backend: self.backends[b].name.clone(),
             server: NodeRef(node),
-            state: state.to_string(),
+            state,
             sessions_cut: cut,
         });
         match t {
@@ -575,7 +575,7 @@ mod tests {
         checks: u32,
         first_check: SimTime,
         at: SimTime,
-        state: String,
+        state: HaproxyServerState,
         sessions_cut: u64,
         effects: Effects,
     }

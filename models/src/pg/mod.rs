@@ -7,6 +7,8 @@ mod node;
 pub mod rebuild;
 pub mod syncrep;
 
+use serde::{Deserialize, Serialize};
+
 pub use capacity::Capacity;
 pub use msg::PgMsg;
 pub use node::{
@@ -15,6 +17,38 @@ pub use node::{
 };
 pub use rebuild::RebuildMethod;
 pub use syncrep::SyncStandbyNames;
+
+/// What a PostgreSQL server is doing: the role its `pg_role` trace events name and its
+/// Stolon keeper publishes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerRole {
+    Primary,
+    Standby,
+    /// Promotion asked for, not yet done (the end-of-recovery checkpoint).
+    Promoting,
+    /// Being copied (pg_basebackup) or rewound (pg_rewind) from another server.
+    Rebuilding,
+    /// Stopped by its keeper, which the cluster data no longer names master.
+    Fenced,
+}
+
+impl ServerRole {
+    pub const ALL: [ServerRole; 5] =
+        [ServerRole::Primary, ServerRole::Standby, ServerRole::Promoting, ServerRole::Rebuilding, ServerRole::Fenced];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServerRole::Primary => "primary",
+            ServerRole::Standby => "standby",
+            ServerRole::Promoting => "promoting",
+            ServerRole::Rebuilding => "rebuilding",
+            ServerRole::Fenced => "fenced",
+        }
+    }
+    pub fn parse(s: &str) -> Option<ServerRole> {
+        ServerRole::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
 
 /// A WAL position in bytes.
 pub type Lsn = u64;
@@ -32,7 +66,8 @@ pub struct Timeline {
 pub type History = Vec<(Timeline, Lsn)>;
 
 /// `synchronous_commit`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SyncLevel {
     Off,
     Local,

@@ -10,11 +10,13 @@ use std::time::Duration;
 use rand::Rng;
 
 use super::rebuild::{self, RebuildInputs, RebuildMethod};
-use super::{Capacity, History, Lsn, PgMsg, SyncLevel, SyncStandbyNames, Timeline, contains, divergence_point};
+use super::{
+    Capacity, History, Lsn, PgMsg, ServerRole, SyncLevel, SyncStandbyNames, Timeline, contains, divergence_point,
+};
 use crate::flow::{Cohort, ErrorKind, FlowMsg, Outcome, Route};
 use crate::node::{Ctx, DiskError, DiskOp, Label, Model, NodeId};
 use crate::time::SimTime;
-use crate::trace::TraceKind;
+use crate::trace::{RebuildPhase, ReplicationState, TraceKind};
 
 /// A period of extra load: a bulk load or ETL (extra WAL), and the replay slowdown that comes
 /// with it on standbys (autovacuum, index maintenance, replay conflicts).
@@ -116,13 +118,13 @@ enum Role {
 }
 
 impl Role {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> ServerRole {
         match self {
-            Role::Primary { .. } => "primary",
-            Role::Standby { .. } => "standby",
-            Role::Promoting { .. } => "promoting",
-            Role::Rebuilding { .. } => "rebuilding",
-            Role::Fenced => "fenced",
+            Role::Primary { .. } => ServerRole::Primary,
+            Role::Standby { .. } => ServerRole::Standby,
+            Role::Promoting { .. } => ServerRole::Promoting,
+            Role::Rebuilding { .. } => ServerRole::Rebuilding,
+            Role::Fenced => ServerRole::Fenced,
         }
     }
 }
@@ -305,7 +307,7 @@ impl PgNode {
         };
         ctx.trace(TraceKind::PgRole {
             cluster: self.cfg.cluster.clone(),
-            role: self.role.name().into(),
+            role: self.role.name(),
             tli: self.tl.tli,
             origin: self.tl.origin,
             upstream,
@@ -437,7 +439,7 @@ impl PgNode {
                         cluster: self.cfg.cluster.clone(),
                         tli: self.tl.tli,
                         origin: self.tl.origin,
-                        level: level.as_str().into(),
+                        level,
                         count: b.count,
                         first_lsn: b.first,
                         step: b.step,
@@ -479,7 +481,7 @@ impl PgNode {
             ctx.trace(TraceKind::PgReplication {
                 cluster: self.cfg.cluster.clone(),
                 peer: crate::trace::NodeRef(id),
-                state: "walsender_timeout".into(),
+                state: ReplicationState::WalSenderTimeout,
             });
         }
         let window = self.cfg.max_inflight_bytes;
@@ -621,8 +623,8 @@ impl PgNode {
         let bytes = rebuild::bytes_to_copy(method, &inputs);
         ctx.trace(TraceKind::PgRebuild {
             cluster: self.cfg.cluster.clone(),
-            method: method.as_str().into(),
-            phase: "started".into(),
+            method,
+            phase: RebuildPhase::Started,
             seconds,
             bytes,
         });
@@ -731,7 +733,7 @@ impl Model for PgNode {
                     ctx.trace(TraceKind::PgReplication {
                         cluster: self.cfg.cluster.clone(),
                         peer: crate::trace::NodeRef(from),
-                        state: "streaming".into(),
+                        state: ReplicationState::Streaming,
                     });
                 }
             }
@@ -744,7 +746,7 @@ impl Model for PgNode {
                     ctx.trace(TraceKind::PgReplication {
                         cluster: self.cfg.cluster.clone(),
                         peer: crate::trace::NodeRef(from),
-                        state: format!("refused: {reason}"),
+                        state: ReplicationState::Refused(reason.clone()),
                     });
                 }
             }
@@ -876,8 +878,8 @@ impl Model for PgNode {
                     Role::Rebuilding { method, upstream, until: Some(until), seconds, .. } if ctx.now >= until => {
                         ctx.trace(TraceKind::PgRebuild {
                             cluster: self.cfg.cluster.clone(),
-                            method: method.as_str().into(),
-                            phase: "finished".into(),
+                            method,
+                            phase: RebuildPhase::Finished,
                             seconds,
                             bytes: 0,
                         });
@@ -909,7 +911,7 @@ impl Model for PgNode {
                         ctx.trace(TraceKind::PgReplication {
                             cluster: self.cfg.cluster.clone(),
                             peer: crate::trace::NodeRef(upstream),
-                            state: "wal_receiver_timeout".into(),
+                            state: ReplicationState::WalReceiverTimeout,
                         });
                     } else if !streaming && !refused && ctx.now - last_attempt >= self.cfg.wal_retrieve_retry_interval {
                         self.role = Role::Standby { upstream, streaming, last_heard, last_attempt: ctx.now, refused };

@@ -9,7 +9,8 @@
 
 use super::Lsn;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RebuildMethod {
     Basebackup,
     PgRewindAllWal,

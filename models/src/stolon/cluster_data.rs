@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use super::ClusterSpec;
 use crate::node::NodeId;
+pub use crate::pg::ServerRole;
 
 pub fn cluster_data_key(cluster: &str) -> String {
     format!("stolon/cluster/{cluster}/clusterdata")
@@ -295,30 +296,6 @@ impl ClusterData {
             return Err(err(format!("master {m} is not listed as master among the keepers")));
         }
         Ok(cd)
-    }
-}
-
-/// What the local PostgreSQL is doing, as a keeper publishes it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ServerRole {
-    Primary,
-    Standby,
-    Promoting,
-    Rebuilding,
-    Fenced,
-}
-
-impl ServerRole {
-    const ALL: [ServerRole; 5] =
-        [ServerRole::Primary, ServerRole::Standby, ServerRole::Promoting, ServerRole::Rebuilding, ServerRole::Fenced];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ServerRole::Primary => "primary",
-            ServerRole::Standby => "standby",
-            ServerRole::Promoting => "promoting",
-            ServerRole::Rebuilding => "rebuilding",
-            ServerRole::Fenced => "fenced",
-        }
     }
 }
 

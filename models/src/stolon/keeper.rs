@@ -23,7 +23,7 @@ use crate::node::{Ctx, Model, NodeId};
 use crate::pg::RebuildMethod;
 use crate::pg::syncrep::{SyncMethod, SyncStandbyNames};
 use crate::planted::PlantedBug;
-use crate::trace::TraceKind;
+use crate::trace::{StolonWhat, TraceKind};
 
 #[derive(Clone, Debug)]
 pub struct KeeperConfig {
@@ -217,10 +217,10 @@ impl Keeper {
         name.unwrap_or_else(|| format!("node {node}"))
     }
 
-    fn trace(&self, ctx: &mut KCtx<'_>, what: &str, reason: String) {
+    fn trace(&self, ctx: &mut KCtx<'_>, what: StolonWhat, reason: String) {
         ctx.trace(TraceKind::Stolon {
             cluster: self.cfg.cluster.clone(),
-            what: what.into(),
+            what,
             keeper: Some(self.cfg.name.clone()),
             reason,
         });
@@ -293,7 +293,7 @@ impl Keeper {
         if self.sync_names_set.as_ref() == Some(&names) {
             return;
         }
-        self.trace(ctx, "sync_standbys", sync_names_reason(names.as_ref(), cd.generation));
+        self.trace(ctx, StolonWhat::SyncStandbys, sync_names_reason(names.as_ref(), cd.generation));
         self.command(PgCommand::SetSynchronousStandbyNames(names.clone()));
         self.sync_names_set = Some(names);
     }
@@ -309,7 +309,7 @@ impl Keeper {
             rewind
         };
         let from = self.server_name(upstream);
-        self.trace(ctx, "keeper_resync", format!("{why}: {} from {from}", method.as_str()));
+        self.trace(ctx, StolonWhat::KeeperResync, format!("{why}: {} from {from}", method.as_str()));
         self.command(PgCommand::Rebuild { method, upstream });
         self.last_rebuild = Some((method, upstream));
     }
@@ -326,7 +326,7 @@ impl Keeper {
             "an old master: cluster data gen {} makes {master} master; running as a primary until it has converged",
             cd.generation
         );
-        self.trace(ctx, "keeper_old_master", why);
+        self.trace(ctx, StolonWhat::KeeperOldMaster, why);
         self.old_master_of = Some(master);
     }
 
@@ -354,7 +354,7 @@ impl Keeper {
                 let why = if accept_data_loss { ", accepting data loss" } else { "" };
                 self.trace(
                     ctx,
-                    "keeper_promote",
+                    StolonWhat::KeeperPromote,
                     format!("cluster data gen {generation} names this keeper master{why}"),
                 );
                 self.command(PgCommand::Promote { accept_data_loss });
@@ -369,7 +369,7 @@ impl Keeper {
                 let master = cd.master.clone().unwrap_or_default();
                 self.trace(
                     ctx,
-                    "keeper_promote",
+                    StolonWhat::KeeperPromote,
                     format!(
                         "cluster data gen {generation} still gives this keeper a master DB ({master} has not converged)"
                     ),
@@ -385,7 +385,7 @@ impl Keeper {
                 let master = cd.master.clone().unwrap_or_default();
                 self.trace(
                     ctx,
-                    "keeper_fence",
+                    StolonWhat::KeeperFence,
                     format!("an old master: cluster data gen {generation} makes {master} master"),
                 );
                 self.command(PgCommand::Fence);
@@ -398,7 +398,7 @@ impl Keeper {
                 if current != upstream {
                     self.trace(
                         ctx,
-                        "keeper_follow",
+                        StolonWhat::KeeperFollow,
                         format!(
                             "cluster data gen {generation}: follow {} instead of {}",
                             self.server_name(upstream),
@@ -453,7 +453,7 @@ impl Model for Keeper {
                 self.cluster_data = Some(cd);
                 self.converge(ctx);
             }
-            Err(e) => self.trace(ctx, "keeper_error", format!("unreadable cluster data: {e}")),
+            Err(e) => self.trace(ctx, StolonWhat::KeeperError, format!("unreadable cluster data: {e}")),
         }
     }
 
@@ -629,8 +629,8 @@ mod tests {
         let names = SyncStandbyNames::parse("FIRST 2 (pg3, pg1)").unwrap();
         assert_eq!(step(&mut k, &mut etcd, 15, primary()), vec![PgCommand::SetSynchronousStandbyNames(names)]);
         assert_eq!(step(&mut k, &mut etcd, 20, primary()), vec![]);
-        assert_eq!(k.events("keeper_promote").len(), 1);
-        assert_eq!(k.events("sync_standbys").len(), 2);
+        assert_eq!(k.events(StolonWhat::KeeperPromote).len(), 1);
+        assert_eq!(k.events(StolonWhat::SyncStandbys).len(), 2);
         // A forced promotion passes accept_data_loss through.
         let mut forced = data("pg3");
         forced.accept_data_loss = true;
@@ -660,8 +660,8 @@ mod tests {
         // A server that is down gets no commands.
         let down = LocalPg { healthy: false, ..standby_of(PG1) };
         assert_eq!(step(&mut k, &mut etcd, 35, down), vec![]);
-        assert_eq!(k.events("keeper_follow").len(), 1);
-        assert_eq!(k.events("keeper_resync").len(), 3);
+        assert_eq!(k.events(StolonWhat::KeeperFollow).len(), 1);
+        assert_eq!(k.events(StolonWhat::KeeperResync).len(), 3);
     }
 
     #[test]
@@ -680,7 +680,7 @@ mod tests {
                 vec![PgCommand::Fence, PgCommand::Rebuild { method, upstream: PG2 }],
                 "use_pg_rewind={use_pg_rewind}"
             );
-            assert_eq!(k.events("keeper_fence").len(), 1);
+            assert_eq!(k.events(StolonWhat::KeeperFence).len(), 1);
             // Fenced but not yet rebuilt (the host dropped the rebuild): rebuild again.
             let fenced = LocalPg { healthy: false, role: LocalRole::Fenced, ..primary() };
             let again = step(&mut k, &mut etcd, 10, fenced);
@@ -723,7 +723,7 @@ mod tests {
         assert_eq!(step(&mut k, &mut etcd, 5, primary()), vec![], "no fence, no new synchronous_standby_names");
         assert_eq!(step(&mut k, &mut etcd, 10, primary()), vec![]);
         assert_eq!(
-            k.events("keeper_old_master"),
+            k.events(StolonWhat::KeeperOldMaster),
             vec![(
                 Some("pg1".into()),
                 "an old master: cluster data gen 2 makes pg2 master; running as a primary until it has converged"
@@ -731,7 +731,7 @@ mod tests {
             )],
             "traced once"
         );
-        assert!(k.events("keeper_fence").is_empty());
+        assert!(k.events(StolonWhat::KeeperFence).is_empty());
         // pg2 converged: the sentinel repoints pg1 (Stolon removes its DB and assigns a new one
         // with initMode resync): stopped, then resynced.
         cd.generation = 3;

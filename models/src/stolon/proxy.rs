@@ -20,7 +20,7 @@ use super::cluster_data::{ClusterData, ProxyInfo, cluster_data_key, proxy_info_k
 use super::{Proxy, ProxyAction};
 use crate::etcd::{EtcdMsg, Op, Reply, Request};
 use crate::node::{Ctx, Model, NodeId};
-use crate::trace::TraceKind;
+use crate::trace::{StolonWhat, TraceKind};
 
 #[derive(Clone, Debug)]
 pub struct ProxyConfig {
@@ -138,18 +138,18 @@ impl ProxyControl {
     fn act(&mut self, ctx: &mut PCtx<'_>, action: ProxyAction) {
         let (what, keeper, reason) = match &action {
             ProxyAction::CloseAllAndStopListening => (
-                "proxy_close_all",
+                StolonWhat::ProxyCloseAll,
                 None,
                 format!("no check-in with the store for {}s", self.cfg.proxy_timeout.as_secs()),
             ),
             ProxyAction::Retarget { from, to } => (
-                "proxy_retarget",
+                StolonWhat::ProxyRetarget,
                 to.clone(),
                 format!("master {} -> {}{}", self.node_of(from), self.node_of(to), self.why),
             ),
-            ProxyAction::Listen => ("proxy_listen", None, "checked in with the store".into()),
+            ProxyAction::Listen => (StolonWhat::ProxyListen, None, "checked in with the store".into()),
         };
-        ctx.trace(TraceKind::Stolon { cluster: self.cfg.cluster.clone(), what: what.into(), keeper, reason });
+        ctx.trace(TraceKind::Stolon { cluster: self.cfg.cluster.clone(), what, keeper, reason });
         self.actions.push(action);
     }
 
@@ -332,12 +332,19 @@ mod tests {
         p.run_until(&mut etcd, secs(40));
         assert_eq!(p.model.take_actions(), vec![retarget(Some("pg2"), Some("pg1"))]);
         assert_eq!(p.model.target(), Some(PG1));
-        let traced: Vec<String> = p.stolon().into_iter().map(|(what, _, _)| what).collect();
+        let traced: Vec<StolonWhat> = p.stolon().into_iter().map(|(what, _, _)| what).collect();
         assert_eq!(
             traced,
-            ["proxy_listen", "proxy_retarget", "proxy_close_all", "proxy_listen", "proxy_retarget", "proxy_retarget"]
+            [
+                StolonWhat::ProxyListen,
+                StolonWhat::ProxyRetarget,
+                StolonWhat::ProxyCloseAll,
+                StolonWhat::ProxyListen,
+                StolonWhat::ProxyRetarget,
+                StolonWhat::ProxyRetarget
+            ]
         );
-        assert_eq!(p.events("proxy_retarget")[1].1, "master pg1 -> pg2");
+        assert_eq!(p.events(StolonWhat::ProxyRetarget)[1].1, "master pg1 -> pg2");
     }
 
     #[test]
@@ -364,7 +371,7 @@ mod tests {
         assert_eq!(p.model.take_actions(), vec![retarget(Some("pg1"), None)]);
         assert_eq!(published(&etcd).map(|i| i.generation), Some(3), "the sentinel learns the connections are closed");
         assert_eq!(
-            p.events("proxy_retarget").last().unwrap().1,
+            p.events(StolonWhat::ProxyRetarget).last().unwrap().1,
             "master pg1 -> none (the sentinel names no master: proxy generation 3)"
         );
         // Told pg2, but the info write fails: the check fails, clients still go nowhere.

@@ -42,7 +42,7 @@ use crate::etcd::{Compare, ElectorConfig, ElectorTimer, EtcdElector, EtcdMsg, Ke
 use crate::node::{Ctx, Model, NodeId, TimerCmd};
 use crate::planted::PlantedBug;
 use crate::time::SimTime;
-use crate::trace::TraceKind;
+use crate::trace::{StolonWhat, TraceKind};
 
 #[derive(Clone, Debug)]
 pub struct SentinelConfig {
@@ -172,7 +172,7 @@ impl Tracked {
 }
 
 /// A trace to emit once the write that carries the decision commits.
-type Note = (&'static str, Option<String>, String);
+type Note = (StolonWhat, Option<String>, String);
 
 /// A round's new cluster data, the notes to trace once it is written, and the failover it
 /// carries (a `StolonFailover` event for the checkers), if any.
@@ -284,7 +284,7 @@ impl Sentinel {
         let known = |k: &str| self.cfg.keepers.iter().any(|x| x == k);
         match cmd {
             OperatorCmd::FailKeeper { keeper } | OperatorCmd::ForceMaster { keeper, .. } if !known(&keeper) => {
-                self.trace(ctx, "operator_error", Some(keeper), "no such keeper".into());
+                self.trace(ctx, StolonWhat::OperatorError, Some(keeper), "no such keeper".into());
             }
             OperatorCmd::FailKeeper { keeper } => self.ops.push((stamp, OneShot::FailKeeper { keeper })),
             OperatorCmd::ForceMaster { keeper, accept_data_loss } => {
@@ -299,7 +299,7 @@ impl Sentinel {
                 self.spec_stamp = stamp;
             }
             OperatorCmd::SetClusterRole { master: false, remote_master: None } => {
-                self.trace(ctx, "operator_error", None, "a standby cluster needs a remote master".into());
+                self.trace(ctx, StolonWhat::OperatorError, None, "a standby cluster needs a remote master".into());
             }
             OperatorCmd::SetSpec(spec) => {
                 self.spec = spec;
@@ -310,8 +310,8 @@ impl Sentinel {
         self.read(ctx);
     }
 
-    fn trace(&self, ctx: &mut SCtx<'_>, what: &str, keeper: Option<String>, reason: String) {
-        ctx.trace(TraceKind::Stolon { cluster: self.cfg.cluster.clone(), what: what.into(), keeper, reason });
+    fn trace(&self, ctx: &mut SCtx<'_>, what: StolonWhat, keeper: Option<String>, reason: String) {
+        ctx.trace(TraceKind::Stolon { cluster: self.cfg.cluster.clone(), what, keeper, reason });
     }
 
     /// Runs the elector with its own timers, mapped into ours; its messages are ours as they are.
@@ -354,9 +354,9 @@ impl Sentinel {
             // published is active until it has been silent for twice its proxyTimeout.
             self.proxy_seen.clear();
             self.proxy_wait = None;
-            self.trace(ctx, "sentinel_leader", None, "won the sentinel election".into());
+            self.trace(ctx, StolonWhat::SentinelLeader, None, "won the sentinel election".into());
         } else {
-            self.trace(ctx, "sentinel_leader", None, "lost the sentinel leadership".into());
+            self.trace(ctx, StolonWhat::SentinelLeader, None, "lost the sentinel leadership".into());
         }
     }
 
@@ -396,7 +396,7 @@ impl Sentinel {
             }
             Err(e) => {
                 // Not ours to repair: a cluster data we cannot read is left alone.
-                self.trace(ctx, "sentinel_error", None, format!("unreadable cluster data: {e}"));
+                self.trace(ctx, StolonWhat::SentinelError, None, format!("unreadable cluster data: {e}"));
                 Err(())
             }
         }
@@ -494,14 +494,14 @@ impl Sentinel {
                     )
                 }
             };
-            notes.push(("proxy_master", proxy.master.clone(), why));
+            notes.push((StolonWhat::ProxyMaster, proxy.master.clone(), why));
         } else if proxy.enabled != next.proxy.enabled {
             let why = format!("enabled proxies [{}] -> [{}]", next.proxy.enabled.join(", "), proxy.enabled.join(", "));
-            notes.push(("proxy_enabled", None, why));
+            notes.push((StolonWhat::ProxyEnabled, None, why));
         }
         // Stolon logs "waiting for proxies to be converged to the current generation" every
         // round; traced here once per change of who is awaited.
-        // Not in the round of the election itself, whose "proxy_master" note says it.
+        // Not in the round of the election itself, whose StolonWhat::ProxyMaster note says it.
         let awaited: Vec<&str> = active
             .iter()
             .filter(|(_, g)| !elected && proxy.master.is_none() && *g != proxy.generation)
@@ -510,7 +510,7 @@ impl Sentinel {
         let wait = (!awaited.is_empty())
             .then(|| format!("waiting for proxies [{}] to apply generation {}", awaited.join(", "), proxy.generation));
         if wait.is_some() && wait != self.proxy_wait {
-            self.trace(ctx, "proxy_wait", None, wait.clone().expect("checked"));
+            self.trace(ctx, StolonWhat::ProxyWait, None, wait.clone().expect("checked"));
         }
         self.proxy_wait = wait;
         next.proxy = proxy;
@@ -602,7 +602,7 @@ impl Sentinel {
                 "publishes a healthy state again".into()
             };
             self.tracked.get_mut(&info.name).expect("tracked").failed = failed;
-            let what = if failed { "keeper_failed" } else { "keeper_healthy" };
+            let what = if failed { StolonWhat::KeeperFailed } else { StolonWhat::KeeperHealthy };
             self.trace(ctx, what, Some(info.name.clone()), reason);
         }
     }
@@ -679,7 +679,7 @@ impl Sentinel {
                 let cd =
                     ClusterData::initial(&self.cfg.keepers, &self.cfg.initial_master, self.role, self.spec.clone());
                 let why = "new cluster: the configured initial master".to_string();
-                notes.push(("master_elected", Some(self.cfg.initial_master.clone()), why));
+                notes.push((StolonWhat::MasterElected, Some(self.cfg.initial_master.clone()), why));
                 (None, cd)
             }
         };
@@ -707,11 +707,11 @@ impl Sentinel {
         if names != next.synchronous_standbys {
             let why =
                 format!("synchronous standbys [{}] -> [{}]", next.synchronous_standbys.join(", "), names.join(", "));
-            notes.push(("sync_standbys", None, why));
+            notes.push((StolonWhat::SyncStandbys, None, why));
         }
         if sync.in_sync != next.in_sync_standbys {
             let why = format!("in sync [{}] -> [{}]", next.in_sync_standbys.join(", "), sync.in_sync.join(", "));
-            notes.push(("sync_in_sync", None, why));
+            notes.push((StolonWhat::SyncInSync, None, why));
         }
         next.synchronous_standbys = names;
         next.in_sync_standbys = sync.in_sync;
@@ -749,7 +749,7 @@ impl Sentinel {
                 ClusterRole::Master => "master".to_string(),
                 ClusterRole::Standby { remote_master } => format!("standby of node {remote_master}"),
             };
-            notes.push(("cluster_role", None, format!("cluster role is now {shown}")));
+            notes.push((StolonWhat::ClusterRole, None, format!("cluster role is now {shown}")));
             next.role = self.role;
         }
         next.spec = self.spec.clone();
@@ -792,7 +792,7 @@ impl Sentinel {
             (Some((keeper, accept_data_loss)), _) => {
                 if next.master.as_ref() != Some(&keeper) {
                     let why = format!("operator forced {keeper} master (accept_data_loss={accept_data_loss})");
-                    notes.push(("master_elected", Some(keeper.clone()), why));
+                    notes.push((StolonWhat::MasterElected, Some(keeper.clone()), why));
                     next.set_master(&keeper);
                     self.no_eligible = None;
                 }
@@ -844,7 +844,7 @@ impl Sentinel {
                     new.xlog_pos,
                     new.timeline
                 );
-                notes.push(("master_elected", Some(keeper.clone()), why));
+                notes.push((StolonWhat::MasterElected, Some(keeper.clone()), why));
                 next.set_master(&keeper);
                 next.accept_data_loss = false;
                 self.no_eligible = None;
@@ -861,7 +861,7 @@ impl Sentinel {
                 // Traced again only when the reasons change, not as the outage grows.
                 if self.no_eligible.as_ref() != Some(&why_not) {
                     let why = format!("master {old} failed: {}{why_not}", self.failure_cause(now, old, forced));
-                    self.trace(ctx, "no_eligible_masters", None, why);
+                    self.trace(ctx, StolonWhat::NoEligibleMasters, None, why);
                     self.no_eligible = Some(why_not);
                 }
             }
@@ -923,7 +923,7 @@ impl Sentinel {
         if !moved.is_empty() {
             let master = next.master.clone().expect("converged: a master is named");
             let why = format!("master {master} is healthy and converged: [{}] now follow it", moved.join(", "));
-            notes.push(("standbys_follow", Some(master), why));
+            notes.push((StolonWhat::StandbysFollow, Some(master), why));
         }
     }
 
@@ -1191,7 +1191,7 @@ mod tests {
         // round more than failInterval after that.
         w.run_to(59);
         assert_eq!(w.data().master.as_deref(), Some("pg1"), "in error for 20 s is not yet a failure");
-        assert!(w.sentinels[0].events("keeper_failed").is_empty());
+        assert!(w.sentinels[0].events(StolonWhat::KeeperFailed).is_empty());
         w.run_to(60);
         let cd = w.data();
         assert_eq!(cd.master.as_deref(), Some("pg2"), "pg2 lags 1000 bytes, pg3 100: Stolon takes the lowest");
@@ -1203,8 +1203,8 @@ mod tests {
         assert_eq!(cd.keepers["pg1"], DesiredRole::Standby { follow: "pg2".into() }, "the old master follows");
         assert_eq!(cd.keepers["pg3"], DesiredRole::Standby { follow: "pg2".into() });
         let s = &w.sentinels[0];
-        assert_eq!(s.events("keeper_failed"), vec![(Some("pg1".into()), "not updated for 30s".into())]);
-        let elected = s.events("master_elected");
+        assert_eq!(s.events(StolonWhat::KeeperFailed), vec![(Some("pg1".into()), "not updated for 30s".into())]);
+        let elected = s.events(StolonWhat::MasterElected);
         assert_eq!(elected.len(), 2, "{elected:?}");
         assert_eq!(elected[1].0.as_deref(), Some("pg2"));
         assert!(elected[1].1.starts_with("keeper pg1 failed: not updated for 30s"), "{}", elected[1].1);
@@ -1213,10 +1213,10 @@ mod tests {
         w.run_to(80);
         assert_eq!(w.data().master.as_deref(), Some("pg2"));
         assert_eq!(
-            w.sentinels[0].events("keeper_healthy"),
+            w.sentinels[0].events(StolonWhat::KeeperHealthy),
             vec![(Some("pg1".into()), "publishes a healthy state again".into())]
         );
-        assert_eq!(w.sentinels[0].events("master_elected").len(), 2);
+        assert_eq!(w.sentinels[0].events(StolonWhat::MasterElected).len(), 2);
     }
 
     #[test]
@@ -1235,7 +1235,7 @@ mod tests {
         assert_eq!(w.data().master.as_deref(), Some("pg2"), "30 s unconverged is not yet a failure");
         w.run_to(100);
         assert_eq!(w.data().master.as_deref(), Some("pg3"), "pg1 is silent: pg3 is the one left");
-        let elected = w.sentinels[0].events("master_elected");
+        let elected = w.sentinels[0].events(StolonWhat::MasterElected);
         assert_eq!(elected.len(), 3, "{elected:?}");
         let why = &elected[2].1;
         assert!(why.starts_with("keeper pg2 failed: not converged to master within convergenceTimeout (30s)"), "{why}");
@@ -1258,7 +1258,7 @@ mod tests {
         assert_eq!(w.data().master.as_deref(), Some("pg1"), "in error from the 65 s round: 20 s is not more");
         w.run_to(90);
         assert_eq!(w.data().master.as_deref(), Some("pg2"));
-        let elected = w.sentinels[0].events("master_elected");
+        let elected = w.sentinels[0].events(StolonWhat::MasterElected);
         assert!(elected[1].1.contains("database not running or unhealthy for 25s"), "{}", elected[1].1);
     }
 
@@ -1288,7 +1288,7 @@ mod tests {
         assert_eq!(w.data().synchronous_standbys, vec!["pg3".to_string()], "converged: pg1 dropped, pg3 added");
         w.run_to(70);
         assert_eq!(w.data().in_sync_standbys, vec!["pg3".to_string()]);
-        let sync = w.sentinels[0].events("sync_standbys");
+        let sync = w.sentinels[0].events(StolonWhat::SyncStandbys);
         assert_eq!(sync.last().unwrap().1, "synchronous standbys [pg1] -> [pg3]");
     }
 
@@ -1307,7 +1307,7 @@ mod tests {
         assert_eq!(cd.in_sync_standbys, vec!["pg2".to_string()]);
         let s = &w.sentinels[0];
         assert_eq!(
-            s.events("no_eligible_masters"),
+            s.events(StolonWhat::NoEligibleMasters),
             vec![(
                 None,
                 "master pg1 failed: not updated for 30s; pg2: unhealthy; pg3: not in the synchronous set".into()
@@ -1329,7 +1329,7 @@ mod tests {
         let (l, f) = (31 + leader as u32, 32 - leader as u32);
         assert!(w.etcd.writes_to(l, &key) >= 1);
         assert_eq!(w.etcd.writes_to(f, &key), 0, "the sentinel that is not leader writes nothing");
-        assert_eq!(w.sentinels[leader].events("sentinel_leader").len(), 1);
+        assert_eq!(w.sentinels[leader].events(StolonWhat::SentinelLeader).len(), 1);
         // The leader loses etcd; the master dies too. The other sentinel takes over once the
         // session expires, then waits a full failInterval from its own start as leader.
         w.etcd.cut_off.push(l);
@@ -1343,7 +1343,7 @@ mod tests {
         w.run_to(took_over + 30);
         assert_eq!(w.data().master.as_deref(), Some("pg2"));
         assert!(w.etcd.writes_to(f, &key) >= 1);
-        let lost = w.sentinels[leader].events("sentinel_leader");
+        let lost = w.sentinels[leader].events(StolonWhat::SentinelLeader);
         // The event's node is the sentinel; its reason does not repeat it as a number.
         assert_eq!(lost.last().unwrap().1, "lost the sentinel leadership");
     }
@@ -1367,7 +1367,7 @@ mod tests {
         let ours = ClusterData { generation: theirs.generation, failed: Vec::new(), ..cd.clone() };
         assert_eq!(ours, theirs, "pg3 is healthy: the sentinel keeps what it re-read");
         assert_eq!(w.sentinels[0].model.cluster_data(), Some(&cd));
-        assert_eq!(w.sentinels[0].events("master_elected").len(), 1, "the lost write traced nothing");
+        assert_eq!(w.sentinels[0].events(StolonWhat::MasterElected).len(), 1, "the lost write traced nothing");
         w.run_to(80);
         assert_eq!(w.data().master.as_deref(), Some("pg3"));
     }
@@ -1380,10 +1380,10 @@ mod tests {
         w.operator(OperatorCmd::FailKeeper { keeper: "pg1".into() });
         assert_eq!(w.data().master.as_deref(), Some("pg2"), "acted on at once");
         let s = &w.sentinels[leader];
-        assert_eq!(s.events("keeper_failed"), vec![(Some("pg1".into()), "stolonctl failkeeper".into())]);
-        assert!(s.events("master_elected")[1].1.starts_with("keeper pg1 failed: stolonctl failkeeper"));
+        assert_eq!(s.events(StolonWhat::KeeperFailed), vec![(Some("pg1".into()), "stolonctl failkeeper".into())]);
+        assert!(s.events(StolonWhat::MasterElected)[1].1.starts_with("keeper pg1 failed: stolonctl failkeeper"));
         w.run_to(30);
-        assert_eq!(w.sentinels[leader].events("keeper_healthy").len(), 1, "failed for one decision only");
+        assert_eq!(w.sentinels[leader].events(StolonWhat::KeeperHealthy).len(), 1, "failed for one decision only");
         assert_eq!(w.data().master.as_deref(), Some("pg2"));
         // Switch back; then leadership moves. The other sentinel got the failkeeper too, but
         // learned from the data that it was applied: it does not fail pg1 over again.
@@ -1393,8 +1393,8 @@ mod tests {
         w.run_to(90);
         assert_eq!(w.leader(), 1 - leader);
         assert_eq!(w.data().master.as_deref(), Some("pg1"));
-        assert!(w.sentinels[1 - leader].events("master_elected").is_empty());
-        assert!(w.sentinels[1 - leader].events("keeper_failed").is_empty());
+        assert!(w.sentinels[1 - leader].events(StolonWhat::MasterElected).is_empty());
+        assert!(w.sentinels[1 - leader].events(StolonWhat::KeeperFailed).is_empty());
     }
 
     #[test]
@@ -1405,7 +1405,7 @@ mod tests {
         w.silence("pg1");
         w.silence("pg2");
         w.run_to(55);
-        assert_eq!(w.sentinels[0].events("no_eligible_masters").len(), 1);
+        assert_eq!(w.sentinels[0].events(StolonWhat::NoEligibleMasters).len(), 1);
         w.operator(OperatorCmd::ForceMaster { keeper: "pg3".into(), accept_data_loss: true });
         let cd = w.data();
         assert_eq!((cd.master.as_deref(), cd.accept_data_loss), (Some("pg3"), true));
@@ -1416,7 +1416,7 @@ mod tests {
         assert!(cd.synchronous_standbys.is_empty(), "a standby leader has no synchronous standbys");
         w.operator(OperatorCmd::SetClusterRole { master: true, remote_master: None });
         assert_eq!(w.data().role, ClusterRole::Master);
-        assert_eq!(w.sentinels[0].events("cluster_role").len(), 2);
+        assert_eq!(w.sentinels[0].events(StolonWhat::ClusterRole).len(), 2);
         // A spec change reaches the data, and a sentinel started later adopts it from there.
         let relaxed = ClusterSpec { synchronous_replication: false, ..ClusterSpec::default() };
         w.operator(OperatorCmd::SetSpec(relaxed.clone()));
@@ -1459,15 +1459,15 @@ mod tests {
         assert_eq!(cd.master.as_deref(), Some("pg1"), "no promotion");
         assert_eq!(sets(&w), (v(&["pg2", "pg3"]), v(&["pg2"])), "frozen with the master gone");
         let s = &w.sentinels[0];
-        assert_eq!(s.events("master_elected").len(), 1, "only the initial master");
+        assert_eq!(s.events(StolonWhat::MasterElected).len(), 1, "only the initial master");
         assert_eq!(
-            s.events("no_eligible_masters"),
+            s.events(StolonWhat::NoEligibleMasters),
             vec![(
                 None,
                 "master pg1 failed: not updated for 30s; pg2: unhealthy; pg3: not in the synchronous set".into()
             )]
         );
-        assert!(s.events("sync_in_sync").iter().all(|(_, why)| !why.ends_with("pg3]")), "pg3 never in sync");
+        assert!(s.events(StolonWhat::SyncInSync).iter().all(|(_, why)| !why.ends_with("pg3]")), "pg3 never in sync");
     }
 
     #[test]
@@ -1522,14 +1522,14 @@ mod tests {
         assert_eq!(w.data().proxy.master, None, "p2 may still hold connections to pg1");
         let s = &w.sentinels[0];
         let why = format!("waiting for proxies [p2] to apply generation {}", before + 1);
-        assert_eq!(s.events("proxy_wait"), vec![(None, why)], "traced once, not every round");
+        assert_eq!(s.events(StolonWhat::ProxyWait), vec![(None, why)], "traced once, not every round");
         w.proxies.insert("p2".into(), ProxyPub::Applies);
         w.run_to(101);
         assert_eq!(w.data().proxy.master, None, "seen at the sentinel's next round");
         w.run_to(105);
         let cd = w.data();
         assert_eq!((cd.proxy.master.as_deref(), cd.proxy.generation), (Some("pg2"), before + 2));
-        let named = w.sentinels[0].events("proxy_master");
+        let named = w.sentinels[0].events(StolonWhat::ProxyMaster);
         let why = format!("master pg2: every active proxy applied generation {} ([p1, p2])", before + 1);
         assert_eq!(named.last(), Some(&(Some("pg2".to_string()), why)));
     }
@@ -1599,7 +1599,7 @@ mod tests {
             DesiredRole::Standby { follow: "pg1".into() },
             "sentinel.go updateCluster: standbys follow the master only once it is healthy and converged"
         );
-        assert!(w.sentinels[0].events("standbys_follow").is_empty());
+        assert!(w.sentinels[0].events(StolonWhat::StandbysFollow).is_empty());
         // The promotion completes (published at 91 s, within convergenceTimeout): repointed at
         // the next round.
         w.not_promoting.clear();
@@ -1610,7 +1610,7 @@ mod tests {
         assert_follows_a_master(&cd);
         assert!(cd.keepers.iter().all(|(k, r)| k == "pg2" || *r == DesiredRole::Standby { follow: "pg2".into() }));
         assert_eq!(
-            w.sentinels[0].events("standbys_follow"),
+            w.sentinels[0].events(StolonWhat::StandbysFollow),
             vec![(Some("pg2".into()), "master pg2 is healthy and converged: [pg1, pg3] now follow it".into())]
         );
     }
@@ -1629,16 +1629,20 @@ mod tests {
         w.run_to(5);
         let s = &w.sentinels[0];
         let inherited = "judged failed by the previous sentinel leader (the health in the cluster data)";
-        assert_eq!(s.events("keeper_failed").len(), 3, "clusterSentinelCheck firstRun: the stored Healthy flags");
         assert_eq!(
-            s.events("no_eligible_masters"),
+            s.events(StolonWhat::KeeperFailed).len(),
+            3,
+            "clusterSentinelCheck firstRun: the stored Healthy flags"
+        );
+        assert_eq!(
+            s.events(StolonWhat::NoEligibleMasters),
             vec![(None, format!("master pg1 failed: {inherited}; pg2: unhealthy; pg3: unhealthy"))]
         );
         assert_eq!(w.data().failed, v(&["pg1", "pg2", "pg3"]), "the first round keeps the stored verdict");
         // Second round: health recomputed with timers started fresh; pg1 in error from now.
         w.run_to(10);
         assert!(w.data().failed.is_empty(), "the changed verdict is written");
-        let healthy = w.sentinels[0].events("keeper_healthy");
+        let healthy = w.sentinels[0].events(StolonWhat::KeeperHealthy);
         assert_eq!(healthy.len(), 3);
         assert!(
             healthy
@@ -1666,7 +1670,7 @@ mod tests {
         let rebuilding = KeeperState { role: ServerRole::Rebuilding, ..state(4000).unwrap() };
         w.keepers.insert("pg2".into(), Some(rebuilding));
         w.run_to(60);
-        assert_eq!(w.sentinels[leader].events("no_eligible_masters").len(), 1);
+        assert_eq!(w.sentinels[leader].events(StolonWhat::NoEligibleMasters).len(), 1);
         assert_eq!(w.data().failed, v(&["pg1"]), "the leader stored its verdict");
         // The leader loses etcd; pg2's rebuild completes.
         w.etcd.cut_off.push(31 + leader as u32);
@@ -1680,7 +1684,7 @@ mod tests {
         assert_eq!(w.data().master.as_deref(), Some("pg1"));
         w.run_to(took_over + 5); // its first round
         assert_eq!(w.data().master.as_deref(), Some("pg2"), "failed over in the new leader's first round");
-        let elected = w.sentinels[other].events("master_elected");
+        let elected = w.sentinels[other].events(StolonWhat::MasterElected);
         assert_eq!(elected.len(), 1, "{:?} {took_over}", w.sentinels[other].stolon());
         assert!(elected[0].1.starts_with("keeper pg1 failed: judged failed by the previous sentinel leader"));
     }

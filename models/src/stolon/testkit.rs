@@ -9,7 +9,7 @@ use crate::etcd::{Command, EtcdError, EtcdMsg, Kv, LeaseId, Op, Reply, Request};
 use crate::node::{Ctx, Effect, Model, NodeId, TimerCmd};
 use crate::rng::{SimRng, Stream, stream_rng};
 use crate::time::SimTime;
-use crate::trace::TraceKind;
+use crate::trace::{StolonWhat, TraceKind};
 
 pub const MEMBERS: [NodeId; 3] = [1, 2, 3];
 
@@ -215,17 +215,17 @@ impl<M: Model<Msg = EtcdMsg>> Driver<M> {
     }
 
     /// The Stolon events traced so far: (what, keeper, reason).
-    pub fn stolon(&self) -> Vec<(String, Option<String>, String)> {
+    pub fn stolon(&self) -> Vec<(StolonWhat, Option<String>, String)> {
         self.traces
             .iter()
             .filter_map(|(_, k)| match k {
-                TraceKind::Stolon { what, keeper, reason, .. } => Some((what.clone(), keeper.clone(), reason.clone())),
+                TraceKind::Stolon { what, keeper, reason, .. } => Some((*what, keeper.clone(), reason.clone())),
                 _ => None,
             })
             .collect()
     }
 
-    pub fn events(&self, what: &str) -> Vec<(Option<String>, String)> {
-        self.stolon().into_iter().filter(|(w, _, _)| w == what).map(|(_, k, r)| (k, r)).collect()
+    pub fn events(&self, what: StolonWhat) -> Vec<(Option<String>, String)> {
+        self.stolon().into_iter().filter(|(w, _, _)| *w == what).map(|(_, k, r)| (k, r)).collect()
     }
 }

@@ -11,6 +11,7 @@
 //! - primary of each region: a `Lane` per region whose state is the primary's name, from the
 //!   promotion events (as `etcd_leader_lanes` does for Raft leaders).
 
+use models::pg::{ServerRole, SyncLevel, acked_metric, timed_out_metric};
 use models::trace::{DistStats, TraceKind};
 
 use super::chart::{Body, Chart, Lane, Scale, Series};
@@ -138,7 +139,7 @@ fn primary_lanes(run: &Run) -> Vec<Lane> {
         };
         let (_, lane, current) = &mut lanes[i];
         let name = run.nodes.get(node.0 as usize).cloned().unwrap_or_else(|| node.0.to_string());
-        if role == "primary" {
+        if *role == ServerRole::Primary {
             lane.changes.push((secs(ev.t_ns), Some(format!("{name} (timeline {tli})"))));
             *current = Some(node.0);
         } else if *current == Some(node.0) {
@@ -152,19 +153,20 @@ fn primary_lanes(run: &Run) -> Vec<Lane> {
 /// Commits acknowledged per second on each server (by level), and replication lag per standby
 /// in seconds and bytes.
 fn postgres_charts(run: &Run) -> Vec<Chart> {
-    const LEVELS: [&str; 5] = ["off", "local", "remote_write", "on", "remote_apply"];
     let mut commits = Vec::new();
-    for level in LEVELS {
-        let metric = format!("pg_commits_acked_{level}");
-        for server in run.labels(&metric) {
-            commits.extend(counter_series(run, &metric, server, &format!("{server} {level}")));
+    let mut timed_out = Vec::new();
+    for level in SyncLevel::ALL {
+        let name = level.as_str();
+        let metric = acked_metric(level);
+        for server in run.labels(metric) {
+            commits.extend(counter_series(run, metric, server, &format!("{server} {name}")));
         }
     }
-    let mut timed_out = Vec::new();
-    for level in LEVELS {
-        let metric = format!("pg_commits_timed_out_{level}");
-        for server in run.labels(&metric) {
-            timed_out.extend(counter_series(run, &metric, server, &format!("{server} {level}")));
+    for level in SyncLevel::ALL {
+        let name = level.as_str();
+        let metric = timed_out_metric(level);
+        for server in run.labels(metric) {
+            timed_out.extend(counter_series(run, metric, server, &format!("{server} {name}")));
         }
     }
     let (lagging, n) = top_labels(run, "pg_replication_lag_s", TOP_SERIES, |r| max_of(r, |d| d.max));

@@ -11,7 +11,13 @@ fn role(node: u32, t_ns: u64, role: &str) -> Event {
     ev(
         t_ns,
         Some(node),
-        TraceKind::PgRole { cluster: "db".into(), role: role.into(), tli: 1, origin: 0, upstream: None },
+        TraceKind::PgRole {
+            cluster: "db".into(),
+            role: models::pg::ServerRole::parse(role).expect("a role"),
+            tli: 1,
+            origin: 0,
+            upstream: None,
+        },
     )
 }
 
@@ -20,7 +26,7 @@ fn acked(t_ns: u64, count: u64, synced: bool) -> Event {
         cluster: "db".into(),
         tli: 1,
         origin: 0,
-        level: "on".into(),
+        level: models::pg::SyncLevel::On,
         count,
         first_lsn: 1,
         step: 1,

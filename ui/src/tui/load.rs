@@ -300,7 +300,11 @@ mod tests {
             node: Some(NodeRef(node)),
             kind: TraceKind::PgRole {
                 cluster: cluster.into(),
-                role: if upstream.is_some() { "standby" } else { "primary" }.into(),
+                role: if upstream.is_some() {
+                    models::pg::ServerRole::Standby
+                } else {
+                    models::pg::ServerRole::Primary
+                },
                 tli: 1,
                 origin: 0,
                 upstream: upstream.map(NodeRef),

@@ -2,10 +2,10 @@
 //! state, lag, commits per second) folded from the trace, plus what is derived from them when
 //! drawing (crashed, the synchronous set, split brain).
 
-use models::pg::SyncStandbyNames;
 use models::pg::syncrep::SyncMethod;
+use models::pg::{RebuildMethod, ServerRole, SyncStandbyNames};
 use models::stolon::keeper::sync_names_from_reason;
-use models::trace::{Event, MetricRows, TraceKind};
+use models::trace::{Event, MetricRows, RebuildPhase, ReplicationState, StolonWhat, TraceKind};
 
 use crate::tui::state::{Health, NodeState};
 
@@ -46,15 +46,14 @@ impl SyncSetting {
 pub struct PgServer {
     pub node: u32,
     pub name: String,
-    /// "primary", "standby", "promoting", "rebuilding" or "fenced" (the last `pg_role`).
-    pub role: String,
+    /// The last `pg_role`.
+    pub role: ServerRole,
     pub tli: u32,
     pub upstream: Option<u32>,
-    /// The replication connection: "streaming", "refused: ...", "wal_receiver_timeout",
-    /// "walsender_timeout"; `None` until one is reported after the last role change.
-    pub replication: Option<String>,
+    /// The replication connection; `None` until one is reported after the last role change.
+    pub replication: Option<ReplicationState>,
     /// The rebuild method while rebuilding.
-    pub rebuild: Option<String>,
+    pub rebuild: Option<RebuildMethod>,
     /// From the last `metrics` event: this standby's replication lag (worst of the second).
     pub lag_s: Option<f64>,
     pub lag_bytes: Option<f64>,
@@ -121,7 +120,7 @@ pub fn clusters_from_setup(setup: &[PgClusterSetup], names: &[String]) -> Vec<Pg
                     node,
                     name: names.get(node as usize).cloned().unwrap_or_else(|| format!("#{node}")),
                     // Until the server reports: what the scenario starts it as.
-                    role: if upstream.is_some() { "standby" } else { "primary" }.into(),
+                    role: if upstream.is_some() { ServerRole::Standby } else { ServerRole::Primary },
                     tli: 1,
                     upstream,
                     replication: None,
@@ -148,11 +147,11 @@ pub fn apply(clusters: &mut [PgCluster], ev: &Event) {
     match (&ev.kind, node) {
         (TraceKind::PgRole { cluster, role, tli, upstream, .. }, Some(n)) => {
             if let Some(s) = server(clusters, cluster, n) {
-                s.role = role.clone();
+                s.role = *role;
                 s.tli = *tli;
                 s.upstream = upstream.map(|u| u.0);
                 s.replication = None;
-                if role != "rebuilding" {
+                if *role != ServerRole::Rebuilding {
                     s.rebuild = None;
                 }
             }
@@ -175,17 +174,17 @@ pub fn apply(clusters: &mut [PgCluster], ev: &Event) {
         (TraceKind::PgReplication { cluster, peer, state }, Some(n)) => {
             // A walsender's timeout is the primary's report about its standby (the peer);
             // everything else is the standby's own report about its upstream.
-            let standby = if state == "walsender_timeout" { peer.0 } else { n };
+            let standby = if *state == ReplicationState::WalSenderTimeout { peer.0 } else { n };
             if let Some(s) = server(clusters, cluster, standby) {
                 s.replication = Some(state.clone());
             }
         }
         (TraceKind::PgRebuild { cluster, method, phase, .. }, Some(n)) => {
             if let Some(s) = server(clusters, cluster, n) {
-                s.rebuild = (phase == "started").then(|| method.clone());
+                s.rebuild = (*phase == RebuildPhase::Started).then_some(*method);
             }
         }
-        (TraceKind::Stolon { cluster, what, reason, .. }, Some(n)) if what == "sync_standbys" => {
+        (TraceKind::Stolon { cluster, what, reason, .. }, Some(n)) if *what == StolonWhat::SyncStandbys => {
             if let (Some(names), Some(s)) = (sync_names_from_reason(reason), server(clusters, cluster, n)) {
                 s.sync_applied = Some(names.map_or(SyncSetting::Async, SyncSetting::Names));
             }
@@ -230,13 +229,13 @@ fn is_up(nodes: &[NodeState], node: u32) -> bool {
 }
 
 /// The role shown: "crashed" while the node is down, otherwise the last reported role.
-pub fn shown_role<'a>(s: &'a PgServer, nodes: &[NodeState]) -> &'a str {
-    if is_up(nodes, s.node) { &s.role } else { "crashed" }
+pub fn shown_role(s: &PgServer, nodes: &[NodeState]) -> &'static str {
+    if is_up(nodes, s.node) { s.role.as_str() } else { "crashed" }
 }
 
 /// The servers of `c` that are primaries and not crashed.
 pub fn live_primaries<'a>(c: &'a PgCluster, nodes: &'a [NodeState]) -> impl Iterator<Item = &'a PgServer> {
-    c.servers.iter().filter(|s| s.role == "primary" && is_up(nodes, s.node))
+    c.servers.iter().filter(|s| s.role == ServerRole::Primary && is_up(nodes, s.node))
 }
 
 pub fn split_brain(c: &PgCluster, nodes: &[NodeState]) -> bool {
@@ -245,9 +244,9 @@ pub fn split_brain(c: &PgCluster, nodes: &[NodeState]) -> bool {
 
 /// Whether `s` is a standby streaming from a live primary right now.
 fn streaming(c: &PgCluster, s: &PgServer, nodes: &[NodeState]) -> bool {
-    s.role == "standby"
+    s.role == ServerRole::Standby
         && is_up(nodes, s.node)
-        && s.replication.as_deref() == Some("streaming")
+        && s.replication == Some(ReplicationState::Streaming)
         && s.upstream.is_some_and(|u| live_primaries(c, nodes).any(|p| p.node == u))
 }
 
@@ -329,21 +328,21 @@ pub fn seconds(s: f64) -> String {
 
 /// The replication state in at most eight characters.
 pub fn replication_label(s: &PgServer) -> String {
-    if let Some(m) = &s.rebuild {
-        return match m.as_str() {
-            "basebackup" => "basebkup".into(),
-            m if m.starts_with("pg_rewind") => "rewind".into(),
-            m => m.chars().take(8).collect(),
-        };
+    if let Some(m) = s.rebuild {
+        return match m {
+            RebuildMethod::Basebackup => "basebkup",
+            RebuildMethod::PgRewindAllWal | RebuildMethod::PgRewindFromDivergence => "rewind",
+        }
+        .into();
     }
-    match s.replication.as_deref() {
-        None => "-".into(),
-        Some("streaming") => "stream".into(),
-        Some(r) if r.starts_with("refused") => "refused".into(),
-        Some("wal_receiver_timeout") => "rcv t/o".into(),
-        Some("walsender_timeout") => "snd t/o".into(),
-        Some(r) => r.chars().take(8).collect(),
+    match &s.replication {
+        None => "-",
+        Some(ReplicationState::Streaming) => "stream",
+        Some(ReplicationState::Refused(_)) => "refused",
+        Some(ReplicationState::WalReceiverTimeout) => "rcv t/o",
+        Some(ReplicationState::WalSenderTimeout) => "snd t/o",
     }
+    .into()
 }
 
 #[cfg(test)]
@@ -359,7 +358,7 @@ mod tests {
     fn role(node: u32, role: &str, tli: u32, upstream: Option<u32>) -> Event {
         let kind = TraceKind::PgRole {
             cluster: "c".into(),
-            role: role.into(),
+            role: ServerRole::parse(role).expect("a role"),
             tli,
             origin: 0,
             upstream: upstream.map(NodeRef),
@@ -371,7 +370,11 @@ mod tests {
         ev(
             1,
             node,
-            TraceKind::PgReplication { cluster: "c".into(), peer: NodeRef(upstream), state: "streaming".into() },
+            TraceKind::PgReplication {
+                cluster: "c".into(),
+                peer: NodeRef(upstream),
+                state: ReplicationState::Streaming,
+            },
         )
     }
 
@@ -427,7 +430,7 @@ mod tests {
         let keeper = |node: u32, names: Option<&str>| {
             let names = names.map(|n| SyncStandbyNames::parse(n).unwrap().unwrap());
             let reason = models::stolon::keeper::sync_names_reason(names.as_ref(), 4);
-            ev(9, node, TraceKind::Stolon { cluster: "c".into(), what: "sync_standbys".into(), keeper: None, reason })
+            ev(9, node, TraceKind::Stolon { cluster: "c".into(), what: StolonWhat::SyncStandbys, keeper: None, reason })
         };
         s.apply(&keeper(0, Some("1 (c)")));
         assert_eq!(labels(&s), ["-", "async", "async", "sync"], "Stolon made c the synchronous standby");
@@ -435,7 +438,7 @@ mod tests {
         assert_eq!(labels(&s), ["-", "async", "async", "async"], "'' : asynchronous");
         let sentinel = TraceKind::Stolon {
             cluster: "c".into(),
-            what: "sync_standbys".into(),
+            what: StolonWhat::SyncStandbys,
             keeper: None,
             reason: "synchronous standbys [c] -> [b]".into(),
         };

@@ -352,7 +352,7 @@ mod tests {
                     3 => TraceKind::NodeRestarted { incarnation: i as u32 },
                     4 => TraceKind::FaultStarted { fault: (i % 5) as u32, fault_kind: "x".into(), detail: "d".into() },
                     5 => TraceKind::FaultHealed { fault: (i % 4) as u32, fault_kind: "x".into() },
-                    _ => TraceKind::RaftSteppedDown { term: i, reason: "higher_term".into() },
+                    _ => TraceKind::RaftSteppedDown { term: i, reason: models::raft::StepDown::HigherTerm },
                 };
                 ev(i, i * 10, Some(node), kind)
             })
@@ -397,7 +397,12 @@ mod tests {
         s.apply(&ev(3, 8, Some(1), TraceKind::NodeRestarted { incarnation: 1 }));
         assert_eq!((s.nodes[1].health, s.nodes[1].incarnation), (Health::Up, 1));
         s.apply(&ev(4, 9, Some(2), TraceKind::RaftLeaderElected { term: 2, last_index: 0, log_terms: vec![] }));
-        s.apply(&ev(5, 10, Some(2), TraceKind::RaftSteppedDown { term: 2, reason: "check_quorum".into() }));
+        s.apply(&ev(
+            5,
+            10,
+            Some(2),
+            TraceKind::RaftSteppedDown { term: 2, reason: models::raft::StepDown::CheckQuorum },
+        ));
         assert_eq!(s.leader, None);
         assert_eq!(s.nodes[2].member.as_ref().unwrap().role, RaftRole::Follower);
     }
