@@ -4,6 +4,11 @@ use std::sync::Arc;
 use super::*;
 use crate::rng::{SimRng, Stream, stream_rng};
 
+/// These tests replicate etcd's KV.
+type Raft = super::Raft<crate::etcd::Kv>;
+type RaftMsg = super::RaftMsg<crate::etcd::Kv>;
+type EntryData = super::EntryData<crate::etcd::Kv>;
+
 struct Net {
     nodes: Vec<Raft>,
     rng: SimRng,
@@ -326,7 +331,7 @@ fn put(key: &str, value: &str) -> EntryData {
 
 /// The state machine of a member: its snapshot plus the committed entries after it.
 fn applied_kv(r: &Raft) -> crate::etcd::Kv {
-    let mut kv = r.hs.snapshot.kv.as_ref().clone();
+    let mut kv = r.hs.snapshot.state.as_ref().clone();
     for i in r.hs.snapshot.index + 1..=r.commit() {
         if let EntryData::Command { cmd, .. } = &r.entry(i).expect("committed entries after the snapshot").data {
             let _ = kv.apply(i, cmd);

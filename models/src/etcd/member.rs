@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use super::{Command, EtcdError, EtcdMsg, Kv, LeaseId, Reply, Request};
 use crate::node::{Ctx, DiskError, DiskOp, Model, NodeId};
-use crate::raft::{
-    EntryData, HardState, Index, PlantedBug, Raft, RaftConfig, RaftEvent, RaftMsg, Role, StepDown, Term,
-};
+use crate::raft::{EntryData, HardState, Index, PlantedBug, RaftConfig, RaftEvent, RaftMsg, Role, StepDown, Term};
 use crate::rng::mix64;
 use crate::time::SimTime;
 use crate::trace::{NodeRef, TraceKind};
@@ -51,10 +49,11 @@ pub enum EtcdTimer {
 }
 
 type ECtx<'a> = Ctx<'a, EtcdMsg, EtcdTimer>;
+type Raft = crate::raft::Raft<Kv>;
 
 pub struct EtcdMember {
     cfg: EtcdConfig,
-    boot_state: HardState,
+    boot_state: HardState<Kv>,
     raft: Option<Raft>,
     kv: Kv,
     applied: Index,
@@ -79,7 +78,7 @@ pub struct EtcdMember {
 }
 
 impl EtcdMember {
-    pub fn new(cfg: EtcdConfig, durable: HardState) -> EtcdMember {
+    pub fn new(cfg: EtcdConfig, durable: HardState<Kv>) -> EtcdMember {
         assert!(cfg.election_ticks() >= 2, "election timeout must be at least two heartbeats");
         EtcdMember {
             cfg,
@@ -214,7 +213,7 @@ impl EtcdMember {
         if snapshot.index > self.applied {
             // Raft restored a snapshot from the leader (or the member boots from one): the
             // state machine starts over from it (etcd's applySnapshot).
-            self.kv = snapshot.kv.as_ref().clone();
+            self.kv = snapshot.state.as_ref().clone();
             self.applied = snapshot.index;
         }
         let commit = self.raft().commit();
@@ -316,7 +315,7 @@ impl EtcdMember {
 impl Model for EtcdMember {
     type Msg = EtcdMsg;
     type Timer = EtcdTimer;
-    type Durable = HardState;
+    type Durable = HardState<Kv>;
 
     fn on_start(&mut self, ctx: &mut ECtx<'_>) {
         let raft_cfg = RaftConfig {
@@ -392,7 +391,7 @@ impl Model for EtcdMember {
         }
     }
 
-    fn durable(&self) -> HardState {
+    fn durable(&self) -> HardState<Kv> {
         self.raft().hs.clone()
     }
 

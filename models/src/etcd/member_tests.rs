@@ -18,7 +18,7 @@ struct Host {
 
 impl Host {
     /// A one-member cluster (it commits alone), booted from `durable`.
-    fn boot(durable: HardState) -> Host {
+    fn boot(durable: HardState<Kv>) -> Host {
         let cfg = EtcdConfig {
             peers: vec![ME],
             heartbeat_interval: Duration::from_millis(100),
@@ -82,7 +82,7 @@ fn the_log_is_compacted_behind_a_snapshot_and_a_restart_restores_from_it() {
     assert!(snapshot.index > SNAPSHOT_COUNT_ENTRIES, "one snapshot was taken: {}", snapshot.index);
     assert_eq!(r.hs.log_start, snapshot.index - SNAPSHOT_CATCHUP_ENTRIES);
     assert_eq!(r.hs.log.len() as Index, applied - r.hs.log_start, "only the entries after the compaction point");
-    assert_eq!(snapshot.kv.get("/k7").unwrap().value, format!("v{}", (snapshot.index - 2) / 100 * 100 + 7));
+    assert_eq!(snapshot.state.get("/k7").unwrap().value, format!("v{}", (snapshot.index - 2) / 100 * 100 + 7));
     assert!(r.entry(r.hs.log_start).is_none() && r.entry(r.hs.log_start + 1).is_some());
     assert_eq!(r.term_runs(), vec![(1, 1)], "the compacted entries' terms are remembered");
 
