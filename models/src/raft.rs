@@ -10,8 +10,12 @@
 //! application's types (`StateMachine`; etcd's KV is one), as opaque here as etcd-io/raft's
 //! `[]byte` entry and snapshot data.
 //!
-//! Pure state machine: `tick` and `step` take an RNG and push messages into `self.msgs`.
+//! Pure state machine: `tick`, `step` and `propose` take an RNG and queue messages; after each
+//! call the host takes a `Ready` (`raft_ready.rs`): what to persist, and the messages that may
+//! leave now. Messages that must wait for the disk stay in Raft until the host reports the
+//! persist done.
 
+use std::collections::VecDeque;
 use std::fmt::Debug;
 use std::sync::Arc;
 
@@ -20,6 +24,7 @@ use rand::Rng;
 
 use crate::node::NodeId;
 
+pub use ready::{PersistSeq, Ready};
 pub use snapshot::Snapshot;
 
 pub type Term = u64;
@@ -270,9 +275,16 @@ pub struct Raft<S: StateMachine> {
     votes: Vec<(NodeId, bool)>,
     progress: Vec<(NodeId, Progress)>,
     lead_transferee: Option<NodeId>,
-    /// Set when term, vote or log changed: the host must persist before sending `msgs`.
-    pub dirty: bool,
-    pub msgs: Vec<(NodeId, RaftMsg<S>)>,
+    /// Term, vote, commit, log or a received snapshot changed since the last `ready`.
+    unstable: bool,
+    /// The latest change set `ready` handed out to persist, and the latest reported durable.
+    persist_handed: PersistSeq,
+    persist_done: PersistSeq,
+    /// Messages sent during the current call; `ready` sorts them out.
+    msgs: Vec<(NodeId, RaftMsg<S>)>,
+    /// etcd-io/raft's `msgsAfterAppend`: messages waiting until change set `seq` is durable,
+    /// in the order they were sent (`raft_ready.rs`).
+    msgs_after_persist: VecDeque<(PersistSeq, NodeId, RaftMsg<S>)>,
     pub events: Vec<RaftEvent>,
 }
 
@@ -292,12 +304,16 @@ impl<S: StateMachine> Raft<S> {
             votes: vec![],
             progress: vec![],
             lead_transferee: None,
-            dirty: false,
+            unstable: false,
+            persist_handed: 0,
+            persist_done: 0,
             msgs: vec![],
+            msgs_after_persist: VecDeque::new(),
             events: vec![],
         };
         let term = r.hs.term;
         r.become_follower(term, None, rng);
+        assert!(!r.unstable, "booting from the persisted state changes none of it");
         r
     }
 
@@ -355,7 +371,7 @@ impl<S: StateMachine> Raft<S> {
             assert!(term > self.hs.term, "terms only grow");
             self.hs.term = term;
             self.hs.vote = None;
-            self.dirty = true;
+            self.unstable = true;
             self.events.push(RaftEvent::TermChanged { term });
         }
         self.lead = None;
@@ -404,7 +420,7 @@ impl<S: StateMachine> Raft<S> {
         let term = self.hs.term + 1;
         self.reset(term, rng);
         self.hs.vote = Some(self.id);
-        self.dirty = true;
+        self.unstable = true;
         self.role = Role::Candidate;
     }
 
@@ -421,7 +437,7 @@ impl<S: StateMachine> Raft<S> {
     fn append(&mut self, data: EntryData<S>) -> Index {
         let index = self.last_index() + 1;
         self.hs.log.push_back(Entry { term: self.hs.term, index, data });
-        self.dirty = true;
+        self.unstable = true;
         let id = self.id;
         let p = self.progress_mut(id);
         p.matched = index;
@@ -605,7 +621,7 @@ impl<S: StateMachine> Raft<S> {
         // Only entries of the current term are committed by counting (Raft 5.4.2).
         if candidate > self.hs.commit && self.term_at(candidate) == Some(self.hs.term) {
             self.hs.commit = candidate;
-            self.dirty = true;
+            self.unstable = true;
             return true;
         }
         false
@@ -615,7 +631,7 @@ impl<S: StateMachine> Raft<S> {
         if commit > self.hs.commit {
             assert!(commit <= self.last_index(), "commit {commit} beyond the log {}", self.last_index());
             self.hs.commit = commit;
-            self.dirty = true;
+            self.unstable = true;
         }
     }
 
@@ -652,12 +668,12 @@ impl<S: StateMachine> Raft<S> {
                     self.events.push(RaftEvent::Truncated { index: e.index, term: t });
                     self.hs.log.truncate((e.index - self.hs.log_start - 1) as usize);
                     self.hs.log.push_back(e);
-                    self.dirty = true;
+                    self.unstable = true;
                 }
                 None => {
                     assert_eq!(e.index, self.last_index() + 1, "entries are contiguous");
                     self.hs.log.push_back(e);
-                    self.dirty = true;
+                    self.unstable = true;
                 }
             }
         }
@@ -716,7 +732,7 @@ impl<S: StateMachine> Raft<S> {
                     if !pre {
                         self.election_elapsed = 0;
                         self.hs.vote = Some(from);
-                        self.dirty = true;
+                        self.unstable = true;
                     }
                 } else {
                     let term = self.hs.term;
@@ -851,9 +867,12 @@ impl<S: StateMachine> Raft<S> {
             assert_eq!(self.lead, Some(self.id));
             assert_eq!(self.hs.vote, Some(self.id), "a leader voted for itself in its term");
         }
+        self.check_persist_invariants();
     }
 }
 
+#[path = "raft_ready.rs"]
+mod ready;
 #[path = "raft_snapshot.rs"]
 mod snapshot;
 

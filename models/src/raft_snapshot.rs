@@ -112,7 +112,7 @@ impl<S: StateMachine> Raft<S> {
         self.hs.compacted_runs = snapshot.term_runs.as_ref().clone();
         self.hs.commit = snapshot.index;
         self.hs.snapshot = snapshot;
-        self.dirty = true;
+        self.unstable = true;
         let index = self.last_index();
         self.send(from, RaftMsg::AppResp { term, index, reject: false, hint: 0 });
     }

@@ -42,10 +42,12 @@ impl Net {
 
     fn collect(&mut self) {
         for (i, r) in self.nodes.iter_mut().enumerate() {
-            for (to, m) in r.msgs.drain(..) {
+            // Every persist is durable at once.
+            let ready = r.ready();
+            let waited = ready.persist.map_or(vec![], |seq| r.persisted(seq));
+            for (to, m) in ready.msgs.into_iter().chain(waited) {
                 self.queue.push_back((i as NodeId, to, m));
             }
-            r.dirty = false;
         }
     }
 

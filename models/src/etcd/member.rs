@@ -1,13 +1,16 @@
-//! An etcd member: Raft, the WAL (persist before sending what depends on it), the KV state
-//! machine, the lessor, and the client-facing request handling.
+//! An etcd member: Raft, the WAL (Raft holds back what depends on a write until the member
+//! reports it durable), the KV state machine, the lessor, and the client-facing request
+//! handling.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Command, EtcdError, EtcdMsg, Kv, LeaseId, Reply, Request};
 use crate::node::{Ctx, DiskError, DiskOp, Model, NodeId};
-use crate::raft::{EntryData, HardState, Index, PlantedBug, RaftConfig, RaftEvent, RaftMsg, Role, StepDown, Term};
+use crate::raft::{
+    EntryData, HardState, Index, PersistSeq, PlantedBug, RaftConfig, RaftEvent, RaftMsg, Role, StepDown, Term,
+};
 use crate::rng::mix64;
 use crate::time::SimTime;
 use crate::trace::{NodeRef, TraceKind};
@@ -63,15 +66,16 @@ pub struct EtcdMember {
     lease_expiry: BTreeMap<LeaseId, SimTime>,
     revoking: BTreeSet<LeaseId>,
     was_leader: bool,
-    /// WAL: fsyncs issued and completed; messages wait for the fsync that covers them.
+    /// WAL fsyncs issued so far (an fsync's disk token is its number).
     syncs_issued: u64,
-    syncs_done: u64,
-    /// State changed while an fsync was in flight: the next fsync, issued when that one
-    /// completes, covers all of it. etcd's raft loop saves one Ready at a time, and what is
-    /// proposed or received meanwhile goes into the next Ready's single WAL write (group
-    /// commit): a slow disk makes each write longer, not the queue of writes longer.
-    sync_wanted: bool,
-    held: VecDeque<(u64, NodeId, EtcdMsg)>,
+    /// The Raft change set the fsync in flight makes durable, if one is in flight.
+    syncing: Option<PersistSeq>,
+    /// Raft changed while an fsync was in flight: the change set the next fsync, issued when
+    /// that one completes, makes durable with all before it. etcd's raft loop saves one Ready
+    /// at a time, and what is proposed or received meanwhile goes into the next Ready's single
+    /// WAL write (group commit): a slow disk makes each write longer, not the queue of writes
+    /// longer.
+    sync_wanted: Option<PersistSeq>,
     halted: bool,
     /// The highest term a message of this incarnation has carried (traced when it rises).
     term_shown: Term,
@@ -91,9 +95,8 @@ impl EtcdMember {
             revoking: BTreeSet::new(),
             was_leader: false,
             syncs_issued: 0,
-            syncs_done: 0,
-            sync_wanted: false,
-            held: VecDeque::new(),
+            syncing: None,
+            sync_wanted: None,
             halted: false,
             term_shown: 0,
         }
@@ -162,27 +165,25 @@ impl EtcdMember {
         }
         self.was_leader = is_leader;
         self.apply(ctx);
-        if self.raft().dirty {
-            self.raft_mut().dirty = false;
-            if self.syncs_done == self.syncs_issued {
-                self.syncs_issued += 1;
-                ctx.disk(DiskOp::Fsync, self.syncs_issued);
+        let ready = self.raft_mut().ready();
+        if let Some(seq) = ready.persist {
+            if self.syncing.is_none() {
+                self.fsync(ctx, seq);
             } else {
-                self.sync_wanted = true;
+                self.sync_wanted = Some(seq);
             }
         }
-        // The fsync that will cover what the messages say: the one in flight, or the next.
-        let covering = self.syncs_issued + u64::from(self.sync_wanted);
-        let msgs = std::mem::take(&mut self.raft_mut().msgs);
-        for (to, m) in msgs {
-            let undurable = self.cfg.planted_bug == Some(PlantedBug::VoteNotDurable)
-                && matches!(m, RaftMsg::VoteResp { pre: false, reject: false, .. });
-            if undurable || (self.syncs_done >= covering && self.held.is_empty()) {
-                self.send(ctx, to, EtcdMsg::Raft(m));
-            } else {
-                self.held.push_back((covering, to, EtcdMsg::Raft(m)));
-            }
+        for (to, m) in ready.msgs {
+            self.send(ctx, to, EtcdMsg::Raft(m));
         }
+    }
+
+    /// Writes the WAL: the durable state, taken as this callback ends, holds change set `seq`.
+    fn fsync(&mut self, ctx: &mut ECtx<'_>, seq: PersistSeq) {
+        assert!(self.syncing.is_none(), "one fsync at a time");
+        self.syncs_issued += 1;
+        self.syncing = Some(seq);
+        ctx.disk(DiskOp::Fsync, self.syncs_issued);
     }
 
     /// Sends a message that the WAL covers, telling the checkers what Raft state it shows: the
@@ -329,7 +330,6 @@ impl Model for EtcdMember {
         };
         let hs = std::mem::take(&mut self.boot_state);
         self.raft = Some(Raft::new(ctx.id, raft_cfg, hs, ctx.rng));
-        self.raft_mut().dirty = false;
         // Replays the committed log into the state machine (etcd replays its WAL).
         self.after(ctx);
         // Members start at different moments, so their ticks are out of phase; aligned ticks
@@ -373,21 +373,18 @@ impl Model for EtcdMember {
         if let Err(e) = result {
             // etcd treats a failed WAL write as fatal and exits.
             self.halted = true;
-            self.held.clear();
             ctx.trace(TraceKind::EtcdHalted { reason: format!("WAL fsync failed: {e:?}") });
             return;
         }
-        self.syncs_done = self.syncs_done.max(token);
-        while self.held.front().is_some_and(|(tag, _, _)| *tag <= self.syncs_done) {
-            let (_, to, m) = self.held.pop_front().expect("peeked");
-            self.send(ctx, to, m);
+        assert_eq!(token, self.syncs_issued, "the fsync in flight is the latest one issued");
+        let seq = self.syncing.take().expect("an fsync in flight");
+        for (to, m) in self.raft_mut().persisted(seq) {
+            self.send(ctx, to, EtcdMsg::Raft(m));
         }
-        if self.sync_wanted && self.syncs_done == self.syncs_issued {
+        if let Some(seq) = self.sync_wanted.take() {
             // The next Ready: one fsync for everything since the last one was issued (the
-            // durable snapshot is taken now, with all of it).
-            self.sync_wanted = false;
-            self.syncs_issued += 1;
-            ctx.disk(DiskOp::Fsync, self.syncs_issued);
+            // durable snapshot is taken as this callback ends, with all of it).
+            self.fsync(ctx, seq);
         }
     }
 
@@ -400,8 +397,7 @@ impl Model for EtcdMember {
             r.check_invariants();
             assert!(self.applied <= r.commit(), "applied beyond commit");
         }
-        assert!(self.syncs_done <= self.syncs_issued);
-        assert!(!self.sync_wanted || self.syncs_done < self.syncs_issued, "a wanted fsync waits only behind another");
+        assert!(self.sync_wanted.is_none() || self.syncing.is_some(), "a wanted fsync waits only behind another");
     }
 }
 

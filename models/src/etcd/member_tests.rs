@@ -109,10 +109,10 @@ fn proposals_during_an_fsync_share_the_next_one() {
     h.call(|m, ctx| m.on_disk(ctx, done, Ok(())));
     assert_eq!(fsyncs(&mut h, &mut |h| h.put(1)), 1, "an idle WAL syncs at once");
     assert_eq!(fsyncs(&mut h, &mut |h| (2..50).for_each(|i| h.put(i))), 0, "49 proposals behind it: none yet");
-    assert!(h.member.sync_wanted);
+    assert!(h.member.sync_wanted.is_some());
     let first = h.member.syncs_issued;
     assert_eq!(fsyncs(&mut h, &mut |h| h.call(|m, ctx| m.on_disk(ctx, first, Ok(())))), 1, "one for all 49");
-    assert!(!h.member.sync_wanted);
+    assert!(h.member.sync_wanted.is_none());
     let second = h.member.syncs_issued;
     assert_eq!(fsyncs(&mut h, &mut |h| h.call(|m, ctx| m.on_disk(ctx, second, Ok(())))), 0, "nothing left");
     assert_eq!(h.member.kv().get("/k49").map(|v| v.value.as_str()), Some("v49"), "all of them applied");
