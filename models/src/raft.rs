@@ -1,39 +1,64 @@
-//! Raft with etcd's semantics (etcd-io/raft `raft.go` is the behavioural reference): logical
-//! ticks at the heartbeat interval, an election timeout drawn in [election, 2 x election) ticks
-//! at every reset, PreVote, CheckQuorum (leader step-down and follower leases), the answer to
-//! a lower-term heartbeat that makes a leader learn a higher term, leader transfer via
+//! Raft as etcd 3.5 runs it: the library `go.etcd.io/etcd/raft/v3` of etcd v3.5 (developed on
+//! since as etcd-io/raft; its `raft.go` is the behavioural reference): logical ticks at the
+//! heartbeat interval, an election timeout drawn in [election, 2 x election) ticks at every
+//! reset, PreVote, CheckQuorum (leader step-down and follower leases), the answer to a
+//! lower-term heartbeat that makes a leader learn a higher term, leader transfer via
 //! TimeoutNow, log replication with conflict back-off, and log compaction with snapshots
 //! (`raft_snapshot.rs`).
 //!
-//! Pure state machine: `tick` and `step` take an RNG and push messages into `self.msgs`.
+//! Raft does not know what it replicates: an entry's command and a snapshot's state are the
+//! application's types (`StateMachine`; etcd's KV is one), as opaque here as etcd-io/raft's
+//! `[]byte` entry and snapshot data.
+//!
+//! Pure state machine: `tick`, `step` and `propose` take an RNG and queue messages; after each
+//! call the host takes a `Ready` (`raft_ready.rs`): what to persist, and the messages that may
+//! leave now. Messages that must wait for the disk stay in Raft until the host reports the
+//! persist done.
+
+use std::collections::VecDeque;
+use std::fmt::Debug;
+use std::sync::Arc;
 
 use imbl::Vector;
 use rand::Rng;
 
 use crate::node::NodeId;
 
+pub use ready::{PersistSeq, Ready};
 pub use snapshot::Snapshot;
 
 pub type Term = u64;
 pub type Index = u64;
 
-/// What an entry carries; the etcd layer gives it meaning.
+/// The application Raft replicates, seen only as opaque payloads: the commands entries carry
+/// and the state snapshots carry. etcd-io/raft's are `[]byte`; here they stay typed values
+/// shared through `Arc` (nothing is encoded or copied), and Raft asks of them only their size
+/// on the wire.
+pub trait StateMachine: Clone + Debug + Default + PartialEq + Eq {
+    /// What an entry carries for the state machine to apply (shared, never cloned, by Raft).
+    type Command: Clone + Debug + PartialEq + Eq;
+    fn command_size_bytes(cmd: &Self::Command) -> u64;
+    /// The size of the state in a snapshot message.
+    fn state_size_bytes(&self) -> u64;
+}
+
+/// What an entry carries; the application gives it meaning.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum EntryData {
+pub enum EntryData<S: StateMachine> {
     /// Appended by every new leader to commit entries of earlier terms.
     Empty,
     /// An opaque command with a digest used by checkers to compare logs cheaply.
-    Command { digest: u64, cmd: std::sync::Arc<crate::etcd::Command> },
+    Command { digest: u64, cmd: Arc<S::Command> },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Entry {
+pub struct Entry<S: StateMachine> {
     pub term: Term,
     pub index: Index,
-    pub data: EntryData,
+    pub data: EntryData<S>,
 }
 
-impl Entry {
+impl<S: StateMachine> Entry<S> {
     pub fn digest(&self) -> u64 {
         match &self.data {
             EntryData::Empty => 0,
@@ -43,7 +68,7 @@ impl Entry {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RaftMsg {
+pub enum RaftMsg<S: StateMachine> {
     /// Vote or pre-vote request. `transfer`: campaign after TimeoutNow, which overrides leases.
     Vote {
         term: Term,
@@ -61,7 +86,7 @@ pub enum RaftMsg {
         term: Term,
         prev_index: Index,
         prev_term: Term,
-        entries: Vec<Entry>,
+        entries: Vec<Entry<S>>,
         commit: Index,
     },
     /// `index`: the follower's last matching index, or (reject) the rejected prev_index with a
@@ -86,11 +111,11 @@ pub enum RaftMsg {
     /// leader has compacted away.
     Snap {
         term: Term,
-        snapshot: Snapshot,
+        snapshot: Snapshot<S>,
     },
 }
 
-impl RaftMsg {
+impl<S: StateMachine> RaftMsg<S> {
     pub fn term(&self) -> Term {
         match self {
             RaftMsg::Vote { term, .. }
@@ -120,17 +145,17 @@ impl RaftMsg {
     pub fn size_bytes(&self) -> u64 {
         match self {
             RaftMsg::App { entries, .. } => 64 + entries.iter().map(|e| 32 + e.data_size()).sum::<u64>(),
-            RaftMsg::Snap { snapshot, .. } => 64 + snapshot.kv.size_bytes(),
+            RaftMsg::Snap { snapshot, .. } => 64 + snapshot.state.state_size_bytes(),
             _ => 64,
         }
     }
 }
 
-impl Entry {
+impl<S: StateMachine> Entry<S> {
     fn data_size(&self) -> u64 {
         match &self.data {
             EntryData::Empty => 0,
-            EntryData::Command { cmd, .. } => cmd.size_bytes(),
+            EntryData::Command { cmd, .. } => S::command_size_bytes(cmd),
         }
     }
 }
@@ -219,18 +244,18 @@ pub use crate::planted::PlantedBug;
 
 /// What must survive a crash: term, vote, the latest snapshot, the log and the commit index.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct HardState {
+pub struct HardState<S: StateMachine> {
     pub term: Term,
     pub vote: Option<NodeId>,
     pub commit: Index,
     /// The latest snapshot of the applied state (index 0 until the first one is taken).
-    pub snapshot: Snapshot,
+    pub snapshot: Snapshot<S>,
     /// The last compacted index and its term: the log holds entries `log_start + 1 ..= last`
     /// (etcd's MemoryStorage keeps the same pair as a dummy first entry).
     pub log_start: Index,
     pub log_start_term: Term,
     /// `Vector` clones in O(1), so the copies taken for each fsync are cheap.
-    pub log: Vector<Entry>,
+    pub log: Vector<Entry<S>>,
     /// (first index, term) runs of the compacted entries. etcd keeps no such record; the
     /// simulator does (one pair per term) so that `term_runs` still describes the whole log
     /// for the leader-completeness checker.
@@ -249,10 +274,10 @@ struct Progress {
     snapshot_ticks: u32,
 }
 
-pub struct Raft {
+pub struct Raft<S: StateMachine> {
     pub id: NodeId,
     cfg: RaftConfig,
-    pub hs: HardState,
+    pub hs: HardState<S>,
     pub role: Role,
     pub lead: Option<NodeId>,
     election_elapsed: u32,
@@ -261,14 +286,21 @@ pub struct Raft {
     votes: Vec<(NodeId, bool)>,
     progress: Vec<(NodeId, Progress)>,
     lead_transferee: Option<NodeId>,
-    /// Set when term, vote or log changed: the host must persist before sending `msgs`.
-    pub dirty: bool,
-    pub msgs: Vec<(NodeId, RaftMsg)>,
+    /// Term, vote, commit, log or a received snapshot changed since the last `ready`.
+    unstable: bool,
+    /// The latest change set `ready` handed out to persist, and the latest reported durable.
+    persist_handed: PersistSeq,
+    persist_done: PersistSeq,
+    /// Messages sent during the current call; `ready` sorts them out.
+    msgs: Vec<(NodeId, RaftMsg<S>)>,
+    /// etcd-io/raft's `msgsAfterAppend`: messages waiting until change set `seq` is durable,
+    /// in the order they were sent (`raft_ready.rs`).
+    msgs_after_persist: VecDeque<(PersistSeq, NodeId, RaftMsg<S>)>,
     pub events: Vec<RaftEvent>,
 }
 
-impl Raft {
-    pub fn new(id: NodeId, cfg: RaftConfig, hs: HardState, rng: &mut impl Rng) -> Raft {
+impl<S: StateMachine> Raft<S> {
+    pub fn new(id: NodeId, cfg: RaftConfig, hs: HardState<S>, rng: &mut impl Rng) -> Raft<S> {
         assert!(cfg.peers.contains(&id), "a member is one of its peers");
         assert!(cfg.election_ticks > cfg.heartbeat_ticks, "election timeout must exceed the heartbeat");
         let mut r = Raft {
@@ -283,12 +315,16 @@ impl Raft {
             votes: vec![],
             progress: vec![],
             lead_transferee: None,
-            dirty: false,
+            unstable: false,
+            persist_handed: 0,
+            persist_done: 0,
             msgs: vec![],
+            msgs_after_persist: VecDeque::new(),
             events: vec![],
         };
         let term = r.hs.term;
         r.become_follower(term, None, rng);
+        assert!(!r.unstable, "booting from the persisted state changes none of it");
         r
     }
 
@@ -312,7 +348,7 @@ impl Raft {
         }
     }
     /// Entry `i` if the log still holds it.
-    pub fn entry(&self, i: Index) -> Option<&Entry> {
+    pub fn entry(&self, i: Index) -> Option<&Entry<S>> {
         if i <= self.hs.log_start { None } else { self.hs.log.get((i - self.hs.log_start - 1) as usize) }
     }
     pub fn commit(&self) -> Index {
@@ -334,7 +370,7 @@ impl Raft {
         runs
     }
 
-    fn send(&mut self, to: NodeId, m: RaftMsg) {
+    fn send(&mut self, to: NodeId, m: RaftMsg<S>) {
         assert_ne!(to, self.id);
         self.msgs.push((to, m));
     }
@@ -346,7 +382,7 @@ impl Raft {
             assert!(term > self.hs.term, "terms only grow");
             self.hs.term = term;
             self.hs.vote = None;
-            self.dirty = true;
+            self.unstable = true;
             self.events.push(RaftEvent::TermChanged { term });
         }
         self.lead = None;
@@ -395,7 +431,7 @@ impl Raft {
         let term = self.hs.term + 1;
         self.reset(term, rng);
         self.hs.vote = Some(self.id);
-        self.dirty = true;
+        self.unstable = true;
         self.role = Role::Candidate;
     }
 
@@ -409,10 +445,10 @@ impl Raft {
         self.append(EntryData::Empty);
     }
 
-    fn append(&mut self, data: EntryData) -> Index {
+    fn append(&mut self, data: EntryData<S>) -> Index {
         let index = self.last_index() + 1;
         self.hs.log.push_back(Entry { term: self.hs.term, index, data });
-        self.dirty = true;
+        self.unstable = true;
         let id = self.id;
         let p = self.progress_mut(id);
         p.matched = index;
@@ -521,7 +557,7 @@ impl Raft {
     // --- proposals and operator actions ------------------------------------------------------
 
     /// Appends a command if this member leads; returns its index.
-    pub fn propose(&mut self, data: EntryData) -> Option<Index> {
+    pub fn propose(&mut self, data: EntryData<S>) -> Option<Index> {
         if self.role != Role::Leader || self.lead_transferee.is_some() {
             return None;
         }
@@ -561,7 +597,7 @@ impl Raft {
             return self.send_snapshot(to);
         };
         let end = self.last_index().min(prev_index + self.cfg.max_entries_per_msg as Index);
-        let entries: Vec<Entry> = (next..=end).filter_map(|i| self.entry(i).cloned()).collect();
+        let entries: Vec<Entry<S>> = (next..=end).filter_map(|i| self.entry(i).cloned()).collect();
         if let Some(last) = entries.last() {
             // Optimistic, like etcd's replicate state: a rejection rewinds it.
             self.progress_mut(to).next = last.index + 1;
@@ -596,7 +632,7 @@ impl Raft {
         // Only entries of the current term are committed by counting (Raft 5.4.2).
         if candidate > self.hs.commit && self.term_at(candidate) == Some(self.hs.term) {
             self.hs.commit = candidate;
-            self.dirty = true;
+            self.unstable = true;
             return true;
         }
         false
@@ -606,11 +642,18 @@ impl Raft {
         if commit > self.hs.commit {
             assert!(commit <= self.last_index(), "commit {commit} beyond the log {}", self.last_index());
             self.hs.commit = commit;
-            self.dirty = true;
+            self.unstable = true;
         }
     }
 
-    fn handle_append(&mut self, from: NodeId, prev_index: Index, prev_term: Term, entries: Vec<Entry>, commit: Index) {
+    fn handle_append(
+        &mut self,
+        from: NodeId,
+        prev_index: Index,
+        prev_term: Term,
+        entries: Vec<Entry<S>>,
+        commit: Index,
+    ) {
         let term = self.hs.term;
         if prev_index < self.hs.commit {
             let index = self.hs.commit;
@@ -636,12 +679,12 @@ impl Raft {
                     self.events.push(RaftEvent::Truncated { index: e.index, term: t });
                     self.hs.log.truncate((e.index - self.hs.log_start - 1) as usize);
                     self.hs.log.push_back(e);
-                    self.dirty = true;
+                    self.unstable = true;
                 }
                 None => {
                     assert_eq!(e.index, self.last_index() + 1, "entries are contiguous");
                     self.hs.log.push_back(e);
-                    self.dirty = true;
+                    self.unstable = true;
                 }
             }
         }
@@ -651,7 +694,7 @@ impl Raft {
 
     // --- the message dispatcher (etcd: Step) -----------------------------------------------------
 
-    pub fn step(&mut self, from: NodeId, m: RaftMsg, rng: &mut impl Rng) {
+    pub fn step(&mut self, from: NodeId, m: RaftMsg<S>, rng: &mut impl Rng) {
         let mterm = m.term();
         if mterm > self.hs.term {
             if let RaftMsg::Vote { transfer, .. } = m {
@@ -700,7 +743,7 @@ impl Raft {
                     if !pre {
                         self.election_elapsed = 0;
                         self.hs.vote = Some(from);
-                        self.dirty = true;
+                        self.unstable = true;
                     }
                 } else {
                     let term = self.hs.term;
@@ -715,7 +758,7 @@ impl Raft {
         }
     }
 
-    fn step_leader(&mut self, from: NodeId, m: RaftMsg) {
+    fn step_leader(&mut self, from: NodeId, m: RaftMsg<S>) {
         match m {
             RaftMsg::AppResp { index, reject, hint, .. } => {
                 let last = self.last_index();
@@ -761,7 +804,7 @@ impl Raft {
         }
     }
 
-    fn step_candidate(&mut self, from: NodeId, m: RaftMsg, rng: &mut impl Rng) {
+    fn step_candidate(&mut self, from: NodeId, m: RaftMsg<S>, rng: &mut impl Rng) {
         match m {
             RaftMsg::App { prev_index, prev_term, entries, commit, term } => {
                 self.become_follower(term, Some(from), rng);
@@ -794,7 +837,7 @@ impl Raft {
         }
     }
 
-    fn step_follower(&mut self, from: NodeId, m: RaftMsg, rng: &mut impl Rng) {
+    fn step_follower(&mut self, from: NodeId, m: RaftMsg<S>, rng: &mut impl Rng) {
         match m {
             RaftMsg::App { prev_index, prev_term, entries, commit, .. } => {
                 self.election_elapsed = 0;
@@ -835,9 +878,12 @@ impl Raft {
             assert_eq!(self.lead, Some(self.id));
             assert_eq!(self.hs.vote, Some(self.id), "a leader voted for itself in its term");
         }
+        self.check_persist_invariants();
     }
 }
 
+#[path = "raft_ready.rs"]
+mod ready;
 #[path = "raft_snapshot.rs"]
 mod snapshot;
 

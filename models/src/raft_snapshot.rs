@@ -8,16 +8,16 @@ use std::sync::Arc;
 
 use imbl::Vector;
 
-use super::{Index, Raft, RaftMsg, Term};
-use crate::etcd::Kv;
+use super::{Index, Raft, RaftMsg, StateMachine, Term};
 use crate::node::NodeId;
 
 /// The applied state at `index` (etcd's snap file, and the payload of MsgSnap).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Snapshot {
+pub struct Snapshot<S: StateMachine> {
     pub index: Index,
     pub term: Term,
-    pub kv: Arc<Kv>,
+    /// The application's state machine after applying entry `index`; opaque to Raft.
+    pub state: Arc<S>,
     /// (first index, term) runs of entries 1..=index: a checker aid carried along so that a
     /// restored follower can still describe its whole log (see `HardState::compacted_runs`).
     /// Not part of etcd's snapshot and not counted on the wire.
@@ -31,9 +31,9 @@ pub(super) fn push_run(runs: &mut Vec<(Index, Term)>, index: Index, term: Term) 
     }
 }
 
-impl Raft {
-    /// etcd's CreateSnapshot: records `kv`, the state machine after applying entry `index`.
-    pub fn create_snapshot(&mut self, index: Index, kv: Arc<Kv>) {
+impl<S: StateMachine> Raft<S> {
+    /// etcd's CreateSnapshot: records `state`, the state machine after applying entry `index`.
+    pub fn create_snapshot(&mut self, index: Index, state: Arc<S>) {
         assert!(index <= self.hs.commit, "only applied (so committed) state is snapshotted");
         assert!(index > self.hs.snapshot.index, "snapshots move forward");
         let term = self.term_at(index).expect("the snapshot's entry is in the log");
@@ -41,7 +41,7 @@ impl Raft {
         for e in self.hs.log.iter().take_while(|e| e.index <= index) {
             push_run(&mut term_runs, e.index, e.term);
         }
-        self.hs.snapshot = Snapshot { index, term, kv, term_runs: Arc::new(term_runs) };
+        self.hs.snapshot = Snapshot { index, term, state, term_runs: Arc::new(term_runs) };
     }
 
     /// etcd's Compact: drops the entries up to `index`, which the snapshot covers.
@@ -89,7 +89,7 @@ impl Raft {
     }
 
     /// etcd's handleSnapshot and restore.
-    pub(super) fn handle_snapshot(&mut self, from: NodeId, snapshot: Snapshot) {
+    pub(super) fn handle_snapshot(&mut self, from: NodeId, snapshot: Snapshot<S>) {
         let term = self.hs.term;
         if snapshot.index <= self.hs.commit {
             // Stale: everything it holds is committed here already.
@@ -112,7 +112,7 @@ impl Raft {
         self.hs.compacted_runs = snapshot.term_runs.as_ref().clone();
         self.hs.commit = snapshot.index;
         self.hs.snapshot = snapshot;
-        self.dirty = true;
+        self.unstable = true;
         let index = self.last_index();
         self.send(from, RaftMsg::AppResp { term, index, reject: false, hint: 0 });
     }

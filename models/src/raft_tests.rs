@@ -4,6 +4,11 @@ use std::sync::Arc;
 use super::*;
 use crate::rng::{SimRng, Stream, stream_rng};
 
+/// These tests replicate etcd's KV.
+type Raft = super::Raft<crate::etcd::Kv>;
+type RaftMsg = super::RaftMsg<crate::etcd::Kv>;
+type EntryData = super::EntryData<crate::etcd::Kv>;
+
 struct Net {
     nodes: Vec<Raft>,
     rng: SimRng,
@@ -37,10 +42,12 @@ impl Net {
 
     fn collect(&mut self) {
         for (i, r) in self.nodes.iter_mut().enumerate() {
-            for (to, m) in r.msgs.drain(..) {
+            // Every persist is durable at once.
+            let ready = r.ready();
+            let waited = ready.persist.map_or(vec![], |seq| r.persisted(seq));
+            for (to, m) in ready.msgs.into_iter().chain(waited) {
                 self.queue.push_back((i as NodeId, to, m));
             }
-            r.dirty = false;
         }
     }
 
@@ -326,7 +333,7 @@ fn put(key: &str, value: &str) -> EntryData {
 
 /// The state machine of a member: its snapshot plus the committed entries after it.
 fn applied_kv(r: &Raft) -> crate::etcd::Kv {
-    let mut kv = r.hs.snapshot.kv.as_ref().clone();
+    let mut kv = r.hs.snapshot.state.as_ref().clone();
     for i in r.hs.snapshot.index + 1..=r.commit() {
         if let EntryData::Command { cmd, .. } = &r.entry(i).expect("committed entries after the snapshot").data {
             let _ = kv.apply(i, cmd);

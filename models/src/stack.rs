@@ -1,7 +1,7 @@
 //! Every component behind one `Model`, so one simulation can mix them: the enum delegates to
 //! the component and maps its messages, timers and durable state into the shared types.
 
-use crate::etcd::{ElectorTimer, EtcdElector, EtcdMember, EtcdMsg, EtcdTimer, EtcdWriter, WriterTimer};
+use crate::etcd::{ElectorTimer, EtcdElector, EtcdMember, EtcdMsg, EtcdTimer, EtcdWriter, Kv, WriterTimer};
 use crate::flow::FlowMsg;
 use crate::flow::balancer::{Haproxy, HaproxyTimer};
 use crate::flow::bouncer::{Bouncer, BouncerTimer};
@@ -92,7 +92,7 @@ pub enum StackTimer {
 pub enum StackDurable {
     #[default]
     None,
-    Etcd(HardState),
+    Etcd(HardState<Kv>),
     Pg(PgDurable),
 }
 

@@ -28,6 +28,17 @@ pub struct Kv {
     pub leases: BTreeMap<LeaseId, Lease>,
 }
 
+/// Raft replicates the KV without looking into it: it asks only sizes on the wire.
+impl crate::raft::StateMachine for Kv {
+    type Command = Command;
+    fn command_size_bytes(cmd: &Command) -> u64 {
+        cmd.size_bytes()
+    }
+    fn state_size_bytes(&self) -> u64 {
+        self.size_bytes()
+    }
+}
+
 impl Kv {
     pub fn get(&self, key: &str) -> Option<&KeyValue> {
         self.keys.get(key)

@@ -1,13 +1,14 @@
-//! An etcd member: Raft, the WAL (persist before sending what depends on it), the KV state
-//! machine, the lessor, and the client-facing request handling.
+//! An etcd member: Raft, the WAL (Raft holds back what depends on a write until the member
+//! reports it durable), the KV state machine, the lessor, and the client-facing request
+//! handling.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Command, EtcdError, EtcdMsg, Kv, LeaseId, Reply, Request};
 use crate::node::{Ctx, DiskError, DiskOp, Model, NodeId};
-use crate::raft::{EntryData, HardState, Index, PlantedBug, Raft, RaftConfig, RaftEvent, RaftMsg, Role, Term};
+use crate::raft::{EntryData, HardState, Index, PersistSeq, PlantedBug, RaftConfig, RaftEvent, RaftMsg, Role, Term};
 use crate::rng::mix64;
 use crate::time::SimTime;
 use crate::trace::{NodeRef, TraceKind};
@@ -49,10 +50,11 @@ pub enum EtcdTimer {
 }
 
 type ECtx<'a> = Ctx<'a, EtcdMsg, EtcdTimer>;
+type Raft = crate::raft::Raft<Kv>;
 
 pub struct EtcdMember {
     cfg: EtcdConfig,
-    boot_state: HardState,
+    boot_state: HardState<Kv>,
     raft: Option<Raft>,
     kv: Kv,
     applied: Index,
@@ -62,22 +64,23 @@ pub struct EtcdMember {
     lease_expiry: BTreeMap<LeaseId, SimTime>,
     revoking: BTreeSet<LeaseId>,
     was_leader: bool,
-    /// WAL: fsyncs issued and completed; messages wait for the fsync that covers them.
+    /// WAL fsyncs issued so far (an fsync's disk token is its number).
     syncs_issued: u64,
-    syncs_done: u64,
-    /// State changed while an fsync was in flight: the next fsync, issued when that one
-    /// completes, covers all of it. etcd's raft loop saves one Ready at a time, and what is
-    /// proposed or received meanwhile goes into the next Ready's single WAL write (group
-    /// commit): a slow disk makes each write longer, not the queue of writes longer.
-    sync_wanted: bool,
-    held: VecDeque<(u64, NodeId, EtcdMsg)>,
+    /// The Raft change set the fsync in flight makes durable, if one is in flight.
+    syncing: Option<PersistSeq>,
+    /// Raft changed while an fsync was in flight: the change set the next fsync, issued when
+    /// that one completes, makes durable with all before it. etcd's raft loop saves one Ready
+    /// at a time, and what is proposed or received meanwhile goes into the next Ready's single
+    /// WAL write (group commit): a slow disk makes each write longer, not the queue of writes
+    /// longer.
+    sync_wanted: Option<PersistSeq>,
     halted: bool,
     /// The highest term a message of this incarnation has carried (traced when it rises).
     term_shown: Term,
 }
 
 impl EtcdMember {
-    pub fn new(cfg: EtcdConfig, durable: HardState) -> EtcdMember {
+    pub fn new(cfg: EtcdConfig, durable: HardState<Kv>) -> EtcdMember {
         assert!(cfg.election_ticks() >= 2, "election timeout must be at least two heartbeats");
         EtcdMember {
             cfg,
@@ -90,9 +93,8 @@ impl EtcdMember {
             revoking: BTreeSet::new(),
             was_leader: false,
             syncs_issued: 0,
-            syncs_done: 0,
-            sync_wanted: false,
-            held: VecDeque::new(),
+            syncing: None,
+            sync_wanted: None,
             halted: false,
             term_shown: 0,
         }
@@ -153,27 +155,25 @@ impl EtcdMember {
         }
         self.was_leader = is_leader;
         self.apply(ctx);
-        if self.raft().dirty {
-            self.raft_mut().dirty = false;
-            if self.syncs_done == self.syncs_issued {
-                self.syncs_issued += 1;
-                ctx.disk(DiskOp::Fsync, self.syncs_issued);
+        let ready = self.raft_mut().ready();
+        if let Some(seq) = ready.persist {
+            if self.syncing.is_none() {
+                self.fsync(ctx, seq);
             } else {
-                self.sync_wanted = true;
+                self.sync_wanted = Some(seq);
             }
         }
-        // The fsync that will cover what the messages say: the one in flight, or the next.
-        let covering = self.syncs_issued + u64::from(self.sync_wanted);
-        let msgs = std::mem::take(&mut self.raft_mut().msgs);
-        for (to, m) in msgs {
-            let undurable = self.cfg.planted_bug == Some(PlantedBug::VoteNotDurable)
-                && matches!(m, RaftMsg::VoteResp { pre: false, reject: false, .. });
-            if undurable || (self.syncs_done >= covering && self.held.is_empty()) {
-                self.send(ctx, to, EtcdMsg::Raft(m));
-            } else {
-                self.held.push_back((covering, to, EtcdMsg::Raft(m)));
-            }
+        for (to, m) in ready.msgs {
+            self.send(ctx, to, EtcdMsg::Raft(m));
         }
+    }
+
+    /// Writes the WAL: the durable state, taken as this callback ends, holds change set `seq`.
+    fn fsync(&mut self, ctx: &mut ECtx<'_>, seq: PersistSeq) {
+        assert!(self.syncing.is_none(), "one fsync at a time");
+        self.syncs_issued += 1;
+        self.syncing = Some(seq);
+        ctx.disk(DiskOp::Fsync, self.syncs_issued);
     }
 
     /// Sends a message that the WAL covers, telling the checkers what Raft state it shows: the
@@ -204,7 +204,7 @@ impl EtcdMember {
         if snapshot.index > self.applied {
             // Raft restored a snapshot from the leader (or the member boots from one): the
             // state machine starts over from it (etcd's applySnapshot).
-            self.kv = snapshot.kv.as_ref().clone();
+            self.kv = snapshot.state.as_ref().clone();
             self.applied = snapshot.index;
         }
         let commit = self.raft().commit();
@@ -306,7 +306,7 @@ impl EtcdMember {
 impl Model for EtcdMember {
     type Msg = EtcdMsg;
     type Timer = EtcdTimer;
-    type Durable = HardState;
+    type Durable = HardState<Kv>;
 
     fn on_start(&mut self, ctx: &mut ECtx<'_>) {
         let raft_cfg = RaftConfig {
@@ -320,7 +320,6 @@ impl Model for EtcdMember {
         };
         let hs = std::mem::take(&mut self.boot_state);
         self.raft = Some(Raft::new(ctx.id, raft_cfg, hs, ctx.rng));
-        self.raft_mut().dirty = false;
         // Replays the committed log into the state machine (etcd replays its WAL).
         self.after(ctx);
         // Members start at different moments, so their ticks are out of phase; aligned ticks
@@ -364,25 +363,22 @@ impl Model for EtcdMember {
         if let Err(e) = result {
             // etcd treats a failed WAL write as fatal and exits.
             self.halted = true;
-            self.held.clear();
             ctx.trace(TraceKind::EtcdHalted { reason: format!("WAL fsync failed: {e:?}") });
             return;
         }
-        self.syncs_done = self.syncs_done.max(token);
-        while self.held.front().is_some_and(|(tag, _, _)| *tag <= self.syncs_done) {
-            let (_, to, m) = self.held.pop_front().expect("peeked");
-            self.send(ctx, to, m);
+        assert_eq!(token, self.syncs_issued, "the fsync in flight is the latest one issued");
+        let seq = self.syncing.take().expect("an fsync in flight");
+        for (to, m) in self.raft_mut().persisted(seq) {
+            self.send(ctx, to, EtcdMsg::Raft(m));
         }
-        if self.sync_wanted && self.syncs_done == self.syncs_issued {
+        if let Some(seq) = self.sync_wanted.take() {
             // The next Ready: one fsync for everything since the last one was issued (the
-            // durable snapshot is taken now, with all of it).
-            self.sync_wanted = false;
-            self.syncs_issued += 1;
-            ctx.disk(DiskOp::Fsync, self.syncs_issued);
+            // durable snapshot is taken as this callback ends, with all of it).
+            self.fsync(ctx, seq);
         }
     }
 
-    fn durable(&self) -> HardState {
+    fn durable(&self) -> HardState<Kv> {
         self.raft().hs.clone()
     }
 
@@ -391,8 +387,7 @@ impl Model for EtcdMember {
             r.check_invariants();
             assert!(self.applied <= r.commit(), "applied beyond commit");
         }
-        assert!(self.syncs_done <= self.syncs_issued);
-        assert!(!self.sync_wanted || self.syncs_done < self.syncs_issued, "a wanted fsync waits only behind another");
+        assert!(self.sync_wanted.is_none() || self.syncing.is_some(), "a wanted fsync waits only behind another");
     }
 }
 

@@ -18,7 +18,7 @@ struct Host {
 
 impl Host {
     /// A one-member cluster (it commits alone), booted from `durable`.
-    fn boot(durable: HardState) -> Host {
+    fn boot(durable: HardState<Kv>) -> Host {
         let cfg = EtcdConfig {
             peers: vec![ME],
             heartbeat_interval: Duration::from_millis(100),
@@ -82,7 +82,7 @@ fn the_log_is_compacted_behind_a_snapshot_and_a_restart_restores_from_it() {
     assert!(snapshot.index > SNAPSHOT_COUNT_ENTRIES, "one snapshot was taken: {}", snapshot.index);
     assert_eq!(r.hs.log_start, snapshot.index - SNAPSHOT_CATCHUP_ENTRIES);
     assert_eq!(r.hs.log.len() as Index, applied - r.hs.log_start, "only the entries after the compaction point");
-    assert_eq!(snapshot.kv.get("/k7").unwrap().value, format!("v{}", (snapshot.index - 2) / 100 * 100 + 7));
+    assert_eq!(snapshot.state.get("/k7").unwrap().value, format!("v{}", (snapshot.index - 2) / 100 * 100 + 7));
     assert!(r.entry(r.hs.log_start).is_none() && r.entry(r.hs.log_start + 1).is_some());
     assert_eq!(r.term_runs(), vec![(1, 1)], "the compacted entries' terms are remembered");
 
@@ -109,10 +109,10 @@ fn proposals_during_an_fsync_share_the_next_one() {
     h.call(|m, ctx| m.on_disk(ctx, done, Ok(())));
     assert_eq!(fsyncs(&mut h, &mut |h| h.put(1)), 1, "an idle WAL syncs at once");
     assert_eq!(fsyncs(&mut h, &mut |h| (2..50).for_each(|i| h.put(i))), 0, "49 proposals behind it: none yet");
-    assert!(h.member.sync_wanted);
+    assert!(h.member.sync_wanted.is_some());
     let first = h.member.syncs_issued;
     assert_eq!(fsyncs(&mut h, &mut |h| h.call(|m, ctx| m.on_disk(ctx, first, Ok(())))), 1, "one for all 49");
-    assert!(!h.member.sync_wanted);
+    assert!(h.member.sync_wanted.is_none());
     let second = h.member.syncs_issued;
     assert_eq!(fsyncs(&mut h, &mut |h| h.call(|m, ctx| m.on_disk(ctx, second, Ok(())))), 0, "nothing left");
     assert_eq!(h.member.kv().get("/k49").map(|v| v.value.as_str()), Some("v49"), "all of them applied");

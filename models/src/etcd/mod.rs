@@ -127,7 +127,7 @@ pub enum EtcdError {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EtcdMsg {
-    Raft(RaftMsg),
+    Raft(RaftMsg<Kv>),
     Req {
         id: u64,
         req: Request,
