@@ -6,10 +6,9 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 use std::time::Duration;
 
-use models::rng::{Stream, stream_rng};
 use models::trace::{DropReason, NodeRef, TraceKind};
 use models::{Effect, Label, Message, Model, NodeId, ProcessDown, SimTime};
-use scenarios::{Fault, FaultKind, Scenario, Scope};
+use scenarios::{Fault, FaultKind, Scope};
 
 use crate::disk::Disk;
 use crate::metrics::Metrics;
@@ -123,6 +122,23 @@ pub struct NodeMeta<M: Model> {
     pub durable: M::Durable,
 }
 
+/// What a world is made of at time zero; `crate::build` makes it from a scenario.
+pub struct Setup<M: Model> {
+    pub seed: u64,
+    pub end: SimTime,
+    pub names: Vec<String>,
+    pub faults: Vec<Fault>,
+    pub net: Network,
+    pub disks: Vec<Disk>,
+    pub metrics: Metrics,
+    /// Holds the run header already.
+    pub trace: Trace,
+    pub operator: Vec<OperatorAction<M>>,
+    /// Turns faults that act inside a model (apply-slow, walreceiver-pause) into the messages
+    /// that start (`true`) or end them.
+    pub model_faults: Option<ModelFaults<M>>,
+}
+
 pub struct World<M: Model> {
     pub seed: u64,
     pub end: SimTime,
@@ -140,9 +156,7 @@ pub struct World<M: Model> {
     disk_seq: u64,
     link_seq_operator: u64,
     operator: Vec<OperatorAction<M>>,
-    /// Turns faults that act inside a model (apply-slow, walreceiver-pause) into the messages
-    /// that start (`true`) or end them.
-    pub model_faults: Option<ModelFaults<M>>,
+    model_faults: Option<ModelFaults<M>>,
     /// Disk operations in flight: their kind and, for fsyncs, the durable snapshot.
     disk_ops: std::collections::BTreeMap<(NodeId, u64), DiskInFlight<M>>,
     actions: BinaryHeap<Reverse<(SimTime, Action)>>,
@@ -152,49 +166,32 @@ pub struct World<M: Model> {
 }
 
 impl<M: Model> World<M> {
-    pub fn new(sc: &Scenario, seed: u64, detail: Detail) -> World<M> {
-        let names: Vec<String> = sc.nodes.iter().map(|n| n.name.clone()).collect();
+    /// A world at time zero, its timeline holding the faults, the operator actions and the
+    /// end of every second.
+    pub fn new(setup: Setup<M>) -> World<M> {
+        let Setup { seed, end, names, faults, net, disks, metrics, trace, operator, model_faults } = setup;
         let n = names.len();
-        let mut checkers = crate::check::all();
-        checkers.push(Box::new(crate::converge::Convergence::new(crate::converge::ConvergeSpec::from_scenario(sc))));
-        let mut trace = Trace::new(&names, detail, checkers);
-        let net = Network::new(sc, seed);
-        trace.push(
-            SimTime::ZERO,
-            None,
-            TraceKind::RunStarted {
-                pgsim_version: env!("CARGO_PKG_VERSION").to_string(),
-                scenario: sc.name.clone(),
-                scenario_hash: sc.source_hash.clone(),
-                seed,
-                duration_ns: sc.duration.as_nanos() as u64,
-                nodes: names.clone(),
-                lookahead_ns: net.lookahead().as_nanos() as u64,
-            },
-        );
-        let end = SimTime::from_duration(sc.duration);
         let mut actions = BinaryHeap::new();
-        for f in &sc.faults {
+        for f in &faults {
             actions.push(Reverse((SimTime::from_duration(f.at), Action::FaultStart(f.index))));
             if let Some(u) = f.until {
                 actions.push(Reverse((SimTime::from_duration(u), Action::FaultEnd(f.index))));
             }
         }
-        for s in 1..=sc.duration.as_secs() {
+        for s in 1..=end.0 / 1_000_000_000 {
             actions.push(Reverse((SimTime(s * 1_000_000_000), Action::MetricsTick(s - 1))));
+        }
+        for (i, a) in operator.iter().enumerate() {
+            actions.push(Reverse((a.at, Action::Operator(i as u32))));
         }
         World {
             seed,
             end,
-            faults: sc.faults.clone(),
-            disks: sc
-                .nodes
-                .iter()
-                .enumerate()
-                .map(|(i, nd)| Disk::new(nd.disk.clone(), stream_rng(seed, Stream::Disk { node: i as u32 })))
-                .collect(),
+            fault_active: vec![false; faults.len()],
+            faults,
+            disks,
             net,
-            metrics: Metrics::default(),
+            metrics,
             trace,
             nodes: (0..n)
                 .map(|_| NodeMeta {
@@ -210,22 +207,16 @@ impl<M: Model> World<M> {
             link_seq: vec![0; n * n],
             disk_seq: 0,
             link_seq_operator: 0,
-            operator: Vec::new(),
-            model_faults: None,
+            operator,
+            model_faults,
             disk_ops: Default::default(),
             actions,
-            fault_active: vec![false; sc.faults.len()],
             pending_events: Vec::new(),
             names,
         }
     }
 
     /// Schedules a deliberate panic (to test how the tool reports internal errors).
-    pub fn schedule_operator(&mut self, action: OperatorAction<M>) {
-        self.actions.push(Reverse((action.at, Action::Operator(self.operator.len() as u32))));
-        self.operator.push(action);
-    }
-
     pub fn schedule_debug_panic(&mut self, at: SimTime) {
         self.actions.push(Reverse((at, Action::DebugPanic)));
     }
