@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use models::pg::RebuildMethod;
 use serde::Deserialize;
 
 use crate::bounds::{Bounds, DurBounds, days, hours, ms};
@@ -205,7 +206,7 @@ pub enum ActionKind {
     Rebuild {
         node: NodeIdx,
         upstream: NodeIdx,
-        method: String,
+        method: RebuildMethod,
     },
     /// Point a standby at another upstream.
     Follow {
@@ -447,22 +448,22 @@ impl ActionCx<'_> {
     fn rebuild(&self) -> Res<ActionKind> {
         let a = self.a;
         let method = self.need(&a.method, "method")?;
-        const METHODS: [&str; 3] = ["basebackup", "pg_rewind_all_wal", "pg_rewind_from_divergence"];
-        if !METHODS.contains(&method.get_ref().as_str()) {
+        let methods = RebuildMethod::ALL.map(RebuildMethod::as_str);
+        let Some(parsed) = RebuildMethod::parse(method.get_ref()) else {
             return self.err(
                 method.span(),
                 format!(
                     "unknown rebuild method {:?}{}; expected one of: {}",
                     method.get_ref(),
-                    crate::lint::hint(method.get_ref(), METHODS),
-                    METHODS.join(", ")
+                    crate::lint::hint(method.get_ref(), methods),
+                    methods.join(", ")
                 ),
             );
-        }
+        };
         Ok(ActionKind::Rebuild {
             node: self.server(&a.node, "node")?,
             upstream: self.server(&a.upstream, "upstream")?,
-            method: method.get_ref().clone(),
+            method: parsed,
         })
     }
 

@@ -4,8 +4,8 @@
 use models::flow::balancer::{BackendConfig, HaproxyConfig};
 use models::flow::bouncer::{BouncerConfig, VegasConfig};
 use models::flow::client::{ClientConfig, RetryPolicy, Spike, TenantLoad};
-use models::haproxy::{Balance, CheckConfig};
-use models::pgbouncer::{PoolConfig, PoolMode};
+use models::haproxy::CheckConfig;
+use models::pgbouncer::PoolConfig;
 use models::{NodeId, SimTime};
 use scenarios::{RetrySpec, Scenario};
 
@@ -24,11 +24,7 @@ pub(super) fn haproxy(sc: &Scenario, write: &[NodeId], read: &[NodeId]) -> Hapro
 fn backend(sc: &Scenario, name: &str, servers: &[NodeId]) -> BackendConfig {
     let h = &sc.haproxy;
     let mut b = BackendConfig::new(name, servers);
-    b.balance = match h.balance.as_str() {
-        "leastconn" => Balance::LeastConn,
-        "first" => Balance::First,
-        _ => Balance::RoundRobin,
-    };
+    b.balance = h.balance;
     b.check = CheckConfig {
         inter: h.inter,
         fastinter: h.fastinter,
@@ -54,11 +50,7 @@ pub(super) fn bouncer(sc: &Scenario, haproxy: NodeId) -> BouncerConfig {
     cfg.cpu_per_query_us = b.cpu_per_query.as_secs_f64() * 1e6;
     cfg.tick = sc.workload.tick.min(std::time::Duration::from_millis(10));
     cfg.pool = PoolConfig {
-        pool_mode: match b.pool_mode.as_str() {
-            "transaction" => PoolMode::Transaction,
-            "statement" => PoolMode::Statement,
-            _ => PoolMode::Session,
-        },
+        pool_mode: b.pool_mode,
         default_pool_size: b.default_pool_size,
         min_pool_size: b.min_pool_size,
         reserve_pool_size: b.reserve_pool_size,

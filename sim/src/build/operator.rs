@@ -4,7 +4,7 @@
 use models::NodeId;
 use models::SimTime;
 use models::etcd::EtcdMsg;
-use models::pg::{PgMsg, RebuildMethod};
+use models::pg::PgMsg;
 use models::stack::{StackMsg, StackNode, StackOp};
 use models::stolon::sentinel::OperatorCmd;
 use scenarios::{ActionKind, NodeKind, Scenario, StackRole};
@@ -99,7 +99,7 @@ fn action(sc: &Scenario, net: &Network, i: usize, kind: &ActionKind) -> (String,
             )
         }
         ActionKind::Rebuild { node, upstream, method } => {
-            let method = RebuildMethod::parse(method).expect("validated method");
+            let method = *method;
             let bytes_per_s = copy_throughput(sc, net, *upstream, *node);
             (
                 format!("rebuild {} from {} with {}", name(*node), name(*upstream), method.as_str()),
