@@ -122,23 +122,6 @@ pub struct NodeMeta<M: Model> {
     pub durable: M::Durable,
 }
 
-/// What a world is made of at time zero; `crate::build` makes it from a scenario.
-pub struct Setup<M: Model> {
-    pub seed: u64,
-    pub end: SimTime,
-    pub names: Vec<String>,
-    pub faults: Vec<Fault>,
-    pub net: Network,
-    pub disks: Vec<Disk>,
-    pub metrics: Metrics,
-    /// Holds the run header already.
-    pub trace: Trace,
-    pub operator: Vec<OperatorAction<M>>,
-    /// Turns faults that act inside a model (apply-slow, walreceiver-pause) into the messages
-    /// that start (`true`) or end them.
-    pub model_faults: Option<ModelFaults<M>>,
-}
-
 pub struct World<M: Model> {
     pub seed: u64,
     pub end: SimTime,
@@ -156,7 +139,9 @@ pub struct World<M: Model> {
     disk_seq: u64,
     link_seq_operator: u64,
     operator: Vec<OperatorAction<M>>,
-    model_faults: Option<ModelFaults<M>>,
+    /// Turns faults that act inside a model (apply-slow, walreceiver-pause) into the messages
+    /// that start (`true`) or end them.
+    pub model_faults: Option<ModelFaults<M>>,
     /// Disk operations in flight: their kind and, for fsyncs, the durable snapshot.
     disk_ops: std::collections::BTreeMap<(NodeId, u64), DiskInFlight<M>>,
     actions: BinaryHeap<Reverse<(SimTime, Action)>>,
@@ -166,32 +151,21 @@ pub struct World<M: Model> {
 }
 
 impl<M: Model> World<M> {
-    /// A world at time zero, its timeline holding the faults, the operator actions and the
-    /// end of every second.
-    pub fn new(setup: Setup<M>) -> World<M> {
-        let Setup { seed, end, names, faults, net, disks, metrics, trace, operator, model_faults } = setup;
+    /// A world at time zero (`crate::build` makes its parts from a scenario), its timeline
+    /// holding the end of every second; faults and operator actions are scheduled next.
+    pub fn new(seed: u64, end: SimTime, names: Vec<String>, net: Network, disks: Vec<Disk>, trace: Trace) -> World<M> {
         let n = names.len();
         let mut actions = BinaryHeap::new();
-        for f in &faults {
-            actions.push(Reverse((SimTime::from_duration(f.at), Action::FaultStart(f.index))));
-            if let Some(u) = f.until {
-                actions.push(Reverse((SimTime::from_duration(u), Action::FaultEnd(f.index))));
-            }
-        }
         for s in 1..=end.0 / 1_000_000_000 {
             actions.push(Reverse((SimTime(s * 1_000_000_000), Action::MetricsTick(s - 1))));
-        }
-        for (i, a) in operator.iter().enumerate() {
-            actions.push(Reverse((a.at, Action::Operator(i as u32))));
         }
         World {
             seed,
             end,
-            fault_active: vec![false; faults.len()],
-            faults,
+            faults: Vec::new(),
             disks,
             net,
-            metrics,
+            metrics: Metrics::default(),
             trace,
             nodes: (0..n)
                 .map(|_| NodeMeta {
@@ -207,13 +181,31 @@ impl<M: Model> World<M> {
             link_seq: vec![0; n * n],
             disk_seq: 0,
             link_seq_operator: 0,
-            operator,
-            model_faults,
+            operator: Vec::new(),
+            model_faults: None,
             disk_ops: Default::default(),
             actions,
+            fault_active: Vec::new(),
             pending_events: Vec::new(),
             names,
         }
+    }
+
+    /// Puts a fault on the timeline: its start, and its end if it heals. Faults come in the
+    /// order of their indices.
+    pub fn schedule_fault(&mut self, f: Fault) {
+        assert_eq!(f.index as usize, self.faults.len(), "faults are scheduled in index order");
+        self.actions.push(Reverse((SimTime::from_duration(f.at), Action::FaultStart(f.index))));
+        if let Some(u) = f.until {
+            self.actions.push(Reverse((SimTime::from_duration(u), Action::FaultEnd(f.index))));
+        }
+        self.faults.push(f);
+        self.fault_active.push(false);
+    }
+
+    pub fn schedule_operator(&mut self, action: OperatorAction<M>) {
+        self.actions.push(Reverse((action.at, Action::Operator(self.operator.len() as u32))));
+        self.operator.push(action);
     }
 
     /// Schedules a deliberate panic (to test how the tool reports internal errors).

@@ -26,10 +26,9 @@ use scenarios::{NodeKind, Scenario};
 
 use crate::disk::Disk;
 use crate::engine::Factory;
-use crate::metrics::Metrics;
 use crate::net::Network;
 use crate::trace::{Detail, Trace};
-use crate::world::{Setup, World};
+use crate::world::World;
 
 /// The world a run of `sc` with `seed` starts from, and the factory that makes each node's
 /// model (at the start, and again after each restart).
@@ -39,20 +38,15 @@ pub fn build(sc: &Scenario, seed: u64, detail: Detail) -> (World<StackNode>, Fac
     let trace = trace(sc, seed, detail, &names, &net);
     let factory = nodes::factory(sc, &net);
     let operator = operator::actions(sc, &net);
-    let mut metrics = Metrics::default();
-    metrics.tenants = sc.tenants.iter().map(|t| t.name.clone()).collect();
-    let world = World::new(Setup {
-        seed,
-        end: SimTime::from_duration(sc.duration),
-        names,
-        faults: sc.faults.clone(),
-        net,
-        disks: disks(sc, seed),
-        metrics,
-        trace,
-        operator,
-        model_faults: Some(postgres::model_fault),
-    });
+    let mut world = World::new(seed, SimTime::from_duration(sc.duration), names, net, disks(sc, seed), trace);
+    world.metrics.tenants = sc.tenants.iter().map(|t| t.name.clone()).collect();
+    world.model_faults = Some(postgres::model_fault);
+    for f in &sc.faults {
+        world.schedule_fault(f.clone());
+    }
+    for action in operator {
+        world.schedule_operator(action);
+    }
     (world, factory)
 }
 
