@@ -121,12 +121,26 @@ impl ServerCheck {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Balance {
+    /// HAProxy's default.
+    #[default]
     RoundRobin,
     LeastConn,
     /// The first server (in declaration order) with a free slot.
     First,
+}
+
+impl Balance {
+    pub const ALL: [Balance; 3] = [Balance::RoundRobin, Balance::LeastConn, Balance::First];
+    /// haproxy.cfg's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Balance::RoundRobin => "roundrobin",
+            Balance::LeastConn => "leastconn",
+            Balance::First => "first",
+        }
+    }
 }
 
 /// What the balancer knows of one server when it splits a cohort of new sessions.

@@ -15,6 +15,18 @@ pub enum PoolMode {
     Statement,
 }
 
+impl PoolMode {
+    pub const ALL: [PoolMode; 3] = [PoolMode::Session, PoolMode::Transaction, PoolMode::Statement];
+    /// pgbouncer.ini's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PoolMode::Session => "session",
+            PoolMode::Transaction => "transaction",
+            PoolMode::Statement => "statement",
+        }
+    }
+}
+
 /// PgBouncer's pool settings (doc/config.md), by their real names. The tick-based `Pool` below
 /// reads the sizing ones; the flow model (`crate::flow::bouncer`) reads them all.
 #[derive(Clone, Debug, PartialEq)]

@@ -36,8 +36,7 @@ fn engine_once(sc: &scenarios::Scenario, seed: u64) -> (u64, f64, u64) {
 
 fn bare_once(sc: &scenarios::Scenario, seed: u64) -> (u64, f64) {
     let wall = Instant::now();
-    let mut world = sim::run::world(sc, seed, Detail::Default);
-    let factory = sim::run::factory_for(sc, &world);
+    let (mut world, factory) = sim::build::build(sc, seed, Detail::Default);
     sim::bare::run(&mut world, &*factory);
     (delivered(&world), wall.elapsed().as_secs_f64())
 }

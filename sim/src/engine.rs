@@ -52,6 +52,87 @@ struct Shared<M: Model> {
 type SharedRef<M> = Arc<Mutex<Shared<M>>>;
 
 impl<M: Model> Shared<M> {
+    /// Every node not yet started, none woken.
+    fn new(n: usize) -> Shared<M> {
+        Shared {
+            window: (SimTime::ZERO, SimTime::ZERO),
+            slots: (0..n)
+                .map(|_| Slot {
+                    rung: false,
+                    waker: None,
+                    start_pending: true,
+                    incarnation: 0,
+                    durable: M::Durable::default(),
+                    inbox: Vec::new(),
+                    effects: Vec::new(),
+                    snapshots: Vec::new(),
+                    next_timer: None,
+                })
+                .collect(),
+            timers: BTreeSet::new(),
+            rescan: true,
+            pending: 0,
+            driver: None,
+        }
+    }
+
+    /// When a running node next has work: now, if a restart or resume may have left one with
+    /// work outside `timers`; otherwise its earliest timer.
+    fn next_busy(&self, world: &World<M>) -> Option<SimTime> {
+        let up = |i: usize| world.nodes[i].status == Status::Up;
+        let forced = self.rescan
+            && (0..self.slots.len()).any(|i| up(i) && (self.slots[i].start_pending || !self.slots[i].inbox.is_empty()));
+        if forced { Some(world.now) } else { self.timers.iter().find(|&&(_, i)| up(i)).map(|&(at, _)| at) }
+    }
+
+    /// Opens `window`: hands each node the inputs due before its end, and rings the bell of
+    /// every running node with work in it; `woken` gets those nodes, in id order.
+    fn open_window(
+        &mut self,
+        world: &mut World<M>,
+        window: (SimTime, SimTime),
+        woken: &mut Vec<usize>,
+        stats: &mut EngineStats,
+    ) {
+        self.window = window;
+        woken.clear();
+        while let Some((to, input)) = world.pop_due(window.1) {
+            self.slots[to as usize].inbox.push(input);
+            woken.push(to as usize);
+            stats.events += 1;
+        }
+        woken.extend(self.timers.range(..(window.1, 0)).map(|&(_, i)| i));
+        if mem::take(&mut self.rescan) {
+            let n = self.slots.len();
+            woken.extend((0..n).filter(|&i| self.slots[i].start_pending || !self.slots[i].inbox.is_empty()));
+        }
+        woken.sort_unstable();
+        woken.dedup();
+        // Paused nodes keep their inbox and timers for when they resume.
+        woken.retain(|&i| world.nodes[i].status == Status::Up);
+        for &i in woken.iter() {
+            let slot = &mut self.slots[i];
+            slot.start_pending = false;
+            slot.rung = true;
+            if let Some(w) = slot.waker.take() {
+                w.wake();
+            }
+        }
+        self.pending += woken.len();
+        stats.node_wakeups += woken.len() as u64;
+        stats.events += woken.len() as u64;
+    }
+
+    /// Hands the world what the woken nodes produced in the window, in id order.
+    fn collect(&mut self, world: &mut World<M>, woken: &[usize]) {
+        for &i in woken {
+            let slot = &mut self.slots[i];
+            if !slot.effects.is_empty() {
+                world.collect(i as NodeId, &mut slot.effects, &mut slot.snapshots);
+            }
+        }
+    }
+
     fn set_next_timer(&mut self, i: usize, next: Option<SimTime>) {
         let slot = &mut self.slots[i];
         if slot.next_timer == next {
@@ -139,6 +220,32 @@ async fn node_main<M: Model>(shared: SharedRef<M>, id: NodeId, seed: u64, factor
             w.wake();
         }
     }
+}
+
+/// One madsim node per simulated node, each running `node_main`; their madsim ids.
+fn spawn_nodes<M>(
+    handle: &madsim::runtime::Handle,
+    world: &World<M>,
+    shared: &SharedRef<M>,
+    factory: &Factory<M>,
+) -> Vec<madsim::task::NodeId>
+where
+    M: Model + 'static,
+    M::Msg: Send + 'static,
+    M::Durable: Send + 'static,
+{
+    let seed = world.seed;
+    (0..world.nodes.len())
+        .map(|id| {
+            let (sh, f) = (shared.clone(), factory.clone());
+            let node = handle
+                .create_node()
+                .name(world.names[id].clone())
+                .init(move || node_main(sh.clone(), id as NodeId, seed, f.clone()))
+                .build();
+            node.id()
+        })
+        .collect()
 }
 
 struct MadsimControl<M: Model> {
@@ -243,38 +350,8 @@ where
     M::Durable: Send + 'static,
 {
     let handle = madsim::runtime::Handle::current();
-    let n = world.nodes.len();
-    let seed = world.seed;
-    let shared: SharedRef<M> = Arc::new(Mutex::new(Shared {
-        window: (SimTime::ZERO, SimTime::ZERO),
-        slots: (0..n)
-            .map(|_| Slot {
-                rung: false,
-                waker: None,
-                start_pending: true,
-                incarnation: 0,
-                durable: M::Durable::default(),
-                inbox: Vec::new(),
-                effects: Vec::new(),
-                snapshots: Vec::new(),
-                next_timer: None,
-            })
-            .collect(),
-        timers: BTreeSet::new(),
-        rescan: true,
-        pending: 0,
-        driver: None,
-    }));
-    let mut ids = Vec::with_capacity(n);
-    for id in 0..n {
-        let (sh, f) = (shared.clone(), factory.clone());
-        let node = handle
-            .create_node()
-            .name(world.names[id].clone())
-            .init(move || node_main(sh.clone(), id as NodeId, seed, f.clone()))
-            .build();
-        ids.push(node.id());
-    }
+    let shared: SharedRef<M> = Arc::new(Mutex::new(Shared::new(world.nodes.len())));
+    let ids = spawn_nodes(&handle, world, &shared, &factory);
     let mut ctl = MadsimControl { handle, ids, shared: shared.clone() };
     let lookahead = world.lookahead();
     let origin = madsim::time::Instant::now();
@@ -287,14 +364,7 @@ where
     // Nodes woken in the current window, in id order (the order effects are collected in).
     let mut woken: Vec<usize> = Vec::new();
     loop {
-        let t_nodes = {
-            let s = lock(&shared);
-            let up = |i: usize| world.nodes[i].status == Status::Up;
-            let by_timer = s.timers.iter().find(|&&(_, i)| up(i)).map(|&(at, _)| at);
-            let forced =
-                s.rescan && (0..n).any(|i| up(i) && (s.slots[i].start_pending || !s.slots[i].inbox.is_empty()));
-            if forced { Some(world.now) } else { by_timer }.unwrap_or(never)
-        };
+        let t_nodes = lock(&shared).next_busy(world).unwrap_or(never);
         let t_action = world.next_action().unwrap_or(never);
         let t = t_nodes.min(world.next_delivery().unwrap_or(never)).min(t_action).max(world.now);
         if t >= world.end {
@@ -316,47 +386,10 @@ where
             madsim::time::sleep_until(origin + Duration::from_nanos(t.0)).await;
             next_clock_sync = t + Duration::from_millis(1);
         }
-
-        {
-            let mut s = lock(&shared);
-            s.window = (t, window_end);
-            woken.clear();
-            while let Some((to, input)) = world.pop_due(window_end) {
-                s.slots[to as usize].inbox.push(input);
-                woken.push(to as usize);
-                stats.events += 1;
-            }
-            woken.extend(s.timers.range(..(window_end, 0)).map(|&(_, i)| i));
-            if mem::take(&mut s.rescan) {
-                woken.extend((0..n).filter(|&i| s.slots[i].start_pending || !s.slots[i].inbox.is_empty()));
-            }
-            woken.sort_unstable();
-            woken.dedup();
-            // Paused nodes keep their inbox and timers for when they resume.
-            woken.retain(|&i| world.nodes[i].status == Status::Up);
-            for &i in &woken {
-                let slot = &mut s.slots[i];
-                slot.start_pending = false;
-                slot.rung = true;
-                if let Some(w) = slot.waker.take() {
-                    w.wake();
-                }
-            }
-            s.pending += woken.len();
-            stats.node_wakeups += woken.len() as u64;
-            stats.events += woken.len() as u64;
-        }
+        lock(&shared).open_window(world, (t, window_end), &mut woken, &mut stats);
         AllDone(&shared).await;
         stats.windows += 1;
-
-        let mut s = lock(&shared);
-        for &i in &woken {
-            let slot = &mut s.slots[i];
-            if !slot.effects.is_empty() {
-                world.collect(i as NodeId, &mut slot.effects, &mut slot.snapshots);
-            }
-        }
-        drop(s);
+        lock(&shared).collect(world, &woken);
         world.flush_events();
     }
     if stats.stopped.is_none() {

@@ -2,6 +2,7 @@
 //! fault timeline, the checkers and the trace.
 
 pub mod bare;
+pub mod build;
 pub mod check;
 pub mod converge;
 mod describe;
@@ -15,7 +16,6 @@ pub mod pg_check;
 pub mod queue;
 pub mod run;
 pub mod runner;
-pub mod stack_config;
 pub mod stack_summary;
 pub mod summary;
 pub mod swarm;

@@ -8,24 +8,36 @@ use models::rng::{SimRng, Stream, stream_rng};
 use models::trace::DropReason;
 use models::{NodeId, SimTime};
 use rand::Rng;
-use scenarios::{FaultKind, Scenario};
+use scenarios::FaultKind;
 
 /// One switch crossed by a path, with the ports the packet enters and leaves by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Hop {
-    switch: u16,
-    port_in: u16,
-    port_out: u16,
+pub(crate) struct Hop {
+    pub switch: u16,
+    pub port_in: u16,
+    pub port_out: u16,
 }
 
 #[derive(Clone, Debug)]
-struct PathSpec {
-    base_latency_ns: u64,
-    jitter_ns: u64,
-    loss_ratio: f64,
+pub(crate) struct PathSpec {
+    pub base_latency_ns: u64,
+    pub jitter_ns: u64,
+    pub loss_ratio: f64,
     /// Bandwidth resource shared by this path (index into `busy_until`) and its rate.
-    bandwidth: Option<(usize, u64)>,
-    hops: Vec<Hop>,
+    pub bandwidth: Option<(usize, u64)>,
+    pub hops: Vec<Hop>,
+}
+
+/// The network's fixed shape, made from the scenario by `crate::build::network`.
+pub(crate) struct Topology {
+    pub nodes: usize,
+    pub switch_names: Vec<String>,
+    /// Port names per switch, to resolve the ports of degraded-switch faults.
+    pub switch_ports: Vec<Vec<String>>,
+    /// One per ordered pair of nodes: `paths[from * n + to]`.
+    pub paths: Vec<PathSpec>,
+    /// How many shared bandwidth resources the paths' `bandwidth` indices name.
+    pub bandwidth_resources: usize,
 }
 
 /// What active faults do to one directed path; recomputed whenever a fault changes.
@@ -72,100 +84,9 @@ pub struct Network {
 }
 
 impl Network {
-    pub fn new(sc: &Scenario, seed: u64) -> Network {
-        let n = sc.nodes.len();
-        let switch_ports: Vec<Vec<String>> =
-            (0..sc.switches.len()).map(|s| scenarios::switch_ports(&sc.nodes, &sc.switches, s)).collect();
-        let port = |sw: usize, name: &str| -> u16 {
-            switch_ports[sw].iter().position(|p| p == name).expect("port exists by construction") as u16
-        };
-        let mut resources = 0usize;
-        // One shared resource per direction of each bandwidth-limited region link.
-        let mut region_res = std::collections::BTreeMap::new();
-        for l in &sc.region_links {
-            if let Some(bw) = l.bandwidth_bytes_per_s {
-                region_res.insert((l.a, l.b), (resources, bw));
-                region_res.insert((l.b, l.a), (resources + 1, bw));
-                resources += 2;
-            }
-        }
-        let mut paths = Vec::with_capacity(n * n);
-        for from in 0..n {
-            for to in 0..n {
-                let (a, b) = (&sc.nodes[from], &sc.nodes[to]);
-                let mut hops = Vec::new();
-                let (mut latency, mut jitter, mut loss, mut bandwidth) =
-                    (sc.network.switch_latency, sc.network.jitter, sc.network.loss_ratio, None);
-                if from == to {
-                    // Never used: models do not message themselves.
-                } else if a.switch == b.switch {
-                    hops.push(Hop {
-                        switch: a.switch as u16,
-                        port_in: port(a.switch, &a.name),
-                        port_out: port(a.switch, &b.name),
-                    });
-                } else {
-                    let core_a = sc.regions[a.region].core_switch;
-                    let core_b = sc.regions[b.region].core_switch;
-                    let tor_a = &sc.switches[a.switch].name;
-                    let tor_b = &sc.switches[b.switch].name;
-                    hops.push(Hop {
-                        switch: a.switch as u16,
-                        port_in: port(a.switch, &a.name),
-                        port_out: port(a.switch, "uplink"),
-                    });
-                    if a.region == b.region {
-                        latency = sc.network.region_latency;
-                        hops.push(Hop {
-                            switch: core_a as u16,
-                            port_in: port(core_a, tor_a),
-                            port_out: port(core_a, tor_b),
-                        });
-                    } else {
-                        let rl = sc
-                            .region_links
-                            .iter()
-                            .find(|l| (l.a, l.b) == (a.region, b.region) || (l.a, l.b) == (b.region, a.region))
-                            .expect("validation requires a region_link for every pair");
-                        latency = rl.latency;
-                        jitter = rl.jitter + sc.network.jitter;
-                        loss = 1.0 - (1.0 - loss) * (1.0 - rl.loss_ratio);
-                        bandwidth = region_res.get(&(a.region, b.region)).copied();
-                        hops.push(Hop {
-                            switch: core_a as u16,
-                            port_in: port(core_a, tor_a),
-                            port_out: port(core_a, "wan"),
-                        });
-                        hops.push(Hop {
-                            switch: core_b as u16,
-                            port_in: port(core_b, "wan"),
-                            port_out: port(core_b, tor_b),
-                        });
-                    }
-                    hops.push(Hop {
-                        switch: b.switch as u16,
-                        port_in: port(b.switch, "uplink"),
-                        port_out: port(b.switch, &b.name),
-                    });
-                }
-                for l in sc.links.iter().filter(|l| (l.from as usize, l.to as usize) == (from, to)) {
-                    latency = l.latency.unwrap_or(latency);
-                    jitter = l.jitter.unwrap_or(jitter);
-                    loss = 1.0 - (1.0 - loss) * (1.0 - l.loss_ratio);
-                    if let Some(bw) = l.bandwidth_bytes_per_s {
-                        bandwidth = Some((resources, bw));
-                        resources += 1;
-                    }
-                }
-                paths.push(PathSpec {
-                    base_latency_ns: latency.as_nanos() as u64,
-                    jitter_ns: jitter.as_nanos() as u64,
-                    loss_ratio: loss,
-                    bandwidth,
-                    hops,
-                });
-            }
-        }
+    pub(crate) fn new(topology: Topology, seed: u64) -> Network {
+        let Topology { nodes: n, switch_names, switch_ports, paths, bandwidth_resources } = topology;
+        assert_eq!(n * n, paths.len(), "one path per ordered pair of nodes");
         let lookahead_ns = (0..n)
             .flat_map(|f| (0..n).filter(move |&t| t != f).map(move |t| f * n + t))
             .map(|i| paths[i].base_latency_ns)
@@ -175,11 +96,11 @@ impl Network {
         Network {
             n,
             seed,
-            switch_names: sc.switches.iter().map(|s| s.name.clone()).collect(),
+            switch_names,
             switch_ports,
             state: vec![PathState::default(); n * n],
             rngs: (0..n * n).map(|_| None).collect(),
-            busy_until: vec![SimTime::ZERO; resources],
+            busy_until: vec![SimTime::ZERO; bandwidth_resources],
             paths,
             active: Vec::new(),
             lookahead_ns,

@@ -1,5 +1,6 @@
 use super::*;
 use models::trace::DropReason;
+use scenarios::Scenario;
 
 fn scenario(extra: &str) -> Scenario {
     let text = format!(
@@ -62,7 +63,7 @@ fn deliver_at(v: Verdict) -> u64 {
 #[test]
 fn latencies_follow_topology_and_lookahead_is_the_smallest() {
     let sc = scenario("");
-    let mut net = Network::new(&sc, 1);
+    let mut net = crate::build::network(&sc, 1);
     assert_eq!(deliver_at(net.route(SimTime(0), 0, 1, 10)), MS / 10);
     assert_eq!(deliver_at(net.route(SimTime(0), 0, 2, 10)), 3 * MS / 10);
     assert_eq!(net.lookahead(), Duration::from_micros(100));
@@ -71,7 +72,7 @@ fn latencies_follow_topology_and_lookahead_is_the_smallest() {
 #[test]
 fn region_link_bandwidth_serialises_shared_traffic() {
     let sc = scenario("");
-    let mut net = Network::new(&sc, 1);
+    let mut net = crate::build::network(&sc, 1);
     // 1 MB/s: 500 kB take 0.5 s on the wire, and the next message waits for the first.
     let first = deliver_at(net.route(SimTime(0), 0, 3, 500_000));
     let second = deliver_at(net.route(SimTime(0), 2, 3, 500_000));
@@ -84,7 +85,7 @@ fn region_link_bandwidth_serialises_shared_traffic() {
 #[test]
 fn one_way_partition_blocks_one_direction() {
     let sc = scenario("");
-    let mut net = Network::new(&sc, 1);
+    let mut net = crate::build::network(&sc, 1);
     let kind = FaultKind::Partition { from: vec![0], to: vec![3], one_way: true };
     net.activate(0, &kind);
     assert_eq!(net.route(SimTime(0), 0, 3, 1), Verdict::Drop(DropReason::Partition, None));
@@ -96,7 +97,7 @@ fn one_way_partition_blocks_one_direction() {
 #[test]
 fn degraded_switch_drops_only_between_named_ports() {
     let sc = scenario("");
-    let mut net = Network::new(&sc, 1);
+    let mut net = crate::build::network(&sc, 1);
     let core = sc.switches.iter().position(|s| s.name == "a-core").unwrap();
     let kind =
         FaultKind::SwitchDegraded { switch: core, loss_ratio: 0.5, ports: vec![("r1-tor".into(), "r2-tor".into())] };
@@ -116,7 +117,7 @@ fn degraded_switch_drops_only_between_named_ports() {
 #[test]
 fn dead_switch_and_degraded_link() {
     let sc = scenario("");
-    let mut net = Network::new(&sc, 1);
+    let mut net = crate::build::network(&sc, 1);
     let tor = sc.switches.iter().position(|s| s.name == "r1-tor").unwrap();
     net.activate(1, &FaultKind::SwitchDown { switch: tor });
     assert!(matches!(net.route(SimTime(0), 0, 1, 1), Verdict::Drop(DropReason::SwitchDown, Some(_))));
@@ -141,7 +142,7 @@ fn dead_switch_and_degraded_link() {
 #[test]
 fn a_degraded_link_reorders_and_duplicates() {
     let sc = scenario("");
-    let mut net = Network::new(&sc, 3);
+    let mut net = crate::build::network(&sc, 3);
     let kind = FaultKind::LinkDegraded {
         a: 0,
         b: 1,
@@ -175,8 +176,8 @@ fn a_degraded_link_reorders_and_duplicates() {
 #[test]
 fn link_loss_and_jitter_are_per_link_streams() {
     let sc = scenario("[[link]]\nfrom = \"n1\"\nto = \"n2\"\nloss_ratio = 0.25\njitter = \"1ms\"\n");
-    let mut a = Network::new(&sc, 9);
-    let mut b = Network::new(&sc, 9);
+    let mut a = crate::build::network(&sc, 9);
+    let mut b = crate::build::network(&sc, 9);
     // Interleaving traffic on other links does not change this link's draws.
     let xs: Vec<Verdict> = (0..500).map(|_| a.route(SimTime(0), 0, 1, 1)).collect();
     let ys: Vec<Verdict> = (0..500)

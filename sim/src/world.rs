@@ -6,10 +6,9 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 use std::time::Duration;
 
-use models::rng::{Stream, stream_rng};
 use models::trace::{DropReason, NodeRef, TraceKind};
 use models::{Effect, Label, Message, Model, NodeId, ProcessDown, SimTime};
-use scenarios::{Fault, FaultKind, Scenario, Scope};
+use scenarios::{Fault, FaultKind, Scope};
 
 use crate::disk::Disk;
 use crate::metrics::Metrics;
@@ -152,47 +151,19 @@ pub struct World<M: Model> {
 }
 
 impl<M: Model> World<M> {
-    pub fn new(sc: &Scenario, seed: u64, detail: Detail) -> World<M> {
-        let names: Vec<String> = sc.nodes.iter().map(|n| n.name.clone()).collect();
+    /// A world at time zero (`crate::build` makes its parts from a scenario), its timeline
+    /// holding the end of every second; faults and operator actions are scheduled next.
+    pub fn new(seed: u64, end: SimTime, names: Vec<String>, net: Network, disks: Vec<Disk>, trace: Trace) -> World<M> {
         let n = names.len();
-        let mut checkers = crate::check::all();
-        checkers.push(Box::new(crate::converge::Convergence::new(crate::converge::ConvergeSpec::from_scenario(sc))));
-        let mut trace = Trace::new(&names, detail, checkers);
-        let net = Network::new(sc, seed);
-        trace.push(
-            SimTime::ZERO,
-            None,
-            TraceKind::RunStarted {
-                pgsim_version: env!("CARGO_PKG_VERSION").to_string(),
-                scenario: sc.name.clone(),
-                scenario_hash: sc.source_hash.clone(),
-                seed,
-                duration_ns: sc.duration.as_nanos() as u64,
-                nodes: names.clone(),
-                lookahead_ns: net.lookahead().as_nanos() as u64,
-            },
-        );
-        let end = SimTime::from_duration(sc.duration);
         let mut actions = BinaryHeap::new();
-        for f in &sc.faults {
-            actions.push(Reverse((SimTime::from_duration(f.at), Action::FaultStart(f.index))));
-            if let Some(u) = f.until {
-                actions.push(Reverse((SimTime::from_duration(u), Action::FaultEnd(f.index))));
-            }
-        }
-        for s in 1..=sc.duration.as_secs() {
+        for s in 1..=end.0 / 1_000_000_000 {
             actions.push(Reverse((SimTime(s * 1_000_000_000), Action::MetricsTick(s - 1))));
         }
         World {
             seed,
             end,
-            faults: sc.faults.clone(),
-            disks: sc
-                .nodes
-                .iter()
-                .enumerate()
-                .map(|(i, nd)| Disk::new(nd.disk.clone(), stream_rng(seed, Stream::Disk { node: i as u32 })))
-                .collect(),
+            faults: Vec::new(),
+            disks,
             net,
             metrics: Metrics::default(),
             trace,
@@ -214,18 +185,30 @@ impl<M: Model> World<M> {
             model_faults: None,
             disk_ops: Default::default(),
             actions,
-            fault_active: vec![false; sc.faults.len()],
+            fault_active: Vec::new(),
             pending_events: Vec::new(),
             names,
         }
     }
 
-    /// Schedules a deliberate panic (to test how the tool reports internal errors).
+    /// Puts a fault on the timeline: its start, and its end if it heals. Faults come in the
+    /// order of their indices.
+    pub fn schedule_fault(&mut self, f: Fault) {
+        assert_eq!(f.index as usize, self.faults.len(), "faults are scheduled in index order");
+        self.actions.push(Reverse((SimTime::from_duration(f.at), Action::FaultStart(f.index))));
+        if let Some(u) = f.until {
+            self.actions.push(Reverse((SimTime::from_duration(u), Action::FaultEnd(f.index))));
+        }
+        self.faults.push(f);
+        self.fault_active.push(false);
+    }
+
     pub fn schedule_operator(&mut self, action: OperatorAction<M>) {
         self.actions.push(Reverse((action.at, Action::Operator(self.operator.len() as u32))));
         self.operator.push(action);
     }
 
+    /// Schedules a deliberate panic (to test how the tool reports internal errors).
     pub fn schedule_debug_panic(&mut self, at: SimTime) {
         self.actions.push(Reverse((at, Action::DebugPanic)));
     }

@@ -13,8 +13,7 @@ fn smoke() -> scenarios::Scenario {
 }
 
 fn bare(sc: &scenarios::Scenario, seed: u64) -> World<StackNode> {
-    let mut world = sim::run::world(sc, seed, Detail::Default);
-    let factory = sim::run::factory_for(sc, &world);
+    let (mut world, factory) = sim::build::build(sc, seed, Detail::Default);
     sim::bare::run(&mut world, &*factory);
     world
 }
@@ -100,8 +99,7 @@ fn a_finished_run_drops_every_node_task() {
     let sc = smoke();
     let rt = madsim::runtime::Runtime::with_seed_and_config(1, madsim::Config::default());
     let factory = rt.block_on(async {
-        let mut world = sim::run::world(&sc, 1, Detail::Default);
-        let factory = sim::run::factory_for(&sc, &world);
+        let (mut world, factory) = sim::build::build(&sc, 1, Detail::Default);
         sim::engine::drive(&mut world, factory.clone()).await;
         factory
     });

@@ -74,7 +74,7 @@ impl BackendConfig {
     pub fn new(name: &str, servers: &[NodeId]) -> BackendConfig {
         BackendConfig {
             name: name.to_string(),
-            balance: Balance::RoundRobin,
+            balance: Balance::default(),
             servers: servers.iter().map(|&n| ServerConfig::new(n)).collect(),
             check: CheckConfig::default(),
             shutdown_sessions: false,

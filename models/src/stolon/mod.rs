@@ -41,6 +41,25 @@ pub(crate) fn start_phase(rng: &mut crate::rng::SimRng, interval: Duration) -> D
     Duration::from_nanos(rand::Rng::gen_range(rng, 1..=interval_ns))
 }
 
+/// Stolon v0.17's defaults for the settings several of its processes share, each once, under
+/// Stolon's name for it (the cluster spec keys the sentinel decides with are `ClusterSpec`'s).
+pub mod defaults {
+    use std::time::Duration;
+
+    /// `sleepInterval`: how often keepers and sentinels run their loop.
+    pub const SLEEP_INTERVAL: Duration = Duration::from_secs(5);
+    /// `requestTimeout`: how long a keeper, sentinel or proxy waits for etcd.
+    pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+    /// `proxyCheckInterval`: how often a proxy checks in.
+    pub const PROXY_CHECK_INTERVAL: Duration = Duration::from_secs(5);
+    /// `proxyTimeout`: a proxy that has not checked in this long is not counted as up.
+    pub const PROXY_TIMEOUT: Duration = Duration::from_secs(15);
+    /// `usePgrewind`: resync a diverged standby with pg_rewind rather than a base backup.
+    pub const USE_PGREWIND: bool = false;
+    /// The TTL of the sentinels' etcd election session, seconds.
+    pub const SENTINEL_SESSION_TTL_S: u64 = 20;
+}
+
 /// The cluster spec keys these decisions read, spelled as Stolon spells them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClusterSpec {

@@ -55,9 +55,9 @@ impl ProxyConfig {
             uid: uid.into(),
             members,
             pg_nodes,
-            proxy_check_interval: Duration::from_secs(5),
-            proxy_timeout: Duration::from_secs(15),
-            request_timeout: Duration::from_secs(10),
+            proxy_check_interval: super::defaults::PROXY_CHECK_INTERVAL,
+            proxy_timeout: super::defaults::PROXY_TIMEOUT,
+            request_timeout: super::defaults::REQUEST_TIMEOUT,
             random_start_phase: true,
         }
     }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use models::pg::RebuildMethod;
 use serde::Deserialize;
 
 use crate::bounds::{Bounds, DurBounds, days, hours, ms};
@@ -205,7 +206,7 @@ pub enum ActionKind {
     Rebuild {
         node: NodeIdx,
         upstream: NodeIdx,
-        method: String,
+        method: RebuildMethod,
     },
     /// Point a standby at another upstream.
     Follow {
@@ -330,136 +331,177 @@ pub(crate) fn action(
     is_etcd: impl Fn(usize) -> bool,
     is_pg: impl Fn(usize) -> bool,
 ) -> Res<Action> {
-    let node_names = names.nodes;
-    let span = raw.span();
     let a = raw.get_ref();
-    let line = lines.line_of(span.start);
-    let kind_name = a.kind.get_ref().as_str();
-    let need = |field: &Option<S<String>>, what: &str| -> Res<S<String>> {
-        field.clone().ok_or_else(|| Diagnostic::at(path, text, a.kind.span(), format!("{kind_name} needs `{what}`")))
-    };
-    let node_of = |n: &S<String>, pg: bool| -> Res<NodeIdx> {
+    let line = lines.line_of(raw.span().start);
+    let cx = ActionCx { path, text, a, names, is_etcd: &is_etcd, is_pg: &is_pg };
+    if let Some(p) = &a.patch
+        && cx.kind_name() != "stolonctl-update"
+    {
+        return cx.err(p.span(), format!("action kind {:?} does not take `patch`", cx.kind_name()));
+    }
+    let kind = cx.kind()?;
+    Ok(Action { at: range::ACTION_AT.check(path, text, &a.at)?, line, kind })
+}
+
+/// One `[[action]]` being read, and what its names resolve against.
+struct ActionCx<'a> {
+    path: &'a str,
+    text: &'a str,
+    a: &'a RawAction,
+    names: &'a ActionNames<'a>,
+    is_etcd: &'a dyn Fn(usize) -> bool,
+    is_pg: &'a dyn Fn(usize) -> bool,
+}
+
+impl ActionCx<'_> {
+    fn err<T>(&self, span: std::ops::Range<usize>, msg: impl Into<String>) -> Res<T> {
+        Err(Diagnostic::at(self.path, self.text, span, msg))
+    }
+
+    fn kind_name(&self) -> &str {
+        self.a.kind.get_ref().as_str()
+    }
+
+    fn kind(&self) -> Res<ActionKind> {
+        let a = self.a;
+        let accept_data_loss = a.accept_data_loss.unwrap_or(false);
+        Ok(match self.kind_name() {
+            "move-leader" => ActionKind::MoveLeader { to: self.member(&a.to, "to")? },
+            "promote" => ActionKind::Promote { node: self.server(&a.node, "node")?, accept_data_loss },
+            "fence" => ActionKind::Fence { node: self.server(&a.node, "node")? },
+            "follow" => ActionKind::Follow {
+                node: self.server(&a.node, "node")?,
+                upstream: self.server(&a.upstream, "upstream")?,
+            },
+            "rebuild" => self.rebuild()?,
+            "failkeeper" => ActionKind::FailKeeper { node: self.server(&a.node, "node")? },
+            "force-master" => ActionKind::ForceMaster { node: self.server(&a.node, "node")?, accept_data_loss },
+            "promote-region" => {
+                let c = self.need(&a.cluster, "cluster")?;
+                ActionKind::PromoteRegion {
+                    cluster: self.find(self.names.clusters, &c, "pg_cluster")?,
+                    accept_data_loss,
+                }
+            }
+            "demote-region" => self.demote_region()?,
+            "move-reads" | "move-writes" => {
+                let r = self.need(&a.region, "region")?;
+                let region = self.find(self.names.regions, &r, "region")?;
+                if self.kind_name() == "move-reads" {
+                    ActionKind::MoveReads { region }
+                } else {
+                    ActionKind::MoveWrites { region }
+                }
+            }
+            "stolonctl-update" => self.stolonctl_update()?,
+            "shed-load" => self.shed_load()?,
+            other => {
+                return self.err(
+                    a.kind.span(),
+                    format!(
+                        "unknown action kind {other:?}{}; expected one of: {}",
+                        crate::lint::hint(other, ACTION_KINDS),
+                        ACTION_KINDS.join(", ")
+                    ),
+                );
+            }
+        })
+    }
+
+    /// A field this kind of action needs.
+    fn need(&self, field: &Option<S<String>>, what: &str) -> Res<S<String>> {
+        match field {
+            Some(v) => Ok(v.clone()),
+            None => self.err(self.a.kind.span(), format!("{} needs `{what}`", self.kind_name())),
+        }
+    }
+
+    fn find(&self, table: &[String], n: &S<String>, what: &str) -> Res<usize> {
+        find(self.path, self.text, table, n, what)
+    }
+
+    /// A PostgreSQL server the action names in `field`.
+    fn server(&self, field: &Option<S<String>>, what: &str) -> Res<NodeIdx> {
+        self.node_of(&self.need(field, what)?, true)
+    }
+
+    /// An etcd member the action names in `field`.
+    fn member(&self, field: &Option<S<String>>, what: &str) -> Res<NodeIdx> {
+        self.node_of(&self.need(field, what)?, false)
+    }
+
+    fn node_of(&self, n: &S<String>, pg: bool) -> Res<NodeIdx> {
+        let node_names = self.names.nodes;
         let Some(i) = node_names.iter().position(|x| x == n.get_ref()) else {
             let near = crate::lint::hint(n.get_ref(), node_names.iter().map(String::as_str));
-            return Err(Diagnostic::at(path, text, n.span(), format!("unknown node {:?}{near}", n.get_ref())));
+            return self.err(n.span(), format!("unknown node {:?}{near}", n.get_ref()));
         };
-        if pg && !is_pg(i) {
-            return Err(Diagnostic::at(path, text, n.span(), format!("{:?} is not a postgres node", n.get_ref())));
+        if pg && !(self.is_pg)(i) {
+            return self.err(n.span(), format!("{:?} is not a postgres node", n.get_ref()));
         }
-        if !pg && !is_etcd(i) {
-            return Err(Diagnostic::at(path, text, n.span(), format!("{:?} is not an etcd member", n.get_ref())));
+        if !pg && !(self.is_etcd)(i) {
+            return self.err(n.span(), format!("{:?} is not an etcd member", n.get_ref()));
         }
         Ok(i as NodeIdx)
-    };
-    if let Some(p) = &a.patch
-        && kind_name != "stolonctl-update"
-    {
-        return Err(Diagnostic::at(path, text, p.span(), format!("action kind {kind_name:?} does not take `patch`")));
     }
-    let kind = match kind_name {
-        "move-leader" => ActionKind::MoveLeader { to: node_of(&need(&a.to, "to")?, false)? },
-        "promote" => ActionKind::Promote {
-            node: node_of(&need(&a.node, "node")?, true)?,
-            accept_data_loss: a.accept_data_loss.unwrap_or(false),
-        },
-        "fence" => ActionKind::Fence { node: node_of(&need(&a.node, "node")?, true)? },
-        "follow" => ActionKind::Follow {
-            node: node_of(&need(&a.node, "node")?, true)?,
-            upstream: node_of(&need(&a.upstream, "upstream")?, true)?,
-        },
-        "rebuild" => {
-            let method = need(&a.method, "method")?;
-            const METHODS: [&str; 3] = ["basebackup", "pg_rewind_all_wal", "pg_rewind_from_divergence"];
-            if !METHODS.contains(&method.get_ref().as_str()) {
-                return Err(Diagnostic::at(
-                    path,
-                    text,
-                    method.span(),
-                    format!(
-                        "unknown rebuild method {:?}{}; expected one of: {}",
-                        method.get_ref(),
-                        crate::lint::hint(method.get_ref(), METHODS),
-                        METHODS.join(", ")
-                    ),
-                ));
-            }
-            ActionKind::Rebuild {
-                node: node_of(&need(&a.node, "node")?, true)?,
-                upstream: node_of(&need(&a.upstream, "upstream")?, true)?,
-                method: method.get_ref().clone(),
-            }
-        }
-        "failkeeper" => ActionKind::FailKeeper { node: node_of(&need(&a.node, "node")?, true)? },
-        "force-master" => ActionKind::ForceMaster {
-            node: node_of(&need(&a.node, "node")?, true)?,
-            accept_data_loss: a.accept_data_loss.unwrap_or(false),
-        },
-        "promote-region" => {
-            let c = need(&a.cluster, "cluster")?;
-            ActionKind::PromoteRegion {
-                cluster: find(path, text, names.clusters, &c, "pg_cluster")?,
-                accept_data_loss: a.accept_data_loss.unwrap_or(false),
-            }
-        }
-        "demote-region" => {
-            let c = need(&a.cluster, "cluster")?;
-            let f = need(&a.follow, "follow")?;
-            let (cluster, follow) = (
-                find(path, text, names.clusters, &c, "pg_cluster")?,
-                find(path, text, names.clusters, &f, "pg_cluster")?,
-            );
-            if cluster == follow {
-                return Err(Diagnostic::at(path, text, f.span(), "a cluster cannot follow itself"));
-            }
-            ActionKind::DemoteRegion { cluster, follow }
-        }
-        "move-reads" | "move-writes" => {
-            let r = need(&a.region, "region")?;
-            let region = find(path, text, names.regions, &r, "region")?;
-            if kind_name == "move-reads" { ActionKind::MoveReads { region } } else { ActionKind::MoveWrites { region } }
-        }
-        "stolonctl-update" => {
-            let c = need(&a.cluster, "cluster")?;
-            let cluster = find(path, text, names.clusters, &c, "pg_cluster")?;
-            if !names.managed[cluster] {
-                return Err(Diagnostic::at(
-                    path,
-                    text,
-                    c.span(),
-                    format!(
-                        "pg_cluster {:?} has no stolon-sentinel: there is no Stolon cluster to update",
-                        c.get_ref()
-                    ),
-                ));
-            }
-            let Some(p) = &a.patch else {
-                return Err(Diagnostic::at(path, text, a.kind.span(), "stolonctl-update needs `patch`"));
-            };
-            ActionKind::StolonctlUpdate { cluster, patch: crate::spec_patch::patch(path, text, p)? }
-        }
-        "shed-load" => {
-            let Some(f) = &a.factor else {
-                return Err(Diagnostic::at(path, text, a.kind.span(), "shed-load needs `factor`"));
-            };
-            if !(0.0..=1.0).contains(f.get_ref()) {
-                return Err(Diagnostic::at(path, text, f.span(), "factor must be between 0 and 1"));
-            }
-            ActionKind::ShedLoad { factor: *f.get_ref() }
-        }
-        other => {
-            return Err(Diagnostic::at(
-                path,
-                text,
-                a.kind.span(),
+
+    fn rebuild(&self) -> Res<ActionKind> {
+        let a = self.a;
+        let method = self.need(&a.method, "method")?;
+        let methods = RebuildMethod::ALL.map(RebuildMethod::as_str);
+        let Some(parsed) = RebuildMethod::parse(method.get_ref()) else {
+            return self.err(
+                method.span(),
                 format!(
-                    "unknown action kind {other:?}{}; expected one of: {}",
-                    crate::lint::hint(other, ACTION_KINDS),
-                    ACTION_KINDS.join(", ")
+                    "unknown rebuild method {:?}{}; expected one of: {}",
+                    method.get_ref(),
+                    crate::lint::hint(method.get_ref(), methods),
+                    methods.join(", ")
                 ),
-            ));
+            );
+        };
+        Ok(ActionKind::Rebuild {
+            node: self.server(&a.node, "node")?,
+            upstream: self.server(&a.upstream, "upstream")?,
+            method: parsed,
+        })
+    }
+
+    fn demote_region(&self) -> Res<ActionKind> {
+        let c = self.need(&self.a.cluster, "cluster")?;
+        let f = self.need(&self.a.follow, "follow")?;
+        let cluster = self.find(self.names.clusters, &c, "pg_cluster")?;
+        let follow = self.find(self.names.clusters, &f, "pg_cluster")?;
+        if cluster == follow {
+            return self.err(f.span(), "a cluster cannot follow itself");
         }
-    };
-    Ok(Action { at: range::ACTION_AT.check(path, text, &a.at)?, line, kind })
+        Ok(ActionKind::DemoteRegion { cluster, follow })
+    }
+
+    fn stolonctl_update(&self) -> Res<ActionKind> {
+        let c = self.need(&self.a.cluster, "cluster")?;
+        let cluster = self.find(self.names.clusters, &c, "pg_cluster")?;
+        if !self.names.managed[cluster] {
+            return self.err(
+                c.span(),
+                format!("pg_cluster {:?} has no stolon-sentinel: there is no Stolon cluster to update", c.get_ref()),
+            );
+        }
+        let Some(p) = &self.a.patch else {
+            return self.err(self.a.kind.span(), "stolonctl-update needs `patch`");
+        };
+        Ok(ActionKind::StolonctlUpdate { cluster, patch: crate::spec_patch::patch(self.path, self.text, p)? })
+    }
+
+    fn shed_load(&self) -> Res<ActionKind> {
+        let Some(f) = &self.a.factor else {
+            return self.err(self.a.kind.span(), "shed-load needs `factor`");
+        };
+        if !(0.0..=1.0).contains(f.get_ref()) {
+            return self.err(f.span(), "factor must be between 0 and 1");
+        }
+        Ok(ActionKind::ShedLoad { factor: *f.get_ref() })
+    }
 }
 
 fn find(path: &str, text: &str, table: &[String], n: &S<String>, what: &str) -> Res<usize> {

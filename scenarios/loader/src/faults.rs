@@ -58,6 +58,21 @@ pub(crate) fn fault(cx: FaultCx<'_>, topo: &Topo<'_>, index: u32, sf: &S<RawFaul
     let span = sf.span();
     let f = sf.get_ref();
     let kind_name = f.kind.get_ref().as_str();
+    check_fields(&cx, f, kind_name)?;
+    let (at, until) = timing(&cx, f, kind_name)?;
+    let fields = Fields {
+        cx: &cx,
+        topo,
+        f,
+        node_names: topo.nodes.iter().map(|n| n.name.clone()).collect(),
+        switch_names: topo.switches.iter().map(|s| s.name.clone()).collect(),
+    };
+    let kind = fields.kind(kind_name)?;
+    Ok(Fault { index, line: cx.line_of(&span), at, until, kind })
+}
+
+/// The kind is known, and the fault has the fields it needs and none it does not take.
+fn check_fields(cx: &FaultCx<'_>, f: &RawFault, kind_name: &str) -> Res<()> {
     let Some((_, required, optional)) = KINDS.iter().find(|(k, _, _)| *k == kind_name) else {
         let names: Vec<&str> = KINDS.iter().map(|k| k.0).collect();
         return cx.err(
@@ -88,7 +103,11 @@ pub(crate) fn fault(cx: FaultCx<'_>, topo: &Topo<'_>, index: u32, sf: &S<RawFaul
             return cx.err(f.kind.span(), format!("fault kind {kind_name:?} needs `{name}`"));
         }
     }
+    Ok(())
+}
 
+/// When the fault starts, and when it heals (`for` or `until`; never if neither).
+fn timing(cx: &FaultCx<'_>, f: &RawFault, kind_name: &str) -> Res<(Duration, Option<Duration>)> {
     let at = range::FAULT_AT.check(cx.path, cx.text, &f.at)?;
     let until = match (&f.for_, &f.until) {
         (Some(d), None) => Some(at + range::FAULT_FOR.check(cx.path, cx.text, d)?),
@@ -104,25 +123,138 @@ pub(crate) fn fault(cx: FaultCx<'_>, topo: &Topo<'_>, index: u32, sf: &S<RawFaul
     if until.is_none() && NEED_END.contains(&kind_name) {
         return cx.err(f.kind.span(), format!("fault kind {kind_name:?} needs `for` or `until`"));
     }
+    Ok((at, until))
+}
 
-    let node_names: Vec<String> = topo.nodes.iter().map(|n| n.name.clone()).collect();
-    let switch_names: Vec<String> = topo.switches.iter().map(|s| s.name.clone()).collect();
-    let one_way = f.one_way.as_ref().is_some_and(|b| *b.get_ref());
-    let node = || -> Res<NodeIdx> { Ok(cx.lookup(&node_names, f.node.as_ref().unwrap(), "node")? as NodeIdx) };
-    let switch = || cx.lookup(&switch_names, f.switch.as_ref().unwrap(), "switch");
-    let between = || -> Res<(NodeIdx, NodeIdx)> {
-        let b = f.between.as_ref().unwrap();
+/// A fault's fields, read as its kind needs them (`check_fields` made sure they are there).
+struct Fields<'a> {
+    cx: &'a FaultCx<'a>,
+    topo: &'a Topo<'a>,
+    f: &'a RawFault,
+    node_names: Vec<String>,
+    switch_names: Vec<String>,
+}
+
+impl Fields<'_> {
+    fn kind(&self, kind_name: &str) -> Res<FaultKind> {
+        let (cx, f) = (self.cx, self.f);
+        let one_way = f.one_way.as_ref().is_some_and(|b| *b.get_ref());
+        Ok(match kind_name {
+            "partition" => FaultKind::Partition {
+                from: targets(cx, self.topo, f.from.as_ref().unwrap())?,
+                to: targets(cx, self.topo, f.to.as_ref().unwrap())?,
+                one_way,
+            },
+            "link-down" => {
+                let (a, b) = self.between()?;
+                FaultKind::LinkDown { a, b, one_way }
+            }
+            "link-degraded" => self.link_degraded(one_way)?,
+            "link-flapping" => {
+                let (a, b) = self.between()?;
+                let (period, down_for) = self.flap()?;
+                FaultKind::LinkFlapping { a, b, one_way, period, down_for }
+            }
+            "switch-down" => FaultKind::SwitchDown { switch: self.switch()? },
+            "switch-degraded" => {
+                let sw = self.switch()?;
+                FaultKind::SwitchDegraded {
+                    switch: sw,
+                    loss_ratio: self.loss()?,
+                    ports: ports(cx, self.topo, sw, f.ports.as_ref())?,
+                }
+            }
+            "switch-flapping" => {
+                let sw = self.switch()?;
+                let (period, down_for) = self.flap()?;
+                FaultKind::SwitchFlapping { switch: sw, period, down_for }
+            }
+            "node-crash" => FaultKind::NodeCrash { node: self.node()?, scope: Scope::Host },
+            "node-pause" => FaultKind::NodePause { node: self.node()?, scope: Scope::Host },
+            "process-crash" => FaultKind::NodeCrash { node: self.node()?, scope: Scope::Process },
+            "process-pause" => FaultKind::NodePause { node: self.node()?, scope: Scope::Process },
+            "disk-stall" => FaultKind::DiskStall { node: self.node()? },
+            "disk-errors" => {
+                let error_ratio =
+                    f.error_ratio.as_ref().map(|r| cx.ratio(r, "error_ratio")).transpose()?.unwrap_or(1.0);
+                FaultKind::DiskErrors { node: self.node()?, error_ratio }
+            }
+            "disk-full" => FaultKind::DiskFull { node: self.node()? },
+            "disk-slow" => {
+                let factor = range::SLOW_FACTOR.check(cx.path, cx.text, f.factor.as_ref().unwrap())?;
+                FaultKind::DiskSlow { node: self.node()?, factor }
+            }
+            "apply-slow" | "walreceiver-pause" => self.inside_postgres(kind_name)?,
+            _ => unreachable!("every kind in KINDS is handled"),
+        })
+    }
+
+    fn link_degraded(&self, one_way: bool) -> Res<FaultKind> {
+        let (cx, f) = (self.cx, self.f);
+        let (a, b) = self.between()?;
+        if f.loss_ratio.is_none()
+            && f.extra_latency.is_none()
+            && f.extra_jitter.is_none()
+            && f.duplicate_ratio.is_none()
+        {
+            return cx.err(
+                f.kind.span(),
+                "link-degraded needs at least one of loss_ratio, extra_latency, extra_jitter, duplicate_ratio",
+            );
+        }
+        let extra_latency = range::EXTRA_LATENCY.or(cx.path, cx.text, &f.extra_latency, Duration::ZERO)?;
+        let extra_jitter = range::EXTRA_JITTER.or(cx.path, cx.text, &f.extra_jitter, Duration::ZERO)?;
+        let duplicate_ratio = f.duplicate_ratio.as_ref().map(|d| cx.ratio(d, "duplicate_ratio")).transpose()?;
+        Ok(FaultKind::LinkDegraded {
+            a,
+            b,
+            one_way,
+            loss_ratio: self.loss()?,
+            extra_latency,
+            extra_jitter,
+            duplicate_ratio: duplicate_ratio.unwrap_or(0.0),
+        })
+    }
+
+    /// apply-slow and walreceiver-pause: faults inside a PostgreSQL server.
+    fn inside_postgres(&self, kind_name: &str) -> Res<FaultKind> {
+        let (cx, f) = (self.cx, self.f);
+        let n = self.node()?;
+        if self.topo.nodes[n as usize].kind != NodeKind::Postgres {
+            return cx.err(f.node.as_ref().unwrap().span(), format!("fault kind {kind_name:?} needs a postgres node"));
+        }
+        if kind_name == "walreceiver-pause" {
+            return Ok(FaultKind::WalReceiverPause { node: n });
+        }
+        let factor = range::SLOW_FACTOR.check(cx.path, cx.text, f.factor.as_ref().unwrap())?;
+        Ok(FaultKind::ApplySlow { node: n, factor })
+    }
+
+    fn node(&self) -> Res<NodeIdx> {
+        Ok(self.cx.lookup(&self.node_names, self.f.node.as_ref().unwrap(), "node")? as NodeIdx)
+    }
+
+    fn switch(&self) -> Res<usize> {
+        self.cx.lookup(&self.switch_names, self.f.switch.as_ref().unwrap(), "switch")
+    }
+
+    fn between(&self) -> Res<(NodeIdx, NodeIdx)> {
+        let cx = self.cx;
+        let b = self.f.between.as_ref().unwrap();
         let v = b.get_ref();
         if v.len() != 2 {
             return cx.err(b.span(), format!("between takes exactly two node names, got {}", v.len()));
         }
-        let (x, y) = (cx.lookup(&node_names, &v[0], "node")?, cx.lookup(&node_names, &v[1], "node")?);
+        let (x, y) = (cx.lookup(&self.node_names, &v[0], "node")?, cx.lookup(&self.node_names, &v[1], "node")?);
         if x == y {
             return cx.err(b.span(), "between names the same node twice");
         }
         Ok((x as NodeIdx, y as NodeIdx))
-    };
-    let flap = || -> Res<(Duration, Duration)> {
+    }
+
+    /// A flapping fault's period and how long each down phase lasts (half the period unless set).
+    fn flap(&self) -> Res<(Duration, Duration)> {
+        let (cx, f) = (self.cx, self.f);
         let period = range::PERIOD.check(cx.path, cx.text, f.period.as_ref().unwrap())?;
         let down_for = match &f.down_for {
             Some(d) => {
@@ -135,95 +267,12 @@ pub(crate) fn fault(cx: FaultCx<'_>, topo: &Topo<'_>, index: u32, sf: &S<RawFaul
             None => period / 2,
         };
         Ok((period, down_for))
-    };
-    let loss = |default: f64| {
-        f.loss_ratio.as_ref().map(|l| cx.ratio(l, "loss_ratio")).transpose().map(|v| v.unwrap_or(default))
-    };
+    }
 
-    let kind = match kind_name {
-        "partition" => FaultKind::Partition {
-            from: targets(&cx, topo, f.from.as_ref().unwrap())?,
-            to: targets(&cx, topo, f.to.as_ref().unwrap())?,
-            one_way,
-        },
-        "link-down" => {
-            let (a, b) = between()?;
-            FaultKind::LinkDown { a, b, one_way }
-        }
-        "link-degraded" => {
-            let (a, b) = between()?;
-            if f.loss_ratio.is_none()
-                && f.extra_latency.is_none()
-                && f.extra_jitter.is_none()
-                && f.duplicate_ratio.is_none()
-            {
-                return cx.err(
-                    f.kind.span(),
-                    "link-degraded needs at least one of loss_ratio, extra_latency, extra_jitter, duplicate_ratio",
-                );
-            }
-            let extra_latency = range::EXTRA_LATENCY.or(cx.path, cx.text, &f.extra_latency, Duration::ZERO)?;
-            let extra_jitter = range::EXTRA_JITTER.or(cx.path, cx.text, &f.extra_jitter, Duration::ZERO)?;
-            let duplicate_ratio = f.duplicate_ratio.as_ref().map(|d| cx.ratio(d, "duplicate_ratio")).transpose()?;
-            FaultKind::LinkDegraded {
-                a,
-                b,
-                one_way,
-                loss_ratio: loss(0.0)?,
-                extra_latency,
-                extra_jitter,
-                duplicate_ratio: duplicate_ratio.unwrap_or(0.0),
-            }
-        }
-        "link-flapping" => {
-            let (a, b) = between()?;
-            let (period, down_for) = flap()?;
-            FaultKind::LinkFlapping { a, b, one_way, period, down_for }
-        }
-        "switch-down" => FaultKind::SwitchDown { switch: switch()? },
-        "switch-degraded" => {
-            let sw = switch()?;
-            FaultKind::SwitchDegraded {
-                switch: sw,
-                loss_ratio: loss(0.0)?,
-                ports: ports(&cx, topo, sw, f.ports.as_ref())?,
-            }
-        }
-        "switch-flapping" => {
-            let sw = switch()?;
-            let (period, down_for) = flap()?;
-            FaultKind::SwitchFlapping { switch: sw, period, down_for }
-        }
-        "node-crash" => FaultKind::NodeCrash { node: node()?, scope: Scope::Host },
-        "node-pause" => FaultKind::NodePause { node: node()?, scope: Scope::Host },
-        "process-crash" => FaultKind::NodeCrash { node: node()?, scope: Scope::Process },
-        "process-pause" => FaultKind::NodePause { node: node()?, scope: Scope::Process },
-        "disk-stall" => FaultKind::DiskStall { node: node()? },
-        "disk-errors" => {
-            let error_ratio = f.error_ratio.as_ref().map(|r| cx.ratio(r, "error_ratio")).transpose()?.unwrap_or(1.0);
-            FaultKind::DiskErrors { node: node()?, error_ratio }
-        }
-        "disk-full" => FaultKind::DiskFull { node: node()? },
-        "disk-slow" => {
-            let factor = range::SLOW_FACTOR.check(cx.path, cx.text, f.factor.as_ref().unwrap())?;
-            FaultKind::DiskSlow { node: node()?, factor }
-        }
-        "apply-slow" | "walreceiver-pause" => {
-            let n = node()?;
-            if topo.nodes[n as usize].kind != NodeKind::Postgres {
-                return cx
-                    .err(f.node.as_ref().unwrap().span(), format!("fault kind {kind_name:?} needs a postgres node"));
-            }
-            if kind_name == "walreceiver-pause" {
-                FaultKind::WalReceiverPause { node: n }
-            } else {
-                let factor = range::SLOW_FACTOR.check(cx.path, cx.text, f.factor.as_ref().unwrap())?;
-                FaultKind::ApplySlow { node: n, factor }
-            }
-        }
-        _ => unreachable!("every kind in KINDS is handled"),
-    };
-    Ok(Fault { index, line: cx.line_of(&span), at, until, kind })
+    fn loss(&self) -> Res<f64> {
+        let loss = self.f.loss_ratio.as_ref().map(|l| self.cx.ratio(l, "loss_ratio")).transpose()?;
+        Ok(loss.unwrap_or(0.0))
+    }
 }
 
 /// Node, rack or region names to the set of nodes they contain.

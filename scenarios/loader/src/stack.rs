@@ -108,20 +108,22 @@ pub struct StolonSpec {
 }
 
 impl Default for StolonSpec {
-    /// Stolon v0.17's defaults.
+    /// Stolon v0.17's defaults, which live with the Stolon model.
     fn default() -> Self {
+        use models::stolon::defaults;
+        let spec = models::stolon::ClusterSpec::default();
         StolonSpec {
-            sleep_interval: Duration::from_secs(5),
-            request_timeout: Duration::from_secs(10),
-            fail_interval: Duration::from_secs(20),
-            proxy_check_interval: Duration::from_secs(5),
-            proxy_timeout: Duration::from_secs(15),
-            synchronous_replication: false,
-            min_synchronous_standbys: 1,
-            max_synchronous_standbys: 1,
-            max_standby_lag_bytes: 1_232_896,
-            use_pgrewind: false,
-            sentinel_session_ttl_s: 20,
+            sleep_interval: defaults::SLEEP_INTERVAL,
+            request_timeout: defaults::REQUEST_TIMEOUT,
+            fail_interval: spec.fail_interval,
+            proxy_check_interval: defaults::PROXY_CHECK_INTERVAL,
+            proxy_timeout: defaults::PROXY_TIMEOUT,
+            synchronous_replication: spec.synchronous_replication,
+            min_synchronous_standbys: spec.min_synchronous_standbys as u32,
+            max_synchronous_standbys: spec.max_synchronous_standbys as u32,
+            max_standby_lag_bytes: spec.max_standby_lag,
+            use_pgrewind: defaults::USE_PGREWIND,
+            sentinel_session_ttl_s: defaults::SENTINEL_SESSION_TTL_S,
         }
     }
 }
@@ -148,8 +150,7 @@ pub struct RawHaproxy {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct HaproxySpec {
-    /// roundrobin, leastconn or first.
-    pub balance: String,
+    pub balance: models::haproxy::Balance,
     pub inter: Duration,
     pub fastinter: Option<Duration>,
     pub downinter: Option<Duration>,
@@ -172,7 +173,7 @@ impl Default for HaproxySpec {
         // The check settings' defaults live with the check model.
         let check = models::haproxy::CheckConfig::default();
         HaproxySpec {
-            balance: "roundrobin".into(),
+            balance: models::haproxy::Balance::default(),
             inter: check.inter,
             fastinter: check.fastinter,
             downinter: check.downinter,
@@ -217,7 +218,7 @@ pub struct RawPgbouncer {
 pub struct PgbouncerSpec {
     pub processes: u32,
     pub cpu_per_query: Duration,
-    pub pool_mode: String,
+    pub pool_mode: models::pgbouncer::PoolMode,
     pub max_client_conn: u32,
     pub default_pool_size: u32,
     pub min_pool_size: u32,
@@ -237,7 +238,7 @@ impl Default for PgbouncerSpec {
         PgbouncerSpec {
             processes: 1,
             cpu_per_query: Duration::from_micros(20),
-            pool_mode: "session".into(),
+            pool_mode: models::pgbouncer::PoolMode::default(),
             max_client_conn: 100,
             default_pool_size: 20,
             min_pool_size: 0,
@@ -450,11 +451,30 @@ fn one_of(cx: &Cx<'_>, v: &Option<S<String>>, default: &str, allowed: &[&str], w
     }
 }
 
+/// One of a setting's values, by the real program's name for it.
+fn choice<T: Copy>(
+    cx: &Cx<'_>,
+    v: &Option<S<String>>,
+    default: T,
+    values: &[T],
+    name: impl Fn(T) -> &'static str,
+    what: &str,
+) -> Res<T> {
+    let Some(x) = v else { return Ok(default) };
+    match values.iter().find(|&&value| name(value) == x.get_ref()) {
+        Some(&value) => Ok(value),
+        None => {
+            let allowed: Vec<&str> = values.iter().map(|&value| name(value)).collect();
+            cx.err(x.span(), format!("unknown {what} {:?}; expected one of: {}", x.get_ref(), allowed.join(", ")))
+        }
+    }
+}
+
 pub(crate) fn haproxy(cx: &Cx<'_>, r: &RawHaproxy) -> Res<HaproxySpec> {
     let d = HaproxySpec::default();
     let on_down = one_of(cx, &r.on_marked_down, "", &["shutdown-sessions"], "on_marked_down")?;
     Ok(HaproxySpec {
-        balance: one_of(cx, &r.balance, &d.balance, &["roundrobin", "leastconn", "first"], "balance")?,
+        balance: choice(cx, &r.balance, d.balance, &models::haproxy::Balance::ALL, |b| b.as_str(), "balance")?,
         inter: cx.pos(&r.inter, d.inter, range::INTER)?,
         fastinter: cx.opt(&r.fastinter, range::FASTINTER)?,
         downinter: cx.opt(&r.downinter, range::DOWNINTER)?,
@@ -476,7 +496,14 @@ pub(crate) fn pgbouncer(cx: &Cx<'_>, r: &RawPgbouncer) -> Res<PgbouncerSpec> {
     Ok(PgbouncerSpec {
         processes: cx.count(&r.processes, d.processes, range::PROCESSES)?,
         cpu_per_query: cx.pos(&r.cpu_per_query, d.cpu_per_query, range::CPU_PER_QUERY)?,
-        pool_mode: one_of(cx, &r.pool_mode, &d.pool_mode, &["session", "transaction", "statement"], "pool_mode")?,
+        pool_mode: choice(
+            cx,
+            &r.pool_mode,
+            d.pool_mode,
+            &models::pgbouncer::PoolMode::ALL,
+            |m| m.as_str(),
+            "pool_mode",
+        )?,
         max_client_conn: cx.count(&r.max_client_conn, d.max_client_conn, range::MAX_CLIENT_CONN)?,
         default_pool_size: cx.count(&r.default_pool_size, d.default_pool_size, range::DEFAULT_POOL_SIZE)?,
         min_pool_size: cx.count(&r.min_pool_size, d.min_pool_size, range::MIN_POOL_SIZE)?,

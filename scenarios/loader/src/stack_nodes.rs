@@ -63,132 +63,175 @@ pub(crate) fn resolve(
     region_links: &[RegionLink],
     has_tenants: bool,
 ) -> Res<()> {
-    let at = |span: std::ops::Range<usize>, msg: String| Err(Diagnostic::at(path, text, span, msg));
-    let node_idx = |n: &S<String>| -> Res<usize> {
-        nodes
-            .iter()
-            .position(|x| &x.name == n.get_ref())
-            .ok_or_else(|| Diagnostic::at(path, text, n.span(), format!("unknown node {:?}", n.get_ref())))
-    };
-    let of_kind = |kind: NodeKind, region: Option<usize>| -> Vec<NodeIdx> {
-        (0..nodes.len())
-            .filter(|&j| nodes[j].kind == kind && region.is_none_or(|r| nodes[j].region == r))
-            .map(|j| j as NodeIdx)
-            .collect()
-    };
-    let clients = of_kind(NodeKind::Clients, None);
-    if !clients.is_empty() && !has_tenants {
-        return Err(Diagnostic::whole_file(path, "`clients` nodes need at least one [[tenant]] to generate load"));
-    }
-    // The primary region: where the first primary (non-standby) cluster's primary runs.
-    let primary_region = clusters.iter().position(|c| c.standby_of.is_none()).and_then(|c| {
-        nodes.iter().find(|n| n.pg.as_ref().is_some_and(|p| p.cluster == c && p.upstream.is_none())).map(|n| n.region)
-    });
-    let latency_ns = |a: usize, b: usize| -> u128 {
-        if a == b {
-            return 0;
+    let roles = {
+        let p = Placement { path, text, nodes, clusters, region_links };
+        let clients = p.of_kind(NodeKind::Clients, None).len();
+        if clients > 0 && !has_tenants {
+            return Err(Diagnostic::whole_file(path, "`clients` nodes need at least one [[tenant]] to generate load"));
         }
-        region_links
-            .iter()
-            .find(|l| (l.a, l.b) == (a, b) || (l.a, l.b) == (b, a))
-            .map_or(u128::MAX, |l| l.latency.as_nanos())
+        let mut roles: Vec<Option<StackRole>> = Vec::with_capacity(nodes.len());
+        for (i, rn) in raw.nodes.iter().enumerate() {
+            roles.push(p.role(i, rn.get_ref(), clients)?);
+        }
+        roles
     };
-    let mut roles: Vec<Option<StackRole>> = vec![None; nodes.len()];
-    for (i, rn) in raw.nodes.iter().enumerate() {
-        let rn = rn.get_ref();
-        let region = nodes[i].region;
-        let table = |t: &Option<S<RawStackNode>>| t.as_ref().map(|t| t.get_ref().clone()).unwrap_or_default();
-        roles[i] = match nodes[i].kind {
-            NodeKind::StolonSentinel | NodeKind::StolonProxy => {
-                let t = table(&rn.stolon);
-                let cluster = match &t.cluster {
-                    Some(c) => match clusters.iter().position(|x| &x.name == c.get_ref()) {
-                        Some(k) => k,
-                        None => return at(c.span(), format!("unknown pg_cluster {:?}", c.get_ref())),
-                    },
-                    None if clusters.len() == 1 => 0,
-                    None => {
-                        return at(rn.name.span(), "with several pg_clusters, [node.stolon] needs `cluster`".into());
-                    }
-                };
-                Some(if nodes[i].kind == NodeKind::StolonSentinel {
-                    StackRole::Sentinel { cluster }
-                } else {
-                    StackRole::Proxy { cluster }
-                })
-            }
-            NodeKind::Haproxy => {
-                let t = table(&rn.haproxy);
-                let list = |v: &Option<S<Vec<S<String>>>>, kind: NodeKind, what: &str| -> Res<Vec<NodeIdx>> {
-                    let Some(v) = v else { return Ok(of_kind(kind, Some(region))) };
-                    let mut out = Vec::new();
-                    for n in v.get_ref() {
-                        let j = node_idx(n)?;
-                        if nodes[j].kind != kind {
-                            let msg = format!("{:?} is not a {} node ({what} backend)", n.get_ref(), kind.name());
-                            return Err(Diagnostic::at(path, text, n.span(), msg));
-                        }
-                        out.push(j as NodeIdx);
-                    }
-                    Ok(out)
-                };
-                let write = list(&t.write, NodeKind::StolonProxy, "write")?;
-                let read = list(&t.read, NodeKind::Postgres, "read")?;
-                if write.is_empty() && read.is_empty() {
-                    let msg = format!(
-                        "haproxy {:?} has no servers: no stolon-proxy or postgres node in its region",
-                        nodes[i].name
-                    );
-                    return at(rn.name.span(), msg);
-                }
-                Some(StackRole::Haproxy { write, read })
-            }
-            NodeKind::Pgbouncer => {
-                let t = table(&rn.pgbouncer);
-                let haproxy = match &t.haproxy {
-                    Some(h) => {
-                        let j = node_idx(h)?;
-                        if nodes[j].kind != NodeKind::Haproxy {
-                            return at(h.span(), format!("{:?} is not an haproxy node", h.get_ref()));
-                        }
-                        j as NodeIdx
-                    }
-                    None => match of_kind(NodeKind::Haproxy, Some(region)).first() {
-                        Some(&h) => h,
-                        None => {
-                            let msg = format!(
-                                "pgbouncer {:?} has no haproxy in its region; set [node.pgbouncer] haproxy",
-                                nodes[i].name
-                            );
-                            return at(rn.name.span(), msg);
-                        }
-                    },
-                };
-                Some(StackRole::Pgbouncer { haproxy })
-            }
-            NodeKind::Clients => {
-                let t = table(&rn.clients);
-                let share = match &t.share {
-                    Some(s) if !(*s.get_ref() > 0.0 && *s.get_ref() <= 1.0) => {
-                        return at(s.span(), "share must be in (0, 1]".into());
-                    }
-                    Some(s) => *s.get_ref(),
-                    None => 1.0 / clients.len() as f64,
-                };
-                let mut read_entries = of_kind(NodeKind::Pgbouncer, None);
-                read_entries.sort_by_key(|&j| (latency_ns(region, nodes[j as usize].region), j));
-                read_entries.retain(|&j| latency_ns(region, nodes[j as usize].region) != u128::MAX);
-                let write_entries = primary_region.map_or_else(Vec::new, |r| of_kind(NodeKind::Pgbouncer, Some(r)));
-                if read_entries.is_empty() {
-                    return at(rn.name.span(), format!("clients {:?} can reach no pgbouncer node", nodes[i].name));
-                }
-                Some(StackRole::Clients { share, read_entries, write_entries })
-            }
-            _ => None,
-        };
-    }
     for (n, role) in nodes.iter_mut().zip(roles) {
         n.stack = role;
     }
     Ok(())
+}
+
+/// What the stack's nodes are placed against: the nodes, clusters and region links resolved so far.
+struct Placement<'a> {
+    path: &'a str,
+    text: &'a str,
+    nodes: &'a [Node],
+    clusters: &'a [crate::ClusterSpec],
+    region_links: &'a [RegionLink],
+}
+
+/// A node's `[node.<table>]`, or an empty one.
+fn table(t: &Option<S<RawStackNode>>) -> RawStackNode {
+    t.as_ref().map(|t| t.get_ref().clone()).unwrap_or_default()
+}
+
+impl Placement<'_> {
+    fn at<T>(&self, span: std::ops::Range<usize>, msg: String) -> Res<T> {
+        Err(Diagnostic::at(self.path, self.text, span, msg))
+    }
+
+    fn node_idx(&self, n: &S<String>) -> Res<usize> {
+        match self.nodes.iter().position(|x| &x.name == n.get_ref()) {
+            Some(j) => Ok(j),
+            None => self.at(n.span(), format!("unknown node {:?}", n.get_ref())),
+        }
+    }
+
+    /// The nodes of `kind`, in `region` if given, in declared order.
+    fn of_kind(&self, kind: NodeKind, region: Option<usize>) -> Vec<NodeIdx> {
+        let nodes = self.nodes;
+        (0..nodes.len())
+            .filter(|&j| nodes[j].kind == kind && region.is_none_or(|r| nodes[j].region == r))
+            .map(|j| j as NodeIdx)
+            .collect()
+    }
+
+    /// Node `i`'s role (`clients`: how many client regions share the load).
+    fn role(&self, i: usize, rn: &RawNode, clients: usize) -> Res<Option<StackRole>> {
+        Ok(match self.nodes[i].kind {
+            NodeKind::StolonSentinel => Some(StackRole::Sentinel { cluster: self.stolon_cluster(rn)? }),
+            NodeKind::StolonProxy => Some(StackRole::Proxy { cluster: self.stolon_cluster(rn)? }),
+            NodeKind::Haproxy => Some(self.haproxy(i, rn)?),
+            NodeKind::Pgbouncer => Some(self.pgbouncer(i, rn)?),
+            NodeKind::Clients => Some(self.clients(i, rn, clients)?),
+            _ => None,
+        })
+    }
+
+    /// The cluster a sentinel or proxy serves: `[node.stolon] cluster`, or the only one.
+    fn stolon_cluster(&self, rn: &RawNode) -> Res<usize> {
+        match &table(&rn.stolon).cluster {
+            Some(c) => match self.clusters.iter().position(|x| &x.name == c.get_ref()) {
+                Some(k) => Ok(k),
+                None => self.at(c.span(), format!("unknown pg_cluster {:?}", c.get_ref())),
+            },
+            None if self.clusters.len() == 1 => Ok(0),
+            None => self.at(rn.name.span(), "with several pg_clusters, [node.stolon] needs `cluster`".into()),
+        }
+    }
+
+    /// An HAProxy's backends: as listed, or its region's stolon-proxies (write) and servers (read).
+    fn haproxy(&self, i: usize, rn: &RawNode) -> Res<StackRole> {
+        let t = table(&rn.haproxy);
+        let region = self.nodes[i].region;
+        let write = self.backend(&t.write, NodeKind::StolonProxy, "write", region)?;
+        let read = self.backend(&t.read, NodeKind::Postgres, "read", region)?;
+        if write.is_empty() && read.is_empty() {
+            let msg = format!(
+                "haproxy {:?} has no servers: no stolon-proxy or postgres node in its region",
+                self.nodes[i].name
+            );
+            return self.at(rn.name.span(), msg);
+        }
+        Ok(StackRole::Haproxy { write, read })
+    }
+
+    fn backend(&self, v: &Option<S<Vec<S<String>>>>, kind: NodeKind, what: &str, region: usize) -> Res<Vec<NodeIdx>> {
+        let Some(v) = v else { return Ok(self.of_kind(kind, Some(region))) };
+        let mut out = Vec::new();
+        for n in v.get_ref() {
+            let j = self.node_idx(n)?;
+            if self.nodes[j].kind != kind {
+                return self.at(n.span(), format!("{:?} is not a {} node ({what} backend)", n.get_ref(), kind.name()));
+            }
+            out.push(j as NodeIdx);
+        }
+        Ok(out)
+    }
+
+    /// Where a PgBouncer forwards: the HAProxy named, or the first in its region.
+    fn pgbouncer(&self, i: usize, rn: &RawNode) -> Res<StackRole> {
+        let haproxy = match &table(&rn.pgbouncer).haproxy {
+            Some(h) => {
+                let j = self.node_idx(h)?;
+                if self.nodes[j].kind != NodeKind::Haproxy {
+                    return self.at(h.span(), format!("{:?} is not an haproxy node", h.get_ref()));
+                }
+                j as NodeIdx
+            }
+            None => match self.of_kind(NodeKind::Haproxy, Some(self.nodes[i].region)).first() {
+                Some(&h) => h,
+                None => {
+                    let msg = format!(
+                        "pgbouncer {:?} has no haproxy in its region; set [node.pgbouncer] haproxy",
+                        self.nodes[i].name
+                    );
+                    return self.at(rn.name.span(), msg);
+                }
+            },
+        };
+        Ok(StackRole::Pgbouncer { haproxy })
+    }
+
+    /// A client region: its share of the load (equal unless set), its reads to the nearest
+    /// reachable PgBouncers first, its writes to the primary region's.
+    fn clients(&self, i: usize, rn: &RawNode, clients: usize) -> Res<StackRole> {
+        let share = match &table(&rn.clients).share {
+            Some(s) if !(*s.get_ref() > 0.0 && *s.get_ref() <= 1.0) => {
+                return self.at(s.span(), "share must be in (0, 1]".into());
+            }
+            Some(s) => *s.get_ref(),
+            None => 1.0 / clients as f64,
+        };
+        let region = self.nodes[i].region;
+        let latency_ns = |j: NodeIdx| self.latency_ns(region, self.nodes[j as usize].region);
+        let mut read_entries = self.of_kind(NodeKind::Pgbouncer, None);
+        read_entries.sort_by_key(|&j| (latency_ns(j), j));
+        read_entries.retain(|&j| latency_ns(j) != u128::MAX);
+        let write_entries = self.primary_region().map_or_else(Vec::new, |r| self.of_kind(NodeKind::Pgbouncer, Some(r)));
+        if read_entries.is_empty() {
+            return self.at(rn.name.span(), format!("clients {:?} can reach no pgbouncer node", self.nodes[i].name));
+        }
+        Ok(StackRole::Clients { share, read_entries, write_entries })
+    }
+
+    /// The primary region: where the first primary (non-standby) cluster's primary runs.
+    fn primary_region(&self) -> Option<usize> {
+        self.clusters.iter().position(|c| c.standby_of.is_none()).and_then(|c| {
+            let primary =
+                self.nodes.iter().find(|n| n.pg.as_ref().is_some_and(|p| p.cluster == c && p.upstream.is_none()));
+            primary.map(|n| n.region)
+        })
+    }
+
+    /// One-way latency between two regions; `u128::MAX` when no region link joins them.
+    fn latency_ns(&self, a: usize, b: usize) -> u128 {
+        if a == b {
+            return 0;
+        }
+        self.region_links
+            .iter()
+            .find(|l| (l.a, l.b) == (a, b) || (l.a, l.b) == (b, a))
+            .map_or(u128::MAX, |l| l.latency.as_nanos())
+    }
 }

@@ -99,107 +99,11 @@ fn build(cx: &Cx<'_>, raw: RawScenario) -> Res<Scenario> {
 
     let network = network_defaults(cx, &raw.network)?;
     let global_disk = disk_spec(cx, &raw.disk, &DiskSpec::default())?;
-
-    // Every name lives in one namespace, so partition targets can name any of them.
-    let mut names: BTreeMap<String, &'static str> = BTreeMap::new();
-    let mut claim = |n: &S<String>, what: &'static str| -> Res<String> {
-        let s = cx.name(n, what)?;
-        if let Some(prev) = names.insert(s.clone(), what) {
-            return cx.err(n.span(), format!("name {s:?} is already used by a {prev}"));
-        }
-        Ok(s)
-    };
-
-    if raw.regions.is_empty() {
-        return cx.err(raw.scenario.span(), "a scenario needs at least one [[region]]");
-    }
-    let mut regions = Vec::new();
-    let mut switches: Vec<Switch> = Vec::new();
-    for r in &raw.regions {
-        let r = r.get_ref();
-        let name = claim(&r.name, "region")?;
-        let core_name = match &r.core_switch {
-            Some(c) => claim(c, "switch")?,
-            None => {
-                let c = format!("{name}-core");
-                claim(&S::new(r.name.span(), c.clone()), "switch")?;
-                c
-            }
-        };
-        switches.push(Switch { name: core_name, region: regions.len(), role: SwitchRole::Core });
-        regions.push(Region { name, core_switch: switches.len() - 1 });
-    }
+    let mut names = Names::default();
+    let (regions, mut switches) = regions(cx, &raw, &mut names)?;
     let region_names: Vec<String> = regions.iter().map(|r| r.name.clone()).collect();
-
-    let mut racks = Vec::new();
-    for rk in &raw.racks {
-        let rk = rk.get_ref();
-        let name = claim(&rk.name, "rack")?;
-        let region = lookup(cx, &region_names, &rk.region, "region")?;
-        let switch_name = rk.switch.as_ref().map(|s| s.get_ref().clone()).unwrap_or_else(|| format!("{name}-tor"));
-        let span = rk.switch.as_ref().map_or(rk.name.span(), |s| s.span());
-        let switch = match switches.iter().position(|s| s.name == switch_name) {
-            Some(i) if switches[i].role == SwitchRole::Core => {
-                return cx.err(span, format!("{switch_name:?} is a region's core switch, not a top-of-rack switch"));
-            }
-            Some(i) if switches[i].region != region => {
-                return cx.err(span, format!("switch {switch_name:?} serves racks in another region"));
-            }
-            Some(i) => i,
-            None => {
-                claim(&S::new(span.clone(), switch_name.clone()), "switch")?;
-                switches.push(Switch { name: switch_name, region, role: SwitchRole::Tor });
-                switches.len() - 1
-            }
-        };
-        racks.push(Rack { name, region, switch });
-    }
-    let rack_names: Vec<String> = racks.iter().map(|r| r.name.clone()).collect();
-
-    if raw.nodes.is_empty() {
-        return cx.err(raw.scenario.span(), "a scenario needs at least one [[node]]");
-    }
-    let mut nodes = Vec::new();
-    for n in &raw.nodes {
-        let n = n.get_ref();
-        let name = claim(&n.name, "node")?;
-        let rack = lookup(cx, &rack_names, &n.rack, "rack")?;
-        let kind = match n.kind.get_ref().as_str() {
-            "probe" => NodeKind::Probe,
-            "etcd" => NodeKind::Etcd,
-            "etcd-writer" => NodeKind::EtcdWriter,
-            "etcd-elector" => NodeKind::EtcdElector,
-            "postgres" => NodeKind::Postgres,
-            "stolon-sentinel" => NodeKind::StolonSentinel,
-            "stolon-proxy" => NodeKind::StolonProxy,
-            "haproxy" => NodeKind::Haproxy,
-            "pgbouncer" => NodeKind::Pgbouncer,
-            "clients" => NodeKind::Clients,
-            other => {
-                return cx.err(
-                    n.kind.span(),
-                    format!("unknown node kind {other:?}; expected one of: {}", NodeKind::NAMES.join(", ")),
-                );
-            }
-        };
-        let disk = disk_spec(cx, &n.disk, &global_disk)?;
-        if let Some(pg) = &n.postgres
-            && kind != NodeKind::Postgres
-        {
-            return cx.err(pg.span(), "[node.postgres] is only for nodes of kind \"postgres\"");
-        }
-        crate::stack_nodes::check_tables(cx.path, cx.text, n, kind)?;
-        nodes.push(Node {
-            name,
-            rack,
-            region: racks[rack].region,
-            switch: racks[rack].switch,
-            kind,
-            disk,
-            pg: None,
-            stack: None,
-        });
-    }
+    let racks = racks(cx, &raw, &mut names, &mut switches, &region_names)?;
+    let mut nodes = nodes(cx, &raw, &mut names, &racks, &global_disk)?;
     let postgres = crate::postgres::settings(cx.path, cx.text, &raw.postgres)?;
     let pg_clusters = pg_clusters(cx, &raw, &mut nodes)?;
     let scx = crate::stack::Cx { path: cx.path, text: cx.text };
@@ -207,34 +111,12 @@ fn build(cx: &Cx<'_>, raw: RawScenario) -> Res<Scenario> {
     let haproxy = crate::stack::haproxy(&scx, &raw.haproxy)?;
     let pgbouncer = crate::stack::pgbouncer(&scx, &raw.pgbouncer)?;
     let workload = crate::stack::workload(&scx, &raw.workload)?;
-    let mut tenants: Vec<crate::TenantSpec> = Vec::new();
-    let mut tenant_names = std::collections::BTreeSet::new();
-    let mut peak_rps_total = 0.0;
-    for t in &raw.tenants {
-        let spec = crate::stack::tenant(&scx, t.get_ref())?;
-        let name = cx.name(&t.get_ref().name, "tenant")?;
-        if !tenant_names.insert(name.clone()) {
-            return cx.err(t.get_ref().name.span(), format!("tenant {name:?} is defined twice"));
-        }
-        peak_rps_total += spec.peak_rps();
-        let max = crate::stack::range::PEAK_RPS_TOTAL_MAX;
-        if peak_rps_total > max {
-            return cx.err(
-                t.get_ref().name.span(),
-                format!(
-                    "with tenant {name:?} the tenants' peak load reaches {peak_rps_total:.0} requests/s \
-                     ((read_rps + write_rps) x (1 + diurnal_amplitude) x the largest spike factor, summed); \
-                     at most {max:.0} in all"
-                ),
-            );
-        }
-        tenants.push(spec);
-    }
-    let node_names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
+    let tenants = tenants(cx, &raw)?;
     if nodes.len() > u32::MAX as usize / 2 {
         return cx.err(raw.scenario.span(), "too many nodes");
     }
 
+    let node_names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
     let region_links = region_links(cx, &raw.region_links, &raw.regions, &region_names)?;
     let links = node_links(cx, &raw.links, &node_names)?;
     crate::stack_nodes::resolve(cx.path, cx.text, &raw, &mut nodes, &pg_clusters, &region_links, !tenants.is_empty())?;
@@ -250,38 +132,7 @@ fn build(cx: &Cx<'_>, raw: RawScenario) -> Res<Scenario> {
     let etcd_writer = crate::components::writer(cx.path, cx.text, &raw.etcd_writer)?;
     let etcd_elector = crate::components::elector(cx.path, cx.text, &raw.etcd_elector)?;
     let sim = crate::components::sim_switches(cx.path, cx.text, &raw.sim)?;
-    let cluster_names: Vec<String> = pg_clusters.iter().map(|c| c.name.clone()).collect();
-    let managed: Vec<bool> = (0..pg_clusters.len())
-        .map(|c| nodes.iter().any(|n| n.stack == Some(crate::StackRole::Sentinel { cluster: c })))
-        .collect();
-    let action_names = crate::components::ActionNames {
-        nodes: &node_names,
-        clusters: &cluster_names,
-        regions: &region_names,
-        managed: &managed,
-    };
-    let actions = raw
-        .actions
-        .iter()
-        .map(|a| {
-            crate::components::action(
-                cx.path,
-                cx.text,
-                cx.lines,
-                a,
-                &action_names,
-                |i| nodes[i].kind == NodeKind::Etcd,
-                |i| nodes[i].kind == NodeKind::Postgres,
-            )
-        })
-        .collect::<Res<Vec<_>>>()?;
-    // A patch is checked on the spec it leaves in force, which earlier patches shaped.
-    for (i, a) in raw.actions.iter().enumerate() {
-        if let (Some(p), crate::ActionKind::StolonctlUpdate { cluster, .. }) = (&a.get_ref().patch, &actions[i].kind) {
-            let spec = crate::spec_patch::in_force_after(&stolon, &actions, *cluster, i);
-            crate::spec_patch::check_result(cx.path, cx.text, p, &spec)?;
-        }
-    }
+    let actions = actions(cx, &raw, &nodes, &pg_clusters, &region_names, &stolon)?;
     crate::lint::times(cx.path, cx.text, &raw, duration)?;
     let asserts = raw.asserts.iter().map(|a| assertion(cx, a)).collect::<Res<Vec<_>>>()?;
     assertion_links(cx, &raw.asserts)?;
@@ -320,41 +171,267 @@ fn build(cx: &Cx<'_>, raw: RawScenario) -> Res<Scenario> {
     })
 }
 
+/// The names taken so far. Every name lives in one namespace, so partition targets can name
+/// any of them.
+#[derive(Default)]
+struct Names(BTreeMap<String, &'static str>);
+
+impl Names {
+    fn claim(&mut self, cx: &Cx<'_>, n: &S<String>, what: &'static str) -> Res<String> {
+        let s = cx.name(n, what)?;
+        if let Some(prev) = self.0.insert(s.clone(), what) {
+            return cx.err(n.span(), format!("name {s:?} is already used by a {prev}"));
+        }
+        Ok(s)
+    }
+}
+
+/// `[[region]]`s, and the core switch of each (named, or "<region>-core").
+fn regions(cx: &Cx<'_>, raw: &RawScenario, names: &mut Names) -> Res<(Vec<Region>, Vec<Switch>)> {
+    if raw.regions.is_empty() {
+        return cx.err(raw.scenario.span(), "a scenario needs at least one [[region]]");
+    }
+    let mut regions = Vec::new();
+    let mut switches: Vec<Switch> = Vec::new();
+    for r in &raw.regions {
+        let r = r.get_ref();
+        let name = names.claim(cx, &r.name, "region")?;
+        let core_name = match &r.core_switch {
+            Some(c) => names.claim(cx, c, "switch")?,
+            None => {
+                let c = format!("{name}-core");
+                names.claim(cx, &S::new(r.name.span(), c.clone()), "switch")?;
+                c
+            }
+        };
+        switches.push(Switch { name: core_name, region: regions.len(), role: SwitchRole::Core });
+        regions.push(Region { name, core_switch: switches.len() - 1 });
+    }
+    Ok((regions, switches))
+}
+
+/// `[[rack]]`s, each on a top-of-rack switch of its region (named, shared, or "<rack>-tor").
+fn racks(
+    cx: &Cx<'_>,
+    raw: &RawScenario,
+    names: &mut Names,
+    switches: &mut Vec<Switch>,
+    region_names: &[String],
+) -> Res<Vec<Rack>> {
+    let mut racks = Vec::new();
+    for rk in &raw.racks {
+        let rk = rk.get_ref();
+        let name = names.claim(cx, &rk.name, "rack")?;
+        let region = lookup(cx, region_names, &rk.region, "region")?;
+        let switch_name = rk.switch.as_ref().map(|s| s.get_ref().clone()).unwrap_or_else(|| format!("{name}-tor"));
+        let span = rk.switch.as_ref().map_or(rk.name.span(), |s| s.span());
+        let switch = match switches.iter().position(|s| s.name == switch_name) {
+            Some(i) if switches[i].role == SwitchRole::Core => {
+                return cx.err(span, format!("{switch_name:?} is a region's core switch, not a top-of-rack switch"));
+            }
+            Some(i) if switches[i].region != region => {
+                return cx.err(span, format!("switch {switch_name:?} serves racks in another region"));
+            }
+            Some(i) => i,
+            None => {
+                names.claim(cx, &S::new(span.clone(), switch_name.clone()), "switch")?;
+                switches.push(Switch { name: switch_name, region, role: SwitchRole::Tor });
+                switches.len() - 1
+            }
+        };
+        racks.push(Rack { name, region, switch });
+    }
+    Ok(racks)
+}
+
+/// `[[node]]`s placed in their racks; their postgres and stack settings come later.
+fn nodes(cx: &Cx<'_>, raw: &RawScenario, names: &mut Names, racks: &[Rack], disk: &DiskSpec) -> Res<Vec<Node>> {
+    if raw.nodes.is_empty() {
+        return cx.err(raw.scenario.span(), "a scenario needs at least one [[node]]");
+    }
+    let rack_names: Vec<String> = racks.iter().map(|r| r.name.clone()).collect();
+    let mut nodes = Vec::new();
+    for n in &raw.nodes {
+        let n = n.get_ref();
+        let name = names.claim(cx, &n.name, "node")?;
+        let rack = lookup(cx, &rack_names, &n.rack, "rack")?;
+        let kind = node_kind(cx, &n.kind)?;
+        let disk = disk_spec(cx, &n.disk, disk)?;
+        if let Some(pg) = &n.postgres
+            && kind != NodeKind::Postgres
+        {
+            return cx.err(pg.span(), "[node.postgres] is only for nodes of kind \"postgres\"");
+        }
+        crate::stack_nodes::check_tables(cx.path, cx.text, n, kind)?;
+        nodes.push(Node {
+            name,
+            rack,
+            region: racks[rack].region,
+            switch: racks[rack].switch,
+            kind,
+            disk,
+            pg: None,
+            stack: None,
+        });
+    }
+    Ok(nodes)
+}
+
+fn node_kind(cx: &Cx<'_>, kind: &S<String>) -> Res<NodeKind> {
+    match NodeKind::NAMES.iter().position(|k| k == kind.get_ref()) {
+        Some(i) => Ok(NodeKind::ALL[i]),
+        None => cx.err(
+            kind.span(),
+            format!("unknown node kind {:?}; expected one of: {}", kind.get_ref(), NodeKind::NAMES.join(", ")),
+        ),
+    }
+}
+
+/// `[[tenant]]`s: unique names, and all of them together within the load pgsim can count.
+fn tenants(cx: &Cx<'_>, raw: &RawScenario) -> Res<Vec<crate::TenantSpec>> {
+    let scx = crate::stack::Cx { path: cx.path, text: cx.text };
+    let mut tenants: Vec<crate::TenantSpec> = Vec::new();
+    let mut tenant_names = std::collections::BTreeSet::new();
+    let mut peak_rps_total = 0.0;
+    for t in &raw.tenants {
+        let spec = crate::stack::tenant(&scx, t.get_ref())?;
+        let name = cx.name(&t.get_ref().name, "tenant")?;
+        if !tenant_names.insert(name.clone()) {
+            return cx.err(t.get_ref().name.span(), format!("tenant {name:?} is defined twice"));
+        }
+        peak_rps_total += spec.peak_rps();
+        let max = crate::stack::range::PEAK_RPS_TOTAL_MAX;
+        if peak_rps_total > max {
+            return cx.err(
+                t.get_ref().name.span(),
+                format!(
+                    "with tenant {name:?} the tenants' peak load reaches {peak_rps_total:.0} requests/s \
+                     ((read_rps + write_rps) x (1 + diurnal_amplitude) x the largest spike factor, summed); \
+                     at most {max:.0} in all"
+                ),
+            );
+        }
+        tenants.push(spec);
+    }
+    Ok(tenants)
+}
+
+/// `[[action]]`s, names resolved; a stolonctl-update patch is checked on the spec it leaves in
+/// force, which earlier patches shaped.
+fn actions(
+    cx: &Cx<'_>,
+    raw: &RawScenario,
+    nodes: &[Node],
+    pg_clusters: &[crate::ClusterSpec],
+    region_names: &[String],
+    stolon: &crate::StolonSpec,
+) -> Res<Vec<crate::Action>> {
+    let node_names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
+    let cluster_names: Vec<String> = pg_clusters.iter().map(|c| c.name.clone()).collect();
+    let managed: Vec<bool> = (0..pg_clusters.len())
+        .map(|c| nodes.iter().any(|n| n.stack == Some(crate::StackRole::Sentinel { cluster: c })))
+        .collect();
+    let action_names = crate::components::ActionNames {
+        nodes: &node_names,
+        clusters: &cluster_names,
+        regions: region_names,
+        managed: &managed,
+    };
+    let actions = raw
+        .actions
+        .iter()
+        .map(|a| {
+            crate::components::action(
+                cx.path,
+                cx.text,
+                cx.lines,
+                a,
+                &action_names,
+                |i| nodes[i].kind == NodeKind::Etcd,
+                |i| nodes[i].kind == NodeKind::Postgres,
+            )
+        })
+        .collect::<Res<Vec<_>>>()?;
+    for (i, a) in raw.actions.iter().enumerate() {
+        if let (Some(p), crate::ActionKind::StolonctlUpdate { cluster, .. }) = (&a.get_ref().patch, &actions[i].kind) {
+            let spec = crate::spec_patch::in_force_after(stolon, &actions, *cluster, i);
+            crate::spec_patch::check_result(cx.path, cx.text, p, &spec)?;
+        }
+    }
+    Ok(actions)
+}
+
 /// Resolves `[[pg_cluster]]`s and each postgres node's cluster and upstream. With no
 /// `[[pg_cluster]]`, postgres nodes form one cluster named "main" with default settings.
 fn pg_clusters(cx: &Cx<'_>, raw: &RawScenario, nodes: &mut [Node]) -> Res<Vec<crate::ClusterSpec>> {
-    let mut clusters = Vec::new();
-    for c in &raw.pg_clusters {
-        let spec = crate::postgres::cluster(cx.path, cx.text, c.get_ref())?;
-        if clusters.iter().any(|x: &crate::ClusterSpec| x.name == spec.name) {
-            return cx.err(c.get_ref().name.span(), format!("pg_cluster {:?} is defined twice", spec.name));
-        }
-        clusters.push(spec);
-    }
+    let mut clusters = declared_clusters(cx, raw)?;
     let pg: Vec<usize> = (0..nodes.len()).filter(|&i| nodes[i].kind == NodeKind::Postgres).collect();
     if pg.is_empty() {
         return Ok(clusters);
     }
     if clusters.is_empty() {
-        let default = crate::postgres::RawCluster {
-            name: toml::Spanned::new(0..0, "main".to_string()),
-            synchronous_standby_names: None,
-            synchronous_commit: None,
-            write_tps: None,
-            bytes_per_commit: None,
-            write_amplification: None,
-            client_timeout: None,
-            standby_read_tps: None,
-            phases: vec![],
-            standby_of: None,
-        };
-        clusters.push(crate::postgres::cluster(cx.path, cx.text, &default)?);
+        clusters.push(crate::postgres::cluster(cx.path, cx.text, &implicit_main_cluster())?);
     }
-    let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
     let cluster_names: Vec<String> = clusters.iter().map(|c| c.name.clone()).collect();
+    standby_links(cx, raw, &cluster_names, &mut clusters)?;
+    let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
+    let raw_pg = raw.nodes.iter().filter(|n| n.get_ref().kind.get_ref() == "postgres");
+    for (&i, raw_node) in pg.iter().zip(raw_pg) {
+        let spec = pg_node(cx, raw_node.get_ref(), i, nodes, &names, &cluster_names)?;
+        nodes[i].pg = Some(spec);
+    }
+    // Where a cluster's error is shown: its [[pg_cluster]] name, or for the implicit "main"
+    // cluster the first postgres node's name.
+    let cluster_span = |c: usize| match raw.pg_clusters.get(c) {
+        Some(rc) => rc.get_ref().name.span(),
+        None => raw.nodes[pg[0]].get_ref().name.span(),
+    };
+    for (c, spec) in clusters.iter().enumerate() {
+        check_one_leader(cx, nodes, &pg, c, spec, cluster_span(c))?;
+    }
+    check_upstream_clusters(cx, raw, nodes, &pg, &clusters)?;
+    Ok(clusters)
+}
+
+/// The `[[pg_cluster]]`s as written, names unique.
+fn declared_clusters(cx: &Cx<'_>, raw: &RawScenario) -> Res<Vec<crate::ClusterSpec>> {
+    let mut clusters: Vec<crate::ClusterSpec> = Vec::new();
+    for c in &raw.pg_clusters {
+        let spec = crate::postgres::cluster(cx.path, cx.text, c.get_ref())?;
+        if clusters.iter().any(|x| x.name == spec.name) {
+            return cx.err(c.get_ref().name.span(), format!("pg_cluster {:?} is defined twice", spec.name));
+        }
+        clusters.push(spec);
+    }
+    Ok(clusters)
+}
+
+/// The cluster postgres nodes form when no `[[pg_cluster]]` is written: "main", defaults.
+fn implicit_main_cluster() -> crate::postgres::RawCluster {
+    crate::postgres::RawCluster {
+        name: toml::Spanned::new(0..0, "main".to_string()),
+        synchronous_standby_names: None,
+        synchronous_commit: None,
+        write_tps: None,
+        bytes_per_commit: None,
+        write_amplification: None,
+        client_timeout: None,
+        standby_read_tps: None,
+        phases: vec![],
+        standby_of: None,
+    }
+}
+
+/// Each standby cluster's `standby_of`: another cluster, itself a primary one.
+fn standby_links(
+    cx: &Cx<'_>,
+    raw: &RawScenario,
+    cluster_names: &[String],
+    clusters: &mut [crate::ClusterSpec],
+) -> Res<()> {
     for (c, rc) in raw.pg_clusters.iter().enumerate() {
         let Some(of) = &rc.get_ref().standby_of else { continue };
-        let m = lookup(cx, &cluster_names, of, "pg_cluster")?;
+        let m = lookup(cx, cluster_names, of, "pg_cluster")?;
         if m == c {
             return cx.err(of.span(), "a cluster cannot be a standby of itself");
         }
@@ -363,81 +440,98 @@ fn pg_clusters(cx: &Cx<'_>, raw: &RawScenario, nodes: &mut [Node]) -> Res<Vec<cr
         }
         clusters[c].standby_of = Some(m);
     }
-    for (&i, raw_node) in pg.iter().zip(raw.nodes.iter().filter(|n| n.get_ref().kind.get_ref() == "postgres")) {
-        let spec = raw_node.get_ref().postgres.as_ref().map(|p| p.get_ref().clone()).unwrap_or_default();
-        let cluster = match &spec.cluster {
-            Some(c) => lookup(cx, &cluster_names, c, "pg_cluster")?,
-            None if clusters.len() == 1 => 0,
-            None => {
-                return cx.err(
-                    raw_node.get_ref().name.span(),
-                    "with several [[pg_cluster]]s, [node.postgres] needs `cluster`",
-                );
-            }
-        };
-        let upstream = match &spec.upstream {
-            Some(u) => {
-                let j = lookup(cx, &names, u, "node")?;
-                if nodes[j].kind != NodeKind::Postgres || j == i {
-                    return cx.err(u.span(), "upstream must be another postgres node");
-                }
-                Some(j as NodeIdx)
-            }
-            None => None,
-        };
-        let apply_bytes_per_s =
-            crate::bounds::bandwidth_opt(&crate::postgres::range::APPLY_RATE, cx.path, cx.text, &spec.apply_rate)?
-                .unwrap_or(200_000_000);
-        nodes[i].pg = Some(crate::PgNodeSpec {
-            cluster,
-            upstream,
-            apply_bytes_per_s,
-            can_be_master: spec.can_be_master.unwrap_or(true),
-            can_be_synchronous_replica: spec.can_be_synchronous_replica.unwrap_or(true),
-        });
-    }
-    let cluster_of = |j: u32| nodes[j as usize].pg.as_ref().map(|q| q.cluster);
-    // Where a cluster's error is shown: its [[pg_cluster]] name, or for the implicit "main"
-    // cluster the first postgres node's name.
-    let cluster_span = |c: usize| match raw.pg_clusters.get(c) {
-        Some(rc) => rc.get_ref().name.span(),
-        None => raw.nodes[pg[0]].get_ref().name.span(),
+    Ok(())
+}
+
+/// Postgres node `i`'s `[node.postgres]`: its cluster, its upstream, its apply rate and what
+/// its keeper may become.
+fn pg_node(
+    cx: &Cx<'_>,
+    raw_node: &RawNode,
+    i: usize,
+    nodes: &[Node],
+    names: &[String],
+    cluster_names: &[String],
+) -> Res<crate::PgNodeSpec> {
+    let spec = raw_node.postgres.as_ref().map(|p| p.get_ref().clone()).unwrap_or_default();
+    let cluster = match &spec.cluster {
+        Some(c) => lookup(cx, cluster_names, c, "pg_cluster")?,
+        None if cluster_names.len() == 1 => 0,
+        None => {
+            return cx.err(raw_node.name.span(), "with several [[pg_cluster]]s, [node.postgres] needs `cluster`");
+        }
     };
-    for (c, spec) in clusters.iter().enumerate() {
-        // A standby cluster's leader streams from the primary cluster instead.
-        let primaries = pg
-            .iter()
-            .filter(|&&i| {
-                nodes[i].pg.as_ref().is_some_and(|p| {
-                    p.cluster == c
-                        && match spec.standby_of {
-                            None => p.upstream.is_none(),
-                            Some(m) => p.upstream.is_some_and(|u| cluster_of(u) == Some(m)),
-                        }
-                })
+    let upstream = match &spec.upstream {
+        Some(u) => {
+            let j = lookup(cx, names, u, "node")?;
+            if nodes[j].kind != NodeKind::Postgres || j == i {
+                return cx.err(u.span(), "upstream must be another postgres node");
+            }
+            Some(j as NodeIdx)
+        }
+        None => None,
+    };
+    let apply_bytes_per_s =
+        crate::bounds::bandwidth_opt(&crate::postgres::range::APPLY_RATE, cx.path, cx.text, &spec.apply_rate)?
+            .unwrap_or(200_000_000);
+    Ok(crate::PgNodeSpec {
+        cluster,
+        upstream,
+        apply_bytes_per_s,
+        can_be_master: spec.can_be_master.unwrap_or(true),
+        can_be_synchronous_replica: spec.can_be_synchronous_replica.unwrap_or(true),
+    })
+}
+
+/// A cluster starts with exactly one leader: its primary (no `upstream`), or for a standby
+/// cluster its standby leader (streaming from the primary cluster).
+fn check_one_leader(
+    cx: &Cx<'_>,
+    nodes: &[Node],
+    pg: &[usize],
+    c: usize,
+    spec: &crate::ClusterSpec,
+    span: Range<usize>,
+) -> Res<()> {
+    let cluster_of = |j: u32| nodes[j as usize].pg.as_ref().map(|q| q.cluster);
+    let leaders = pg
+        .iter()
+        .filter(|&&i| {
+            nodes[i].pg.as_ref().is_some_and(|p| {
+                p.cluster == c
+                    && match spec.standby_of {
+                        None => p.upstream.is_none(),
+                        Some(m) => p.upstream.is_some_and(|u| cluster_of(u) == Some(m)),
+                    }
             })
-            .count();
-        if spec.standby_of.is_some() && primaries != 1 {
-            return cx.err(
-                cluster_span(c),
-                format!(
-                    "standby pg_cluster {:?} needs exactly one postgres node streaming from its primary cluster \
-                     (its standby leader), has {primaries}",
-                    spec.name
-                ),
-            );
-        }
-        if spec.standby_of.is_none() && primaries != 1 {
-            return cx.err(
-                cluster_span(c),
-                format!(
-                    "pg_cluster {:?} needs exactly one postgres node without `upstream` (its primary), has {primaries}",
-                    spec.name
-                ),
-            );
-        }
+        })
+        .count();
+    if leaders == 1 {
+        return Ok(());
     }
-    for &i in &pg {
+    let msg = match spec.standby_of {
+        Some(_) => format!(
+            "standby pg_cluster {:?} needs exactly one postgres node streaming from its primary cluster \
+             (its standby leader), has {leaders}",
+            spec.name
+        ),
+        None => format!(
+            "pg_cluster {:?} needs exactly one postgres node without `upstream` (its primary), has {leaders}",
+            spec.name
+        ),
+    };
+    cx.err(span, msg)
+}
+
+/// A server streams from its own cluster, or a standby leader from its primary cluster.
+fn check_upstream_clusters(
+    cx: &Cx<'_>,
+    raw: &RawScenario,
+    nodes: &[Node],
+    pg: &[usize],
+    clusters: &[crate::ClusterSpec],
+) -> Res<()> {
+    for &i in pg {
         let p = nodes[i].pg.as_ref().expect("set above");
         if let Some(u) = p.upstream
             && nodes[u as usize].pg.as_ref().is_some_and(|q| q.cluster != p.cluster)
@@ -450,7 +544,7 @@ fn pg_clusters(cx: &Cx<'_>, raw: &RawScenario, nodes: &mut [Node]) -> Res<Vec<cr
                 .err(span, format!("{} streams from {} in another pg_cluster", nodes[i].name, nodes[u as usize].name));
         }
     }
-    Ok(clusters)
+    Ok(())
 }
 
 /// The parts of the topology fault validation resolves names against.

@@ -50,6 +50,8 @@ const REQUIRED: &[&str] = &[
     "probe_interval_below_range",
     "planted_bug_unknown",
     "pg_cluster_two_primaries",
+    "haproxy_unknown_balance",
+    "pgbouncer_unknown_pool_mode",
 ];
 
 #[derive(Debug, PartialEq)]

@@ -171,134 +171,35 @@ fn outputs_writable(json: Option<&Path>, junit: Option<&Path>) -> Result<(), Str
 
 pub fn check(args: CheckArgs) -> i32 {
     let Some(loaded) = load_all(&args.files, args.seeds) else { return EXIT_BAD_INPUT };
-    if let Err(e) = outputs_writable(args.json.as_deref(), args.junit.as_deref()) {
-        eprintln!("pgsim check: {e}");
-        return EXIT_BAD_INPUT;
-    }
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from(crate::swarm::sweep::OUT_DEFAULT));
-    if args.swarm
-        && let Err(e) = crate::swarm::sweep::check_out(&out)
-    {
-        eprintln!("pgsim check: {e}");
-        return EXIT_BAD_INPUT;
-    }
     let shard = args.shard.unwrap_or(spec::ALL);
-    let total: u128 = loaded.iter().map(|l| shard.count_in(l.range)).sum();
-    if total > RUNS_MAX {
-        eprintln!(
-            "pgsim check: {total} runs; at most {RUNS_MAX} in one check: narrow --seeds or split it with --shard"
-        );
+    if let Err(e) = preflight(&args, &loaded, &out, shard) {
+        eprintln!("pgsim check: {e}");
         return EXIT_BAD_INPUT;
     }
     let shard_label = args.shard.map(|s| s.to_string());
-    let mut jobs = Vec::new();
-    let mut records: Vec<RunRecord> = Vec::new();
-    let mut job_scenario = Vec::new();
-    for (i, l) in loaded.iter().enumerate() {
-        for seed in shard.seeds(l.range) {
-            let extra = match args.debug_panic_seed {
-                Some(s) if s == seed && args.swarm => format!(" --debug-panic-seed {seed}"),
-                Some(s) if s == seed => format!(" --debug-panic-at {}ms", worker::DEBUG_PANIC_AT.as_millis()),
-                _ => String::new(),
-            };
-            let mode = if args.swarm { pool::Mode::Swarm } else { pool::Mode::Run };
-            jobs.push(pool::Job { id: jobs.len(), file: l.file.clone(), seed, mode });
-            job_scenario.push(i);
-            // Filled in when the run's result arrives.
-            records.push(RunRecord {
-                scenario: l.name.clone(),
-                file: l.file.clone(),
-                seed,
-                outcome: Outcome::Error,
-                reason: Some("not run".into()),
-                failures: Vec::new(),
-                trace_hash: None,
-                scenario_hash: l.hash.clone(),
-                wall_seconds: 0.0,
-                asserted: pool::Asserted::default(),
-                shard: shard_label.clone(),
-                replay: if args.swarm {
-                    crate::swarm::sweep::replay(&l.file, seed, &extra)
-                } else {
-                    spec::replay(&l.file, seed, &extra)
-                },
-                swarm: None,
-            });
-        }
-    }
+    let (jobs, records, job_scenario) = plan(&args, &loaded, shard, &shard_label);
     let parallelism = std::thread::available_parallelism().map_or(1, |n| n.get());
     let workers = (args.jobs.map_or(parallelism, |j| j as usize)).min(jobs.len()).max(1);
-    let mut worker_args = args.guard.to_args();
-    if let Some(s) = args.debug_panic_seed {
-        worker_args.extend(["--debug-panic-seed".to_string(), s.to_string()]);
-    }
-    if let Some(s) = args.debug_abort_seed {
-        worker_args.extend(["--debug-abort-seed".to_string(), s.to_string()]);
-    }
-
+    let worker_args = worker_args(&args);
     if jobs.is_empty() {
         eprintln!("pgsim check: shard {shard} gets none of the seeds: nothing to run");
     }
     let started = std::time::Instant::now();
     let mut progress = progress::Progress::new(jobs.len(), loaded.len(), workers, args.quiet);
-    let mut left: Vec<usize> = vec![0; loaded.len()];
-    for &i in &job_scenario {
-        left[i] += 1;
-    }
-    let progress_cell = std::cell::RefCell::new(&mut progress);
-    let mut write_error: Option<String> = None;
-    // The --json file is kept current while the check runs (the runs finished so far, marked
-    // incomplete): first as soon as one run has finished, then every PARTIAL_JSON_EVERY and at
-    // each scenario's end, so a sweep that is interrupted keeps what it ran.
-    let mut finished = vec![false; records.len()];
-    let mut json_written: Option<std::time::Instant> = None;
+    let mut tally = Tally::new(records, job_scenario, loaded.len());
     let seeds_label = args.seeds.map(|s| s.to_string());
+    let files = TallyFiles { json: args.json.as_deref(), out: &out, seeds: &seeds_label, shard: &shard_label };
+    let progress_cell = std::cell::RefCell::new(&mut progress);
     pool::run(
         &jobs,
         workers,
         &worker_args,
-        |reply| {
-            let r = &mut records[reply.id];
-            r.outcome = reply.outcome;
-            r.reason = reply.reason;
-            r.failures = reply.failures;
-            r.trace_hash = reply.trace_hash;
-            r.asserted = reply.asserted;
-            r.wall_seconds = (reply.wall_seconds * 1e6).round() / 1e6;
-            if let Err(e) = crate::swarm::sweep::on_reply(r, reply.swarm, &out) {
-                write_error.get_or_insert(e);
-            }
-            let mut p = progress_cell.borrow_mut();
-            if r.outcome != Outcome::Pass {
-                let what = if r.outcome == Outcome::Fail { "FAIL" } else { "ERROR" };
-                let reason = r.reason.as_deref().unwrap_or("");
-                p.run_not_passed(&format!(
-                    "{what} {} seed {}: {reason}\n  replay with: {}",
-                    r.scenario, r.seed, r.replay
-                ));
-            }
-            p.run_finished(r.outcome);
-            let s = job_scenario[reply.id];
-            finished[reply.id] = true;
-            left[s] -= 1;
-            if left[s] == 0 {
-                let mine = || records.iter().zip(&job_scenario).filter(|(_, j)| **j == s).map(|(r, _)| r);
-                let count = |o: Outcome| mine().filter(|r| r.outcome == o).count();
-                p.scenario_finished(&loaded[s].name, mine().count(), count(Outcome::Fail), count(Outcome::Error));
-            }
-            if let Some(path) = args.json.as_deref()
-                && (left[s] == 0 || json_written.is_none_or(|at| at.elapsed() >= PARTIAL_JSON_EVERY))
-            {
-                let done = records.iter().zip(&finished).filter(|(_, f)| **f).map(|(r, _)| r);
-                if let Err(e) = results::write_json(path, done, seeds_label.clone(), shard_label.clone(), false) {
-                    write_error.get_or_insert(e);
-                }
-                json_written = Some(std::time::Instant::now());
-            }
-        },
+        |reply| tally.on_reply(reply, &loaded, &files, &mut progress_cell.borrow_mut()),
         |line| progress_cell.borrow().log(&line),
     );
     progress.finish();
+    let Tally { mut records, write_error, .. } = tally;
     let shrink_runs = args.shrink_runs.unwrap_or(crate::swarm::SHRINK_RUNS_DEFAULT);
     let (shrunk, shrink_error) = if args.swarm {
         let log = |line: &str| {
@@ -328,6 +229,152 @@ pub fn check(args: CheckArgs) -> i32 {
         return EXIT_BAD_INPUT;
     }
     results::exit_code(&records, judge_shares)
+}
+
+/// What must hold before any run starts: the outputs can be written, and the check is not
+/// larger than `RUNS_MAX`.
+fn preflight(args: &CheckArgs, loaded: &[Loaded], out: &Path, shard: Shard) -> Result<(), String> {
+    outputs_writable(args.json.as_deref(), args.junit.as_deref())?;
+    if args.swarm {
+        crate::swarm::sweep::check_out(out)?;
+    }
+    let total: u128 = loaded.iter().map(|l| shard.count_in(l.range)).sum();
+    if total > RUNS_MAX {
+        return Err(format!("{total} runs; at most {RUNS_MAX} in one check: narrow --seeds or split it with --shard"));
+    }
+    Ok(())
+}
+
+/// One job per (scenario, seed) of this shard, its record (filled in when its result arrives)
+/// and the index of its scenario in `loaded`.
+fn plan(
+    args: &CheckArgs,
+    loaded: &[Loaded],
+    shard: Shard,
+    shard_label: &Option<String>,
+) -> (Vec<pool::Job>, Vec<RunRecord>, Vec<usize>) {
+    let mut jobs = Vec::new();
+    let mut records: Vec<RunRecord> = Vec::new();
+    let mut job_scenario = Vec::new();
+    for (i, l) in loaded.iter().enumerate() {
+        for seed in shard.seeds(l.range) {
+            let extra = match args.debug_panic_seed {
+                Some(s) if s == seed && args.swarm => format!(" --debug-panic-seed {seed}"),
+                Some(s) if s == seed => format!(" --debug-panic-at {}ms", worker::DEBUG_PANIC_AT.as_millis()),
+                _ => String::new(),
+            };
+            let mode = if args.swarm { pool::Mode::Swarm } else { pool::Mode::Run };
+            jobs.push(pool::Job { id: jobs.len(), file: l.file.clone(), seed, mode });
+            job_scenario.push(i);
+            records.push(RunRecord {
+                scenario: l.name.clone(),
+                file: l.file.clone(),
+                seed,
+                outcome: Outcome::Error,
+                reason: Some("not run".into()),
+                failures: Vec::new(),
+                trace_hash: None,
+                scenario_hash: l.hash.clone(),
+                wall_seconds: 0.0,
+                asserted: pool::Asserted::default(),
+                shard: shard_label.clone(),
+                replay: if args.swarm {
+                    crate::swarm::sweep::replay(&l.file, seed, &extra)
+                } else {
+                    spec::replay(&l.file, seed, &extra)
+                },
+                swarm: None,
+            });
+        }
+    }
+    (jobs, records, job_scenario)
+}
+
+/// The arguments every worker process gets: the run guard and the debug hooks.
+fn worker_args(args: &CheckArgs) -> Vec<String> {
+    let mut worker_args = args.guard.to_args();
+    if let Some(s) = args.debug_panic_seed {
+        worker_args.extend(["--debug-panic-seed".to_string(), s.to_string()]);
+    }
+    if let Some(s) = args.debug_abort_seed {
+        worker_args.extend(["--debug-abort-seed".to_string(), s.to_string()]);
+    }
+    worker_args
+}
+
+/// Where a check writes as its results arrive.
+struct TallyFiles<'a> {
+    json: Option<&'a Path>,
+    /// The swarm's output folder.
+    out: &'a Path,
+    seeds: &'a Option<String>,
+    shard: &'a Option<String>,
+}
+
+/// The check's records as results arrive.
+struct Tally {
+    records: Vec<RunRecord>,
+    /// Per job: its scenario's index in `loaded`.
+    job_scenario: Vec<usize>,
+    finished: Vec<bool>,
+    /// Per scenario: its runs not finished yet.
+    left: Vec<usize>,
+    json_written: Option<std::time::Instant>,
+    write_error: Option<String>,
+}
+
+impl Tally {
+    fn new(records: Vec<RunRecord>, job_scenario: Vec<usize>, scenarios: usize) -> Tally {
+        let mut left: Vec<usize> = vec![0; scenarios];
+        for &i in &job_scenario {
+            left[i] += 1;
+        }
+        let finished = vec![false; records.len()];
+        Tally { records, job_scenario, finished, left, json_written: None, write_error: None }
+    }
+
+    fn on_reply(&mut self, reply: pool::Reply, loaded: &[Loaded], files: &TallyFiles<'_>, p: &mut progress::Progress) {
+        let r = &mut self.records[reply.id];
+        r.outcome = reply.outcome;
+        r.reason = reply.reason;
+        r.failures = reply.failures;
+        r.trace_hash = reply.trace_hash;
+        r.asserted = reply.asserted;
+        r.wall_seconds = (reply.wall_seconds * 1e6).round() / 1e6;
+        if let Err(e) = crate::swarm::sweep::on_reply(r, reply.swarm, files.out) {
+            self.write_error.get_or_insert(e);
+        }
+        if r.outcome != Outcome::Pass {
+            let what = if r.outcome == Outcome::Fail { "FAIL" } else { "ERROR" };
+            let reason = r.reason.as_deref().unwrap_or("");
+            p.run_not_passed(&format!("{what} {} seed {}: {reason}\n  replay with: {}", r.scenario, r.seed, r.replay));
+        }
+        p.run_finished(r.outcome);
+        let s = self.job_scenario[reply.id];
+        self.finished[reply.id] = true;
+        self.left[s] -= 1;
+        if self.left[s] == 0 {
+            let mine = || self.records.iter().zip(&self.job_scenario).filter(|(_, j)| **j == s).map(|(r, _)| r);
+            let count = |o: Outcome| mine().filter(|r| r.outcome == o).count();
+            p.scenario_finished(&loaded[s].name, mine().count(), count(Outcome::Fail), count(Outcome::Error));
+        }
+        self.write_partial_json(files, self.left[s] == 0);
+    }
+
+    /// The --json file is kept current while the check runs (the runs finished so far, marked
+    /// incomplete): first as soon as one run has finished, then every PARTIAL_JSON_EVERY and at
+    /// each scenario's end, so a sweep that is interrupted keeps what it ran.
+    fn write_partial_json(&mut self, files: &TallyFiles<'_>, scenario_done: bool) {
+        let Some(path) = files.json else { return };
+        if !(scenario_done || self.json_written.is_none_or(|at| at.elapsed() >= PARTIAL_JSON_EVERY)) {
+            return;
+        }
+        let done = self.records.iter().zip(&self.finished).filter(|(_, f)| **f).map(|(r, _)| r);
+        if let Err(e) = results::write_json(path, done, files.seeds.clone(), files.shard.clone(), false) {
+            self.write_error.get_or_insert(e);
+        }
+        self.json_written = Some(std::time::Instant::now());
+    }
 }
 
 pub fn merge(args: MergeArgs) -> i32 {

@@ -183,48 +183,7 @@ pub fn shrink_failures(
             let shrunk = reply.swarm.as_ref().and_then(|s| s.shrink.clone().zip(s.text.clone()));
             let line = match shrunk {
                 Some((s, text)) => match write(out, &r.scenario, r.seed, true, &text) {
-                    Ok(path) => {
-                        let shown = path.display().to_string();
-                        let before = r.swarm.as_ref().map_or((0, 0.0), |w| (w.found.faults, w.found.fault_seconds));
-                        let mut line = format!(
-                            "SHRUNK {} seed {}: {} fault(s), {:.1} s of faults -> {}, {:.1} s in {} runs ({} kept); {}",
-                            r.scenario,
-                            r.seed,
-                            before.0,
-                            before.1,
-                            s.faults,
-                            s.fault_seconds,
-                            s.runs,
-                            s.steps,
-                            if s.replayed {
-                                "the written file fails the same way"
-                            } else {
-                                "the written file does NOT fail the same way"
-                            }
-                        );
-                        if let Some(p) = &s.panic {
-                            let _ = write!(line, "; a candidate panicked: {p}");
-                        }
-                        let _ = write!(
-                            line,
-                            "\n  {}\n  replay with: pgsim run {}",
-                            reply.reason.clone().unwrap_or_default(),
-                            shell_quote(&shown)
-                        );
-                        if let Some(w) = r.swarm.as_mut() {
-                            w.shrunk = Some(ShrunkRecord {
-                                file: shown,
-                                faults: s.faults,
-                                fault_seconds: round3(s.fault_seconds),
-                                runs: s.runs,
-                                steps: s.steps,
-                                budget_spent: s.budget_spent,
-                                replayed: s.replayed,
-                                reason: reply.reason.clone(),
-                            });
-                        }
-                        line
-                    }
+                    Ok(path) => shrunk_line(r, &s, &path, reply.reason.clone()),
                     Err(e) => {
                         error.get_or_insert(e.clone());
                         format!("SHRUNK {} seed {}: {e}", r.scenario, r.seed)
@@ -248,6 +207,42 @@ pub fn shrink_failures(
         let _ = writeln!(text, "{l}");
     }
     (text, error)
+}
+
+/// The report of a seed shrunk to `path`, which its record now names too.
+fn shrunk_line(r: &mut RunRecord, s: &super::ShrinkReply, path: &Path, reason: Option<String>) -> String {
+    let shown = path.display().to_string();
+    let before = r.swarm.as_ref().map_or((0, 0.0), |w| (w.found.faults, w.found.fault_seconds));
+    let mut line = format!(
+        "SHRUNK {} seed {}: {} fault(s), {:.1} s of faults -> {}, {:.1} s in {} runs ({} kept); {}",
+        r.scenario,
+        r.seed,
+        before.0,
+        before.1,
+        s.faults,
+        s.fault_seconds,
+        s.runs,
+        s.steps,
+        if s.replayed { "the written file fails the same way" } else { "the written file does NOT fail the same way" }
+    );
+    if let Some(p) = &s.panic {
+        let _ = write!(line, "; a candidate panicked: {p}");
+    }
+    let _ =
+        write!(line, "\n  {}\n  replay with: pgsim run {}", reason.clone().unwrap_or_default(), shell_quote(&shown));
+    if let Some(w) = r.swarm.as_mut() {
+        w.shrunk = Some(ShrunkRecord {
+            file: shown,
+            faults: s.faults,
+            fault_seconds: round3(s.fault_seconds),
+            runs: s.runs,
+            steps: s.steps,
+            budget_spent: s.budget_spent,
+            replayed: s.replayed,
+            reason,
+        });
+    }
+    line
 }
 
 #[cfg(test)]
