@@ -8,7 +8,7 @@ use models::flow::bouncer::Bouncer;
 use models::flow::client::Client;
 use models::flow::proxy_relay::ProxyRelay;
 use models::pg::{
-    Capacity, PgConfig, PgDurable, PgMsg, PgNode, Phase, RebuildMethod, SyncLevel, SyncStandbyNames, Workload,
+    Capacity, PgCommand, PgConfig, PgDurable, PgNode, Phase, RebuildMethod, SyncLevel, SyncStandbyNames, Workload,
 };
 use models::probe::{Probe, ProbeConfig};
 use models::stack::StackOp;
@@ -211,10 +211,10 @@ fn model_fault(kind: &scenarios::FaultKind, start: bool) -> Vec<(NodeId, StackMs
     match kind {
         scenarios::FaultKind::ApplySlow { node, factor } => {
             let factor_permille = if start { (factor * 1000.0).round() as u32 } else { 1000 };
-            vec![(*node, StackMsg::Pg(PgMsg::ApplyFactor { factor_permille }))]
+            vec![(*node, StackMsg::Op(StackOp::Pg(PgCommand::ApplyFactor { factor_permille })))]
         }
         scenarios::FaultKind::WalReceiverPause { node } => {
-            vec![(*node, StackMsg::Pg(PgMsg::PauseReceiver { paused: start }))]
+            vec![(*node, StackMsg::Op(StackOp::Pg(PgCommand::PauseReceiver { paused: start })))]
         }
         _ => Vec::new(),
     }
@@ -238,12 +238,14 @@ fn operator_actions(sc: &Scenario, world: &mut World<StackNode>) {
                     name(*node),
                     if *accept_data_loss { " (accepting data loss)" } else { "" }
                 ),
-                vec![(*node, StackMsg::Pg(PgMsg::Promote { accept_data_loss: *accept_data_loss }))],
+                vec![(*node, StackMsg::Op(StackOp::Pg(PgCommand::Promote { accept_data_loss: *accept_data_loss })))],
             ),
-            ActionKind::Fence { node } => (format!("fence {}", name(*node)), vec![(*node, StackMsg::Pg(PgMsg::Fence))]),
+            ActionKind::Fence { node } => {
+                (format!("fence {}", name(*node)), vec![(*node, StackMsg::Op(StackOp::Pg(PgCommand::Fence)))])
+            }
             ActionKind::Follow { node, upstream } => (
                 format!("repoint {} to follow {}", name(*node), name(*upstream)),
-                vec![(*node, StackMsg::Pg(PgMsg::Follow { upstream: *upstream }))],
+                vec![(*node, StackMsg::Op(StackOp::Pg(PgCommand::Follow { upstream: *upstream })))],
             ),
             ActionKind::FailKeeper { node } => (
                 format!("stolonctl failkeeper {}", name(*node)),
@@ -339,7 +341,10 @@ fn operator_actions(sc: &Scenario, world: &mut World<StackNode>) {
                 let bytes_per_s = copy_throughput(sc, world, *upstream, *node);
                 (
                     format!("rebuild {} from {} with {}", name(*node), name(*upstream), method.as_str()),
-                    vec![(*node, StackMsg::Pg(PgMsg::Rebuild { method, upstream: *upstream, bytes_per_s }))],
+                    vec![(
+                        *node,
+                        StackMsg::Op(StackOp::Pg(PgCommand::Rebuild { method, upstream: *upstream, bytes_per_s })),
+                    )],
                 )
             }
         };
