@@ -8,12 +8,12 @@ use crate::flow::bouncer::{Bouncer, BouncerTimer};
 use crate::flow::client::{Client, ClientTimer};
 use crate::flow::proxy_relay::ProxyRelay;
 use crate::node::{Ctx, DiskError, Effect, Message, Model, NodeId, TimerCmd};
-use crate::pg::{PgDurable, PgMsg, PgNode, PgRoleKind, PgTimer};
+use crate::pg::{PgCommand, PgDurable, PgMsg, PgNode, PgRoleKind, PgTimer};
 use crate::probe::{Probe, ProbeMsg, ProbeTimer};
 use crate::raft::HardState;
 use crate::stolon::proxy::{ProxyControl, ProxyTimer};
 use crate::stolon::sentinel::{OperatorCmd, Sentinel, SentinelTimer};
-use crate::stolon::{Keeper, KeeperTimer, LocalPg, LocalRole, PgCommand};
+use crate::stolon::{Keeper, KeeperCommand, KeeperTimer, LocalPg, LocalRole};
 
 #[derive(Clone, Debug)]
 pub enum StackMsg {
@@ -21,7 +21,8 @@ pub enum StackMsg {
     Etcd(EtcdMsg),
     Pg(PgMsg),
     Flow(FlowMsg),
-    /// An operator's command, injected by the simulator at the node it concerns.
+    /// An operator's command (or a fault acting inside a process), injected by the simulator
+    /// at the node it concerns; the node hands it to the component's command path.
     Op(StackOp),
 }
 
@@ -29,6 +30,8 @@ pub enum StackMsg {
 #[derive(Clone, Debug, PartialEq)]
 pub enum StackOp {
     Stolon(OperatorCmd),
+    /// For the PostgreSQL server on the node (`pg_ctl promote`, a fence, a fault's effect).
+    Pg(PgCommand),
     /// Clients keep sending this share of their load.
     ShedLoad(f64),
     /// Clients send reads (writes) to these PgBouncers, first healthy first.
@@ -60,6 +63,8 @@ impl Message for StackMsg {
             StackMsg::Etcd(m) => m.label(),
             StackMsg::Pg(m) => m.label(),
             StackMsg::Flow(m) => m.label(),
+            // A command for a host that is down is traced as dropped under its own name.
+            StackMsg::Op(StackOp::Pg(cmd)) => cmd.label(),
             StackMsg::Op(_) => "operator",
         }
     }
@@ -169,18 +174,17 @@ impl PgKeeperHost {
         self.keeper.model.set_local(local);
         self.keeper.call(ctx, StackMsg::Etcd, StackTimer::Keeper, f);
         for cmd in self.keeper.model.take_commands() {
-            let msg = match cmd {
-                PgCommand::Promote { accept_data_loss } => PgMsg::Promote { accept_data_loss },
-                PgCommand::Follow { upstream } => PgMsg::Follow { upstream },
-                PgCommand::Fence => PgMsg::Fence,
-                PgCommand::Rebuild { method, upstream } => {
+            let cmd = match cmd {
+                KeeperCommand::Promote { accept_data_loss } => PgCommand::Promote { accept_data_loss },
+                KeeperCommand::Follow { upstream } => PgCommand::Follow { upstream },
+                KeeperCommand::Fence => PgCommand::Fence,
+                KeeperCommand::Rebuild { method, upstream } => {
                     let bytes_per_s = self.rebuild_bytes_per_s.get(&upstream).copied().unwrap_or(125_000_000);
-                    PgMsg::Rebuild { method, upstream, bytes_per_s }
+                    PgCommand::Rebuild { method, upstream, bytes_per_s }
                 }
-                PgCommand::SetSynchronousStandbyNames(names) => PgMsg::SetSynchronousStandbyNames(names),
+                KeeperCommand::SetSynchronousStandbyNames(names) => PgCommand::SetSynchronousStandbyNames(names),
             };
-            let me = ctx.id;
-            self.pg.call(ctx, pg_out, StackTimer::Pg, |m, c| m.on_message(c, me, msg));
+            self.pg.call(ctx, pg_out, StackTimer::Pg, |m, c| m.on_command(c, cmd));
         }
     }
 }
@@ -297,6 +301,14 @@ impl Model for StackNode {
             (StackNode::Pg(h), StackMsg::Flow(msg)) => {
                 h.call(ctx, pg_out, StackTimer::Pg, |m, c| m.on_message(c, from, PgMsg::Flow(msg)))
             }
+            (StackNode::Pg(h), StackMsg::Op(StackOp::Pg(cmd))) => {
+                assert_eq!(from, ctx.id, "operator commands are injected at the node");
+                h.call(ctx, pg_out, StackTimer::Pg, |m, c| m.on_command(c, cmd))
+            }
+            (StackNode::PgKeeper(h), StackMsg::Op(StackOp::Pg(cmd))) => {
+                assert_eq!(from, ctx.id, "operator commands are injected at the node");
+                h.pg.call(ctx, pg_out, StackTimer::Pg, |m, c| m.on_command(c, cmd))
+            }
             (StackNode::PgKeeper(h), StackMsg::Pg(msg)) => {
                 h.pg.call(ctx, pg_out, StackTimer::Pg, |m, c| m.on_message(c, from, msg))
             }
@@ -331,7 +343,7 @@ impl Model for StackNode {
                     StackOp::ShedLoad(f) => m.set_load_factor(f),
                     StackOp::ReadEntries(e) => m.set_read_entries(c, e),
                     StackOp::WriteEntries(e) => m.set_write_entries(c, e),
-                    StackOp::Stolon(_) => {}
+                    StackOp::Stolon(_) | StackOp::Pg(_) => {}
                 })
             }
             // A message for another kind of component (a misaddressed packet) is dropped.

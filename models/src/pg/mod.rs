@@ -2,6 +2,7 @@
 //! promotion, divergence and rebuilds, capacity. One `PgNode` is one PostgreSQL server.
 
 mod capacity;
+mod command;
 mod msg;
 mod node;
 pub mod rebuild;
@@ -10,6 +11,7 @@ pub mod syncrep;
 use serde::{Deserialize, Serialize};
 
 pub use capacity::Capacity;
+pub use command::PgCommand;
 pub use msg::PgMsg;
 pub use node::{
     METRIC_COMMIT_MS, METRIC_LAG_BYTES, METRIC_LAG_S, METRIC_READS_OK, METRIC_READS_STALE, PgConfig, PgDurable, PgNode,

@@ -1,7 +1,7 @@
-//! Messages between PostgreSQL servers (the replication protocol, reduced) and from the
-//! operator (or, later, the cluster manager).
+//! Messages between PostgreSQL servers (the replication protocol, reduced) and the request
+//! path's. What the operator, the keeper or a fault tells a server is a `PgCommand`.
 
-use super::{History, Lsn, RebuildMethod, SyncStandbyNames, Timeline};
+use super::{History, Lsn, Timeline};
 use crate::flow::FlowMsg;
 use crate::time::SimTime;
 
@@ -53,35 +53,8 @@ pub enum PgMsg {
         history: History,
         flushed: Lsn,
     },
-    /// Operator or cluster manager: `pg_ctl promote`.
-    Promote {
-        accept_data_loss: bool,
-    },
-    /// Stop accepting writes (fence, or shut down a demoted primary).
-    Fence,
-    /// Rebuild this server from `upstream`; `bytes_per_s` is the copy throughput the
-    /// simulator derives from the path bandwidth and both disks.
-    Rebuild {
-        method: RebuildMethod,
-        upstream: u32,
-        bytes_per_s: u64,
-    },
-    /// Fault: replay runs this many thousandths as fast as normal (1000 = normal speed).
-    ApplyFactor {
-        factor_permille: u32,
-    },
-    /// Fault: the walreceiver stops (or resumes) taking WAL and sending feedback.
-    PauseReceiver {
-        paused: bool,
-    },
-    /// Follow another upstream (after a failover).
-    Follow {
-        upstream: u32,
-    },
     /// The request path: clients' requests, their outcomes, health checks.
     Flow(FlowMsg),
-    /// The local keeper changes `synchronous_standby_names` (and reloads).
-    SetSynchronousStandbyNames(Option<SyncStandbyNames>),
 }
 
 impl PgMsg {
@@ -95,14 +68,7 @@ impl PgMsg {
             PgMsg::Feedback { .. } => "standby_status",
             PgMsg::RebuildQuery { .. } => "rebuild_query",
             PgMsg::RebuildInfo { .. } => "rebuild_info",
-            PgMsg::Promote { .. } => "promote",
-            PgMsg::Fence => "fence",
-            PgMsg::Rebuild { .. } => "rebuild",
-            PgMsg::Follow { .. } => "follow",
-            PgMsg::ApplyFactor { .. } => "fault_apply_factor",
-            PgMsg::PauseReceiver { .. } => "fault_pause_walreceiver",
             PgMsg::Flow(m) => crate::node::Message::label(m),
-            PgMsg::SetSynchronousStandbyNames(_) => "set_synchronous_standby_names",
         }
     }
     pub fn size_bytes(&self) -> u64 {

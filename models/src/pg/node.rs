@@ -11,7 +11,8 @@ use rand::Rng;
 
 use super::rebuild::{self, RebuildInputs, RebuildMethod};
 use super::{
-    Capacity, History, Lsn, PgMsg, ServerRole, SyncLevel, SyncStandbyNames, Timeline, contains, divergence_point,
+    Capacity, History, Lsn, PgCommand, PgMsg, ServerRole, SyncLevel, SyncStandbyNames, Timeline, contains,
+    divergence_point,
 };
 use crate::flow::{Cohort, ErrorKind, FlowMsg, Outcome, Route};
 use crate::node::{Ctx, DiskError, DiskOp, Label, Model, NodeId};
@@ -647,6 +648,189 @@ impl PgNode {
     }
 }
 
+// --- what the host tells the server ----------------------------------------------------------
+
+impl PgNode {
+    /// Carries out a command from the host (operator, keeper, fault) at once, within the
+    /// caller's step.
+    pub fn on_command(&mut self, ctx: &mut PCtx<'_>, cmd: PgCommand) {
+        match cmd {
+            PgCommand::Promote { accept_data_loss } => self.begin_promotion(ctx, accept_data_loss),
+            PgCommand::Fence => self.fence(ctx),
+            PgCommand::Rebuild { method, upstream, bytes_per_s } => {
+                self.begin_rebuild(ctx, method, upstream, bytes_per_s)
+            }
+            PgCommand::Follow { upstream } => {
+                if let Role::Standby { .. } = self.role {
+                    self.follow(ctx, upstream);
+                }
+            }
+            PgCommand::SetSynchronousStandbyNames(names) => self.set_synchronous_standby_names(ctx, names),
+            PgCommand::ApplyFactor { factor_permille } => {
+                self.fault_apply_factor = (factor_permille as f64 / 1000.0).max(1e-3);
+            }
+            PgCommand::PauseReceiver { paused } => {
+                self.receiver_paused = paused;
+                if !paused {
+                    self.feedback(ctx);
+                }
+            }
+        }
+    }
+
+    /// `pg_ctl promote` on a standby: end of recovery replays what is flushed, then the
+    /// server switches timelines (`promote_now`). Anything but a standby ignores it.
+    fn begin_promotion(&mut self, ctx: &mut PCtx<'_>, accept_data_loss: bool) {
+        if let Role::Standby { .. } = self.role {
+            let backlog_bytes = self.flushed.saturating_sub(self.replay) as f64;
+            let until = ctx.now + Duration::from_secs_f64(backlog_bytes / self.cfg.apply_bytes_per_s);
+            self.set_role(ctx, Role::Promoting { until, accept_data_loss });
+        }
+    }
+
+    /// Stops serving: replication connections and clients' sessions are closed.
+    fn fence(&mut self, ctx: &mut PCtx<'_>) {
+        self.walsenders.clear();
+        self.drop_requests(ctx, ErrorKind::ConnectionClosed);
+        self.set_role(ctx, Role::Fenced);
+    }
+
+    fn begin_rebuild(&mut self, ctx: &mut PCtx<'_>, method: RebuildMethod, upstream: NodeId, bytes_per_s: u64) {
+        self.walsenders.clear();
+        self.drop_requests(ctx, ErrorKind::ConnectionClosed);
+        let asked_at = ctx.now;
+        self.set_role(ctx, Role::Rebuilding { method, upstream, bytes_per_s, until: None, seconds: 0.0, asked_at });
+        self.ask_rebuild_source(ctx, upstream);
+    }
+
+    fn set_synchronous_standby_names(&mut self, ctx: &mut PCtx<'_>, names: Option<SyncStandbyNames>) {
+        if self.cfg.synchronous_standby_names == names {
+            return;
+        }
+        self.cfg.synchronous_standby_names = names;
+        self.names_written = true;
+        // The configuration file is written and synced before the reload, so a crash from
+        // now on restarts with the new setting.
+        self.next_token += 1;
+        self.fsyncs.insert(self.next_token, self.flushed);
+        ctx.disk(DiskOp::Fsync, self.next_token);
+        self.trace_sync_names(ctx);
+        self.ack(ctx);
+    }
+}
+
+// --- the replication protocol --------------------------------------------------------------
+
+impl PgNode {
+    /// A standby asks to stream from `start` on timeline `tl`: a walsender starts if that
+    /// position is in this server's history, otherwise the standby is refused.
+    fn start_walsender(&mut self, ctx: &mut PCtx<'_>, from: NodeId, tl: Timeline, start: Lsn) {
+        if matches!(self.role, Role::Fenced | Role::Rebuilding { .. } | Role::Promoting { .. }) {
+            return;
+        }
+        let compatible = (tl == self.tl && start <= self.flushed) || contains(self.tl, &self.history, tl, start);
+        if !compatible {
+            let reason = format!("requested start {start} on timeline {} is not in this server's history", tl.tli);
+            return ctx.send(from, PgMsg::Refused { reason });
+        }
+        let start = start.min(self.flushed);
+        let now = ctx.now;
+        let walsender = Walsender {
+            sent: start,
+            write: start,
+            flush: start,
+            replay: start,
+            last_reply: now,
+            last_send: now,
+            last_progress: now,
+            streaming: false,
+        };
+        self.walsenders.insert(from, walsender);
+        ctx.send(from, PgMsg::Streaming { tl: self.tl, history: self.history.clone() });
+    }
+
+    /// The upstream streams: this standby adopts its timeline and history.
+    fn streaming(&mut self, ctx: &mut PCtx<'_>, from: NodeId, tl: Timeline, history: History) {
+        let Role::Standby { upstream, .. } = self.role else { return };
+        if upstream != from {
+            return;
+        }
+        self.tl = tl;
+        self.history = history;
+        let now = ctx.now;
+        self.role = Role::Standby { upstream, streaming: true, last_heard: now, last_attempt: now, refused: false };
+        ctx.trace(TraceKind::PgReplication {
+            cluster: self.cfg.cluster.clone(),
+            peer: crate::trace::NodeRef(from),
+            state: ReplicationState::Streaming,
+        });
+    }
+
+    /// The upstream refused: this standby stops asking until it is rewound or rebuilt.
+    fn refused(&mut self, ctx: &mut PCtx<'_>, from: NodeId, reason: String) {
+        let Role::Standby { upstream, last_attempt, .. } = self.role else { return };
+        if upstream != from {
+            return;
+        }
+        self.role = Role::Standby { upstream, streaming: false, last_heard: ctx.now, last_attempt, refused: true };
+        ctx.trace(TraceKind::PgReplication {
+            cluster: self.cfg.cluster.clone(),
+            peer: crate::trace::NodeRef(from),
+            state: ReplicationState::Refused(reason),
+        });
+    }
+
+    /// WAL [start, end) from the upstream: taken in order and flushed; anything else is
+    /// counted and dropped (the walsender resends from this standby's write position).
+    #[allow(clippy::too_many_arguments)]
+    fn receive_wal(
+        &mut self,
+        ctx: &mut PCtx<'_>,
+        from: NodeId,
+        tl: Timeline,
+        start: Lsn,
+        end: Lsn,
+        sent_at: SimTime,
+        upstream_flushed: Lsn,
+    ) {
+        let Role::Standby { upstream, streaming: true, last_heard, .. } = &mut self.role else { return };
+        if *upstream != from || tl != self.tl {
+            return;
+        }
+        *last_heard = ctx.now;
+        self.upstream_flushed = self.upstream_flushed.max(upstream_flushed);
+        if start > self.received || end <= self.received {
+            self.out_of_order += 1;
+            return;
+        }
+        self.received = end;
+        self.wal_times.push_back((end, sent_at));
+        self.request_fsync(ctx, end);
+    }
+
+    fn keepalive(&mut self, ctx: &mut PCtx<'_>, from: NodeId, upstream_flushed: Lsn) {
+        if let Role::Standby { upstream, last_heard, .. } = &mut self.role
+            && *upstream == from
+        {
+            *last_heard = ctx.now;
+            self.upstream_flushed = self.upstream_flushed.max(upstream_flushed);
+        }
+    }
+
+    /// A standby's positions: its walsender advances and waiting commits may now be acked.
+    fn standby_feedback(&mut self, ctx: &mut PCtx<'_>, from: NodeId, write: Lsn, flush: Lsn, replay: Lsn) {
+        let Some(w) = self.walsenders.get_mut(&from) else { return };
+        if write > w.write {
+            w.last_progress = ctx.now;
+        }
+        w.write = w.write.max(write);
+        w.flush = w.flush.max(flush);
+        w.replay = w.replay.max(replay);
+        w.last_reply = ctx.now;
+        self.ack(ctx);
+    }
+}
+
 impl Model for PgNode {
     type Msg = PgMsg;
     type Timer = PgTimer;
@@ -694,101 +878,15 @@ impl Model for PgNode {
 
     fn on_message(&mut self, ctx: &mut PCtx<'_>, from: NodeId, msg: PgMsg) {
         match msg {
-            PgMsg::StartReplication { tl, history: _, from: start } => {
-                if matches!(self.role, Role::Fenced | Role::Rebuilding { .. } | Role::Promoting { .. }) {
-                    return;
-                }
-                let compatible =
-                    (tl == self.tl && start <= self.flushed) || contains(self.tl, &self.history, tl, start);
-                if !compatible {
-                    let reason =
-                        format!("requested start {start} on timeline {} is not in this server's history", tl.tli);
-                    return ctx.send(from, PgMsg::Refused { reason });
-                }
-                let start = start.min(self.flushed);
-                self.walsenders.insert(
-                    from,
-                    Walsender {
-                        sent: start,
-                        write: start,
-                        flush: start,
-                        replay: start,
-                        last_reply: ctx.now,
-                        last_send: ctx.now,
-                        last_progress: ctx.now,
-                        streaming: false,
-                    },
-                );
-                ctx.send(from, PgMsg::Streaming { tl: self.tl, history: self.history.clone() });
-            }
-            PgMsg::Streaming { tl, history } => {
-                if let Role::Standby { upstream, .. } = self.role
-                    && upstream == from
-                {
-                    self.tl = tl;
-                    self.history = history;
-                    let now = ctx.now;
-                    self.role =
-                        Role::Standby { upstream, streaming: true, last_heard: now, last_attempt: now, refused: false };
-                    ctx.trace(TraceKind::PgReplication {
-                        cluster: self.cfg.cluster.clone(),
-                        peer: crate::trace::NodeRef(from),
-                        state: ReplicationState::Streaming,
-                    });
-                }
-            }
-            PgMsg::Refused { reason } => {
-                if let Role::Standby { upstream, last_attempt, .. } = self.role
-                    && upstream == from
-                {
-                    self.role =
-                        Role::Standby { upstream, streaming: false, last_heard: ctx.now, last_attempt, refused: true };
-                    ctx.trace(TraceKind::PgReplication {
-                        cluster: self.cfg.cluster.clone(),
-                        peer: crate::trace::NodeRef(from),
-                        state: ReplicationState::Refused(reason.clone()),
-                    });
-                }
-            }
+            PgMsg::StartReplication { tl, history: _, from: start } => self.start_walsender(ctx, from, tl, start),
+            PgMsg::Streaming { tl, history } => self.streaming(ctx, from, tl, history),
+            PgMsg::Refused { reason } => self.refused(ctx, from, reason),
             PgMsg::WalData { .. } if self.receiver_paused => {}
             PgMsg::WalData { tl, start, end, sent_at, upstream_flushed } => {
-                let Role::Standby { upstream, streaming: true, .. } = &mut self.role else { return };
-                if *upstream != from || tl != self.tl {
-                    return;
-                }
-                if let Role::Standby { last_heard, .. } = &mut self.role {
-                    *last_heard = ctx.now;
-                }
-                self.upstream_flushed = self.upstream_flushed.max(upstream_flushed);
-                if start > self.received || end <= self.received {
-                    // Out of order or duplicate: the walsender resends from our write position.
-                    self.out_of_order += 1;
-                    return;
-                }
-                self.received = end;
-                self.wal_times.push_back((end, sent_at));
-                self.request_fsync(ctx, end);
+                self.receive_wal(ctx, from, tl, start, end, sent_at, upstream_flushed)
             }
-            PgMsg::Keepalive { upstream_flushed, .. } => {
-                if let Role::Standby { upstream, last_heard, .. } = &mut self.role
-                    && *upstream == from
-                {
-                    *last_heard = ctx.now;
-                    self.upstream_flushed = self.upstream_flushed.max(upstream_flushed);
-                }
-            }
-            PgMsg::Feedback { write, flush, replay } => {
-                if let Some(w) = self.walsenders.get_mut(&from) {
-                    if write > w.write {
-                        w.last_progress = ctx.now;
-                    }
-                    w.write = w.write.max(write);
-                    w.flush = w.flush.max(flush);
-                    w.replay = w.replay.max(replay);
-                    w.last_reply = ctx.now;
-                    self.ack(ctx);
-                }
-            }
+            PgMsg::Keepalive { upstream_flushed, .. } => self.keepalive(ctx, from, upstream_flushed),
+            PgMsg::Feedback { write, flush, replay } => self.standby_feedback(ctx, from, write, flush, replay),
             PgMsg::RebuildQuery { .. } => {
                 ctx.send(
                     from,
@@ -796,63 +894,7 @@ impl Model for PgNode {
                 );
             }
             PgMsg::RebuildInfo { tl, history, flushed } => self.rebuild_info(ctx, tl, history, flushed),
-            PgMsg::Promote { accept_data_loss } => {
-                assert_eq!(from, ctx.id, "promotion comes from the operator");
-                if let Role::Standby { .. } = self.role {
-                    let backlog = self.flushed.saturating_sub(self.replay) as f64;
-                    // End of recovery: replay what is flushed, then switch timelines.
-                    let until = ctx.now + Duration::from_secs_f64(backlog / self.cfg.apply_bytes_per_s);
-                    self.set_role(ctx, Role::Promoting { until, accept_data_loss });
-                }
-            }
-            PgMsg::Fence => {
-                assert_eq!(from, ctx.id, "fencing comes from the operator");
-                self.walsenders.clear();
-                self.drop_requests(ctx, ErrorKind::ConnectionClosed);
-                self.set_role(ctx, Role::Fenced);
-            }
-            PgMsg::Rebuild { method, upstream, bytes_per_s } => {
-                assert_eq!(from, ctx.id, "rebuilds come from the operator");
-                self.walsenders.clear();
-                self.drop_requests(ctx, ErrorKind::ConnectionClosed);
-                self.set_role(
-                    ctx,
-                    Role::Rebuilding { method, upstream, bytes_per_s, until: None, seconds: 0.0, asked_at: ctx.now },
-                );
-                self.ask_rebuild_source(ctx, upstream);
-            }
-            PgMsg::ApplyFactor { factor_permille } => {
-                assert_eq!(from, ctx.id, "faults come from the simulator");
-                self.fault_apply_factor = (factor_permille as f64 / 1000.0).max(1e-3);
-            }
-            PgMsg::PauseReceiver { paused } => {
-                assert_eq!(from, ctx.id, "faults come from the simulator");
-                self.receiver_paused = paused;
-                if !paused {
-                    self.feedback(ctx);
-                }
-            }
             PgMsg::Flow(msg) => self.on_flow(ctx, from, msg),
-            PgMsg::SetSynchronousStandbyNames(names) => {
-                assert_eq!(from, ctx.id, "settings come from the local keeper");
-                if self.cfg.synchronous_standby_names != names {
-                    self.cfg.synchronous_standby_names = names;
-                    self.names_written = true;
-                    // The configuration file is written and synced before the reload, so a
-                    // crash from now on restarts with the new setting.
-                    self.next_token += 1;
-                    self.fsyncs.insert(self.next_token, self.flushed);
-                    ctx.disk(DiskOp::Fsync, self.next_token);
-                    self.trace_sync_names(ctx);
-                    self.ack(ctx);
-                }
-            }
-            PgMsg::Follow { upstream } => {
-                assert_eq!(from, ctx.id, "repointing comes from the operator");
-                if let Role::Standby { .. } = self.role {
-                    self.follow(ctx, upstream);
-                }
-            }
         }
     }
 

@@ -189,11 +189,11 @@ fn pg_stat_replication_shows_sync_only_for_named_streaming_standbys() {
     assert!(c.nodes[1].sync_standbys().is_empty(), "a standby reports none");
     // What is in force counts, not what anyone asked for.
     c.call(0, |m, ctx| {
-        m.on_message(ctx, 0, PgMsg::SetSynchronousStandbyNames(SyncStandbyNames::parse("2 (s1, s2)").unwrap()))
+        m.on_command(ctx, PgCommand::SetSynchronousStandbyNames(SyncStandbyNames::parse("2 (s1, s2)").unwrap()))
     });
     assert_eq!(c.nodes[0].sync_standbys(), vec!["s1".to_string(), "s2".to_string()]);
     c.call(0, |m, ctx| {
-        m.on_message(ctx, 0, PgMsg::SetSynchronousStandbyNames(SyncStandbyNames::parse("ANY 1 (s1, s2)").unwrap()))
+        m.on_command(ctx, PgCommand::SetSynchronousStandbyNames(SyncStandbyNames::parse("ANY 1 (s1, s2)").unwrap()))
     });
     assert!(c.nodes[0].sync_standbys().is_empty(), "ANY standbys are 'quorum', not 'sync'");
 }
@@ -256,7 +256,7 @@ fn promotion_switches_timeline_and_the_old_primary_has_diverged() {
     // The primary is cut off and keeps writing; s1 is promoted.
     c.isolate(P);
     c.run_until(2000);
-    c.call(S1, |m, ctx| m.on_message(ctx, S1, PgMsg::Promote { accept_data_loss: true }));
+    c.call(S1, |m, ctx| m.on_command(ctx, PgCommand::Promote { accept_data_loss: true }));
     c.run_until(3000);
     assert!(c.nodes[S1 as usize].is_primary());
     let tl2 = c.nodes[S1 as usize].timeline();
@@ -269,7 +269,7 @@ fn promotion_switches_timeline_and_the_old_primary_has_diverged() {
     assert!(c.nodes[P as usize].flushed() > switch, "the old primary wrote past the switch point");
     // Repointed at the new primary, the old one is refused: it has diverged.
     c.cut.clear();
-    c.call(P, |m, ctx| m.on_message(ctx, P, PgMsg::Fence));
+    c.call(P, |m, ctx| m.on_command(ctx, PgCommand::Fence));
     c.nodes[P as usize] = {
         let d = c.nodes[P as usize].durable();
         let mut cfg = cfg(P, "", SyncLevel::Local);
@@ -285,7 +285,7 @@ fn promotion_switches_timeline_and_the_old_primary_has_diverged() {
         "the diverged server is refused"
     );
     // s2 had not passed the switch point: it follows the new timeline.
-    c.call(S2, |m, ctx| m.on_message(ctx, S2, PgMsg::Follow { upstream: S1 }));
+    c.call(S2, |m, ctx| m.on_command(ctx, PgCommand::Follow { upstream: S1 }));
     c.run_until(4000);
     assert_eq!(c.nodes[S2 as usize].timeline(), tl2);
 }
@@ -297,7 +297,7 @@ fn a_rebuild_whose_source_did_not_answer_asks_again() {
     // S2 is rebuilt from S1, but the query (or its answer) is lost while the link is cut.
     c.cut.push((S2, S1));
     let method = RebuildMethod::PgRewindFromDivergence;
-    c.call(S2, |m, ctx| m.on_message(ctx, S2, PgMsg::Rebuild { method, upstream: S1, bytes_per_s: 1 << 30 }));
+    c.call(S2, |m, ctx| m.on_command(ctx, PgCommand::Rebuild { method, upstream: S1, bytes_per_s: 1 << 30 }));
     c.run_until(1500);
     let phases = |c: &Cluster| {
         c.traces
@@ -330,7 +330,7 @@ fn a_rebuild_whose_source_did_not_answer_asks_again() {
 fn a_standby_can_stream_from_another_standby() {
     // Cascading: s2 follows s1, which streams from the primary.
     let mut c = Cluster::new("", SyncLevel::Local);
-    c.call(S2, |m, ctx| m.on_message(ctx, S2, PgMsg::Follow { upstream: S1 }));
+    c.call(S2, |m, ctx| m.on_command(ctx, PgCommand::Follow { upstream: S1 }));
     c.cut.push((P, S2));
     c.cut.push((S2, P));
     c.run_until(3000);
@@ -402,7 +402,7 @@ mod requests {
         assert_eq!(got[&2], Outcome::failed(ErrorKind::ReadOnly, 5));
         // A fenced server refuses, and the sessions it held end.
         send(&mut c, P, 3, ReqKind::Write, 10);
-        c.call(P, |m, ctx| m.on_message(ctx, P, PgMsg::Fence));
+        c.call(P, |m, ctx| m.on_command(ctx, PgCommand::Fence));
         send(&mut c, P, 4, ReqKind::Read, 3);
         c.run_until(2000);
         let got = outcomes(&c);
@@ -450,7 +450,7 @@ mod requests {
     fn health_checks_pass_only_while_serving() {
         let mut c = quiet("");
         c.call(P, |m, ctx| m.on_message(ctx, CLIENT, PgMsg::Flow(FlowMsg::Check { seq: 1 })));
-        c.call(P, |m, ctx| m.on_message(ctx, P, PgMsg::Fence));
+        c.call(P, |m, ctx| m.on_command(ctx, PgCommand::Fence));
         c.call(P, |m, ctx| m.on_message(ctx, CLIENT, PgMsg::Flow(FlowMsg::Check { seq: 2 })));
         c.settle();
         let replies: Vec<_> = c
@@ -476,7 +476,7 @@ fn a_restarted_server_keeps_the_synchronous_standby_names_its_keeper_wrote() {
     let mut c = Cluster::new("FIRST 1 (s1)", SyncLevel::On);
     c.run_until(500);
     let names = SyncStandbyNames::parse("FIRST 1 (s2)").unwrap();
-    c.call(P, |m, ctx| m.on_message(ctx, P, PgMsg::SetSynchronousStandbyNames(names.clone())));
+    c.call(P, |m, ctx| m.on_command(ctx, PgCommand::SetSynchronousStandbyNames(names.clone())));
     // The runner snapshots the durable state when that fsync is requested.
     let durable = c.nodes[P as usize].durable();
     assert_eq!(durable.synchronous_standby_names, Some(names.clone()), "written with the configuration");

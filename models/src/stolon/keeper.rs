@@ -109,9 +109,10 @@ pub struct LocalPg {
     pub sync_standbys: Vec<String>,
 }
 
-/// What the keeper asks of its server.
+/// What the keeper asks of its server. The host carries each out as a `pg::PgCommand`,
+/// adding what only the host knows (a resync's copy throughput).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PgCommand {
+pub enum KeeperCommand {
     Promote {
         accept_data_loss: bool,
     },
@@ -168,7 +169,7 @@ pub struct Keeper {
     last_rebuild: Option<(RebuildMethod, NodeId)>,
     /// As an old master, the new master it was last traced waiting for (traced once).
     old_master_of: Option<String>,
-    commands: Vec<PgCommand>,
+    commands: Vec<KeeperCommand>,
 }
 
 type KCtx<'a> = Ctx<'a, EtcdMsg, KeeperTimer>;
@@ -202,7 +203,7 @@ impl Keeper {
     }
 
     /// Commands for the local server, oldest first; the host applies them in order.
-    pub fn take_commands(&mut self) -> Vec<PgCommand> {
+    pub fn take_commands(&mut self) -> Vec<KeeperCommand> {
         std::mem::take(&mut self.commands)
     }
 
@@ -226,7 +227,7 @@ impl Keeper {
         });
     }
 
-    fn command(&mut self, cmd: PgCommand) {
+    fn command(&mut self, cmd: KeeperCommand) {
         self.commands.push(cmd);
     }
 
@@ -294,7 +295,7 @@ impl Keeper {
             return;
         }
         self.trace(ctx, StolonWhat::SyncStandbys, sync_names_reason(names.as_ref(), cd.generation));
-        self.command(PgCommand::SetSynchronousStandbyNames(names.clone()));
+        self.command(KeeperCommand::SetSynchronousStandbyNames(names.clone()));
         self.sync_names_set = Some(names);
     }
 
@@ -310,7 +311,7 @@ impl Keeper {
         };
         let from = self.server_name(upstream);
         self.trace(ctx, StolonWhat::KeeperResync, format!("{why}: {} from {from}", method.as_str()));
-        self.command(PgCommand::Rebuild { method, upstream });
+        self.command(KeeperCommand::Rebuild { method, upstream });
         self.last_rebuild = Some((method, upstream));
     }
 
@@ -357,7 +358,7 @@ impl Keeper {
                     StolonWhat::KeeperPromote,
                     format!("cluster data gen {generation} names this keeper master{why}"),
                 );
-                self.command(PgCommand::Promote { accept_data_loss });
+                self.command(KeeperCommand::Promote { accept_data_loss });
             }
             (Want::Primary | Want::OldPrimary, LocalRole::Promoting | LocalRole::Rebuilding | LocalRole::Fenced) => {}
             (Want::OldPrimary, LocalRole::Primary) => self.hold_old_master(ctx, &cd),
@@ -374,7 +375,7 @@ impl Keeper {
                         "cluster data gen {generation} still gives this keeper a master DB ({master} has not converged)"
                     ),
                 );
-                self.command(PgCommand::Promote { accept_data_loss: false });
+                self.command(KeeperCommand::Promote { accept_data_loss: false });
             }
             (Want::Standby(_), LocalRole::Primary)
                 if self.cfg.planted_bug == Some(PlantedBug::OldPrimaryNeverFenced) =>
@@ -388,7 +389,7 @@ impl Keeper {
                     StolonWhat::KeeperFence,
                     format!("an old master: cluster data gen {generation} makes {master} master"),
                 );
-                self.command(PgCommand::Fence);
+                self.command(KeeperCommand::Fence);
                 // Whatever it wrote after the failover is not on the new master: resync.
                 self.sync_names_set = None;
                 self.rebuild(ctx, upstream, "old master rejoins as a standby");
@@ -405,7 +406,7 @@ impl Keeper {
                             self.server_name(current)
                         ),
                     );
-                    self.command(PgCommand::Follow { upstream });
+                    self.command(KeeperCommand::Follow { upstream });
                 } else if local.refused_by_upstream {
                     self.rebuild(ctx, upstream, "the upstream refuses replication (diverged WAL)");
                 } else {
@@ -555,7 +556,7 @@ mod tests {
     }
 
     /// Advances the keeper to `t` with the server in `local`; returns what it commanded.
-    fn step(k: &mut Driver<Keeper>, etcd: &mut FakeEtcd, t: u64, local: LocalPg) -> Vec<PgCommand> {
+    fn step(k: &mut Driver<Keeper>, etcd: &mut FakeEtcd, t: u64, local: LocalPg) -> Vec<KeeperCommand> {
         k.model.set_local(local);
         k.run_until(etcd, secs(t));
         k.model.take_commands()
@@ -571,7 +572,7 @@ mod tests {
         assert!(k.model.take_commands().is_empty(), "no cluster data yet: nothing to do");
         write(&mut etcd, &data("pg1"));
         assert_eq!(step(&mut k, &mut etcd, 4, primary()), vec![], "next tick at 5 s");
-        assert_eq!(step(&mut k, &mut etcd, 5, primary()), vec![PgCommand::SetSynchronousStandbyNames(None)]);
+        assert_eq!(step(&mut k, &mut etcd, 5, primary()), vec![KeeperCommand::SetSynchronousStandbyNames(None)]);
         let second = KeeperState::decode(&etcd.value(&key).unwrap()).unwrap();
         assert!(second.uid > first.uid);
         assert_eq!(step(&mut k, &mut etcd, 10, primary()), vec![], "unchanged: no command");
@@ -599,7 +600,7 @@ mod tests {
         write(&mut etcd, &cd);
         let mut k = keeper("pg1", false, &mut etcd, primary());
         let names = SyncStandbyNames::parse("2 (pg2, pg3)").unwrap();
-        assert_eq!(k.model.take_commands(), vec![PgCommand::SetSynchronousStandbyNames(names)]);
+        assert_eq!(k.model.take_commands(), vec![KeeperCommand::SetSynchronousStandbyNames(names)]);
         // The server has it in force, but pg3 is still catching up: only pg2 is 'sync'.
         let reporting = LocalPg { sync_standbys: vec!["pg2".into()], ..primary() };
         step(&mut k, &mut etcd, 5, reporting);
@@ -617,7 +618,7 @@ mod tests {
         let names = SyncStandbyNames::parse("2 (pg3, stolonfakestandby)").unwrap();
         assert_eq!(
             k.model.take_commands(),
-            vec![PgCommand::SetSynchronousStandbyNames(names), PgCommand::Promote { accept_data_loss: false }]
+            vec![KeeperCommand::SetSynchronousStandbyNames(names), KeeperCommand::Promote { accept_data_loss: false }]
         );
         let promoting = LocalPg { role: LocalRole::Promoting, ..standby_of(PG1) };
         assert_eq!(step(&mut k, &mut etcd, 5, promoting), vec![], "promotion under way: wait");
@@ -627,7 +628,7 @@ mod tests {
         cd.generation += 1;
         write(&mut etcd, &cd);
         let names = SyncStandbyNames::parse("FIRST 2 (pg3, pg1)").unwrap();
-        assert_eq!(step(&mut k, &mut etcd, 15, primary()), vec![PgCommand::SetSynchronousStandbyNames(names)]);
+        assert_eq!(step(&mut k, &mut etcd, 15, primary()), vec![KeeperCommand::SetSynchronousStandbyNames(names)]);
         assert_eq!(step(&mut k, &mut etcd, 20, primary()), vec![]);
         assert_eq!(k.events(StolonWhat::KeeperPromote).len(), 1);
         assert_eq!(k.events(StolonWhat::SyncStandbys).len(), 2);
@@ -636,7 +637,7 @@ mod tests {
         forced.accept_data_loss = true;
         write(&mut etcd, &forced);
         let mut k3 = keeper("pg3", false, &mut etcd, standby_of(PG1));
-        assert!(k3.model.take_commands().contains(&PgCommand::Promote { accept_data_loss: true }));
+        assert!(k3.model.take_commands().contains(&KeeperCommand::Promote { accept_data_loss: true }));
     }
 
     #[test]
@@ -644,15 +645,15 @@ mod tests {
         let mut etcd = FakeEtcd::default();
         write(&mut etcd, &data("pg2"));
         let mut k = keeper("pg3", true, &mut etcd, standby_of(PG1));
-        assert_eq!(k.model.take_commands(), vec![PgCommand::Follow { upstream: PG2 }]);
+        assert_eq!(k.model.take_commands(), vec![KeeperCommand::Follow { upstream: PG2 }]);
         assert_eq!(step(&mut k, &mut etcd, 5, standby_of(PG2)), vec![], "following the right upstream");
         let refused = LocalPg { refused_by_upstream: true, ..standby_of(PG2) };
-        let rewind = PgCommand::Rebuild { method: RebuildMethod::PgRewindFromDivergence, upstream: PG2 };
+        let rewind = KeeperCommand::Rebuild { method: RebuildMethod::PgRewindFromDivergence, upstream: PG2 };
         assert_eq!(step(&mut k, &mut etcd, 10, refused.clone()), vec![rewind.clone()]);
         let rebuilding = LocalPg { role: LocalRole::Rebuilding, ..standby_of(PG2) };
         assert_eq!(step(&mut k, &mut etcd, 15, rebuilding), vec![], "wait for the rebuild");
         // The rewind did not help: fall back to a base backup.
-        let base = PgCommand::Rebuild { method: RebuildMethod::Basebackup, upstream: PG2 };
+        let base = KeeperCommand::Rebuild { method: RebuildMethod::Basebackup, upstream: PG2 };
         assert_eq!(step(&mut k, &mut etcd, 20, refused.clone()), vec![base]);
         // After streaming successfully, a later divergence tries pg_rewind again.
         assert_eq!(step(&mut k, &mut etcd, 25, standby_of(PG2)), vec![]);
@@ -672,19 +673,19 @@ mod tests {
             let mut etcd = FakeEtcd::default();
             write(&mut etcd, &data("pg1"));
             let mut k = keeper("pg1", use_pg_rewind, &mut etcd, primary());
-            assert_eq!(k.model.take_commands(), vec![PgCommand::SetSynchronousStandbyNames(None)]);
+            assert_eq!(k.model.take_commands(), vec![KeeperCommand::SetSynchronousStandbyNames(None)]);
             // A failover made pg2 master while pg1 was away.
             write(&mut etcd, &data("pg2"));
             assert_eq!(
                 step(&mut k, &mut etcd, 5, primary()),
-                vec![PgCommand::Fence, PgCommand::Rebuild { method, upstream: PG2 }],
+                vec![KeeperCommand::Fence, KeeperCommand::Rebuild { method, upstream: PG2 }],
                 "use_pg_rewind={use_pg_rewind}"
             );
             assert_eq!(k.events(StolonWhat::KeeperFence).len(), 1);
             // Fenced but not yet rebuilt (the host dropped the rebuild): rebuild again.
             let fenced = LocalPg { healthy: false, role: LocalRole::Fenced, ..primary() };
             let again = step(&mut k, &mut etcd, 10, fenced);
-            assert!(matches!(again.as_slice(), [PgCommand::Rebuild { upstream: PG2, .. }]), "{again:?}");
+            assert!(matches!(again.as_slice(), [KeeperCommand::Rebuild { upstream: PG2, .. }]), "{again:?}");
         }
     }
 
@@ -695,15 +696,15 @@ mod tests {
         cd.role = ClusterRole::Standby { remote_master: 99 };
         write(&mut etcd, &cd);
         let mut k = keeper("pg1", false, &mut etcd, standby_of(PG2));
-        assert_eq!(k.model.take_commands(), vec![PgCommand::Follow { upstream: 99 }]);
+        assert_eq!(k.model.take_commands(), vec![KeeperCommand::Follow { upstream: 99 }]);
         let mut other = keeper("pg2", false, &mut etcd, standby_of(99));
-        assert_eq!(other.model.take_commands(), vec![PgCommand::Follow { upstream: PG1 }]);
+        assert_eq!(other.model.take_commands(), vec![KeeperCommand::Follow { upstream: PG1 }]);
         // The region is promoted: the standby leader becomes a master.
         cd.role = ClusterRole::Master;
         write(&mut etcd, &cd);
         assert_eq!(
             step(&mut k, &mut etcd, 5, standby_of(99)),
-            vec![PgCommand::SetSynchronousStandbyNames(None), PgCommand::Promote { accept_data_loss: false }]
+            vec![KeeperCommand::SetSynchronousStandbyNames(None), KeeperCommand::Promote { accept_data_loss: false }]
         );
     }
 
@@ -712,7 +713,7 @@ mod tests {
         let mut etcd = FakeEtcd::default();
         write(&mut etcd, &data("pg1"));
         let mut k = keeper("pg1", true, &mut etcd, primary());
-        assert_eq!(k.model.take_commands(), vec![PgCommand::SetSynchronousStandbyNames(None)]);
+        assert_eq!(k.model.take_commands(), vec![KeeperCommand::SetSynchronousStandbyNames(None)]);
         // pg2 elected (a switchover: pg1 is alive). The new master's synchronous set names pg1;
         // pg1's own DB spec is untouched (sentinel.go updateCluster).
         let mut cd = data("pg1");
@@ -737,8 +738,8 @@ mod tests {
         cd.generation = 3;
         cd.follow_master();
         write(&mut etcd, &cd);
-        let rewind = PgCommand::Rebuild { method: RebuildMethod::PgRewindFromDivergence, upstream: PG2 };
-        assert_eq!(step(&mut k, &mut etcd, 15, primary()), vec![PgCommand::Fence, rewind]);
+        let rewind = KeeperCommand::Rebuild { method: RebuildMethod::PgRewindFromDivergence, upstream: PG2 };
+        assert_eq!(step(&mut k, &mut etcd, 15, primary()), vec![KeeperCommand::Fence, rewind]);
     }
 
     #[test]
@@ -752,7 +753,7 @@ mod tests {
         assert_eq!(step(&mut k, &mut etcd, 5, standby_of(PG1)), vec![]);
         cd.follow_master();
         write(&mut etcd, &cd);
-        assert_eq!(step(&mut k, &mut etcd, 10, standby_of(PG1)), vec![PgCommand::Follow { upstream: PG2 }]);
+        assert_eq!(step(&mut k, &mut etcd, 10, standby_of(PG1)), vec![KeeperCommand::Follow { upstream: PG2 }]);
         // A keeper elected earlier and replaced before it converged keeps its master DB spec:
         // Stolon's keeper promotes it (keeper.go postgresKeeperSM applies its spec), without
         // touching synchronous_standby_names, which are the current master's.
@@ -762,6 +763,6 @@ mod tests {
         replaced.synchronous_standbys = vec!["pg1".into()];
         write(&mut etcd, &replaced);
         let mut k2 = keeper("pg2", false, &mut etcd, standby_of(PG1));
-        assert_eq!(k2.model.take_commands(), vec![PgCommand::Promote { accept_data_loss: false }]);
+        assert_eq!(k2.model.take_commands(), vec![KeeperCommand::Promote { accept_data_loss: false }]);
     }
 }

@@ -21,7 +21,7 @@ pub use client::EtcdClient;
 pub use cluster_data::{
     ClusterData, ClusterRole, DecodeError, DesiredRole, KeeperState, OpStamp, ProxyInfo, ProxySpec, ServerRole,
 };
-pub use keeper::{Keeper, KeeperConfig, KeeperTimer, LocalPg, LocalRole, PgCommand};
+pub use keeper::{Keeper, KeeperCommand, KeeperConfig, KeeperTimer, LocalPg, LocalRole};
 pub use proxy::{ProxyConfig, ProxyControl, ProxyTimer};
 pub use sentinel::{OperatorCmd, Sentinel, SentinelConfig, SentinelTimer};
 

@@ -4,7 +4,7 @@
 use models::NodeId;
 use models::SimTime;
 use models::etcd::EtcdMsg;
-use models::pg::PgMsg;
+use models::pg::PgCommand;
 use models::stack::{StackMsg, StackNode, StackOp};
 use models::stolon::sentinel::OperatorCmd;
 use scenarios::{ActionKind, NodeKind, Scenario, StackRole};
@@ -41,12 +41,14 @@ fn action(sc: &Scenario, net: &Network, i: usize, kind: &ActionKind) -> (String,
         ),
         ActionKind::Promote { node, accept_data_loss } => (
             format!("pg_ctl promote on {}{}", name(*node), accepting(*accept_data_loss)),
-            vec![(*node, StackMsg::Pg(PgMsg::Promote { accept_data_loss: *accept_data_loss }))],
+            vec![(*node, StackMsg::Op(StackOp::Pg(PgCommand::Promote { accept_data_loss: *accept_data_loss })))],
         ),
-        ActionKind::Fence { node } => (format!("fence {}", name(*node)), vec![(*node, StackMsg::Pg(PgMsg::Fence))]),
+        ActionKind::Fence { node } => {
+            (format!("fence {}", name(*node)), vec![(*node, StackMsg::Op(StackOp::Pg(PgCommand::Fence)))])
+        }
         ActionKind::Follow { node, upstream } => (
             format!("repoint {} to follow {}", name(*node), name(*upstream)),
-            vec![(*node, StackMsg::Pg(PgMsg::Follow { upstream: *upstream }))],
+            vec![(*node, StackMsg::Op(StackOp::Pg(PgCommand::Follow { upstream: *upstream })))],
         ),
         ActionKind::FailKeeper { node } => (
             format!("stolonctl failkeeper {}", name(*node)),
@@ -103,7 +105,10 @@ fn action(sc: &Scenario, net: &Network, i: usize, kind: &ActionKind) -> (String,
             let bytes_per_s = copy_throughput(sc, net, *upstream, *node);
             (
                 format!("rebuild {} from {} with {}", name(*node), name(*upstream), method.as_str()),
-                vec![(*node, StackMsg::Pg(PgMsg::Rebuild { method, upstream: *upstream, bytes_per_s }))],
+                vec![(
+                    *node,
+                    StackMsg::Op(StackOp::Pg(PgCommand::Rebuild { method, upstream: *upstream, bytes_per_s })),
+                )],
             )
         }
     }

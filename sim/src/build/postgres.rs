@@ -1,8 +1,8 @@
 //! PostgreSQL servers: each one's configuration from its cluster and `[postgres]`, and the
 //! faults that act inside a server (apply-slow, walreceiver-pause).
 
-use models::pg::{Capacity, PgConfig, PgMsg, Phase, SyncLevel, SyncStandbyNames, Workload};
-use models::stack::StackMsg;
+use models::pg::{Capacity, PgCommand, PgConfig, Phase, SyncLevel, SyncStandbyNames, Workload};
+use models::stack::{StackMsg, StackOp};
 use models::{NodeId, SimTime};
 use scenarios::{FaultKind, PgNodeSpec, Scenario};
 
@@ -73,9 +73,11 @@ pub(super) fn model_fault(kind: &FaultKind, start: bool) -> Vec<(NodeId, StackMs
     match kind {
         FaultKind::ApplySlow { node, factor } => {
             let factor_permille = if start { (factor * 1000.0).round() as u32 } else { 1000 };
-            vec![(*node, StackMsg::Pg(PgMsg::ApplyFactor { factor_permille }))]
+            vec![(*node, StackMsg::Op(StackOp::Pg(PgCommand::ApplyFactor { factor_permille })))]
         }
-        FaultKind::WalReceiverPause { node } => vec![(*node, StackMsg::Pg(PgMsg::PauseReceiver { paused: start }))],
+        FaultKind::WalReceiverPause { node } => {
+            vec![(*node, StackMsg::Op(StackOp::Pg(PgCommand::PauseReceiver { paused: start })))]
+        }
         _ => Vec::new(),
     }
 }
