@@ -267,6 +267,7 @@ fn a_late_pre_vote_grant_is_not_counted_as_a_vote() {
 #[test]
 fn a_candidate_follows_a_leader_of_its_term() {
     for msg in [
+        RaftMsg::App { term: 2, prev_index: 1, prev_term: 1, entries: vec![], commit: 0 },
         RaftMsg::Heartbeat { term: 2, commit: 0 },
         RaftMsg::Snap { term: 2, snapshot: Snapshot { index: 1, term: 1, ..Snapshot::default() } },
     ] {
@@ -528,6 +529,10 @@ fn after_a_snapshot_replication_resumes_after_its_index() {
     let snaps = net.delivered.iter().filter(|(_, _, m)| matches!(m, RaftMsg::Snap { .. })).count();
     assert_eq!(snaps, 1);
     assert_eq!((net.nodes[2].last_index(), net.nodes[2].commit()), (applied, applied));
+    // The snapshot is no longer outstanding: the next entry goes out at once.
+    let i = net.nodes[0].propose(command(9)).unwrap();
+    net.deliver();
+    assert_eq!(net.nodes[2].last_index(), i);
 }
 
 /// Heartbeats to followers that hold the whole log are answered and that is all: appends go
@@ -543,6 +548,76 @@ fn a_heartbeat_round_with_caught_up_followers_sends_no_appends() {
     net.tick(0);
     let labels: Vec<&str> = net.delivered.iter().map(|(_, _, m)| m.label()).collect();
     assert_eq!(labels, ["heartbeat", "heartbeat", "heartbeat_resp", "heartbeat_resp"]);
+}
+
+/// The App messages `r` sent to `to`: (prev_index, indices of the entries).
+fn apps_to(r: &Raft, to: NodeId) -> Vec<(Index, Vec<Index>)> {
+    r.msgs
+        .iter()
+        .filter_map(|(t, m)| match m {
+            RaftMsg::App { prev_index, entries, .. } if *t == to => {
+                Some((*prev_index, entries.iter().map(|e| e.index).collect()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// An acknowledgement of the first of two appends in flight does not make the leader send the
+/// second one again (etcd's replicate state keeps Next past what is in flight).
+#[test]
+fn acknowledging_part_of_what_is_in_flight_resends_nothing() {
+    let mut net = Net::new(3, false, true);
+    net.elect(0);
+    net.tick(0);
+    let l = &mut net.nodes[0];
+    let first = l.propose(command(1)).unwrap();
+    let second = l.propose(command(2)).unwrap();
+    l.msgs.clear();
+    l.step(1, RaftMsg::AppResp { term: 1, index: first, reject: false, hint: 0 }, &mut net.rng);
+    assert_eq!(l.commit(), first);
+    // The commit moved, so appends go out to everyone, to member 1 after `second`.
+    assert_eq!(apps_to(l, 1), vec![(second, vec![])]);
+}
+
+/// An acknowledgement of more than the leader is about to send (a heartbeat answer had
+/// rewound `next` while appends were in flight) moves replication past what it acknowledges.
+#[test]
+fn an_acknowledgement_past_a_rewound_next_is_not_resent() {
+    let mut net = Net::new(3, false, true);
+    net.elect(0);
+    net.tick(0);
+    let l = &mut net.nodes[0];
+    l.cfg.max_entries_per_msg = 2;
+    for k in 0..4 {
+        l.propose(command(k)).unwrap();
+    }
+    let last = l.last_index();
+    // Member 1's heartbeat answer, sent before the appends reached it: resend from 2, two
+    // entries at a time.
+    l.step(1, RaftMsg::HeartbeatResp { term: 1 }, &mut net.rng);
+    assert_eq!(l.progress_mut(1).next, 4);
+    l.msgs.clear();
+    // Then its acknowledgement of the whole log, from the earlier appends.
+    l.step(1, RaftMsg::AppResp { term: 1, index: last, reject: false, hint: 0 }, &mut net.rng);
+    assert_eq!(apps_to(l, 1), vec![(last, vec![])], "nothing it acknowledged is sent again");
+}
+
+/// A duplicated acknowledgement is old news: no progress, no message (etcd: MaybeUpdate is
+/// false when the index is not above Match). Here it would repeat a TimeoutNow in flight.
+#[test]
+fn a_duplicate_acknowledgement_sends_nothing() {
+    let mut net = Net::new(3, false, true);
+    net.elect(0);
+    net.nodes[0].propose(command(1)).unwrap();
+    net.deliver();
+    let l = &mut net.nodes[0];
+    let last = l.last_index();
+    assert!(l.transfer_leader(2));
+    assert!(matches!(l.msgs.as_slice(), [(2, RaftMsg::TimeoutNow { .. })]));
+    l.msgs.clear();
+    l.step(2, RaftMsg::AppResp { term: 1, index: last, reject: false, hint: 0 }, &mut net.rng);
+    assert!(l.msgs.is_empty(), "{:?}", l.msgs);
 }
 
 /// An acknowledgement that moves no commit index neither rebroadcasts appends nor needs an
@@ -705,7 +780,8 @@ fn appends_and_snapshots_cost_their_payload_on_the_wire() {
     let _ = kv.apply(1, &put);
     let kv_bytes = kv.size_bytes();
     assert!(kv_bytes > 0);
-    let snap = RaftMsg::Snap { term: 1, snapshot: Snapshot { index: 1, term: 1, kv: Arc::new(kv), ..Snapshot::default() } };
+    let snap =
+        RaftMsg::Snap { term: 1, snapshot: Snapshot { index: 1, term: 1, kv: Arc::new(kv), ..Snapshot::default() } };
     assert_eq!(snap.size_bytes(), header + kv_bytes);
     let empty_kv_bytes = crate::etcd::Kv::default().size_bytes();
     assert_eq!(RaftMsg::Snap { term: 1, snapshot: Snapshot::default() }.size_bytes(), header + empty_kv_bytes);
