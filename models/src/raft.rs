@@ -890,3 +890,7 @@ mod snapshot;
 #[cfg(test)]
 #[path = "raft_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "raft_mutant_tests.rs"]
+mod mutant_tests;

@@ -28,6 +28,10 @@ struct Cluster {
     counts: BTreeMap<&'static str, u64>,
     /// Messages to nodes outside the cluster (clients of the request path).
     outside: Vec<(NodeId, PgMsg)>,
+    /// Every message put on the wire between the servers, lost ones included.
+    wire: Vec<(NodeId, NodeId, PgMsg)>,
+    /// Observations of metrics: (metric, value).
+    observed: Vec<(&'static str, f64)>,
 }
 
 fn cfg(id: NodeId, sync: &str, level: SyncLevel) -> PgConfig {
@@ -75,6 +79,8 @@ impl Cluster {
             traces: vec![],
             counts: BTreeMap::new(),
             outside: vec![],
+            wire: vec![],
+            observed: vec![],
         };
         for i in 0..3 {
             c.call(i, |m, ctx| m.on_start(ctx));
@@ -99,7 +105,7 @@ impl Cluster {
                 Effect::Disk { token, .. } => self.disk.push_back((id, token)),
                 Effect::Trace { kind, .. } => self.traces.push((id, kind)),
                 Effect::Count { metric, delta, .. } => *self.counts.entry(metric).or_default() += delta,
-                Effect::Observe { .. } => {}
+                Effect::Observe { metric, value, .. } => self.observed.push((metric, value)),
             }
         }
     }
@@ -110,7 +116,10 @@ impl Cluster {
             if let Some((from, to, msg)) = self.inbox.pop_front() {
                 if to >= 3 {
                     self.outside.push((to, msg));
-                } else if !self.cut.contains(&(from, to)) {
+                    continue;
+                }
+                self.wire.push((from, to, msg.clone()));
+                if !self.cut.contains(&(from, to)) {
                     self.call(to, |m, ctx| m.on_message(ctx, from, msg));
                 }
             } else if let Some((id, token)) = self.disk.pop_front() {
@@ -489,4 +498,95 @@ fn a_restarted_server_keeps_the_synchronous_standby_names_its_keeper_wrote() {
     // Never changed: a restart keeps the configured value.
     let fresh = Cluster::new("FIRST 1 (s1)", SyncLevel::On).nodes[S1 as usize].durable();
     assert_eq!(fresh.synchronous_standby_names, None);
+}
+
+/// pg_commit_ms is the wait of each commit in milliseconds: none for `local` when the fsync
+/// completes at once, at least a flow tick for `remote_apply` (the standby replays at its
+/// next tick and reports replay with its next status).
+#[test]
+fn commit_latency_is_observed_in_milliseconds() {
+    let commit_ms = |c: &Cluster| -> Vec<f64> {
+        c.observed.iter().filter(|(m, _)| *m == METRIC_COMMIT_MS).map(|(_, v)| *v).collect()
+    };
+    let mut local = Cluster::new("", SyncLevel::Local);
+    local.run_until(1000);
+    let ms = commit_ms(&local);
+    assert!(!ms.is_empty() && ms.iter().all(|&v| v == 0.0), "{ms:?}");
+
+    let mut apply = Cluster::new("FIRST 1 (s1)", SyncLevel::RemoteApply);
+    apply.run_until(2000);
+    let ms = commit_ms(&apply);
+    assert!(!ms.is_empty(), "remote_apply commits acknowledged");
+    let (min, max) = ms.iter().fold((f64::MAX, 0.0f64), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    assert!(min >= 100.0 && max <= 5000.0, "between a flow tick and the client timeout: {min}..{max} ms");
+}
+
+/// The lag in seconds is measured from when the primary flushed the WAL a standby replays:
+/// the time of the first flush that covered that LSN.
+#[test]
+fn the_flush_time_of_an_lsn_is_that_of_the_first_flush_covering_it() {
+    let mut n = PgNode::new(cfg(P, "", SyncLevel::Local), PgDurable::default());
+    let t = |s: u64| SimTime(s * 1_000_000_000);
+    n.flush_times = [(100, t(1)), (200, t(2)), (300, t(3))].into_iter().collect();
+    let at: Vec<SimTime> = [1, 100, 101, 150, 200, 201, 300].iter().map(|&l| n.flush_time_of(l)).collect();
+    assert_eq!(at, [t(1), t(1), t(2), t(2), t(2), t(3), t(3)]);
+}
+
+/// A walsender resends what a standby has not confirmed after a second without progress (TCP
+/// would retransmit). Confirmations that move the standby's write position restart that
+/// second; ones that confirm nothing new (status replies) do not.
+#[test]
+fn wal_is_resent_only_after_a_second_without_confirmed_progress() {
+    let mut c = Cluster::new("", SyncLevel::Local);
+    c.run_until(1000);
+    // From now on the WAL to s1 is lost; s1 confirms only what the test makes it confirm.
+    c.cut.push((P, S1));
+    c.run_until(1300);
+    let ws = |c: &Cluster| c.nodes[P as usize].walsenders[&S1].clone();
+    assert!(ws(&c).sent > ws(&c).write, "WAL in flight");
+    // Whether WAL was sent again since `mark` (wire position, what had been sent by then).
+    let resent_since = |c: &Cluster, (from, sent): (usize, Lsn)| {
+        let mut end_so_far = sent;
+        c.wire[from..].iter().any(|(f, t, m)| match m {
+            PgMsg::WalData { start, end, .. } if (*f, *t) == (P, S1) => {
+                let resend = *start < end_so_far;
+                end_so_far = end_so_far.max(*end);
+                resend
+            }
+            _ => false,
+        })
+    };
+    let confirm = |c: &mut Cluster, write: Lsn| {
+        let w = ws(c);
+        let msg = PgMsg::Feedback { write, flush: w.flush, replay: w.replay };
+        c.call(P, |m, ctx| m.on_message(ctx, S1, msg));
+    };
+    // s1 confirms a little more at 1.3 s: no resend until 2.3 s.
+    let mark = (c.wire.len(), ws(&c).sent);
+    let write = ws(&c).write + 1;
+    confirm(&mut c, write);
+    c.run_until(2250);
+    assert!(!resent_since(&c, mark), "progress at 1.3 s restarted the second");
+    // A status reply at 2.25 s confirms nothing new: the resend still comes at 2.3 s.
+    let mark = (c.wire.len(), ws(&c).sent);
+    confirm(&mut c, write);
+    c.run_until(2600);
+    assert!(resent_since(&c, mark), "a reply without progress does not postpone the resend");
+}
+
+/// Replay lag in seconds (pg_stat_replication's replay_lag): how long ago the primary flushed
+/// the WAL the standby replayed last. A standby replaying at 90% of the WAL rate falls behind
+/// by a tenth of the elapsed time: a second after ten seconds, not ten.
+#[test]
+fn a_lagging_standby_reports_how_long_ago_its_replayed_wal_was_flushed() {
+    let mut c = Cluster::new("", SyncLevel::Local);
+    // 100 commits/s of 100 bytes: 10 kB/s of WAL; the standbys replay 9 kB/s.
+    for s in [S1, S2] {
+        c.nodes[s as usize].cfg.apply_bytes_per_s = 9_000.0;
+    }
+    c.run_until(10_000);
+    let lag_s: Vec<f64> = c.observed.iter().filter(|(m, _)| *m == METRIC_LAG_S).map(|(_, v)| *v).collect();
+    let last = *lag_s.last().expect("observed every second");
+    let max = lag_s.iter().copied().fold(0.0, f64::max);
+    assert!((0.5..=2.0).contains(&last) && max <= 2.0, "last {last} s, max {max} s");
 }

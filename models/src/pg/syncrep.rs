@@ -140,6 +140,15 @@ mod tests {
         assert!(SyncStandbyNames::parse("FIRST 0 (s1)").is_err());
     }
 
+    /// PostgreSQL's grammar allows a bare list only without FIRST or ANY: `ANY 1 s1` and
+    /// `FIRST 2 s1, s2` are syntax errors, not one standby named "1 s1".
+    #[test]
+    fn first_and_any_need_a_parenthesised_list() {
+        for bad in ["ANY 1 s1", "any 2 s1, s2", "FIRST 1 s1", "first 2 s1, s2"] {
+            assert!(SyncStandbyNames::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
     #[test]
     fn first_waits_for_the_highest_priority_connected() {
         let s = p("FIRST 1 (s1, s2)");

@@ -689,6 +689,26 @@ mod tests {
         }
     }
 
+    /// The planted bug `stolon-old-primary-never-fenced` (which `sim/tests/planted_bugs.rs`
+    /// shows the checkers catch) does what it says: the old master told to follow the new
+    /// one keeps running as a primary.
+    #[test]
+    fn the_planted_never_fenced_bug_keeps_an_old_master_running() {
+        let mut etcd = FakeEtcd::default();
+        write(&mut etcd, &data("pg1"));
+        let mut cfg = KeeperConfig::new("c", "pg1", MEMBERS.to_vec(), nodes());
+        cfg.random_start_phase = false;
+        cfg.planted_bug = Some(PlantedBug::OldPrimaryNeverFenced);
+        let mut keeper = Keeper::new(cfg);
+        keeper.set_local(primary());
+        let mut k = Driver::start(keeper, 21, &mut etcd);
+        k.model.take_commands();
+        write(&mut etcd, &data("pg2"));
+        assert_eq!(step(&mut k, &mut etcd, 5, primary()), vec![], "no fence, no resync");
+        assert!(k.events("keeper_fence").is_empty());
+        assert_eq!(k.events("keeper_old_master").len(), 1);
+    }
+
     #[test]
     fn the_standby_leader_of_a_standby_cluster_follows_the_remote_master() {
         let mut etcd = FakeEtcd::default();

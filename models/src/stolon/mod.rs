@@ -550,6 +550,18 @@ mod tests {
         }
     }
 
+    /// Stolon's findBestNewMasters drops a standby when `masterXLogPos - XLogPos >
+    /// maxStandbyLag`: a standby exactly maxStandbyLag behind may still be promoted.
+    #[test]
+    fn a_standby_exactly_max_standby_lag_behind_may_be_promoted() {
+        let spec = ClusterSpec::default();
+        let lag = spec.max_standby_lag;
+        let ks = vec![k("m", false, 10_000_000), k("edge", true, 10_000_000 - lag)];
+        assert_eq!(decide(&spec, now(), &ks, 0, &[]), Decision::Promote { keeper: "edge".into() });
+        let ks = vec![k("m", false, 10_000_000), k("past", true, 10_000_000 - lag - 1)];
+        assert!(matches!(decide(&spec, now(), &ks, 0, &[]), Decision::NoEligibleMasters { .. }));
+    }
+
     #[test]
     fn the_proxy_stops_after_proxy_timeout_and_follows_the_named_master() {
         let t = |s: u64| SimTime::from_duration(Duration::from_secs(s));
@@ -668,6 +680,17 @@ mod tests {
         let empty = update_synchronous_standbys(&spec, &SyncStandbys::default(), &view(&[], &[], &[]));
         assert_eq!((empty.wanted.len(), empty.fake), (0, true));
         assert_eq!(empty.names(), names(&[FAKE_STANDBY]));
+    }
+
+    /// While a wanted standby is not yet reported in sync but still good, the sentinel waits for
+    /// it ("waiting for new defined synchronous standbys to be in sync"), even when another
+    /// standby now ranks better: the set changes only once settled.
+    #[test]
+    fn an_awaited_standby_that_is_still_good_is_waited_for() {
+        let spec = ClusterSpec { synchronous_replication: true, max_synchronous_standbys: 2, ..ClusterSpec::default() };
+        let cur = sync(&["a", "b"], &["b"]);
+        let next = update_synchronous_standbys(&spec, &cur, &view(&["b"], &["a", "b", "c"], &["c", "a", "b"]));
+        assert_eq!(next, cur);
     }
 
     #[test]

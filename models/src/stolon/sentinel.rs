@@ -1320,6 +1320,49 @@ mod tests {
         assert_eq!(w.data().master.as_deref(), Some("pg2"));
     }
 
+    /// With the planted bug `stolon-promote-outside-sync-set` (which `sim/tests/planted_bugs.rs`
+    /// shows the checkers catch), the asynchronous survivor is promoted where the real rule
+    /// finds no eligible master.
+    #[test]
+    fn the_planted_bug_promotes_outside_the_synchronous_set() {
+        let spec = ClusterSpec { synchronous_replication: true, ..ClusterSpec::default() };
+        let mut w = World::new(spec, 1);
+        w.sentinels[0].model.cfg.planted_bug = Some(PlantedBug::PromoteOutsideSyncSet);
+        w.run_to(30);
+        assert_eq!(w.data().synchronous_standbys, vec!["pg2".to_string()]);
+        w.silence("pg1");
+        w.silence("pg2");
+        w.run_to(90);
+        assert_eq!(w.data().master.as_deref(), Some("pg3"), "asynchronous, promoted all the same");
+    }
+
+    /// A keeper that may not be a synchronous replica (`--can-be-synchronous-replica=false`)
+    /// is never put in the synchronous set, however well placed.
+    #[test]
+    fn a_standby_that_may_not_be_synchronous_is_not_made_one() {
+        let spec = ClusterSpec { synchronous_replication: true, ..ClusterSpec::default() };
+        let mut w = World::new(spec, 1);
+        let unwilling = KeeperState { can_be_synchronous_replica: false, ..state(4000).unwrap() };
+        w.keepers.insert("pg2".into(), Some(unwilling));
+        w.run_to(15);
+        assert_eq!(w.data().synchronous_standbys, vec!["pg3".to_string()], "pg2 is the least advanced");
+    }
+
+    /// The election's trace names the promoted standby's own position and timeline.
+    #[test]
+    fn the_election_note_gives_the_promoted_standbys_position() {
+        let mut w = World::new(ClusterSpec::default(), 1);
+        w.run_to(30);
+        w.silence("pg1");
+        w.run_to(60);
+        let elected = w.sentinels[0].events("master_elected");
+        let why = &elected.last().expect("an election").1;
+        assert!(
+            why.ends_with("promoting pg2 (asynchronous standby within maxStandbyLag, xlog_pos 4000, timeline 1)"),
+            "{why}"
+        );
+    }
+
     #[test]
     fn only_the_leader_writes_and_another_takes_over_when_it_is_cut_off() {
         let mut w = World::new(ClusterSpec::default(), 2);
