@@ -10,6 +10,23 @@ use std::sync::Arc;
 use super::*;
 use crate::rng::{SimRng, Stream, stream_rng};
 
+type Raft = super::Raft<crate::etcd::Kv>;
+type RaftMsg = super::RaftMsg<crate::etcd::Kv>;
+type EntryData = super::EntryData<crate::etcd::Kv>;
+type Entry = super::Entry<crate::etcd::Kv>;
+type HardState = super::HardState<crate::etcd::Kv>;
+type Snapshot = super::Snapshot<crate::etcd::Kv>;
+
+/// What `r` has sent, with every persist it asked for taken as durable at once (the disk is
+/// instant here): the messages held for a persist join those free to leave, in send order.
+fn sent(r: &mut Raft) -> &mut Vec<(NodeId, RaftMsg)> {
+    let ready = r.ready();
+    let waited = ready.persist.map_or(vec![], |seq| r.persisted(seq));
+    r.msgs.extend(ready.msgs);
+    r.msgs.extend(waited);
+    &mut r.msgs
+}
+
 fn cfg(n: u32, pre_vote: bool, check_quorum: bool) -> RaftConfig {
     RaftConfig {
         peers: (0..n).collect(),
@@ -42,8 +59,8 @@ fn vote(term: Term, last_index: Index, last_term: Term, pre: bool) -> RaftMsg {
 }
 
 /// The answers to vote requests among the messages `r` sent: (to, term, pre, reject).
-fn vote_resps(r: &Raft) -> Vec<(NodeId, Term, bool, bool)> {
-    r.msgs
+fn vote_resps(r: &mut Raft) -> Vec<(NodeId, Term, bool, bool)> {
+    sent(r)
         .iter()
         .filter_map(|(to, m)| match m {
             RaftMsg::VoteResp { term, pre, reject } => Some((*to, *term, *pre, *reject)),
@@ -71,10 +88,9 @@ impl Net {
 
     fn collect(&mut self) {
         for (i, r) in self.nodes.iter_mut().enumerate() {
-            for (to, m) in r.msgs.drain(..) {
+            for (to, m) in sent(r).drain(..) {
                 self.queue.push_back((i as NodeId, to, m));
             }
-            r.dirty = false;
         }
     }
 
@@ -141,13 +157,13 @@ fn the_vote_goes_to_the_log_with_the_later_last_term_not_the_longer_one() {
     // Voter's log ends in term 3; the candidate's is longer but ends in term 2.
     let mut voter = member(0, 3, None, &[1, 3], cfg(3, false, false));
     voter.step(1, vote(4, 3, 2, false), &mut rng());
-    assert_eq!(vote_resps(&voter), vec![(1, 4, false, true)], "a longer log of an older term is refused");
+    assert_eq!(vote_resps(&mut voter), vec![(1, 4, false, true)], "a longer log of an older term is refused");
     assert_eq!(voter.hs.vote, None);
 
     // The other way round: the candidate's shorter log ends in the later term.
     let mut voter = member(0, 3, None, &[1, 2, 2], cfg(3, false, false));
     voter.step(1, vote(4, 2, 3, false), &mut rng());
-    assert_eq!(vote_resps(&voter), vec![(1, 4, false, false)], "a later last term wins over length");
+    assert_eq!(vote_resps(&mut voter), vec![(1, 4, false, false)], "a later last term wins over length");
     assert_eq!(voter.hs.vote, Some(1));
 }
 
@@ -159,12 +175,12 @@ fn a_member_votes_once_per_term_and_repeats_that_vote_only() {
     let mut voter = member(0, 1, None, &[1], cfg(3, false, false));
     voter.step(1, vote(2, 1, 1, false), &mut rng());
     assert_eq!((voter.hs.term, voter.hs.vote, voter.lead), (2, Some(1), None));
-    voter.msgs.clear();
+    sent(&mut voter).clear();
     voter.step(2, vote(2, 1, 1, false), &mut rng());
-    assert_eq!(vote_resps(&voter), vec![(2, 2, false, true)], "a second candidate of the term is refused");
-    voter.msgs.clear();
+    assert_eq!(vote_resps(&mut voter), vec![(2, 2, false, true)], "a second candidate of the term is refused");
+    sent(&mut voter).clear();
     voter.step(1, vote(2, 1, 1, false), &mut rng());
-    assert_eq!(vote_resps(&voter), vec![(1, 2, false, false)], "the same candidate asking again is granted");
+    assert_eq!(vote_resps(&mut voter), vec![(1, 2, false, false)], "the same candidate asking again is granted");
     assert_eq!(voter.hs.vote, Some(1));
 }
 
@@ -177,9 +193,9 @@ fn a_member_that_knows_the_leader_of_the_term_does_not_vote() {
     let heartbeat = RaftMsg::Heartbeat { term: 2, commit: 0 };
     f.step(0, heartbeat, &mut rng());
     assert_eq!((f.lead, f.hs.vote), (Some(0), None));
-    f.msgs.clear();
+    sent(&mut f).clear();
     f.step(1, vote(2, 1, 1, false), &mut rng());
-    assert_eq!(vote_resps(&f), vec![(1, 2, false, true)]);
+    assert_eq!(vote_resps(&mut f), vec![(1, 2, false, true)]);
     assert_eq!(f.hs.vote, None);
 }
 
@@ -189,7 +205,7 @@ fn a_member_that_knows_the_leader_of_the_term_does_not_vote() {
 fn vote_requests_from_an_older_term_are_ignored() {
     let mut voter = member(0, 3, None, &[1], cfg(3, false, false));
     voter.step(1, vote(2, 5, 2, false), &mut rng());
-    assert!(voter.msgs.is_empty(), "{:?}", voter.msgs);
+    assert!(sent(&mut voter).is_empty(), "{:?}", sent(&mut voter));
     assert_eq!((voter.hs.term, voter.hs.vote), (3, None));
 }
 
@@ -200,7 +216,7 @@ fn vote_requests_from_an_older_term_are_ignored() {
 fn a_pre_vote_from_an_older_term_is_refused_with_the_current_term() {
     let mut voter = member(0, 3, None, &[1], cfg(3, true, false));
     voter.step(1, vote(2, 5, 2, true), &mut rng());
-    assert_eq!(vote_resps(&voter), vec![(1, 3, true, true)]);
+    assert_eq!(vote_resps(&mut voter), vec![(1, 3, true, true)]);
 
     let mut pre_candidate = member(1, 1, None, &[1], cfg(3, true, false));
     pre_candidate.hup(false, &mut rng());
@@ -215,8 +231,9 @@ fn a_pre_vote_from_an_older_term_is_refused_with_the_current_term() {
 fn a_pre_vote_request_never_changes_the_voters_term_or_vote() {
     let mut voter = member(0, 1, None, &[1], cfg(3, true, false));
     voter.step(1, vote(2, 1, 1, true), &mut rng());
-    assert_eq!(vote_resps(&voter), vec![(1, 2, true, false)], "granted at the polled term");
-    assert_eq!((voter.hs.term, voter.hs.vote, voter.dirty), (1, None, false));
+    // Read before the answers are taken: taking them (ready) consumes the persist flag.
+    assert_eq!((voter.hs.term, voter.hs.vote, voter.unstable), (1, None, false));
+    assert_eq!(vote_resps(&mut voter), vec![(1, 2, true, false)], "granted at the polled term");
 }
 
 /// A pre-vote for the voter's own term comes from a member one term behind; the voter grants
@@ -225,7 +242,7 @@ fn a_pre_vote_request_never_changes_the_voters_term_or_vote() {
 fn a_pre_vote_for_the_current_term_is_granted_only_like_a_vote() {
     let mut voter = member(0, 2, Some(1), &[1], cfg(3, true, false));
     voter.step(2, vote(2, 1, 1, true), &mut rng());
-    assert_eq!(vote_resps(&voter), vec![(2, 2, true, true)]);
+    assert_eq!(vote_resps(&mut voter), vec![(2, 2, true, true)]);
 }
 
 /// With pre-vote, members poll at term + 1. Losing the leader must still end in a new one.
@@ -274,10 +291,10 @@ fn a_candidate_follows_a_leader_of_its_term() {
         let mut c = member(1, 1, None, &[1], cfg(3, false, false));
         c.hup(false, &mut rng());
         assert_eq!((c.role, c.hs.term), (Role::Candidate, 2));
-        c.msgs.clear();
+        sent(&mut c).clear();
         c.step(0, msg.clone(), &mut rng());
         assert_eq!((c.role, c.lead), (Role::Follower, Some(0)), "{}", msg.label());
-        assert!(!c.msgs.is_empty(), "{} is answered", msg.label());
+        assert!(!sent(&mut c).is_empty(), "{} is answered", msg.label());
     }
 }
 
@@ -306,7 +323,7 @@ fn the_lease_lasts_exactly_an_election_timeout_without_the_leader() {
         f.election_elapsed = elapsed_ticks;
         f.randomized_election_ticks = 19;
         f.step(2, vote(2, 5, 1, false), &mut net.rng);
-        assert_eq!(f.msgs.is_empty(), ignored, "{elapsed_ticks} ticks since the leader: {:?}", f.msgs);
+        assert_eq!(sent(f).is_empty(), ignored, "{elapsed_ticks} ticks since the leader: {:?}", sent(f));
         assert_eq!(f.hs.term, if ignored { 1 } else { 2 });
     }
 }
@@ -331,7 +348,7 @@ fn a_stale_heartbeat_is_answered_only_with_check_quorum_or_pre_vote() {
     for (pre_vote, check_quorum) in [(false, false), (true, false), (false, true)] {
         let mut f = member(1, 3, None, &[1], cfg(3, pre_vote, check_quorum));
         f.step(0, RaftMsg::Heartbeat { term: 2, commit: 0 }, &mut rng());
-        let answered = f.msgs.iter().any(|(to, m)| *to == 0 && m.term() == 3);
+        let answered = sent(&mut f).iter().any(|(to, m)| *to == 0 && m.term() == 3);
         assert_eq!(answered, pre_vote || check_quorum, "pre_vote={pre_vote} check_quorum={check_quorum}");
     }
 }
@@ -360,11 +377,11 @@ fn only_a_leader_not_handing_over_accepts_proposals() {
 fn a_leader_does_not_transfer_leadership_to_itself_or_to_a_non_member() {
     let mut net = Net::new(3, false, true);
     net.elect(0);
-    net.nodes[0].msgs.clear();
+    sent(&mut net.nodes[0]).clear();
     assert!(!net.nodes[0].transfer_leader(0));
     assert!(!net.nodes[0].transfer_leader(7));
     assert_eq!((net.nodes[0].role, net.nodes[0].lead_transferee), (Role::Leader, None));
-    assert!(net.nodes[0].msgs.is_empty());
+    assert!(sent(&mut net.nodes[0]).is_empty());
 }
 
 /// etcd's replicate state is optimistic: once entries are sent, the next append starts after
@@ -375,11 +392,10 @@ fn appends_are_pipelined_without_resending_entries_in_flight() {
     net.elect(0);
     net.tick(0);
     let l = &mut net.nodes[0];
-    l.msgs.clear();
+    sent(l).clear();
     let first = l.propose(command(1)).unwrap();
     let second = l.propose(command(2)).unwrap();
-    let to_1: Vec<(Index, Vec<Index>)> = l
-        .msgs
+    let to_1: Vec<(Index, Vec<Index>)> = sent(l)
         .iter()
         .filter_map(|(to, m)| match m {
             RaftMsg::App { prev_index, entries, .. } if *to == 1 => {
@@ -459,7 +475,7 @@ fn a_stale_rejection_is_ignored() {
     assert_eq!(matched, 2);
     for index in [matched - 1, matched] {
         l.step(1, RaftMsg::AppResp { term: 1, index, reject: true, hint: 0 }, &mut net.rng);
-        assert!(l.msgs.is_empty(), "rejection of {index}: {:?}", l.msgs);
+        assert!(sent(l).is_empty(), "rejection of {index}: {:?}", sent(l));
         assert_eq!((l.progress_mut(1).matched, l.progress_mut(1).next), (matched, next));
     }
 }
@@ -551,8 +567,8 @@ fn a_heartbeat_round_with_caught_up_followers_sends_no_appends() {
 }
 
 /// The App messages `r` sent to `to`: (prev_index, indices of the entries).
-fn apps_to(r: &Raft, to: NodeId) -> Vec<(Index, Vec<Index>)> {
-    r.msgs
+fn apps_to(r: &mut Raft, to: NodeId) -> Vec<(Index, Vec<Index>)> {
+    sent(r)
         .iter()
         .filter_map(|(t, m)| match m {
             RaftMsg::App { prev_index, entries, .. } if *t == to => {
@@ -573,7 +589,7 @@ fn acknowledging_part_of_what_is_in_flight_resends_nothing() {
     let l = &mut net.nodes[0];
     let first = l.propose(command(1)).unwrap();
     let second = l.propose(command(2)).unwrap();
-    l.msgs.clear();
+    sent(l).clear();
     l.step(1, RaftMsg::AppResp { term: 1, index: first, reject: false, hint: 0 }, &mut net.rng);
     assert_eq!(l.commit(), first);
     // The commit moved, so appends go out to everyone, to member 1 after `second`.
@@ -597,7 +613,7 @@ fn an_acknowledgement_past_a_rewound_next_is_not_resent() {
     // entries at a time.
     l.step(1, RaftMsg::HeartbeatResp { term: 1 }, &mut net.rng);
     assert_eq!(l.progress_mut(1).next, 4);
-    l.msgs.clear();
+    sent(l).clear();
     // Then its acknowledgement of the whole log, from the earlier appends.
     l.step(1, RaftMsg::AppResp { term: 1, index: last, reject: false, hint: 0 }, &mut net.rng);
     assert_eq!(apps_to(l, 1), vec![(last, vec![])], "nothing it acknowledged is sent again");
@@ -614,10 +630,10 @@ fn a_duplicate_acknowledgement_sends_nothing() {
     let l = &mut net.nodes[0];
     let last = l.last_index();
     assert!(l.transfer_leader(2));
-    assert!(matches!(l.msgs.as_slice(), [(2, RaftMsg::TimeoutNow { .. })]));
-    l.msgs.clear();
+    assert!(matches!(sent(l).as_slice(), [(2, RaftMsg::TimeoutNow { .. })]));
+    sent(l).clear();
     l.step(2, RaftMsg::AppResp { term: 1, index: last, reject: false, hint: 0 }, &mut net.rng);
-    assert!(l.msgs.is_empty(), "{:?}", l.msgs);
+    assert!(sent(l).is_empty(), "{:?}", sent(l));
 }
 
 /// An acknowledgement that moves no commit index neither rebroadcasts appends nor needs an
@@ -632,19 +648,19 @@ fn an_acknowledgement_that_commits_nothing_new_sends_nothing() {
     let mut resps = vec![];
     while let Some((from, to, m)) = net.queue.pop_front() {
         net.nodes[to as usize].step(from, m, &mut net.rng);
-        resps.extend(net.nodes[to as usize].msgs.drain(..).map(|(_, m)| (to, m)));
+        resps.extend(sent(&mut net.nodes[to as usize]).drain(..).map(|(_, m)| (to, m)));
     }
     assert_eq!(resps.len(), 2, "{resps:?}");
     let (from, first) = resps.remove(0);
     net.nodes[0].step(from, first, &mut net.rng);
     assert_eq!(net.nodes[0].commit(), i, "a quorum of two");
-    net.nodes[0].msgs.clear();
-    net.nodes[0].dirty = false;
+    sent(&mut net.nodes[0]).clear();
+    net.nodes[0].unstable = false;
     let (from, second) = resps.remove(0);
     net.nodes[0].step(from, second, &mut net.rng);
     assert_eq!(net.nodes[0].commit(), i);
-    assert!(net.nodes[0].msgs.is_empty(), "{:?}", net.nodes[0].msgs);
-    assert!(!net.nodes[0].dirty);
+    assert!(!net.nodes[0].unstable, "read before sent() takes the persist flag");
+    assert!(sent(&mut net.nodes[0]).is_empty(), "{:?}", sent(&mut net.nodes[0]));
 }
 
 /// The commit index is part of the hard state; hearing the one it already has gives a follower
@@ -660,7 +676,7 @@ fn a_heartbeat_with_a_known_commit_needs_no_fsync() {
     let commit = f.commit();
     assert!(commit > 0);
     f.step(0, RaftMsg::Heartbeat { term: 1, commit }, &mut net.rng);
-    assert!(!f.dirty, "nothing changed");
+    assert!(!f.unstable, "nothing changed");
 }
 
 /// etcd's findConflictByTerm: a rejection hints the last index at or below the probe whose
@@ -671,7 +687,7 @@ fn a_rejection_hints_past_the_followers_entries_of_later_terms() {
     let mut f = member(1, 3, None, &[1, 2, 2, 3, 3], cfg(3, false, false));
     let probe = RaftMsg::App { term: 4, prev_index: 5, prev_term: 2, entries: vec![], commit: 0 };
     f.step(0, probe, &mut rng());
-    let resp = f.msgs.iter().find(|(to, _)| *to == 0).map(|(_, m)| m.clone());
+    let resp = sent(&mut f).iter().find(|(to, _)| *to == 0).map(|(_, m)| m.clone());
     assert_eq!(resp, Some(RaftMsg::AppResp { term: 4, index: 5, reject: true, hint: 3 }));
 }
 
@@ -681,12 +697,12 @@ fn a_rejection_hints_past_the_followers_entries_of_later_terms() {
 fn a_late_append_whose_entries_match_truncates_nothing() {
     let mut f = member(1, 1, None, &[1, 1, 1], cfg(3, false, false));
     f.step(0, RaftMsg::Heartbeat { term: 1, commit: 0 }, &mut rng());
-    f.dirty = false;
+    f.unstable = false;
     let entries = vec![Entry { term: 1, index: 2, data: EntryData::Empty }];
     f.step(0, RaftMsg::App { term: 1, prev_index: 1, prev_term: 1, entries, commit: 0 }, &mut rng());
     assert_eq!(f.last_index(), 3);
     assert!(f.events.iter().all(|e| !matches!(e, RaftEvent::Truncated { .. })), "{:?}", f.events);
-    assert!(!f.dirty);
+    assert!(!f.unstable);
 }
 
 /// Truncation at a conflict counts positions from the compaction point, not from index 1.
@@ -781,7 +797,7 @@ fn appends_and_snapshots_cost_their_payload_on_the_wire() {
     let kv_bytes = kv.size_bytes();
     assert!(kv_bytes > 0);
     let snap =
-        RaftMsg::Snap { term: 1, snapshot: Snapshot { index: 1, term: 1, kv: Arc::new(kv), ..Snapshot::default() } };
+        RaftMsg::Snap { term: 1, snapshot: Snapshot { index: 1, term: 1, state: Arc::new(kv), ..Snapshot::default() } };
     assert_eq!(snap.size_bytes(), header + kv_bytes);
     let empty_kv_bytes = crate::etcd::Kv::default().size_bytes();
     assert_eq!(RaftMsg::Snap { term: 1, snapshot: Snapshot::default() }.size_bytes(), header + empty_kv_bytes);

@@ -705,8 +705,8 @@ mod tests {
         k.model.take_commands();
         write(&mut etcd, &data("pg2"));
         assert_eq!(step(&mut k, &mut etcd, 5, primary()), vec![], "no fence, no resync");
-        assert!(k.events("keeper_fence").is_empty());
-        assert_eq!(k.events("keeper_old_master").len(), 1);
+        assert!(k.events(StolonWhat::KeeperFence).is_empty());
+        assert_eq!(k.events(StolonWhat::KeeperOldMaster).len(), 1);
     }
 
     #[test]

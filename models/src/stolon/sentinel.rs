@@ -1355,7 +1355,7 @@ mod tests {
         w.run_to(30);
         w.silence("pg1");
         w.run_to(60);
-        let elected = w.sentinels[0].events("master_elected");
+        let elected = w.sentinels[0].events(StolonWhat::MasterElected);
         let why = &elected.last().expect("an election").1;
         assert!(
             why.ends_with("promoting pg2 (asynchronous standby within maxStandbyLag, xlog_pos 4000, timeline 1)"),
