@@ -561,13 +561,14 @@ fn wal_is_resent_only_after_a_second_without_confirmed_progress() {
         let msg = PgMsg::Feedback { write, flush: w.flush, replay: w.replay };
         c.call(P, |m, ctx| m.on_message(ctx, S1, msg));
     };
-    // s1 confirms a little more at 1.3 s: no resend until 2.3 s.
+    // s1 confirms a little more at 1.3 s: no resend up to 2.3 s (ticks come every 100 ms at
+    // a phase above 0, so the first one more than a second later is after 2.3 s).
     let mark = (c.wire.len(), ws(&c).sent);
     let write = ws(&c).write + 1;
     confirm(&mut c, write);
-    c.run_until(2250);
+    c.run_until(2300);
     assert!(!resent_since(&c, mark), "progress at 1.3 s restarted the second");
-    // A status reply at 2.25 s confirms nothing new: the resend still comes at 2.3 s.
+    // A status reply at 2.3 s confirms nothing new: the resend still comes at the next tick.
     let mark = (c.wire.len(), ws(&c).sent);
     confirm(&mut c, write);
     c.run_until(2600);
