@@ -7,37 +7,13 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
+use super::tests::{EntryData, Raft, RaftMsg, cfg, sent};
 use super::*;
 use crate::rng::{SimRng, Stream, stream_rng};
 
-type Raft = super::Raft<crate::etcd::Kv>;
-type RaftMsg = super::RaftMsg<crate::etcd::Kv>;
-type EntryData = super::EntryData<crate::etcd::Kv>;
 type Entry = super::Entry<crate::etcd::Kv>;
 type HardState = super::HardState<crate::etcd::Kv>;
 type Snapshot = super::Snapshot<crate::etcd::Kv>;
-
-/// What `r` has sent, with every persist it asked for taken as durable at once (the disk is
-/// instant here): the messages held for a persist join those free to leave, in send order.
-fn sent(r: &mut Raft) -> &mut Vec<(NodeId, RaftMsg)> {
-    let ready = r.ready();
-    let waited = ready.persist.map_or(vec![], |seq| r.persisted(seq));
-    r.msgs.extend(ready.msgs);
-    r.msgs.extend(waited);
-    &mut r.msgs
-}
-
-fn cfg(n: u32, pre_vote: bool, check_quorum: bool) -> RaftConfig {
-    RaftConfig {
-        peers: (0..n).collect(),
-        planted_bug: None,
-        election_ticks: 10,
-        heartbeat_ticks: 1,
-        pre_vote,
-        check_quorum,
-        max_entries_per_msg: 64,
-    }
-}
 
 fn rng() -> SimRng {
     stream_rng(7, Stream::Named(2))

@@ -4,10 +4,20 @@ use std::sync::Arc;
 use super::*;
 use crate::rng::{SimRng, Stream, stream_rng};
 
-/// These tests replicate etcd's KV.
-type Raft = super::Raft<crate::etcd::Kv>;
-type RaftMsg = super::RaftMsg<crate::etcd::Kv>;
-type EntryData = super::EntryData<crate::etcd::Kv>;
+/// These tests replicate etcd's KV (shared with `mutant_tests`).
+pub(super) type Raft = super::Raft<crate::etcd::Kv>;
+pub(super) type RaftMsg = super::RaftMsg<crate::etcd::Kv>;
+pub(super) type EntryData = super::EntryData<crate::etcd::Kv>;
+
+/// What `r` has sent, with every persist it asked for taken as durable at once (the disk is
+/// instant here): the messages held for a persist join those free to leave, in send order.
+pub(super) fn sent(r: &mut Raft) -> &mut Vec<(NodeId, RaftMsg)> {
+    let ready = r.ready();
+    let waited = ready.persist.map_or(vec![], |seq| r.persisted(seq));
+    r.msgs.extend(ready.msgs);
+    r.msgs.extend(waited);
+    &mut r.msgs
+}
 
 struct Net {
     nodes: Vec<Raft>,
@@ -20,7 +30,7 @@ struct Net {
     drop_snaps: bool,
 }
 
-fn cfg(n: u32, pre_vote: bool, check_quorum: bool) -> RaftConfig {
+pub(super) fn cfg(n: u32, pre_vote: bool, check_quorum: bool) -> RaftConfig {
     RaftConfig {
         peers: (0..n).collect(),
         planted_bug: None,
@@ -42,10 +52,7 @@ impl Net {
 
     fn collect(&mut self) {
         for (i, r) in self.nodes.iter_mut().enumerate() {
-            // Every persist is durable at once.
-            let ready = r.ready();
-            let waited = ready.persist.map_or(vec![], |seq| r.persisted(seq));
-            for (to, m) in ready.msgs.into_iter().chain(waited) {
+            for (to, m) in sent(r).drain(..) {
                 self.queue.push_back((i as NodeId, to, m));
             }
         }
